@@ -1,0 +1,97 @@
+/*
+ * dynapps loader: public API (docs/loader-api.md).
+ *
+ * The portable core (src/) has no ESP-IDF includes; a port (port/esp-idf, port/emulator)
+ * supplies memory, flash mapping and locking through dynapps_port.h.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* X-macro so that every code has its name string (dynapps_err_name). */
+#define DYNAPPS_ERRORS(X)                                                                       \
+    X(DYNAPPS_OK)                                                                               \
+    X(DYNAPPS_ERR_INVALID_ARG)          /* NULL pointer or bad argument */                      \
+    X(DYNAPPS_ERR_BAD_MAGIC)            /* not a dynapps image */                               \
+    X(DYNAPPS_ERR_UNSUPPORTED_VERSION)  /* image format version this loader does not know */    \
+    X(DYNAPPS_ERR_BAD_HEADER)           /* header fields inconsistent (sizes, strategy) */      \
+    X(DYNAPPS_ERR_WRONG_CHIP)           /* built for another chip or ABI */                     \
+    X(DYNAPPS_ERR_TRUNCATED)            /* image larger than its slot or buffer */              \
+    X(DYNAPPS_ERR_HASH_MISMATCH)        /* SHA-256 does not match: corrupted */                 \
+    X(DYNAPPS_ERR_FIRMWARE_MISMATCH)    /* built against another firmware export table */       \
+    X(DYNAPPS_ERR_FIXUP_OUT_OF_BOUNDS)  /* a fix-up points outside the loaded region */         \
+    X(DYNAPPS_ERR_BAD_TABLE)            /* import/export/string table malformed */              \
+    X(DYNAPPS_ERR_UNRESOLVED_IMPORT)    /* firmware does not provide an imported symbol */      \
+    X(DYNAPPS_ERR_NO_MEM)               /* out of memory */                                     \
+    X(DYNAPPS_ERR_ADDRESS_UNAVAILABLE)  /* XIP window or data arena range not available */      \
+    X(DYNAPPS_ERR_EXEC_RAM_UNAVAILABLE) /* no executable RAM: memory protection is on */        \
+    X(DYNAPPS_ERR_STRATEGY_UNSUPPORTED) /* e.g. an XIP image from a RAM buffer */               \
+    X(DYNAPPS_ERR_NOT_FOUND)            /* no such app slot or export */                        \
+    X(DYNAPPS_ERR_ALREADY_LOADED)       /* that slot is loaded already */                       \
+    X(DYNAPPS_ERR_INIT_FAILED)          /* the app's init returned non-zero */                  \
+    X(DYNAPPS_ERR_BUSY)                 /* unload refused: calls into the app are running */    \
+    X(DYNAPPS_ERR_NOT_LOADED)           /* call through a wrapper whose app is not loaded */
+
+typedef enum {
+#define DYNAPPS_ENUM_ENTRY(name) name,
+    DYNAPPS_ERRORS(DYNAPPS_ENUM_ENTRY)
+#undef DYNAPPS_ENUM_ENTRY
+        DYNAPPS_ERR_COUNT
+} dynapps_err_t;
+
+/* "DYNAPPS_ERR_HASH_MISMATCH" for DYNAPPS_ERR_HASH_MISMATCH; "DYNAPPS_ERR_UNKNOWN" otherwise. */
+const char *dynapps_err_name(dynapps_err_t err);
+
+/* One symbol the firmware offers to apps (load-time binding, DESIGN constraint 7). */
+typedef struct {
+    const char *name;
+    const void *address;
+} dynapps_symbol_t;
+
+/* The firmware export table, generated from firmware/exports.yaml (templates/exports.c.j2). */
+typedef struct {
+    uint32_t id; /* first 4 bytes (LE) of SHA-256 over the names joined by '\n' */
+    uint32_t count;
+    const dynapps_symbol_t *symbols; /* in the order of exports.yaml */
+} dynapps_firmware_t;
+
+extern const dynapps_firmware_t dynapps_firmware;
+
+typedef struct dynapps_app dynapps_app_t;
+
+typedef struct {
+    uint8_t strategy;      /* dynapps_strategy_t */
+    uintptr_t code_addr;   /* where the code executes (flash window or IRAM) */
+    uintptr_t data_addr;   /* where data and bss live (data view) */
+    uint32_t code_size;    /* code segment bytes */
+    uint32_t data_size;    /* initialised data bytes */
+    uint32_t bss_size;     /* bss bytes */
+    uint32_t ram_bytes;    /* all heap RAM this app holds: code copy, data, bookkeeping */
+    uint32_t fixup_count;
+    uint32_t import_count;
+    uint32_t export_count;
+} dynapps_app_info_t;
+
+/* Load the app whose slot (partition) is labelled `name`; verify, place, bind, run init. */
+dynapps_err_t dynapps_load(const char *name, dynapps_app_t **out);
+
+/* Load an IRAM image from a RAM buffer (an XIP image needs its flash slot). The buffer may be
+ * freed once this returns. */
+dynapps_err_t dynapps_load_from_buffer(const void *image, size_t size, dynapps_app_t **out);
+
+/* Address of the export `name`, callable through a correctly typed function pointer. */
+dynapps_err_t dynapps_find_export(const dynapps_app_t *app, const char *name, void **function);
+
+dynapps_err_t dynapps_get_info(const dynapps_app_t *app, dynapps_app_info_t *info);
+
+/* Run deinit, then return every byte and mapping the app held. */
+dynapps_err_t dynapps_unload(dynapps_app_t *app);
+
+#ifdef __cplusplus
+}
+#endif

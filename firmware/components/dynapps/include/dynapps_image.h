@@ -1,0 +1,74 @@
+/*
+ * dynapps image format, version 1 (docs/image-format.md is the reference).
+ *
+ * Written by site_scons/site_tools/dynapps/image.py; read by the loader core.
+ * Everything is little-endian. The file is:
+ *
+ *   [header 64][code segment][data segment][fix-ups][imports][exports][strtab][SHA-256 32]
+ *
+ * every part starting on a 4-byte boundary. The SHA-256 covers every byte before it.
+ */
+#pragma once
+
+#include <stdint.h>
+
+#define DYNAPPS_IMAGE_MAGIC 0x50504144u /* "DAPP" read as a little-endian word */
+#define DYNAPPS_IMAGE_FORMAT_VERSION 1u
+#define DYNAPPS_IMAGE_HEADER_SIZE 64u
+#define DYNAPPS_IMAGE_HASH_SIZE 32u
+
+typedef enum {
+    DYNAPPS_STRATEGY_IRAM = 1, /* copied into executable RAM, relocated by fix-ups */
+    DYNAPPS_STRATEGY_XIP = 2,  /* mapped in place from flash, linked at final addresses */
+} dynapps_strategy_t;
+
+/* Header flags. */
+#define DYNAPPS_IMAGE_FLAG_FPU_ABI 0x0001u /* built for ilp32f: the firmware must be too */
+
+typedef struct {
+    uint32_t magic;              /* DYNAPPS_IMAGE_MAGIC */
+    uint16_t format_version;     /* DYNAPPS_IMAGE_FORMAT_VERSION */
+    uint16_t header_size;        /* DYNAPPS_IMAGE_HEADER_SIZE */
+    uint16_t chip_id;            /* esp_chip_id_t value of the target chip */
+    uint8_t strategy;            /* dynapps_strategy_t */
+    uint8_t align_log2;          /* IRAM: the load address must be aligned to 1 << align_log2 */
+    uint32_t image_size;         /* whole file, hash included */
+    uint32_t code_size;          /* code segment bytes, at file offset header_size */
+    uint32_t data_size;          /* initialised data bytes, right after the code segment */
+    uint32_t bss_size;           /* zeroed RAM after the data segment */
+    uint32_t code_vaddr;         /* link address of the code segment */
+    uint32_t data_vaddr;         /* link address of the data segment; bss follows it */
+    uint32_t fixup_count;        /* IRAM only: uint32_t offsets, see below */
+    uint32_t import_count;       /* dynapps_image_import_t records */
+    uint32_t import_slots_vaddr; /* link address of import_count uint32_t slots in the data segment */
+    uint32_t export_count;       /* dynapps_image_export_t records */
+    uint32_t strtab_size;        /* bytes of NUL-terminated names, padded to 4 */
+    uint32_t firmware_id;        /* must equal the firmware export table's id */
+    uint16_t flags;              /* DYNAPPS_IMAGE_FLAG_* */
+    uint16_t reserved;           /* 0 */
+} dynapps_image_header_t;
+
+/*
+ * A fix-up is a uint32_t: the offset, from the start of the loaded region
+ * (code segment, then data segment at data_vaddr - code_vaddr), of a 32-bit word
+ * to which the loader adds the load bias (load address - code_vaddr).
+ */
+typedef uint32_t dynapps_image_fixup_t;
+
+typedef struct {
+    uint32_t name_offset;    /* into strtab */
+    uint32_t firmware_index; /* index into the firmware export table; its name must match */
+} dynapps_image_import_t;
+
+#define DYNAPPS_EXPORT_FLAG_INIT 0x1u   /* int init(void), called after load; non-zero fails it */
+#define DYNAPPS_EXPORT_FLAG_DEINIT 0x2u /* void deinit(void), called before unload */
+
+typedef struct {
+    uint32_t name_offset; /* into strtab */
+    uint32_t vaddr;       /* link address of the function (inside the code segment) */
+    uint32_t flags;       /* DYNAPPS_EXPORT_FLAG_* */
+} dynapps_image_export_t;
+
+_Static_assert(sizeof(dynapps_image_header_t) == DYNAPPS_IMAGE_HEADER_SIZE, "header layout");
+_Static_assert(sizeof(dynapps_image_import_t) == 8, "import layout");
+_Static_assert(sizeof(dynapps_image_export_t) == 12, "export layout");

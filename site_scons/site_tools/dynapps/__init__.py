@@ -1,0 +1,179 @@
+"""SCons tool `dynapps`: registers the builders, methods and aliases that turn apps/*/app.yaml
+into loadable images. The work itself lives in the stage modules (manifest, layout, toolchain,
+link, image, ...); this module only wires them into SCons.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import SCons.Action
+import SCons.Builder
+import SCons.Script
+
+from . import chips, firmware, image, layout, link, manifest, project, render, summary, toolchain
+from .errors import DynappsError
+
+TOOL_DIR = Path(__file__).parent
+BUILD_DIR = "build"
+APPS_BUILD = f"{BUILD_DIR}/apps"
+STAGE_MODULES = [str(TOOL_DIR / f"{name}.py") for name in ("link", "relocs", "image", "render", "summary")]
+
+# Compile flags every app gets (DESIGN constraints 2 and 3): PC-relative code, no relaxation
+# (gp belongs to the firmware), one section per function so --gc-sections drops the unused.
+APP_CFLAGS = ["-mcmodel=medany", "-mno-relax", "-fno-pic", "-ffunction-sections", "-fdata-sections",
+              "-fno-common", "-g", "-Wall", "-Wextra"]
+
+
+def _report(error: DynappsError) -> int:
+    print(f"error: {error}", file=sys.stderr)
+    return 1
+
+
+def _link_action(target, source, env):
+    config = json.loads(source[-1].read())
+    objects = [str(node) for node in source if str(node).endswith(".o")]
+    outputs = dict(zip(("elf", "json", "script", "stubs", "stubs_obj", "map"), map(str, target)))
+    log = print if env.get("VERBOSE") else None
+    try:
+        link.link(config, objects, outputs, log=log)
+    except DynappsError as error:
+        return _report(error)
+    return 0
+
+
+def _link_emitter(target, source, env):
+    base = str(target[0])[: -len(".elf")]
+    outputs = [f"{base}.elf", f"{base}.link.json", f"{base}.ld", f"{base}_imports.S", f"{base}_imports.o",
+               f"{base}.map"]
+    return outputs, source
+
+
+def _image_action(target, source, env):
+    settings = json.loads(source[-1].read())
+    analysis = json.loads(Path(str(source[1])).read_text())
+    built = image.from_link(analysis, str(source[0]), settings["chip_id"], settings["has_fpu"],
+                            settings["firmware_id"])
+    data = built.to_bytes()
+    slot_size = analysis["slot"]["size"]
+    if len(data) > slot_size:
+        needed = (len(data) + 0xFFFF) // 0x10000 * 64
+        return _report(DynappsError(f"app {analysis['app']}: image is {len(data)} bytes but its slot holds "
+                                    f"{slot_size}; set limits.flash: {needed}K in {settings['manifest']}"))
+    Path(str(target[0])).write_bytes(data)
+    return 0
+
+
+def _summary_action(target, source, env):
+    rows = []
+    for json_node, image_node in zip(source[0::2], source[1::2]):
+        rows.append((json.loads(Path(str(json_node)).read_text()), os.path.getsize(str(image_node))))
+    text = summary.table(rows)
+    Path(str(target[0])).write_text(text + "\n")
+    print(text)
+    return 0
+
+
+# One line per step unless VERBOSE=1, which shows every command in full.
+QUIET_COMSTRS = {
+    "CCCOMSTR": "CC $SOURCE",
+    "ASPPCOMSTR": "AS $SOURCE",
+    "DYNAPPS_LINKCOMSTR": "LINK ${TARGET.filebase}",
+    "DYNAPPS_IMAGECOMSTR": "IMAGE ${TARGET.file}",
+    "DYNAPPS_SUMMARYCOMSTR": "SUMMARY",
+}
+
+
+LinkBuilder = SCons.Builder.Builder(
+    action=SCons.Action.Action(_link_action, "$DYNAPPS_LINKCOMSTR"), emitter=_link_emitter)
+ImageBuilder = SCons.Builder.Builder(
+    action=SCons.Action.Action(_image_action, "$DYNAPPS_IMAGECOMSTR"), suffix=".dapp")
+SummaryBuilder = SCons.Builder.Builder(
+    action=SCons.Action.Action(_summary_action, "$DYNAPPS_SUMMARYCOMSTR"))
+
+
+def _variables():
+    variables = SCons.Script.Variables(None, SCons.Script.ARGUMENTS)
+    variables.Add(SCons.Script.EnumVariable("CHIP", "target chip (default: dynapps.yaml)", "", allowed_values=("",) + tuple(chips.names())))
+    variables.Add(SCons.Script.EnumVariable("TOOLCHAIN", "RISC-V compiler (default: dynapps.yaml)", "",
+                                            allowed_values=("",) + project.TOOLCHAINS))
+    variables.Add("PORT", "serial port of a board for flash-apps (or ESPTOOL_PORT); none: the emulator's flash image",
+                  os.environ.get("ESPTOOL_PORT", ""))
+    variables.Add("BAUD", "baud rate for flash-apps", "460800")
+    variables.Add(SCons.Script.BoolVariable("VERBOSE", "print full commands", False))
+    return variables
+
+
+def _app_env(env, tools: toolchain.Toolchain, profile: chips.ChipProfile, proj, app: manifest.Manifest):
+    app_env = env.Clone()
+    app_env.Replace(
+        CC=tools.cc, AS=tools.cc, OBJSUFFIX=".o",
+        CCFLAGS=tools.arch_flags(profile) + tools.libc_flags() + APP_CFLAGS + list(proj.cflags) + list(app.cflags),
+        CPPPATH=[f"#{app.directory}", "#firmware/components/dynapps/include"],
+        CPPDEFINES=list(app.defines),
+    )
+    return app_env
+
+
+def _link_config(env, tools, profile, proj, exports, app: manifest.Manifest, slot: layout.Slot) -> dict:
+    return {
+        "app": app.name, "manifest": app.path, "strategy": app.strategy, "threshold": proj.hybrid_threshold,
+        "i_d_offset": profile.i_d_offset, "slot": slot.__dict__,
+        "exports": [e.name for e in app.exports], "export_lines": {e.name: e.line for e in app.exports},
+        "init": app.init, "deinit": app.deinit,
+        "firmware_symbols": list(exports.symbols), "exports_file": exports.path,
+        "cc": tools.cc, "arch_flags": tools.arch_flags(profile),
+    }
+
+
+def _build_app(env, tools, profile, proj, exports, app, slot):
+    app_env = _app_env(env, tools, profile, proj, app)
+    out = f"{APPS_BUILD}/{app.name}"
+    objects = [app_env.Object(f"#{out}/{Path(src).stem}.o", f"#{src}")[0] for src in app.sources]
+    config = env.Value(json.dumps(_link_config(env, tools, profile, proj, exports, app, slot), sort_keys=True))
+    linked = env.DynappsLink(f"#{out}/{app.name}.elf", objects + [config])
+    env.Depends(linked, STAGE_MODULES + [str(render.template_path(t)) for t in ("imports.S.j2", "iram.ld.j2", "xip.ld.j2")])
+    settings = env.Value(json.dumps({"chip_id": profile.chip_id, "has_fpu": profile.has_fpu,
+                                     "firmware_id": exports.id, "manifest": app.path}, sort_keys=True))
+    built = env.DynappsImage(f"#{APPS_BUILD}/{app.name}.dapp", [linked[0], linked[1], settings])
+    env.Depends(built, STAGE_MODULES)
+    return linked[1], built[0]
+
+
+def _apps(env):
+    """Define every app's compile, link and image targets, the summary, and the `apps` alias."""
+    root = Path(env.Dir("#").abspath)
+    try:
+        proj = project.load(root, env.get("CHIP") or None, env.get("TOOLCHAIN") or None)
+        manifests = manifest.load_all(root)
+        exports = firmware.load_exports(proj)
+        plan = layout.plan(proj, manifests, firmware.data_arena(proj))
+        tools = toolchain.discover(proj.toolchain)
+    except DynappsError as error:
+        _report(error)
+        SCons.Script.Exit(2)
+    profile = proj.profile
+    pairs = [_build_app(env, tools, profile, proj, exports, app, plan.slot(app.name)) for app in manifests]
+    sources = [node for pair in pairs for node in pair]
+    report = env.DynappsSummary(f"#{APPS_BUILD}/summary.txt", sources)
+    env.Alias("apps", report)
+    env.Alias("run", report)  # until the emulator runs them, `run` builds and summarises
+    env.Default("apps")
+    return {"project": proj, "manifests": manifests, "layout": plan, "exports": exports, "images": sources[1::2]}
+
+
+def generate(env):
+    variables = _variables()
+    variables.Update(env)
+    env.Help(variables.GenerateHelpText(env))
+    if not env.get("VERBOSE"):
+        env.SetDefault(**QUIET_COMSTRS)
+    env.Append(BUILDERS={"DynappsLink": LinkBuilder, "DynappsImage": ImageBuilder, "DynappsSummary": SummaryBuilder})
+    env.AddMethod(_apps, "DynappsApps")
+
+
+def exists(env):
+    return True

@@ -1,0 +1,79 @@
+"""Firmware facts the app build needs: the export table (firmware/exports.yaml) and its id,
+and the data arena (from the firmware ELF, the project file, or the emulator firmware)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import layout, yamlfile
+from .errors import DynappsError
+from .project import DataArena, Project
+from .schema import Section
+
+ARENA_SYMBOL = "dynapps_data_arena"
+
+
+@dataclass(frozen=True)
+class ExportTable:
+    path: str
+    symbols: tuple[str, ...]  # in table order: an app's import records index into it
+    headers: tuple[str, ...]  # C headers declaring them, for the generated table
+
+    @property
+    def id(self) -> int:
+        return table_id(self.symbols)
+
+    def index(self, name: str) -> int | None:
+        try:
+            return self.symbols.index(name)
+        except ValueError:
+            return None
+
+
+def table_id(symbols) -> int:
+    digest = hashlib.sha256("\n".join(symbols).encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+def load_exports(project: Project) -> ExportTable:
+    path = project.exports_file
+    top = Section(yamlfile.load(project.root / path, path), path)
+    top.check_keys({"symbols", "headers"})
+    entries = top.strings("symbols", required=True, pattern=r"[A-Za-z_]\w*", expected="a C symbol name")
+    seen: dict[str, int] = {}
+    for name, line in entries:
+        if name in seen:
+            raise DynappsError(f"symbols: '{name}' listed twice (first on line {seen[name]})", path, line)
+        seen[name] = line
+    headers = top.strings("headers", default=[], pattern=r"[\w./-]+\.h", expected="a header such as stdio.h")
+    return ExportTable(path, tuple(seen), tuple(h for h, _ in headers))
+
+
+def data_arena(project: Project) -> DataArena:
+    if project.data_arena:
+        return project.data_arena
+    if project.firmware_elf:
+        return arena_from_elf(project.root / project.firmware_elf, project.firmware_elf)
+    return layout.emulator_arena(project.profile)
+
+
+def arena_from_elf(path: Path, display: str) -> DataArena:
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+
+    if not path.is_file():
+        raise DynappsError(f"firmware.elf: '{display}' does not exist: build the firmware first "
+                           "(idf.py build), or set firmware.data_arena in dynapps.yaml")
+    try:
+        with path.open("rb") as stream:
+            symtab = ELFFile(stream).get_section_by_name(".symtab")
+            symbols = symtab.get_symbol_by_name(ARENA_SYMBOL) if symtab else None
+    except ELFError as error:
+        raise DynappsError(f"firmware.elf: '{display}' is not an ELF file ({error})") from None
+    if not symbols:
+        raise DynappsError(f"firmware.elf: '{display}' has no symbol {ARENA_SYMBOL}: "
+                           "is the dynapps component in that firmware?")
+    symbol = symbols[0]
+    return DataArena(symbol["st_value"], symbol["st_size"], f"{display} ({ARENA_SYMBOL})")

@@ -1,0 +1,306 @@
+"""Link one app: choose its strategy, generate import stubs and the linker script, run the
+linker, and analyse the result (segments, fix-ups, imports, exports) into <app>.link.json.
+
+Everything the link reads comes in through `LinkConfig` (a plain dict the SCons builder passes
+as a Value, so a change to any of it relinks) plus the app's object files.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from elftools.elf.constants import SH_FLAGS
+from elftools.elf.elffile import ELFFile
+from elftools.elf.relocation import RelocationSection
+
+from . import relocs, render
+from .errors import DynappsError
+
+IMAGE_HEADER_SIZE = 64
+IRAM_ALIGN = 16
+STRATEGY_IDS = {"iram": 1, "xip": 2}
+
+# Output sections an image may contain; anything else allocated is refused.
+CODE_SECTIONS = (".text",)
+DATA_SECTIONS = (".rodata", ".data")
+BSS_SECTIONS = (".bss",)
+
+
+@dataclass
+class ObjectFacts:
+    defined: set = field(default_factory=set)
+    undefined: dict = field(default_factory=dict)  # symbol -> first object using it
+    relocations: list = field(default_factory=list)  # (object, section, symbol, type)
+
+
+def _symbol_label(symtab, index: int, addend: int) -> str:
+    symbol = symtab.get_symbol(index)
+    if symbol["st_info"]["type"] == "STT_SECTION":
+        return f"{symbol.name or 'section'}+{addend:#x}" if addend else (symbol.name or "section")
+    return symbol.name or f"symbol #{index}"
+
+
+def object_facts(objects: list[str]) -> ObjectFacts:
+    facts = ObjectFacts()
+    for path in objects:
+        with open(path, "rb") as stream:
+            elf = ELFFile(stream)
+            _collect_symbols(elf, path, facts)
+            _collect_relocations(elf, path, facts)
+    for name in facts.defined:
+        facts.undefined.pop(name, None)
+    return facts
+
+
+def _collect_symbols(elf: ELFFile, path: str, facts: ObjectFacts) -> None:
+    symtab = elf.get_section_by_name(".symtab")
+    for symbol in symtab.iter_symbols() if symtab else []:
+        if not symbol.name or symbol["st_info"]["bind"] == "STB_LOCAL":
+            continue
+        if symbol["st_shndx"] == "SHN_UNDEF":
+            facts.undefined.setdefault(symbol.name, path)
+        else:
+            facts.defined.add(symbol.name)
+
+
+def _collect_relocations(elf: ELFFile, path: str, facts: ObjectFacts) -> None:
+    symtab = elf.get_section_by_name(".symtab")
+    for section in elf.iter_sections():
+        if not isinstance(section, RelocationSection):
+            continue
+        target = elf.get_section(section["sh_info"])
+        if not target["sh_flags"] & SH_FLAGS.SHF_ALLOC:
+            continue  # debug information never reaches the image
+        for relocation in section.iter_relocations():
+            label = _symbol_label(symtab, relocation["r_info_sym"], relocation["r_addend"])
+            facts.relocations.append((path, target.name, label, relocation["r_info_type"]))
+
+
+def loaded_bytes(analysis: dict) -> int:
+    """What the hybrid threshold compares: code + rodata + data after linking (libgcc included)."""
+    return analysis["code_size"] + analysis["data_size"]
+
+
+def _auto_reason(size: int, threshold: int, strategy: str) -> str:
+    relation = ">=" if strategy == "xip" else "<"
+    return f"auto: {size} B code+data {relation} threshold {threshold} B"
+
+
+def check_object_relocations(config: dict, facts: ObjectFacts, strategy: str) -> None:
+    for path, section, symbol, kind in facts.relocations:
+        reason = relocs.problem(kind, strategy)
+        if reason:
+            raise DynappsError(f"app {config['app']}: {path}: section {section}: symbol {symbol}: "
+                               f"{relocs.name(kind)} is {reason}")
+
+
+_LIBGCC_CACHE: dict[str, set[str]] = {}
+
+
+def libgcc_symbols(cc: str, arch_flags: list[str]) -> set[str]:
+    """Global symbols libgcc defines, read from its archive symbol table."""
+    path = subprocess.run([cc, *arch_flags, "-print-libgcc-file-name"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    if path not in _LIBGCC_CACHE:
+        _LIBGCC_CACHE[path] = _archive_symbols(Path(path).read_bytes())
+    return _LIBGCC_CACHE[path]
+
+
+def _archive_symbols(data: bytes) -> set[str]:
+    """Names in the GNU ar symbol table ('/' member): count, offsets, NUL-terminated names."""
+    if not data.startswith(b"!<arch>\n") or data[8:10] != b"/ ":
+        return set()
+    size = int(data[8 + 48:8 + 58].decode().strip())
+    table = data[68:68 + size]
+    count = int.from_bytes(table[:4], "big")
+    names = table[4 + 4 * count:].split(b"\0")
+    return {n.decode() for n in names[:count] if n}
+
+
+def plan_imports(config: dict, facts: ObjectFacts, libgcc: set[str]) -> list[str]:
+    """Symbols to import from the firmware; anything else missing is an error naming it."""
+    firmware = set(config["firmware_symbols"])
+    imports = sorted(name for name in facts.undefined if name in firmware)
+    missing = sorted(name for name in facts.undefined if name not in firmware and name not in libgcc)
+    if missing:
+        users = ", ".join(f"{name} (used by {facts.undefined[name]})" for name in missing)
+        raise DynappsError(f"app {config['app']}: the firmware does not export {users}; add "
+                           f"{'it' if len(missing) == 1 else 'them'} to {config['exports_file']} "
+                           f"or define {'it' if len(missing) == 1 else 'them'} in the app")
+    return imports
+
+
+def layout_addresses(config: dict, strategy: str) -> dict:
+    slot = config["slot"]
+    if strategy == "xip":
+        if not slot["xip_capable"]:
+            raise DynappsError(f"app {config['app']}: an XIP image needs an XIP slot")
+        return {"code_vaddr": slot["vaddr"] + IMAGE_HEADER_SIZE, "data_vaddr": slot["ram_address"],
+                "slot_vaddr": slot["vaddr"]}
+    return {"code_vaddr": config["i_d_offset"], "data_vaddr": None, "slot_vaddr": None}
+
+
+def _run(command: list[str], log: Callable[[str], None] | None, app: str, what: str) -> None:
+    if log:
+        log(" ".join(command))
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise DynappsError(f"app {app}: {what} failed: {_first_error(result.stderr)}")
+
+
+def _first_error(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in lines:
+        if "error" in line or "undefined reference" in line or "overflow" in line:
+            return line
+    return lines[0] if lines else "(no message)"
+
+
+def link(config: dict, objects: list[str], outputs: dict, log=None) -> dict:
+    """Link `objects` into outputs['elf'] and write the analysis to outputs['json'].
+
+    With strategy auto the app is linked as an IRAM blob first; if that is at or above the
+    hybrid threshold it is linked again as an XIP image.
+    """
+    facts = object_facts(objects)
+    imports = plan_imports(config, facts, libgcc_symbols(config["cc"], config["arch_flags"]))
+    setting, threshold = config["strategy"], config["threshold"]
+    strategy = "iram" if setting == "auto" else setting
+    analysis = _link_as(config, facts, objects, outputs, imports, strategy, log)
+    reason = f"manifest: strategy: {setting}"
+    if setting == "auto":
+        size = loaded_bytes(analysis)
+        if size >= threshold:
+            analysis = _link_as(config, facts, objects, outputs, imports, "xip", log)
+        reason = _auto_reason(size, threshold, analysis["strategy"])
+    analysis["reason"] = reason
+    Path(outputs["json"]).write_text(json.dumps(analysis, indent=1, sort_keys=True))
+    return analysis
+
+
+def _link_as(config: dict, facts: ObjectFacts, objects: list[str], outputs: dict, imports: list[str],
+             strategy: str, log) -> dict:
+    check_object_relocations(config, facts, strategy)
+    cc, arch = config["cc"], config["arch_flags"]
+    addresses = layout_addresses(config, strategy)
+    context = {"app": config["app"], "manifest": config["manifest"], "exports_file": config["exports_file"],
+               "imports": imports, "align": IRAM_ALIGN, **addresses}
+    Path(outputs["stubs"]).write_text(render.render("imports.S.j2", **context))
+    Path(outputs["script"]).write_text(render.render(f"{strategy}.ld.j2", **context))
+    _run([cc, *arch, "-c", outputs["stubs"], "-o", outputs["stubs_obj"]], log, config["app"], "assembling import stubs")
+    roots = [name for name in config["exports"] + [config["init"], config["deinit"]] if name]
+    command = [cc, *arch, "-nostdlib", "-nostartfiles", "-static", "-T", outputs["script"],
+               "-Wl,--no-relax", "-Wl,--emit-relocs", "-Wl,--gc-sections", "-Wl,--no-warn-rwx-segments",
+               f"-Wl,-Map={outputs['map']}", *[f"-Wl,--undefined={name}" for name in roots],
+               "-o", outputs["elf"], *objects, outputs["stubs_obj"], "-lgcc"]
+    _run(command, log, config["app"], "link")
+    return analyse(config, outputs["elf"], strategy, addresses, imports)
+
+
+def analyse(config: dict, elf_path: str, strategy: str, addresses: dict, imports: list[str]) -> dict:
+    with open(elf_path, "rb") as stream:
+        elf = ELFFile(stream)
+        symbols = _symbols(elf)
+        _check_sections(config, elf)
+        code_vaddr = addresses["code_vaddr"]
+        data_vaddr = addresses["data_vaddr"] or symbols["__dynapps_code_end"]
+        sizes = {name.lstrip("."): _section_size(elf, name) for name in CODE_SECTIONS + DATA_SECTIONS + BSS_SECTIONS}
+        fixups = _fixups(config, elf, strategy, code_vaddr)
+    analysis = {
+        "app": config["app"],
+        "strategy": strategy,
+        "code_vaddr": code_vaddr,
+        "data_vaddr": data_vaddr,
+        "code_size": symbols["__dynapps_code_end"] - code_vaddr,
+        "data_size": symbols["__dynapps_data_end"] - data_vaddr,
+        "bss_size": symbols["__dynapps_bss_end"] - symbols["__dynapps_data_end"],
+        "import_slots_vaddr": symbols["__dynapps_imports"],
+        "imports": [{"name": n, "index": config["firmware_symbols"].index(n)} for n in imports],
+        "exports": _exports(config, symbols),
+        "fixups": fixups,
+        "sections": sizes,
+        "align_log2": IRAM_ALIGN.bit_length() - 1,
+        "slot": config["slot"],
+    }
+    _check_limits(config, analysis)
+    return analysis
+
+
+def _symbols(elf: ELFFile) -> dict:
+    table = {}
+    for symbol in elf.get_section_by_name(".symtab").iter_symbols():
+        if symbol.name and symbol["st_shndx"] != "SHN_UNDEF":
+            table[symbol.name] = symbol["st_value"]
+            table.setdefault(f"type:{symbol.name}", symbol["st_info"]["type"])
+    return table
+
+
+def _section_size(elf: ELFFile, name: str) -> int:
+    section = elf.get_section_by_name(name)
+    return section["sh_size"] if section else 0
+
+
+def _check_sections(config: dict, elf: ELFFile) -> None:
+    known = set(CODE_SECTIONS + DATA_SECTIONS + BSS_SECTIONS)
+    for section in elf.iter_sections():
+        if section["sh_flags"] & SH_FLAGS.SHF_ALLOC and section.name not in known:
+            hint = " (constructors/destructors are not supported: use the manifest's init/deinit)" \
+                if "init_array" in section.name or "fini_array" in section.name or "ctors" in section.name else ""
+            raise DynappsError(f"app {config['app']}: section {section.name} can't go into an image{hint}")
+        if section["sh_flags"] & SH_FLAGS.SHF_ALLOC and section["sh_addralign"] > IRAM_ALIGN:
+            raise DynappsError(f"app {config['app']}: section {section.name} needs {section['sh_addralign']}-byte "
+                               f"alignment; images guarantee {IRAM_ALIGN}")
+
+
+def _fixups(config: dict, elf: ELFFile, strategy: str, code_vaddr: int) -> list[int]:
+    """Offsets (from the code segment's start) of every absolute word; checks every relocation."""
+    symtab = elf.get_section_by_name(".symtab")
+    fixups = []
+    for section in elf.iter_sections():
+        if not isinstance(section, RelocationSection):
+            continue
+        target = elf.get_section(section["sh_info"])
+        if not target["sh_flags"] & SH_FLAGS.SHF_ALLOC:
+            continue
+        for relocation in section.iter_relocations():
+            kind = relocation["r_info_type"]
+            reason = relocs.problem(kind, strategy)
+            if reason:
+                label = _symbol_label(symtab, relocation["r_info_sym"], relocation["r_addend"])
+                raise DynappsError(f"app {config['app']}: section {target.name}: symbol {label}: "
+                                   f"{relocs.name(kind)} is {reason} (from libgcc or another archive; see the .map)")
+            symbol = symtab.get_symbol(relocation["r_info_sym"])
+            if kind == relocs.ABSOLUTE_WORD and strategy == "iram" and symbol["st_shndx"] != "SHN_ABS":
+                fixups.append(relocation["r_offset"] - code_vaddr)
+    return sorted(fixups)
+
+
+def _exports(config: dict, symbols: dict) -> list[dict]:
+    flags = {name: 0 for name in config["exports"]}
+    for key, flag in (("init", 1), ("deinit", 2)):
+        if config[key]:
+            flags[config[key]] = flag
+    exports = []
+    for name, flag in flags.items():
+        if name not in symbols:
+            raise DynappsError(f"{config['manifest']}:{config['export_lines'].get(name, 1)}: app {config['app']}: "
+                               f"'{name}' is declared but the app's sources do not define it")
+        if symbols[f"type:{name}"] != "STT_FUNC":
+            raise DynappsError(f"{config['manifest']}:{config['export_lines'].get(name, 1)}: app {config['app']}: "
+                               f"'{name}' is not a function")
+        exports.append({"name": name, "vaddr": symbols[name], "flags": flag})
+    return exports
+
+
+def _check_limits(config: dict, analysis: dict) -> None:
+    if analysis["strategy"] != "xip":
+        return
+    ram = analysis["data_size"] + analysis["bss_size"]
+    room = config["slot"]["ram_size"]
+    if ram > room:
+        raise DynappsError(f"app {config['app']}: data + bss need {ram} bytes but limits.ram gives {room} "
+                           f"(set limits.ram: {(ram + 1023) // 1024}K in {config['manifest']})")

@@ -1,0 +1,163 @@
+"""apps/<name>/app.yaml: load and validate one app's manifest (docs/manifest.md)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import csig, yamlfile
+from .errors import DynappsError
+from .schema import Section
+
+STRATEGIES = ("auto", "iram", "xip")
+NAME_PATTERN = r"[a-z][a-z0-9_]{0,14}"  # a partition label holds 15 characters
+_KEYS = {"name", "version", "description", "sources", "headers", "strategy", "exports", "init",
+         "deinit", "limits", "cflags", "defines"}
+
+
+@dataclass(frozen=True)
+class Export:
+    signature: csig.Signature
+    line: int
+
+    @property
+    def name(self) -> str:
+        return self.signature.name
+
+
+@dataclass(frozen=True)
+class Manifest:
+    name: str
+    path: str  # manifest path relative to the project root, for messages
+    directory: str  # app folder relative to the project root
+    version: str
+    description: str
+    sources: tuple[str, ...]  # relative to the project root
+    headers: tuple[str, ...]  # relative to the project root
+    strategy: str
+    exports: tuple[Export, ...]
+    init: str | None
+    deinit: str | None
+    flash_limit: int | None
+    ram_limit: int | None
+    cflags: tuple[str, ...]
+    defines: tuple[str, ...]
+    name_line: int
+
+    def export(self, name: str) -> Export | None:
+        return next((e for e in self.exports if e.name == name), None)
+
+
+def load(root: Path, app_dir: Path) -> Manifest:
+    relative_dir = app_dir.relative_to(root).as_posix()
+    path = f"{relative_dir}/app.yaml"
+    top = Section(yamlfile.load(app_dir / "app.yaml", path), path)
+    top.check_keys(_KEYS)
+    name = top.string("name", default=app_dir.name, pattern=NAME_PATTERN,
+                      expected="an app name: a lower-case letter, then up to 14 of a-z 0-9 _")
+    if not re.fullmatch(NAME_PATTERN, name):
+        raise DynappsError(f"the folder name '{app_dir.name}' is not a valid app name "
+                           "(a lower-case letter, then up to 14 of a-z 0-9 _); set 'name'", path, 1)
+    headers = _files(root, app_dir, top, "headers", default=[])
+    known_types = _declared_types(root, headers)
+    exports = _exports(top, known_types)
+    limits = top.section("limits")
+    limits.check_keys({"flash", "ram"})
+    return Manifest(
+        name=name,
+        path=path,
+        directory=relative_dir,
+        version=top.string("version", default="0.0.0", pattern=r"\d+\.\d+\.\d+",
+                           expected="a version such as 1.2.0"),
+        description=top.string("description", default=""),
+        sources=_files(root, app_dir, top, "sources",
+                       default=sorted(p.name for p in app_dir.glob("*.c")), suffixes=(".c", ".S")),
+        headers=headers,
+        strategy=top.choice("strategy", STRATEGIES, default="auto"),
+        exports=exports,
+        init=_lifecycle(top, "init", exports),
+        deinit=_lifecycle(top, "deinit", exports),
+        flash_limit=limits.size("flash", minimum=0x1000, multiple=0x1000),
+        ram_limit=limits.size("ram", minimum=16, multiple=16),
+        cflags=tuple(f for f, _ in top.strings("cflags", default=[])),
+        defines=tuple(d for d, _ in top.strings("defines", default=[], pattern=r"[A-Za-z_]\w*(=.*)?",
+                                                  expected="NAME or NAME=value")),
+        name_line=top.mapping.line_of("name") if top.has("name") else 1,
+    )
+
+
+def _files(root: Path, app_dir: Path, top: Section, key: str, default, suffixes=None) -> tuple[str, ...]:
+    entries = top.strings(key, default=None)
+    if entries is None:
+        if key == "sources" and not default:
+            raise DynappsError("no C sources: add .c files to the app folder or list them under 'sources'",
+                               top.path, 1)
+        entries = [(name, top.mapping.line) for name in default]
+    result = []
+    for name, line in entries:
+        if suffixes and not name.endswith(suffixes):
+            raise DynappsError(f"{key}: expected a {' or '.join(suffixes)} file, got '{name}'", top.path, line)
+        if not (app_dir / name).is_file():
+            raise DynappsError(f"{key}: '{name}' does not exist in {app_dir.relative_to(root).as_posix()}/",
+                               top.path, line)
+        result.append((app_dir / name).relative_to(root).as_posix())
+    return tuple(result)
+
+
+_TYPEDEF = re.compile(r"\btypedef\b[^;]*?\b([A-Za-z_]\w*)\s*(?:\[[^\]]*\])?\s*;", re.S)
+_TYPEDEF_FN = re.compile(r"\btypedef\b[^;]*?\(\s*\*\s*([A-Za-z_]\w*)\s*\)")
+
+
+def _declared_types(root: Path, headers) -> set[str]:
+    """Typedef names declared in the manifest's headers (signatures may use them)."""
+    names: set[str] = set()
+    for header in headers:
+        text = (root / header).read_text(encoding="utf-8", errors="replace")
+        text = re.sub(r"/\*.*?\*/|//[^\n]*", " ", text, flags=re.S)
+        names.update(_TYPEDEF.findall(text))
+        names.update(_TYPEDEF_FN.findall(text))
+    return names
+
+
+def _exports(top: Section, known_types: set[str]) -> tuple[Export, ...]:
+    entries = top.strings("exports", required=True, expected="a C prototype such as 'int32_t f(int32_t x)'")
+    if not entries:
+        raise top.error("exports", "expected at least one exported function")
+    exports: list[Export] = []
+    for index, (text, line) in enumerate(entries):
+        try:
+            signature = csig.parse(text, known_types)
+        except csig.SignatureError as error:
+            raise DynappsError(f"exports[{index}]: bad C signature '{text.strip()}': {error}", top.path, line) from None
+        if any(e.name == signature.name for e in exports):
+            raise DynappsError(f"exports[{index}]: '{signature.name}' is exported twice", top.path, line)
+        exports.append(Export(signature, line))
+    return tuple(exports)
+
+
+_LIFECYCLE = {"init": "int {}(void)", "deinit": "void {}(void)"}
+
+
+def _lifecycle(top: Section, key: str, exports) -> str | None:
+    name = top.string(key, pattern=r"[A-Za-z_]\w*", expected="a C function name")
+    if name is None:
+        return None
+    if any(e.name == name for e in exports):
+        raise top.error(key, f"'{name}' is also listed under exports; {key} functions are called by the loader")
+    expected = csig.parse(_LIFECYCLE[key].format(name))
+    return expected.name
+
+
+def load_all(root: Path) -> list[Manifest]:
+    """Every apps/*/app.yaml, sorted by name; duplicate names are an error."""
+    manifests: list[Manifest] = []
+    apps_dir = root / "apps"
+    for app_dir in sorted(p for p in apps_dir.iterdir() if (p / "app.yaml").is_file()) if apps_dir.is_dir() else []:
+        manifest = load(root, app_dir)
+        clash = next((m for m in manifests if m.name == manifest.name), None)
+        if clash:
+            raise DynappsError(f"name: duplicate app name '{manifest.name}' (also used by {clash.path})",
+                               manifest.path, manifest.name_line)
+        manifests.append(manifest)
+    return sorted(manifests, key=lambda m: m.name)

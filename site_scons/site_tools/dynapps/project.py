@@ -1,0 +1,112 @@
+"""The project file (dynapps.yaml): target chip, toolchain, hybrid threshold, apps region, firmware."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import chips, yamlfile
+from .errors import DynappsError
+from .schema import Section
+
+PROJECT_FILE = "dynapps.yaml"
+TOOLCHAINS = ("auto", "esp-idf", "riscv64-unknown-elf")
+_IDENT = r"[a-z][a-z0-9_]{0,14}"
+
+
+@dataclass(frozen=True)
+class DataArena:
+    address: int
+    size: int
+    source: str  # where the numbers came from, for messages and the summary
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    path: str  # as shown in messages
+    chip: str
+    toolchain: str
+    hybrid_threshold: int
+    flash_size: int
+    region_offset: int
+    region_size: int
+    default_flash: int
+    default_ram: int
+    order: tuple[str, ...]
+    exports_file: str  # relative to root
+    base_partitions: str  # relative to root
+    firmware_elf: str | None
+    data_arena: DataArena | None  # None: the emulator firmware's arena for the chip
+    cflags: tuple[str, ...]
+
+    @property
+    def profile(self) -> chips.ChipProfile:
+        return chips.profile(self.chip)
+
+
+def load(root: Path, chip_override: str | None = None, toolchain_override: str | None = None) -> Project:
+    path = root / PROJECT_FILE
+    if not path.exists():
+        raise DynappsError(f"no {PROJECT_FILE} here: every dynapps project has one at its root", str(path))
+    top = Section(yamlfile.load(path, PROJECT_FILE), PROJECT_FILE)
+    top.check_keys({"chip", "toolchain", "hybrid_threshold", "flash_size", "apps", "firmware", "cflags"})
+    chip = top.choice("chip", chips.names(), required=True)
+    if chip_override:
+        if chip_override not in chips.names():
+            raise DynappsError(f"CHIP={chip_override}: expected one of {', '.join(chips.names())}")
+        chip = chip_override
+    toolchain = top.choice("toolchain", TOOLCHAINS, default="auto")
+    if toolchain_override:
+        if toolchain_override not in TOOLCHAINS:
+            raise DynappsError(f"TOOLCHAIN={toolchain_override}: expected one of {', '.join(TOOLCHAINS)}")
+        toolchain = toolchain_override
+    flash_size = top.size("flash_size", default=4 * 1024 * 1024, minimum=0x100000, multiple=0x100000)
+    apps = top.section("apps")
+    apps.check_keys({"region_offset", "region_size", "default_flash", "default_ram", "order"})
+    profile = chips.profile(chip)
+    region_offset = apps.size("region_offset", default=0x200000, multiple=profile.mmu_page_size)
+    region_size = apps.size("region_size", default=0x100000, minimum=0x1000, multiple=0x1000)
+    if region_offset + region_size > flash_size:
+        raise apps.error("region_size", f"the apps region ends at {region_offset + region_size:#x}, "
+                                        f"past the end of the {flash_size // 0x100000} MB flash")
+    firmware = top.section("firmware")
+    firmware.check_keys({"exports", "partitions", "elf", "data_arena"})
+    return Project(
+        root=root,
+        path=PROJECT_FILE,
+        chip=chip,
+        toolchain=toolchain,
+        hybrid_threshold=top.size("hybrid_threshold", default=16 * 1024, minimum=1),
+        flash_size=flash_size,
+        region_offset=region_offset,
+        region_size=region_size,
+        default_flash=apps.size("default_flash", default=0x10000, minimum=0x1000, multiple=0x1000),
+        default_ram=apps.size("default_ram", default=0x1000, minimum=16, multiple=16),
+        order=tuple(name for name, _ in apps.strings("order", default=[], pattern=_IDENT,
+                                                     expected="an app name")),
+        exports_file=_existing_file(root, firmware, "exports", "firmware/exports.yaml"),
+        base_partitions=_existing_file(root, firmware, "partitions", "firmware/partitions-base.csv"),
+        firmware_elf=firmware.string("elf"),
+        data_arena=_data_arena(firmware),
+        cflags=tuple(flag for flag, _ in top.strings("cflags", default=[("-O2", 0)])),
+    )
+
+
+def _existing_file(root: Path, section: Section, key: str, default: str) -> str:
+    relative = section.string(key, default=default)
+    if not (root / relative).is_file():
+        if section.has(key):
+            raise section.error(key, f"expected an existing file, '{relative}' does not exist")
+        raise DynappsError(f"missing {relative} (set {section.name(key)} in {PROJECT_FILE})", PROJECT_FILE)
+    return relative
+
+
+def _data_arena(firmware: Section) -> DataArena | None:
+    if not firmware.has("data_arena"):
+        return None
+    arena = firmware.section("data_arena")
+    arena.check_keys({"address", "size"})
+    address = arena.size("address", required=True, multiple=16)
+    size = arena.size("size", required=True, minimum=16, multiple=16)
+    return DataArena(address, size, f"{PROJECT_FILE} firmware.data_arena")

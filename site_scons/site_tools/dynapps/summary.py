@@ -1,0 +1,38 @@
+"""The per-app table printed after `scons apps`."""
+
+from __future__ import annotations
+
+BOOKKEEPING_NOTE = "RAM = bytes held while loaded (IRAM: code copy + data + bss; XIP: data + bss), loader bookkeeping excluded"
+
+
+def ram_bytes(analysis: dict) -> int:
+    data = analysis["data_size"] + analysis["bss_size"]
+    return data + analysis["code_size"] if analysis["strategy"] == "iram" else data
+
+
+def table(rows: list[tuple[dict, int]]) -> str:
+    """rows: (link analysis, image size) per app."""
+    header = ("app", "strategy", "why", "text", "rodata", "data", "bss", "slot", "flash", "RAM")
+    lines = [header]
+    for analysis, image_size in rows:
+        sections, slot = analysis["sections"], analysis["slot"]
+        lines.append((
+            analysis["app"],
+            analysis["strategy"],
+            analysis["reason"],
+            str(sections["text"]),
+            str(sections["rodata"]),
+            str(sections["data"]),
+            str(sections["bss"]),
+            f"{slot['flash_offset']:#x}+{slot['size'] // 1024}K",
+            str(image_size),
+            str(ram_bytes(analysis)),
+        ))
+    widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
+    numeric = {3, 4, 5, 6, 8, 9}
+    text = []
+    for row in lines:
+        cells = [cell.rjust(widths[i]) if i in numeric else cell.ljust(widths[i]) for i, cell in enumerate(row)]
+        text.append("  ".join(cells).rstrip())
+    text.append(BOOKKEEPING_NOTE)
+    return "\n".join(text)

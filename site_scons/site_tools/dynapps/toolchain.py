@@ -1,0 +1,73 @@
+"""Which RISC-V compiler drives the build, and the flags it needs for a chip.
+
+ESP-IDF's riscv32-esp-elf-gcc takes the chip's -march as ESP-IDF writes it
+(rv32imc_zicsr_zifencei). Debian's riscv64-unknown-elf-gcc picks its rv32 multilib from the
+plain ISA string only, so it gets the ISA without the _zicsr_zifencei suffix plus
+-misa-spec=2.2, which implies both extensions.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+from dataclasses import dataclass
+
+from .chips import ChipProfile
+from .errors import DynappsError
+
+ESP_IDF_GCC = "riscv32-esp-elf-gcc"
+DEBIAN_GCC = "riscv64-unknown-elf-gcc"
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    kind: str  # esp-idf | riscv64-unknown-elf
+    prefix: str  # full path prefix, e.g. /usr/bin/riscv64-unknown-elf-
+
+    def tool(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    @property
+    def cc(self) -> str:
+        return self.tool("gcc")
+
+    def arch_flags(self, profile: ChipProfile) -> list[str]:
+        if self.kind == "esp-idf":
+            return [f"-march={profile.march}", f"-mabi={profile.mabi}"]
+        plain = profile.march.split("_")[0]
+        return [f"-march={plain}", "-misa-spec=2.2", f"-mabi={profile.mabi}"]
+
+    def libc_flags(self) -> list[str]:
+        """Headers of the C library the firmware links (picolibc on Debian, newlib in ESP-IDF)."""
+        return ["--specs=picolibc.specs"] if self.kind == "riscv64-unknown-elf" else []
+
+
+def _idf_tools_candidates() -> list[str]:
+    root = os.environ.get("IDF_TOOLS_PATH", os.path.expanduser("~/.espressif"))
+    pattern = os.path.join(root, "tools", "riscv32-esp-elf", "*", "riscv32-esp-elf", "bin", ESP_IDF_GCC)
+    return sorted(glob.glob(pattern), reverse=True)
+
+
+def _find(kind: str) -> str | None:
+    if kind == "esp-idf":
+        found = shutil.which(ESP_IDF_GCC)
+        if found:
+            return found
+        candidates = _idf_tools_candidates()
+        return candidates[0] if candidates else None
+    return shutil.which(DEBIAN_GCC)
+
+
+def discover(choice: str) -> Toolchain:
+    """`choice` is auto, esp-idf or riscv64-unknown-elf (project file or TOOLCHAIN=)."""
+    kinds = ["esp-idf", "riscv64-unknown-elf"] if choice == "auto" else [choice]
+    for kind in kinds:
+        gcc = _find(kind)
+        if gcc:
+            return Toolchain(kind, gcc[: -len("gcc")])
+    if choice == "esp-idf":
+        raise DynappsError(f"toolchain esp-idf: {ESP_IDF_GCC} is neither on PATH nor under "
+                           "IDF_TOOLS_PATH; run ESP-IDF's export.sh, or set toolchain: auto")
+    raise DynappsError(f"no RISC-V compiler: neither {ESP_IDF_GCC} (ESP-IDF) nor {DEBIAN_GCC} "
+                       "(Debian gcc-riscv64-unknown-elf) was found; ./dev installs the latter")

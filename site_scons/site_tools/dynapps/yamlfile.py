@@ -1,0 +1,77 @@
+"""YAML loading that remembers the line of every key and list item, for file:line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from .errors import DynappsError
+
+
+class Mapping(dict):
+    """A dict that knows the line of each key (`line_of`) and its own line."""
+
+    line: int = 0
+    key_lines: dict
+
+    def line_of(self, key) -> int:
+        return self.key_lines.get(key, self.line)
+
+
+class Sequence(list):
+    """A list that knows the line of each item."""
+
+    line: int = 0
+    item_lines: list
+
+    def line_of(self, index: int) -> int:
+        return self.item_lines[index] if index < len(self.item_lines) else self.line
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Mapping:
+    result = Mapping()
+    result.line = node.start_mark.line + 1
+    result.key_lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in result:
+            raise DynappsError(f"duplicate key '{key}'", loader.name, key_node.start_mark.line + 1)
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.key_lines[key] = key_node.start_mark.line + 1
+    return result
+
+
+def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> Sequence:
+    result = Sequence(loader.construct_object(item, deep=True) for item in node.value)
+    result.line = node.start_mark.line + 1
+    result.item_lines = [item.start_mark.line + 1 for item in node.value]
+    return result
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+
+
+def load(path: Path, display: str) -> Mapping:
+    """Parse `path`; errors name it as `display`. The document must be a mapping."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise DynappsError(f"cannot read: {error.strerror}", display) from None
+    loader = _Loader(text)
+    loader.name = display
+    try:
+        document = loader.get_single_data()
+    except yaml.MarkedYAMLError as error:
+        line = error.problem_mark.line + 1 if error.problem_mark else None
+        raise DynappsError(f"invalid YAML: {error.problem}", display, line) from None
+    finally:
+        loader.dispose()
+    if not isinstance(document, Mapping):
+        raise DynappsError("expected a mapping of keys at the top level", display, 1)
+    return document

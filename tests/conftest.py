@@ -1,0 +1,61 @@
+"""Shared fixtures: a throw-away copy of the project that real scons builds."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+TOOLS = REPO / "site_scons" / "site_tools"
+sys.path.insert(0, str(TOOLS))
+
+PROJECT_FILES = ["SConstruct", "dynapps.yaml", "firmware/exports.yaml", "firmware/partitions-base.csv"]
+
+
+class Project:
+    """A project folder in tmp_path with the repository's tool; `scons()` runs the real scons."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def write(self, relative: str, text: str) -> Path:
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return path
+
+    def scons(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "SCons", f"--site-dir={REPO / 'site_scons'}", "-C", str(self.root), *args]
+        result = subprocess.run(command, capture_output=True, text=True, env=_env())
+        if check and result.returncode != 0:
+            raise AssertionError(f"scons {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(TOOLS) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+@pytest.fixture
+def empty_project(tmp_path) -> Project:
+    """The project files without any app."""
+    for relative in PROJECT_FILES:
+        target = tmp_path / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / relative, target)
+    (tmp_path / "apps").mkdir()
+    return Project(tmp_path)
+
+
+@pytest.fixture
+def example_project(empty_project) -> Project:
+    """The project with the repository's example apps."""
+    shutil.copytree(REPO / "apps", empty_project.root / "apps", dirs_exist_ok=True)
+    return empty_project
