@@ -77,14 +77,13 @@ def _summary_action(target, source, env):
     return 0
 
 
-# One line per step unless VERBOSE=1, which shows every command in full.
-QUIET_COMSTRS = {
-    "CCCOMSTR": "CC $SOURCE",
-    "ASPPCOMSTR": "AS $SOURCE",
+# One line per step; VERBOSE=1 shows the compiler and linker commands in full instead.
+STEP_COMSTRS = {
     "DYNAPPS_LINKCOMSTR": "LINK ${TARGET.filebase}",
     "DYNAPPS_IMAGECOMSTR": "IMAGE ${TARGET.file}",
     "DYNAPPS_SUMMARYCOMSTR": "SUMMARY",
 }
+QUIET_COMSTRS = {"CCCOMSTR": "CC $SOURCE", "ASPPCOMSTR": "AS $SOURCE"}
 
 
 LinkBuilder = SCons.Builder.Builder(
@@ -169,6 +168,7 @@ def generate(env):
     variables = _variables()
     variables.Update(env)
     env.Help(variables.GenerateHelpText(env))
+    env.SetDefault(**STEP_COMSTRS)
     if not env.get("VERBOSE"):
         env.SetDefault(**QUIET_COMSTRS)
     env.Append(BUILDERS={"DynappsLink": LinkBuilder, "DynappsImage": ImageBuilder, "DynappsSummary": SummaryBuilder})

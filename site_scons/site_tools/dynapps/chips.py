@@ -1,10 +1,20 @@
 """Chip profiles: every per-chip fact in one table.
 
-Addresses and sizes come from ESP-IDF's own headers (v5.x/v6.x), cited per field:
-  soc/<chip>/include/soc/soc.h            SOC_IROM_LOW/HIGH, SOC_DROM_LOW/HIGH, SOC_IRAM_LOW/HIGH,
-                                          SOC_DRAM_LOW/HIGH, SOC_I_D_OFFSET
-  soc/<chip>/include/soc/ext_mem_defs.h   MMU page size
-  bootloader_support/include/esp_app_format.h   esp_chip_id_t
+Every ChipProfile value (not the EmulatorProfile ones) was checked against ESP-IDF's own files,
+v5.1 .. v5.5, v6.0 and master (6.2-dev); the values are the same in all of them unless a comment
+says otherwise. Paths are relative to ESP-IDF's components/ directory:
+  soc/<chip>/include/soc/soc.h             SOC_IROM_LOW/HIGH, SOC_DROM_LOW/HIGH, SOC_IRAM_LOW/HIGH,
+                                           SOC_DRAM_LOW/HIGH, SOC_DIRAM_*, SOC_I_D_OFFSET,
+                                           SOC_BYTE_ACCESSIBLE_LOW/HIGH
+  soc/<chip>/include/soc/ext_mem_defs.h    SOC_MMU_ENTRY_NUM, SOC_MMU_LINEAR_ADDR_MASK,
+                                           SOC_MMU_IRAM0_LINEAR_ADDRESS_LOW/HIGH (the range the
+                                           esp_mm mapping driver hands out)
+  soc/<chip>/Kconfig.mmu, soc/Kconfig      MMU_PAGE_SIZE (64 KB unless the flash is 1 or 2 MB)
+  soc/<chip>/include/soc/soc_caps.h        SOC_CPU_HAS_FPU, SOC_CACHE_INTERNAL_MEM_VIA_L1CACHE
+  bootloader_support/include/esp_app_format.h   esp_chip_id_t (also Kconfig IDF_FIRMWARE_CHIP_ID)
+  -march/-mabi: ../tools/cmake/toolchain-<chip>.cmake (IDF <= 5.5) and
+                soc/project_include.cmake (IDF >= 6.0)
+docs/adding-a-chip.md says how to fill in a new chip.
 The rest of the build reads these through `profile(name)`; no other module branches on a chip name.
 """
 
@@ -52,10 +62,16 @@ class ChipProfile:
 class EmulatorProfile:
     """Where the emulator firmware puts its own pieces inside the chip's real memory map."""
 
-    uart: int  # MMIO base of the emulator's UART / control block
+    uart: int  # MMIO base of the emulator's UART (the chip's real UART0; TX FIFO register at +0)
+    control: int  # MMIO base of the emulator control block (exit, MMU, counters): an address no
+    #               device decodes on the real chip (outside every soc.h region), 4 KiB page
     firmware_ram: MemoryRegion  # firmware data, bss, stack
     heap: MemoryRegion  # heap the emulator port allocates from (exec RAM and bookkeeping)
     data_arena: MemoryRegion  # XIP apps' data + bss (fixed addresses)
+    # Flash offset from which the flash image is visible on the data bus at
+    # flash_dbus.start + offset (identity). The firmware's own text/rodata must end below
+    # window start + this - mmu_page_size (the page under it is the port's scratch mapping).
+    flash_data_view_from: int = 0x100000
 
 
 # Values filled in below are checked against the ESP-IDF headers named in the module docstring.
@@ -77,20 +93,39 @@ def names() -> list[str]:
 _add(
     ChipProfile(
         name="esp32c3",
+        # esp_app_format.h ESP_CHIP_ID_ESP32C3 = 0x0005
         chip_id=0x0005,
+        # IDF <= 5.5 tools/cmake/toolchain-esp32c3.cmake: -march=rv32imc_zicsr_zifencei;
+        # IDF >= 6.0 soc/project_include.cmake: the same ("rv32imc" + "_zicsr_zifencei")
         march="rv32imc_zicsr_zifencei",
-        mabi="ilp32",
-        has_fpu=False,
+        mabi="ilp32",  # no -mabi in the toolchain files: the rv32imc default, ilp32
+        has_fpu=False,  # soc/esp32c3/include/soc/soc_caps.h: no SOC_CPU_HAS_FPU
+        # soc/esp32c3/include/soc/soc.h SOC_IROM_LOW 0x42000000, SOC_IROM_HIGH 0x42800000
+        # (ext_mem_defs.h: SOC_MMU_ENTRY_NUM 128 x 64 KB = 8 MB; SOC_MMU_IBUS_VADDR_BASE)
         flash_ibus=MemoryRegion(0x42000000, 0x42800000),
+        # soc.h SOC_DROM_LOW 0x3C000000, SOC_DROM_HIGH 0x3C800000 (SOC_MMU_DBUS_VADDR_BASE).
+        # One MMU table serves both buses: linear page n is seen at 0x3C000000 + n*64K and
+        # 0x42000000 + n*64K (ext_mem_defs.h: SOC_MMU_IRAM0_LINEAR_ADDRESS_LOW ==
+        # SOC_MMU_DRAM0_LINEAR_ADDRESS_LOW, SOC_MMU_LINEAR_ADDR_MASK 0x7FFFFF)
         flash_dbus=MemoryRegion(0x3C000000, 0x3C800000),
+        # soc/esp32c3/Kconfig.mmu: only MMU_PAGE_SIZE_64KB; soc/Kconfig MMU_PAGE_SIZE 0x10000
         mmu_page_size=0x10000,
-        iram=MemoryRegion(0x4037C000, 0x403E0000),
-        dram=MemoryRegion(0x3FC7C000, 0x3FCE0000),
+        # soc.h SOC_DIRAM_IRAM_LOW 0x40380000 .. SOC_DIRAM_IRAM_HIGH 0x403E0000. (SOC_IRAM_LOW is
+        # 0x4037C000, but 0x4037C000-0x4037FFFF is the 16 KB ICache (esp_system/ld/esp32c3/
+        # memory.ld.in: SRAM_IRAM_ORG = SRAM_IRAM_START + ICACHE_SIZE) and has no data alias.)
+        iram=MemoryRegion(0x40380000, 0x403E0000),
+        # soc.h SOC_DRAM_LOW 0x3FC80000 == SOC_DIRAM_DRAM_LOW .. SOC_DRAM_HIGH 0x3FCE0000
+        dram=MemoryRegion(0x3FC80000, 0x3FCE0000),
+        # soc.h SOC_I_D_OFFSET = SOC_DIRAM_IRAM_LOW - SOC_DIRAM_DRAM_LOW = 0x700000
+        # (MAP_IRAM_TO_DRAM / MAP_DRAM_TO_IRAM; esp_memory_utils.h esp_ptr_diram_iram_to_dram)
         i_d_offset=0x700000,
+        # soc.h SOC_BYTE_ACCESSIBLE_LOW/HIGH 0x3FC80000..0x3FD00000: the DRAM view only
         iram_byte_access=False,
+        # internal SRAM is not behind a cache (soc_caps.h: no SOC_CACHE_INTERNAL_MEM_VIA_L1CACHE)
         cache_sync_after_copy=False,
         emulator=EmulatorProfile(
             uart=0x60000000,
+            control=0x7F000000,
             firmware_ram=MemoryRegion(0x3FC80000, 0x3FCA0000),
             heap=MemoryRegion(0x3FCA0000, 0x3FCD0000),
             data_arena=MemoryRegion(0x3FCD0000, 0x3FCE0000),
@@ -101,20 +136,39 @@ _add(
 _add(
     ChipProfile(
         name="esp32c6",
+        # esp_app_format.h ESP_CHIP_ID_ESP32C6 = 0x000D
         chip_id=0x000D,
+        # IDF <= 5.5 tools/cmake/toolchain-esp32c6.cmake: -march=rv32imac_zicsr_zifencei.
+        # IDF 6.0 soc/project_include.cmake: rv32imac_zicsr_zifencei_zaamo_zalrsc (Zaamo + Zalrsc
+        # = the A extension, same instructions); master (6.2-dev) is back to
+        # rv32imac_zicsr_zifencei. The plain string is kept: Debian's GCC takes it.
         march="rv32imac_zicsr_zifencei",
         mabi="ilp32",
-        has_fpu=False,
-        flash_ibus=MemoryRegion(0x42000000, 0x43000000),
-        flash_dbus=MemoryRegion(0x42000000, 0x43000000),
+        has_fpu=False,  # soc/esp32c6/include/soc/soc_caps.h: no SOC_CPU_HAS_FPU
+        # soc/esp32c6/include/soc/soc.h SOC_IROM_LOW 0x42000000; SOC_IROM_HIGH is
+        # SOC_IROM_LOW + (SOC_MMU_PAGE_SIZE << 8) = 16 MB at 64 KB pages (256 MMU entries), but
+        # the esp_mm driver only maps the linear range of ext_mem_defs.h
+        # SOC_MMU_IRAM0_LINEAR_ADDRESS_LOW/HIGH, masked by SOC_MMU_LINEAR_ADDR_MASK 0x7FFFFF:
+        # 8 MB. esp_mmu_map_virt() refuses a vaddr above 0x42800000 (hal/esp32c6/.../mmu_ll.h
+        # mmu_ll_vaddr_to_laddr), so the usable window is 0x42000000..0x42800000.
+        flash_ibus=MemoryRegion(0x42000000, 0x42800000),
+        # soc.h SOC_DROM_LOW = SOC_IROM_LOW (soc_caps.h SOC_MMU_DI_VADDR_SHARED): one address
+        flash_dbus=MemoryRegion(0x42000000, 0x42800000),
+        # soc/esp32c6/Kconfig.mmu: MMU_PAGE_SIZE_64KB unless ESPTOOLPY_FLASHSIZE_1MB (16 KB) or
+        # _2MB (32 KB); the example firmware uses 4 MB flash (firmware/sdkconfig.defaults)
         mmu_page_size=0x10000,
+        # soc.h SOC_IRAM_LOW 0x40800000 .. SOC_IRAM_HIGH 0x40880000 (= SOC_DIRAM_IRAM_*)
         iram=MemoryRegion(0x40800000, 0x40880000),
+        # soc.h SOC_DRAM_LOW 0x40800000 .. SOC_DRAM_HIGH 0x40880000: same addresses
         dram=MemoryRegion(0x40800000, 0x40880000),
-        i_d_offset=0,
+        i_d_offset=0,  # soc.h: SOC_DIRAM_IRAM_LOW == SOC_DIRAM_DRAM_LOW, no SOC_I_D_OFFSET
+        # soc.h SOC_BYTE_ACCESSIBLE_LOW/HIGH 0x40800000..0x40880000: all of it
         iram_byte_access=True,
+        # internal SRAM is not behind a cache (soc_caps.h: no SOC_CACHE_INTERNAL_MEM_VIA_L1CACHE)
         cache_sync_after_copy=False,
         emulator=EmulatorProfile(
             uart=0x60000000,
+            control=0x7F000000,
             firmware_ram=MemoryRegion(0x40800000, 0x40820000),
             heap=MemoryRegion(0x40820000, 0x40870000),
             data_arena=MemoryRegion(0x40870000, 0x40880000),
@@ -125,20 +179,39 @@ _add(
 _add(
     ChipProfile(
         name="esp32h2",
+        # esp_app_format.h ESP_CHIP_ID_ESP32H2 = 0x0010
         chip_id=0x0010,
+        # IDF <= 5.5 tools/cmake/toolchain-esp32h2.cmake: -march=rv32imac_zicsr_zifencei.
+        # IDF 6.0 soc/project_include.cmake: rv32imac_zicsr_zifencei_zaamo_zalrsc (Zaamo + Zalrsc
+        # = the A extension, same instructions); master (6.2-dev) is back to
+        # rv32imac_zicsr_zifencei. The plain string is kept: Debian's GCC takes it.
         march="rv32imac_zicsr_zifencei",
         mabi="ilp32",
-        has_fpu=False,
-        flash_ibus=MemoryRegion(0x42000000, 0x43000000),
-        flash_dbus=MemoryRegion(0x42000000, 0x43000000),
+        has_fpu=False,  # soc/esp32h2/include/soc/soc_caps.h: no SOC_CPU_HAS_FPU
+        # soc/esp32h2/include/soc/soc.h SOC_IROM_LOW 0x42000000; SOC_IROM_HIGH is
+        # SOC_IROM_LOW + (SOC_MMU_PAGE_SIZE << 8) = 16 MB at 64 KB pages (256 MMU entries), but
+        # the esp_mm driver only maps the linear range of ext_mem_defs.h
+        # SOC_MMU_IRAM0_LINEAR_ADDRESS_LOW/HIGH, masked by SOC_MMU_LINEAR_ADDR_MASK 0x7FFFFF:
+        # 8 MB. esp_mmu_map_virt() refuses a vaddr above 0x42800000 (hal/esp32h2/.../mmu_ll.h
+        # mmu_ll_vaddr_to_laddr), so the usable window is 0x42000000..0x42800000.
+        flash_ibus=MemoryRegion(0x42000000, 0x42800000),
+        # soc.h SOC_DROM_LOW = SOC_IROM_LOW (soc_caps.h SOC_MMU_DI_VADDR_SHARED): one address
+        flash_dbus=MemoryRegion(0x42000000, 0x42800000),
+        # soc/esp32h2/Kconfig.mmu: MMU_PAGE_SIZE_64KB unless ESPTOOLPY_FLASHSIZE_1MB (16 KB) or
+        # _2MB (32 KB); the example firmware uses 4 MB flash (firmware/sdkconfig.defaults)
         mmu_page_size=0x10000,
+        # soc.h SOC_IRAM_LOW 0x40800000 .. SOC_IRAM_HIGH 0x40850000 (= SOC_DIRAM_IRAM_*)
         iram=MemoryRegion(0x40800000, 0x40850000),
+        # soc.h SOC_DRAM_LOW 0x40800000 .. SOC_DRAM_HIGH 0x40850000: same addresses
         dram=MemoryRegion(0x40800000, 0x40850000),
-        i_d_offset=0,
+        i_d_offset=0,  # soc.h: SOC_DIRAM_IRAM_LOW == SOC_DIRAM_DRAM_LOW, no SOC_I_D_OFFSET
+        # soc.h SOC_BYTE_ACCESSIBLE_LOW/HIGH 0x40800000..0x40850000: all of it
         iram_byte_access=True,
+        # internal SRAM is not behind a cache (soc_caps.h: no SOC_CACHE_INTERNAL_MEM_VIA_L1CACHE)
         cache_sync_after_copy=False,
         emulator=EmulatorProfile(
             uart=0x60000000,
+            control=0x7F000000,
             firmware_ram=MemoryRegion(0x40800000, 0x40818000),
             heap=MemoryRegion(0x40818000, 0x40840000),
             data_arena=MemoryRegion(0x40840000, 0x40850000),
@@ -149,20 +222,37 @@ _add(
 _add(
     ChipProfile(
         name="esp32p4",
+        # esp_app_format.h ESP_CHIP_ID_ESP32P4 = 0x0012
         chip_id=0x0012,
+        # Base ISA every revision runs. IDF 5.3-5.5 tools/cmake/toolchain-esp32p4.cmake:
+        # -march=rv32imafc_zicsr_zifencei_xesppie -mabi=ilp32f; IDF >= 6.0
+        # soc/project_include.cmake: rv32imafc[b]_zicsr_zifencei plus _zcb_zcmp_zcmt (rev >= 3),
+        # _xesploop, _xespv: Espressif extensions Debian's GCC lacks and apps do not need.
         march="rv32imafc_zicsr_zifencei",
-        mabi="ilp32f",
-        has_fpu=True,
+        mabi="ilp32f",  # toolchain-esp32p4.cmake / project_include.cmake (SOC_CPU_HAS_FPU)
+        has_fpu=True,  # soc/esp32p4/include/soc/soc_caps.h SOC_CPU_HAS_FPU 1
+        # soc/esp32p4/include/soc/soc.h SOC_IROM_LOW 0x40000000, SOC_IROM_HIGH 0x44000000
+        # (ext_mem_defs.h SOC_IRAM_FLASH_ADDRESS_LOW/HIGH; SOC_MMU_FLASH_LINEAR_ADDRESS_HIGH
+        # with SOC_MMU_LINEAR_ADDR_MASK 0xFFFFFFF covers all 64 MB)
         flash_ibus=MemoryRegion(0x40000000, 0x44000000),
+        # soc.h SOC_DROM_LOW/HIGH: the same addresses (soc_caps.h SOC_MMU_DI_VADDR_SHARED)
         flash_dbus=MemoryRegion(0x40000000, 0x44000000),
+        # soc/esp32p4/Kconfig.mmu: only MMU_PAGE_SIZE_64KB
         mmu_page_size=0x10000,
+        # soc.h SOC_IRAM_LOW 0x4ff00000 .. SOC_IRAM_HIGH 0x4ffc0000 (HP L2MEM, = SOC_DIRAM_IRAM_*)
         iram=MemoryRegion(0x4FF00000, 0x4FFC0000),
+        # soc.h SOC_DRAM_LOW/HIGH: the same addresses (MAP_IRAM_TO_DRAM(addr) is (addr))
         dram=MemoryRegion(0x4FF00000, 0x4FFC0000),
-        i_d_offset=0,
+        i_d_offset=0,  # soc.h: SOC_DIRAM_IRAM_LOW == SOC_DIRAM_DRAM_LOW
+        # soc.h SOC_BYTE_ACCESSIBLE_LOW/HIGH 0x4ff00000..0x4ffc0000: all of it
         iram_byte_access=True,
+        # soc_caps.h SOC_CACHE_INTERNAL_MEM_VIA_L1CACHE 1, SOC_CACHE_WRITEBACK_SUPPORTED 1:
+        # copied code must be written back from the L1 data cache and the L1 instruction cache
+        # invalidated (esp_mm/include/esp_cache.h esp_cache_msync)
         cache_sync_after_copy=True,
         emulator=EmulatorProfile(
             uart=0x500CA000,
+            control=0x7F000000,
             firmware_ram=MemoryRegion(0x4FF00000, 0x4FF40000),
             heap=MemoryRegion(0x4FF40000, 0x4FFB0000),
             data_arena=MemoryRegion(0x4FFB0000, 0x4FFC0000),

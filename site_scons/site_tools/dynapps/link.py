@@ -35,6 +35,7 @@ class ObjectFacts:
     defined: set = field(default_factory=set)
     undefined: dict = field(default_factory=dict)  # symbol -> first object using it
     relocations: list = field(default_factory=list)  # (object, section, symbol, type)
+    sections: list = field(default_factory=list)  # (object, allocated section name)
 
 
 def _symbol_label(symtab, index: int, addend: int) -> str:
@@ -50,6 +51,7 @@ def object_facts(objects: list[str]) -> ObjectFacts:
         with open(path, "rb") as stream:
             elf = ELFFile(stream)
             _collect_symbols(elf, path, facts)
+            facts.sections += [(path, s.name) for s in elf.iter_sections() if s["sh_flags"] & SH_FLAGS.SHF_ALLOC]
             _collect_relocations(elf, path, facts)
     for name in facts.defined:
         facts.undefined.pop(name, None)
@@ -88,6 +90,21 @@ def loaded_bytes(analysis: dict) -> int:
 def _auto_reason(size: int, threshold: int, strategy: str) -> str:
     relation = ">=" if strategy == "xip" else "<"
     return f"auto: {size} B code+data {relation} threshold {threshold} B"
+
+
+# Sections an image can't carry: constructors would silently never run, TLS has no thread block.
+_UNSUPPORTED = {
+    (".init_array", ".fini_array", ".ctors", ".dtors", ".preinit_array"):
+        "constructors/destructors are not supported: use the manifest's init/deinit",
+    (".tdata", ".tbss"): "thread-local storage is not supported",
+}
+
+
+def check_object_sections(config: dict, facts: ObjectFacts) -> None:
+    for path, name in facts.sections:
+        for prefixes, reason in _UNSUPPORTED.items():
+            if name.startswith(prefixes):
+                raise DynappsError(f"app {config['app']}: {path}: section {name} can't go into an image ({reason})")
 
 
 def check_object_relocations(config: dict, facts: ObjectFacts, strategy: str) -> None:
@@ -167,6 +184,7 @@ def link(config: dict, objects: list[str], outputs: dict, log=None) -> dict:
     hybrid threshold it is linked again as an XIP image.
     """
     facts = object_facts(objects)
+    check_object_sections(config, facts)
     imports = plan_imports(config, facts, libgcc_symbols(config["cc"], config["arch_flags"]))
     setting, threshold = config["strategy"], config["threshold"]
     strategy = "iram" if setting == "auto" else setting
