@@ -14,12 +14,16 @@ import SCons.Action
 import SCons.Builder
 import SCons.Script
 
-from . import chips, firmware, image, layout, link, manifest, project, render, summary, toolchain
+from . import chips, firmware, flash, image, layout, link, manifest, partitions, project, render, summary, toolchain, wrappers
 from .errors import DynappsError
 
 TOOL_DIR = Path(__file__).parent
 BUILD_DIR = "build"
 APPS_BUILD = f"{BUILD_DIR}/apps"
+GENERATED = f"{BUILD_DIR}/generated"
+PARTITION_TABLE_BIN = f"{BUILD_DIR}/partition-table.bin"
+EMULATOR_FLASH = f"{BUILD_DIR}/emulator/flash.bin"
+FLASH_RECORD = f"{BUILD_DIR}/flash-record.json"
 STAGE_MODULES = [str(TOOL_DIR / f"{name}.py") for name in ("link", "relocs", "image", "render", "summary")]
 
 # Compile flags every app gets (DESIGN constraints 2 and 3): PC-relative code, no relaxation
@@ -82,8 +86,41 @@ STEP_COMSTRS = {
     "DYNAPPS_LINKCOMSTR": "LINK ${TARGET.filebase}",
     "DYNAPPS_IMAGECOMSTR": "IMAGE ${TARGET.file}",
     "DYNAPPS_SUMMARYCOMSTR": "SUMMARY",
+    "DYNAPPS_GENCOMSTR": "GEN $TARGET",
+    "DYNAPPS_FLASHCOMSTR": "FLASH-APPS",
 }
 QUIET_COMSTRS = {"CCCOMSTR": "CC $SOURCE", "ASPPCOMSTR": "AS $SOURCE"}
+
+
+def _render_action(target, source, env):
+    context = json.loads(source[1].read())
+    Path(str(target[0])).write_text(render.render(Path(str(source[0])).name, **context))
+    return 0
+
+
+def _partition_table_action(target, source, env):
+    rows = json.loads(source[0].read())
+    table = partitions.Table(tuple(partitions.Partition(**row) for row in rows["partitions"]), rows["flash_size"])
+    Path(str(target[0])).write_bytes(table.to_binary())
+    return 0
+
+
+def _flash_apps_action(target, source, env):
+    """Write the changed regions: to a board with PORT, else into the emulator's flash image."""
+    settings = json.loads(source[-1].read())
+    images = {name: (offset, Path(str(node)).read_bytes())
+              for (name, offset), node in zip(settings["slots"], source[1:-1])}
+    wanted = flash.regions(Path(str(source[0])).read_bytes(), images)
+    record = flash.Record(Path(FLASH_RECORD))
+    flash_image = Path(str(target[0]))
+    if not flash_image.exists():
+        record.forget("emulator")
+    changed = record.changed("emulator", wanted)
+    written = flash.write_flash_image(flash_image, settings["flash_size"], changed)
+    record.remember("emulator", changed)
+    labels = ", ".join(r.label for r in changed) or "nothing changed"
+    print(f"flash-apps: wrote {written} bytes into {flash_image} ({labels})")
+    return 0
 
 
 LinkBuilder = SCons.Builder.Builder(
@@ -92,6 +129,12 @@ ImageBuilder = SCons.Builder.Builder(
     action=SCons.Action.Action(_image_action, "$DYNAPPS_IMAGECOMSTR"), suffix=".dapp")
 SummaryBuilder = SCons.Builder.Builder(
     action=SCons.Action.Action(_summary_action, "$DYNAPPS_SUMMARYCOMSTR"))
+RenderBuilder = SCons.Builder.Builder(
+    action=SCons.Action.Action(_render_action, "$DYNAPPS_GENCOMSTR"))
+PartitionTableBuilder = SCons.Builder.Builder(
+    action=SCons.Action.Action(_partition_table_action, "$DYNAPPS_GENCOMSTR"))
+FlashAppsBuilder = SCons.Builder.Builder(
+    action=SCons.Action.Action(_flash_apps_action, "$DYNAPPS_FLASHCOMSTR"))
 
 
 def _variables():
@@ -142,26 +185,67 @@ def _build_app(env, tools, profile, proj, exports, app, slot):
     return linked[1], built[0]
 
 
-def _apps(env):
-    """Define every app's compile, link and image targets, the summary, and the `apps` alias."""
+def _render(env, target: str, template: str, context: dict):
+    source = [str(render.template_path(template)), env.Value(json.dumps(context, sort_keys=True))]
+    return env.DynappsRender(f"#{target}", source)[0]
+
+
+def _generated_sources(env, manifests, exports) -> list:
+    """Wrappers per app and the firmware export table, for the firmware build."""
+    nodes = [_render(env, f"{GENERATED}/exports.c", "exports.c.j2", wrappers.exports_context(exports))]
+    for app in manifests:
+        context = wrappers.app_context(app)
+        nodes.append(_render(env, f"{GENERATED}/dynapps_{app.name}.h", "app_wrappers.h.j2", context))
+        nodes.append(_render(env, f"{GENERATED}/dynapps_{app.name}.c", "app_wrappers.c.j2", context))
+    return nodes
+
+
+def _partition_outputs(env, proj, table):
+    rows = [row.csv_row() for row in table.partitions]
+    csv_node = _render(env, "partitions.csv", "partitions.csv.j2", {"base": proj.base_partitions, "rows": rows})
+    env.NoClean(csv_node)  # promised at the top level, read by ESP-IDF's build
+    data = {"flash_size": table.flash_size,
+            "partitions": [{k: v for k, v in p.__dict__.items()} for p in table.partitions]}
+    binary = env.DynappsPartitionTable(f"#{PARTITION_TABLE_BIN}", env.Value(json.dumps(data, sort_keys=True)))
+    return csv_node, binary[0]
+
+
+def _load_everything(env):
     root = Path(env.Dir("#").abspath)
+    proj = project.load(root, env.get("CHIP") or None, env.get("TOOLCHAIN") or None)
+    manifests = manifest.load_all(root)
+    wrappers.check_names(manifests)
+    exports = firmware.load_exports(proj)
+    plan = layout.plan(proj, manifests, firmware.data_arena(proj))
+    base = partitions.read_csv(root / proj.base_partitions, proj.base_partitions)
+    table = partitions.build(base, plan, proj.flash_size)
+    return proj, manifests, exports, plan, table, toolchain.discover(proj.toolchain)
+
+
+def _apps(env):
+    """Define every app's targets, the generated files, partitions, `apps` and `flash-apps`."""
     try:
-        proj = project.load(root, env.get("CHIP") or None, env.get("TOOLCHAIN") or None)
-        manifests = manifest.load_all(root)
-        exports = firmware.load_exports(proj)
-        plan = layout.plan(proj, manifests, firmware.data_arena(proj))
-        tools = toolchain.discover(proj.toolchain)
+        proj, manifests, exports, plan, table, tools = _load_everything(env)
     except DynappsError as error:
         _report(error)
         SCons.Script.Exit(2)
     profile = proj.profile
     pairs = [_build_app(env, tools, profile, proj, exports, app, plan.slot(app.name)) for app in manifests]
-    sources = [node for pair in pairs for node in pair]
-    report = env.DynappsSummary(f"#{APPS_BUILD}/summary.txt", sources)
-    env.Alias("apps", report)
-    env.Alias("run", report)  # until the emulator runs them, `run` builds and summarises
+    analyses, images = [p[0] for p in pairs], [p[1] for p in pairs]
+    report = env.DynappsSummary(f"#{APPS_BUILD}/summary.txt", [n for pair in pairs for n in pair])
+    generated = _generated_sources(env, manifests, exports)
+    csv_node, table_bin = _partition_outputs(env, proj, table)
+    env.Alias("apps", [report, csv_node, table_bin] + generated)
+    settings = env.Value(json.dumps({"flash_size": proj.flash_size,
+                                     "slots": [[a.name, plan.slot(a.name).flash_offset] for a in manifests]}))
+    flashed = env.DynappsFlashApps(f"#{EMULATOR_FLASH}", [table_bin] + images + [settings])
+    env.AlwaysBuild(flashed)
+    env.Precious(flashed)  # written region by region: SCons must not delete it first
+    env.Alias("flash-apps", flashed)
+    env.Alias("run", ["apps", "flash-apps"])  # until the emulator runs them
     env.Default("apps")
-    return {"project": proj, "manifests": manifests, "layout": plan, "exports": exports, "images": sources[1::2]}
+    return {"project": proj, "manifests": manifests, "layout": plan, "exports": exports, "images": images,
+            "analyses": analyses, "generated": generated, "tools": tools}
 
 
 def generate(env):
@@ -171,7 +255,9 @@ def generate(env):
     env.SetDefault(**STEP_COMSTRS)
     if not env.get("VERBOSE"):
         env.SetDefault(**QUIET_COMSTRS)
-    env.Append(BUILDERS={"DynappsLink": LinkBuilder, "DynappsImage": ImageBuilder, "DynappsSummary": SummaryBuilder})
+    env.Append(BUILDERS={"DynappsLink": LinkBuilder, "DynappsImage": ImageBuilder, "DynappsSummary": SummaryBuilder,
+                         "DynappsRender": RenderBuilder, "DynappsPartitionTable": PartitionTableBuilder,
+                         "DynappsFlashApps": FlashAppsBuilder})
     env.AddMethod(_apps, "DynappsApps")
 
 

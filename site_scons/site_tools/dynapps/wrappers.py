@@ -1,0 +1,57 @@
+"""What the firmware compiles to call apps: per-app typed wrappers and the firmware export table.
+
+The contexts are plain data (JSON-able) so the SCons builders can track them as Value()s.
+"""
+
+from __future__ import annotations
+
+from .errors import DynappsError
+from .firmware import ExportTable
+from .manifest import Manifest
+
+WRAPPER_SUFFIXES = ("load", "unload", "status", "handle")
+
+
+def app_context(manifest: Manifest) -> dict:
+    exports = []
+    for export in manifest.exports:
+        signature = export.signature
+        param_types = ", ".join(str(p.type) for p in signature.params) or "void"
+        returns_void = signature.returns.kind == "base" and signature.returns.name == "void"
+        exports.append({
+            "name": signature.name,
+            "prototype": signature.declare(),
+            "function_pointer": signature.returns.declare(f"(*function)({param_types})"),
+            "returns_void": returns_void,
+            "return_type": signature.returns.declare(),
+            "result": None if returns_void else signature.returns.declare("result"),
+            "arguments": ", ".join(p.name for p in signature.params),
+        })
+    return {
+        "name": manifest.name,
+        "path": manifest.path,
+        "version": manifest.version,
+        "description": manifest.description,
+        "headers": [header.rsplit("/", 1)[-1] for header in manifest.headers],
+        "exports": exports,
+    }
+
+
+def check_names(manifests: list[Manifest]) -> None:
+    """Wrappers live in one firmware namespace: no export may clash with another app's or a helper."""
+    owners: dict[str, Manifest] = {}
+    for manifest in manifests:
+        helpers = {f"{manifest.name}_{suffix}" for suffix in WRAPPER_SUFFIXES}
+        for export in manifest.exports:
+            if export.name in helpers:
+                raise DynappsError(f"exports: '{export.name}' clashes with the generated wrapper of the same name",
+                                   manifest.path, export.line)
+            if export.name in owners:
+                raise DynappsError(f"exports: '{export.name}' is also exported by app {owners[export.name].name} "
+                                   f"({owners[export.name].path}); the firmware's wrappers need distinct names",
+                                   manifest.path, export.line)
+            owners[export.name] = manifest
+
+
+def exports_context(table: ExportTable) -> dict:
+    return {"source": table.path, "headers": list(table.headers), "symbols": list(table.symbols), "id": table.id}
