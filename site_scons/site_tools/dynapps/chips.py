@@ -225,9 +225,10 @@ _add(
         # esp_app_format.h ESP_CHIP_ID_ESP32P4 = 0x0012
         chip_id=0x0012,
         # Base ISA every revision runs. IDF 5.3-5.5 tools/cmake/toolchain-esp32p4.cmake:
-        # -march=rv32imafc_zicsr_zifencei_xesppie -mabi=ilp32f; IDF >= 6.0
-        # soc/project_include.cmake: rv32imafc[b]_zicsr_zifencei plus _zcb_zcmp_zcmt (rev >= 3),
-        # _xesploop, _xespv: Espressif extensions Debian's GCC lacks and apps do not need.
+        # -march=rv32imafc_zicsr_zifencei_xesppie -mabi=ilp32f. soc/project_include.cmake:
+        # IDF 6.0 rv32imafc_zicsr_zifencei_zaamo_zalrsc, master rv32imafcb_zicsr_zifencei (rev >= 3)
+        # or rv32imafc_zicsr_zifencei (rev < 3), plus _zcb_zcmp_zcmt (rev >= 3), _xesploop, _xespv:
+        # revision-only and Espressif extensions that Debian's GCC lacks and apps do not need.
         march="rv32imafc_zicsr_zifencei",
         mabi="ilp32f",  # toolchain-esp32p4.cmake / project_include.cmake (SOC_CPU_HAS_FPU)
         has_fpu=True,  # soc/esp32p4/include/soc/soc_caps.h SOC_CPU_HAS_FPU 1

@@ -293,6 +293,7 @@ class Machine:
         self._limit: int | None = None
         self._limit_hit = False
         self._trap_deliveries = 0
+        self._memory_fault_reported = False
         self._regs = {REG_MMU_VADDR: 0, REG_MMU_OFFSET: 0, REG_MMU_SIZE: 0, REG_MMU_STATUS: 0, REG_SYNC_ADDR: 0}
         self._finished = False
         self._hooks: list[int] = []
@@ -439,7 +440,7 @@ class Machine:
         try:
             self.uc.emu_start(self.entry, 0xFFFFFFFF, timeout=int(timeout_s * 1_000_000), count=unicorn_count)
         except U.UcError as error:
-            if not self.faults or self.faults[-1].kind in ("exception", "iram_access"):
+            if not self._memory_fault_reported:  # else the hook recorded it already
                 self._fault_from_error(error)
         seconds = time.monotonic() - started
         if self._exit_code is not None:
@@ -666,6 +667,7 @@ class Machine:
             kind = "flash_write"
         self._fault(kind, uc.reg_read(self._R.UC_RISCV_REG_PC), address=address, size=size,
                     value=value if write else None)
+        self._memory_fault_reported = True
         return False
 
     def _on_exception(self, uc, intno, _):
@@ -726,6 +728,7 @@ def _plain_march(march: str) -> str:
 def firmware_defines(profile: chips.ChipProfile) -> dict[str, int]:
     e, p = profile.emulator, profile
     return {
+        "DYNAPPS_CHIP_ID": p.chip_id,  # the loader core checks images against it
         "DYNAPPS_EMU_UART_BASE": e.uart,
         "DYNAPPS_EMU_CTRL_BASE": e.control,
         "DYNAPPS_EMU_I_D_OFFSET": p.i_d_offset,
@@ -867,12 +870,14 @@ def firmware_link_spec(profile: chips.ChipProfile, linker_script_path=None,
     riscv64-unknown-elf-gcc + picolibc.
 
     Returns {"cflags", "ldflags", "linker_script", "linker_script_path", "sources",
-    "include_dirs", "defines"}:
+    "platform_sources", "port_sources", "include_dirs", "defines"}:
       cflags       for every C and .S file of the firmware (arch, picolibc, -D, -I)
       ldflags      for the final link; includes -T<path> when `linker_script_path` is given
                    (the script is then written there), else add -T yourself
       linker_script  the script text
-      sources      start-up, stdio/exit, and the emulator port (absolute paths)
+      sources      platform_sources (start-up, stdio/exit/panic) + port_sources (the emulator
+                   port), absolute paths
+      defines      the -D values in cflags, by name (also usable from .S files)
     The loader core (src/), the firmware main and the export table are the caller's.
     """
     defines = firmware_defines(profile)
@@ -882,6 +887,7 @@ def firmware_link_spec(profile: chips.ChipProfile, linker_script_path=None,
     cflags += [f"-I{directory}" for directory in INCLUDE_DIRS]
     ldflags = arch + ["--specs=picolibc.specs", "-nostartfiles", "-Wl,--gc-sections"]
     script = firmware_linker_script(profile, stack_size)
+    platform = [str(EMULATOR_FIRMWARE_DIR / "start.S"), str(EMULATOR_FIRMWARE_DIR / "emu_platform.c")]
     path = None
     if linker_script_path is not None:
         path = Path(linker_script_path)
@@ -894,8 +900,9 @@ def firmware_link_spec(profile: chips.ChipProfile, linker_script_path=None,
         "ldflags": ldflags,
         "linker_script": script,
         "linker_script_path": str(path) if path else None,
-        "sources": [str(EMULATOR_FIRMWARE_DIR / "start.S"), str(EMULATOR_FIRMWARE_DIR / "emu_platform.c"),
-                    str(PORT_SOURCE)],
+        "sources": platform + [str(PORT_SOURCE)],
+        "platform_sources": platform,
+        "port_sources": [str(PORT_SOURCE)],
         "include_dirs": [str(d) for d in INCLUDE_DIRS],
         "defines": defines,
     }

@@ -225,15 +225,16 @@ def analyse(config: dict, elf_path: str, strategy: str, addresses: dict, imports
         symbols = _symbols(elf)
         _check_sections(config, elf)
         code_vaddr = addresses["code_vaddr"]
-        data_vaddr = addresses["data_vaddr"] or symbols["__dynapps_code_end"]
+        code_size = symbols["__dynapps_code_end"] - code_vaddr
+        data_vaddr = addresses["data_vaddr"] or symbols["__dynapps_code_end"] - code_vaddr
         sizes = {name.lstrip("."): _section_size(elf, name) for name in CODE_SECTIONS + DATA_SECTIONS + BSS_SECTIONS}
-        fixups = _fixups(config, elf, strategy, code_vaddr)
+        fixups = _fixups(config, elf, strategy, (code_vaddr, code_size, data_vaddr))
     analysis = {
         "app": config["app"],
         "strategy": strategy,
         "code_vaddr": code_vaddr,
         "data_vaddr": data_vaddr,
-        "code_size": symbols["__dynapps_code_end"] - code_vaddr,
+        "code_size": code_size,
         "data_size": symbols["__dynapps_data_end"] - data_vaddr,
         "bss_size": symbols["__dynapps_bss_end"] - symbols["__dynapps_data_end"],
         "import_slots_vaddr": symbols["__dynapps_imports"],
@@ -274,8 +275,15 @@ def _check_sections(config: dict, elf: ELFFile) -> None:
                                f"alignment; images guarantee {IRAM_ALIGN}")
 
 
-def _fixups(config: dict, elf: ELFFile, strategy: str, code_vaddr: int) -> list[int]:
-    """Offsets (from the code segment's start) of every absolute word; checks every relocation."""
+def fixup_offset(address: int, code_vaddr: int, code_size: int, data_vaddr: int) -> int:
+    """Where a word at link `address` lies in the loaded region: code first, data at code_size."""
+    if code_vaddr <= address < code_vaddr + code_size:
+        return address - code_vaddr
+    return code_size + address - data_vaddr
+
+
+def _fixups(config: dict, elf: ELFFile, strategy: str, segments: tuple[int, int, int]) -> list[int]:
+    """Offsets (in the loaded region) of every absolute word; checks every relocation."""
     symtab = elf.get_section_by_name(".symtab")
     fixups = []
     for section in elf.iter_sections():
@@ -293,7 +301,7 @@ def _fixups(config: dict, elf: ELFFile, strategy: str, code_vaddr: int) -> list[
                                    f"{relocs.name(kind)} is {reason} (from libgcc or another archive; see the .map)")
             symbol = symtab.get_symbol(relocation["r_info_sym"])
             if kind == relocs.ABSOLUTE_WORD and strategy == "iram" and symbol["st_shndx"] != "SHN_ABS":
-                fixups.append(relocation["r_offset"] - code_vaddr)
+                fixups.append(fixup_offset(relocation["r_offset"], *segments))
     return sorted(fixups)
 
 

@@ -89,8 +89,26 @@ dynapps_err_t dynapps_find_export(const dynapps_app_t *app, const char *name, vo
 
 dynapps_err_t dynapps_get_info(const dynapps_app_t *app, dynapps_app_info_t *info);
 
-/* Run deinit, then return every byte and mapping the app held. */
+/* Run deinit, then return every byte and mapping the app held. DYNAPPS_ERR_BUSY while a call
+ * through the wrappers is running in it. */
 dynapps_err_t dynapps_unload(dynapps_app_t *app);
+
+/*
+ * Used by the generated wrappers (docs/wrappers.md); *handle is the wrapper's own app handle.
+ * Every function here takes the loader lock, so loads, unloads and calls from several tasks are
+ * serialised against each other; the call itself runs without the lock.
+ */
+/* Load slot `name` into *handle; DYNAPPS_ERR_ALREADY_LOADED if *handle is set. */
+dynapps_err_t dynapps_load_handle(const char *name, dynapps_app_t **handle);
+/* Unload *handle and clear it; DYNAPPS_ERR_NOT_LOADED if it is not set, BUSY during calls. */
+dynapps_err_t dynapps_unload_handle(dynapps_app_t **handle);
+/* Start a call of export `index` (manifest order): loads the app first if *handle is NULL,
+ * counts the call so that unload waits for it, and gives the export's address. */
+dynapps_err_t dynapps_call_begin(const char *name, dynapps_app_t **handle, uint32_t index, void **function);
+/* End a call begun with dynapps_call_begin. */
+void dynapps_call_end(dynapps_app_t *app);
+/* Called by a wrapper whose call could not run; a weak default does nothing. */
+void dynapps_on_call_error(const char *app, const char *function, dynapps_err_t err);
 
 #ifdef __cplusplus
 }

@@ -49,9 +49,10 @@ typedef struct {
 } dynapps_image_header_t;
 
 /*
- * A fix-up is a uint32_t: the offset, from the start of the loaded region
- * (code segment, then data segment at data_vaddr - code_vaddr), of a 32-bit word
- * to which the loader adds the load bias (load address - code_vaddr).
+ * A fix-up is a uint32_t: the offset, from the start of the loaded region (code segment,
+ * then the data segment at code_size), of a 32-bit word to which the loader adds the load
+ * bias (executable load address - code_vaddr). IRAM images link data at
+ * code_vaddr + code_size - i_d_offset, so that one bias is right for both aliases.
  */
 typedef uint32_t dynapps_image_fixup_t;
 

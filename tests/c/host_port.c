@@ -1,0 +1,263 @@
+/* Host test port (see host_port.h). Not thread safe: the tests are single threaded and the
+ * "lock" only checks that the core balances lock/unlock and never nests them. */
+#define _DEFAULT_SOURCE /* mmap */
+
+#include "host_port.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define ARENA_SIZE 0x1000u
+#define ARENA_HINT ((void *)0x20000000) /* any free address below 4 GiB */
+#define MAX_LIVE 64
+
+host_port_t host;
+
+/* Every live allocation, so frees can be checked and bytes counted. */
+static struct {
+    void *ptr;
+    size_t size;
+    int exec;
+} live[MAX_LIVE];
+
+static void violation(const char *what)
+{
+    fprintf(stderr, "  port contract violation: %s\n", what);
+    host.violations++;
+}
+
+static void require_lock(const char *fn)
+{
+    if (host.lock_depth != 1) {
+        violation(fn);
+    }
+}
+
+static void map_arena(void)
+{
+    void *p = mmap(ARENA_HINT, ARENA_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+    if (p == MAP_FAILED || (uintptr_t)p + ARENA_SIZE > ((uintptr_t)1 << 32)) {
+        fprintf(stderr, "cannot map a data arena below 4 GiB\n");
+        exit(2);
+    }
+    host.arena = p;
+}
+
+void host_port_reset(void)
+{
+    uint8_t *arena = host.arena;
+    memset(&host, 0, sizeof host);
+    memset(live, 0, sizeof live);
+    host.arena = arena;
+    if (host.arena == NULL) {
+        map_arena();
+    }
+    host.arena_size = ARENA_SIZE;
+    memset(host.arena, 0xA5, ARENA_SIZE); /* so tests see what the core wrote */
+    host.i_d_offset = 0x700000;
+    host.fail_alloc_at = -1;
+    host.exec_err = DYNAPPS_OK;
+}
+
+void host_port_add_slot(const char *name, const uint8_t *bytes, uint32_t size)
+{
+    if (host.slot_count < HOST_MAX_SLOTS) {
+        host.slots[host.slot_count++] =
+            (host_slot_t){name, bytes, size, 0x100000u * (uint32_t)(host.slot_count + 1)};
+    }
+}
+
+void host_port_allow_xip(uintptr_t vaddr)
+{
+    for (int i = 0; i < HOST_MAX_XIP_VADDRS; i++) {
+        if (host.xip_vaddrs[i] == 0) {
+            host.xip_vaddrs[i] = vaddr;
+            return;
+        }
+    }
+}
+
+/* Decide whether this allocation is the one to fail. */
+static int alloc_fails(void) { return host.alloc_calls++ == host.fail_alloc_at; }
+
+static void track(void *ptr, size_t size, int exec)
+{
+    for (int i = 0; i < MAX_LIVE; i++) {
+        if (live[i].ptr == NULL) {
+            live[i].ptr = ptr;
+            live[i].size = size;
+            live[i].exec = exec;
+            host.heap_bytes += size;
+            host.heap_blocks++;
+            return;
+        }
+    }
+    violation("too many live allocations");
+}
+
+static int untrack(void *ptr, int exec)
+{
+    for (int i = 0; i < MAX_LIVE; i++) {
+        if (live[i].ptr == ptr && ptr != NULL && live[i].exec == exec) {
+            host.heap_bytes -= live[i].size;
+            host.heap_blocks--;
+            live[i].ptr = NULL;
+            return 1;
+        }
+    }
+    violation(exec ? "exec_free of unknown memory" : "free of unknown memory");
+    return 0;
+}
+
+void *dynapps_port_malloc(size_t size)
+{
+    require_lock("malloc without lock");
+    if (alloc_fails()) {
+        return NULL;
+    }
+    void *p = malloc(size);
+    if (p != NULL) {
+        memset(p, 0x5A, size);
+        track(p, size, 0);
+    }
+    return p;
+}
+
+void dynapps_port_free(void *ptr)
+{
+    require_lock("free without lock");
+    if (ptr != NULL && untrack(ptr, 0)) {
+        free(ptr);
+    }
+}
+
+dynapps_err_t dynapps_port_exec_alloc(size_t size, size_t align, uintptr_t *exec_addr,
+                                      uint8_t **data_view)
+{
+    require_lock("exec_alloc without lock");
+    host.exec_align = align;
+    if (align == 0 || (align & (align - 1)) != 0) {
+        violation("exec_alloc alignment not a power of two");
+        return DYNAPPS_ERR_INVALID_ARG;
+    }
+    if (host.exec_err != DYNAPPS_OK) {
+        return host.exec_err;
+    }
+    if (alloc_fails()) {
+        return DYNAPPS_ERR_NO_MEM;
+    }
+    size_t a = align < 16 ? 16 : align;
+    uint8_t *p = aligned_alloc(a, (size + a) & ~(a - 1)); /* C11: size a multiple of align */
+    if (p == NULL) {
+        return DYNAPPS_ERR_NO_MEM;
+    }
+    memset(p, 0xA5, size); /* garbage the core must overwrite or zero */
+    track(p, size, 1);
+    host.exec_view = *data_view = p;
+    host.exec_addr = *exec_addr = (uintptr_t)p + host.i_d_offset;
+    return DYNAPPS_OK;
+}
+
+void dynapps_port_exec_free(uint8_t *data_view)
+{
+    require_lock("exec_free without lock");
+    if (untrack(data_view, 1)) {
+        free(data_view);
+    }
+}
+
+void dynapps_port_sync_code(uint8_t *data_view, uintptr_t exec_addr, size_t size)
+{
+    require_lock("sync_code without lock");
+    host.sync_view = data_view;
+    host.sync_exec = exec_addr;
+    host.sync_size = size;
+    host.sync_calls++;
+}
+
+dynapps_err_t dynapps_port_find_slot(const char *name, dynapps_slot_t *slot)
+{
+    require_lock("find_slot without lock");
+    for (size_t i = 0; i < host.slot_count; i++) {
+        if (strcmp(host.slots[i].name, name) == 0) {
+            slot->bytes = host.slots[i].bytes;
+            slot->size = host.slots[i].size;
+            slot->flash_offset = host.slots[i].flash_offset;
+            slot->port_handle = &host.slots[i];
+            host.slots_live++;
+            return DYNAPPS_OK;
+        }
+    }
+    return DYNAPPS_ERR_NOT_FOUND;
+}
+
+void dynapps_port_release_slot(dynapps_slot_t *slot)
+{
+    require_lock("release_slot without lock");
+    host_slot_t *s = slot->port_handle;
+    if (s < host.slots || s >= host.slots + host.slot_count) {
+        violation("release_slot of an unknown slot");
+        return;
+    }
+    host.slots_live--;
+}
+
+/* The mapping handle: any unique non-NULL pointer will do. */
+static char mapping_token;
+
+dynapps_err_t dynapps_port_map_xip(const dynapps_slot_t *slot, uintptr_t vaddr, size_t size,
+                                   void **mapping)
+{
+    require_lock("map_xip without lock");
+    host.xip_vaddr = vaddr;
+    host.xip_size = size;
+    host.xip_flash_offset = slot->flash_offset;
+    if (size > slot->size) {
+        violation("map_xip beyond the slot");
+        return DYNAPPS_ERR_INVALID_ARG;
+    }
+    for (int i = 0; i < HOST_MAX_XIP_VADDRS; i++) {
+        if (host.xip_vaddrs[i] != 0 && host.xip_vaddrs[i] == vaddr) {
+            host.maps_live++;
+            *mapping = &mapping_token;
+            return DYNAPPS_OK;
+        }
+    }
+    return DYNAPPS_ERR_ADDRESS_UNAVAILABLE;
+}
+
+void dynapps_port_unmap_xip(void *mapping)
+{
+    require_lock("unmap_xip without lock");
+    if (mapping != &mapping_token) {
+        violation("unmap_xip of an unknown mapping");
+        return;
+    }
+    host.maps_live--;
+}
+
+void dynapps_port_data_arena(uintptr_t *base, size_t *size)
+{
+    require_lock("data_arena without lock");
+    *base = (uintptr_t)host.arena;
+    *size = host.arena_size;
+}
+
+void dynapps_port_lock(void)
+{
+    if (host.lock_depth != 0) {
+        violation("nested lock");
+    }
+    host.lock_depth++;
+}
+
+void dynapps_port_unlock(void)
+{
+    if (host.lock_depth != 1) {
+        violation("unlock without lock");
+    }
+    host.lock_depth--;
+}

@@ -1,0 +1,60 @@
+/*
+ * Host test port: implements dynapps_port.h on malloc, with knobs to inject failures and
+ * counters so a test can check the core gave back every byte, slot, mapping and lock.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dynapps_port.h"
+
+#define HOST_MAX_SLOTS 8
+#define HOST_MAX_XIP_VADDRS 8
+
+typedef struct {
+    const char *name;
+    const uint8_t *bytes;
+    uint32_t size; /* slot size (may be larger than the image) */
+    uint32_t flash_offset;
+} host_slot_t;
+
+typedef struct {
+    /* configuration (host_port_reset restores the defaults) */
+    uintptr_t i_d_offset;   /* exec_addr = data_view + i_d_offset */
+    long fail_alloc_at;     /* the n-th allocation (malloc or exec, counting from 0) fails; -1 never */
+    dynapps_err_t exec_err; /* if not DYNAPPS_OK, exec_alloc fails with it */
+    uintptr_t xip_vaddrs[HOST_MAX_XIP_VADDRS]; /* map_xip succeeds only at these */
+    host_slot_t slots[HOST_MAX_SLOTS];
+    size_t slot_count;
+    uint8_t *arena; /* the data arena: host memory below 4 GiB (addresses are 32-bit) */
+    size_t arena_size;
+
+    /* accounting */
+    long alloc_calls;
+    size_t heap_bytes; /* live bytes: bookkeeping malloc + exec allocations (requested sizes) */
+    long heap_blocks;
+    long slots_live;
+    long maps_live;
+    long lock_depth;
+    long violations; /* port contract broken by the core: bad free, call without lock, ... */
+
+    /* what the core asked for last */
+    uintptr_t xip_vaddr;
+    size_t xip_size;
+    uint32_t xip_flash_offset;
+    uint8_t *sync_view;
+    uintptr_t sync_exec;
+    size_t sync_size;
+    long sync_calls;
+    uintptr_t exec_addr;
+    uint8_t *exec_view;
+    size_t exec_align;
+} host_port_t;
+
+extern host_port_t host;
+
+/* Map the arena once (first call), then reset configuration and counters. */
+void host_port_reset(void);
+void host_port_add_slot(const char *name, const uint8_t *bytes, uint32_t size);
+void host_port_allow_xip(uintptr_t vaddr);

@@ -1,0 +1,1209 @@
+/*
+ * Host unit tests of the dynapps loader core (src/), run by tests/test_loader_host.py.
+ *
+ * App code is never executed: the core is built with -DDYNAPPS_APP_CALL_HOOK and the two call
+ * hooks below record the addresses of init/deinit. The host port (host_port.c) hands out heap
+ * memory with a fake IRAM alias, a data arena below 4 GiB and counters that must all be back
+ * to zero after every load, failed or not.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dynapps.h"
+#include "dynapps_image.h"
+#include "dynapps_internal.h"
+#include "dynapps_sha256.h"
+#include "host_port.h"
+#include "image_builder.h"
+
+/* ---- tiny test framework ------------------------------------------------------------------ */
+
+static int failures; /* failed checks in the current test */
+
+static void check_at(int ok, const char *what, const char *file, int line)
+{
+    if (!ok) {
+        fprintf(stderr, "  %s:%d: CHECK failed: %s\n", file, line, what);
+        failures++;
+    }
+}
+
+static void check_err_at(dynapps_err_t got, dynapps_err_t want, const char *file, int line)
+{
+    if (got != want) {
+        fprintf(stderr, "  %s:%d: got %s, want %s\n", file, line, dynapps_err_name(got),
+                dynapps_err_name(want));
+        failures++;
+    }
+}
+
+/* Everything the core took from the port has been given back. */
+static void check_clean_at(const char *file, int line)
+{
+    if (host.heap_bytes != 0 || host.heap_blocks != 0 || host.slots_live != 0 ||
+        host.maps_live != 0 || host.lock_depth != 0 || host.violations != 0) {
+        fprintf(stderr,
+                "  %s:%d: port not clean: heap %zu bytes in %ld blocks, %ld slots, %ld maps, "
+                "lock depth %ld, %ld violations\n",
+                file, line, host.heap_bytes, host.heap_blocks, host.slots_live, host.maps_live,
+                host.lock_depth, host.violations);
+        failures++;
+    }
+}
+
+#define CHECK(cond) check_at((cond) != 0, #cond, __FILE__, __LINE__)
+#define CHECK_ERR(got, want) check_err_at((got), (want), __FILE__, __LINE__)
+#define CHECK_CLEAN() check_clean_at(__FILE__, __LINE__)
+
+/* ---- the firmware export table the test images bind against ------------------------------ */
+
+#define FW_ID 0xC0FFEE01u
+
+static int fw_puts(const char *s) { return s != NULL; }
+static int fw_add(int a, int b) { return a + b; }
+static void fw_unused(void) {}
+
+static const dynapps_symbol_t fw_symbols[] = {
+    {"fw_puts", (const void *)fw_puts},
+    {"fw_add", (const void *)fw_add},
+    {"fw_unused", (const void *)fw_unused},
+};
+
+const dynapps_firmware_t dynapps_firmware = {FW_ID, 3, fw_symbols};
+
+static uint32_t addr32(const void *p) { return (uint32_t)(uintptr_t)p; }
+
+/* ---- call hooks: what the core would have called ------------------------------------------ */
+
+static struct {
+    int init_calls, deinit_calls, init_result;
+    uintptr_t init_addr, deinit_addr;
+} calls;
+
+int dynapps_call_init(uintptr_t address)
+{
+    CHECK(host.lock_depth == 1); /* documented: init runs under the loader lock */
+    calls.init_calls++;
+    calls.init_addr = address;
+    return calls.init_result;
+}
+
+void dynapps_call_deinit(uintptr_t address)
+{
+    CHECK(host.lock_depth == 1);
+    calls.deinit_calls++;
+    calls.deinit_addr = address;
+}
+
+/* ---- the standard IRAM test app ----------------------------------------------------------- */
+
+/* align 16: a 40-byte code segment spans 48, so the padding is exercised. */
+#define CODE_SIZE 40u
+#define CODE_SPAN 48u
+#define DATA_SIZE 32u
+#define BSS_SIZE 20u
+#define IRAM_RAM (CODE_SPAN + DATA_SIZE + BSS_SIZE)
+#define SLOTS_AT 16u /* import slots: data segment offset */
+
+typedef struct {
+    uint8_t code[CODE_SIZE];
+    uint8_t data[DATA_SIZE];
+    uint32_t fixups[3];
+    ib_import_t imports[2];
+    ib_export_t exports[3];
+    ib_spec_t spec;
+} iram_app_t;
+
+/*
+ * Linked as design.md says: code at code_vaddr = i_d_offset, data segment at code_span. It holds
+ * an absolute code pointer in the code (offset 8), a data pointer and a code pointer in the data
+ * (fix-ups at code_span + 0 and + 4), two import slots and three exports.
+ */
+static void iram_app(iram_app_t *a, uint32_t i_d_offset)
+{
+    uint32_t code_vaddr = i_d_offset, data_vaddr = CODE_SPAN;
+    memset(a, 0, sizeof *a);
+    for (uint32_t i = 0; i < CODE_SIZE; i++) {
+        a->code[i] = (uint8_t)(i * 7u + 1u);
+    }
+    ib_put32(a->code + 8, code_vaddr + 12);
+    const uint32_t data[8] = {data_vaddr + 8, code_vaddr + 20, 0x11223344u, 0x55667788u,
+                              0xDEADBEEFu, 0xDEADBEEFu, 0xCAFEF00Du, 0x01020304u};
+    memcpy(a->data, data, sizeof data);
+    a->fixups[0] = 8;
+    a->fixups[1] = CODE_SPAN + 0;
+    a->fixups[2] = CODE_SPAN + 4;
+    a->imports[0] = (ib_import_t){"fw_add", 1};
+    a->imports[1] = (ib_import_t){"fw_puts", 0};
+    a->exports[0] = (ib_export_t){"app_init", code_vaddr + 0, DYNAPPS_EXPORT_FLAG_INIT};
+    a->exports[1] = (ib_export_t){"app_deinit", code_vaddr + 4, DYNAPPS_EXPORT_FLAG_DEINIT};
+    a->exports[2] = (ib_export_t){"app_run", code_vaddr + 16, 0};
+    a->spec = (ib_spec_t){
+        .chip_id = 0, .strategy = DYNAPPS_STRATEGY_IRAM, .align_log2 = 4, .firmware_id = FW_ID,
+        .code = a->code, .code_size = CODE_SIZE, .data = a->data, .data_size = DATA_SIZE,
+        .bss_size = BSS_SIZE, .code_vaddr = code_vaddr, .data_vaddr = data_vaddr,
+        .fixups = a->fixups, .fixup_count = 3, .imports = a->imports, .import_count = 2,
+        .import_slots_vaddr = data_vaddr + SLOTS_AT, .exports = a->exports, .export_count = 3};
+}
+
+/* The standard IRAM image for the port's current i_d_offset. */
+static uint8_t *iram_image(size_t *size)
+{
+    iram_app_t a;
+    iram_app(&a, (uint32_t)host.i_d_offset);
+    return ib_build(&a.spec, size);
+}
+
+/* ---- the standard XIP test app ------------------------------------------------------------ */
+
+#define XIP_SLOT_VADDR 0x42010000u
+#define XIP_CODE_SIZE 48u
+#define XIP_DATA_SIZE 16u
+#define XIP_BSS_SIZE 8u
+#define XIP_RAM (XIP_DATA_SIZE + XIP_BSS_SIZE)
+#define ARENA_AT 0x100u /* where in the arena the standard XIP app's data goes */
+
+typedef struct {
+    uint8_t code[XIP_CODE_SIZE];
+    uint8_t data[XIP_DATA_SIZE];
+    ib_import_t imports[2];
+    ib_export_t exports[3];
+    ib_spec_t spec;
+} xip_app_t;
+
+/* Linked at final addresses: code right after the header at slot_vaddr, data in the arena. */
+static void xip_app(xip_app_t *a, uint32_t slot_vaddr, uint32_t data_vaddr)
+{
+    uint32_t code_vaddr = slot_vaddr + DYNAPPS_IMAGE_HEADER_SIZE;
+    memset(a, 0, sizeof *a);
+    for (uint32_t i = 0; i < XIP_CODE_SIZE; i++) {
+        a->code[i] = (uint8_t)(0x80u + i);
+    }
+    const uint32_t data[4] = {0x10101010u, 0x20202020u, 0xDEADBEEFu, 0xDEADBEEFu};
+    memcpy(a->data, data, sizeof data);
+    a->imports[0] = (ib_import_t){"fw_puts", 0};
+    a->imports[1] = (ib_import_t){"fw_unused", 2};
+    a->exports[0] = (ib_export_t){"xip_init", code_vaddr + 0, DYNAPPS_EXPORT_FLAG_INIT};
+    a->exports[1] = (ib_export_t){"xip_deinit", code_vaddr + 4, DYNAPPS_EXPORT_FLAG_DEINIT};
+    a->exports[2] = (ib_export_t){"xip_run", code_vaddr + 8, 0};
+    a->spec = (ib_spec_t){
+        .chip_id = 0, .strategy = DYNAPPS_STRATEGY_XIP, .align_log2 = 0, .firmware_id = FW_ID,
+        .code = a->code, .code_size = XIP_CODE_SIZE, .data = a->data,
+        .data_size = XIP_DATA_SIZE, .bss_size = XIP_BSS_SIZE, .code_vaddr = code_vaddr,
+        .data_vaddr = data_vaddr, .imports = a->imports, .import_count = 2,
+        .import_slots_vaddr = data_vaddr + 8, .exports = a->exports, .export_count = 3};
+}
+
+static uint32_t arena_addr(uint32_t offset) { return addr32(host.arena) + offset; }
+
+static uint8_t *xip_image(uint32_t slot_vaddr, uint32_t data_vaddr, size_t *size)
+{
+    xip_app_t a;
+    xip_app(&a, slot_vaddr, data_vaddr);
+    return ib_build(&a.spec, size);
+}
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+static uint8_t *copy_of(const uint8_t *image, size_t size, size_t slack)
+{
+    uint8_t *c = malloc(size + slack);
+    memcpy(c, image, size);
+    memset(c + size, 0xFF, slack);
+    return c;
+}
+
+/* Load from a buffer expecting `want`; unload if it loaded; the port must end up clean. */
+static void expect_buffer_at(const uint8_t *image, size_t size, dynapps_err_t want,
+                             const char *file, int line)
+{
+    dynapps_app_t *app = (dynapps_app_t *)(uintptr_t)1;
+    dynapps_err_t err = dynapps_load_from_buffer(image, size, &app);
+    check_err_at(err, want, file, line);
+    if (err == DYNAPPS_OK) {
+        check_err_at(dynapps_unload(app), DYNAPPS_OK, file, line);
+    } else {
+        check_at(app == NULL, "app == NULL after a failed load", file, line);
+    }
+    check_clean_at(file, line);
+}
+
+#define EXPECT_BUFFER(image, size, want) expect_buffer_at((image), (size), (want), __FILE__, __LINE__)
+
+/* The same through a named slot. */
+static void expect_slot_at(const char *name, dynapps_err_t want, const char *file, int line)
+{
+    dynapps_app_t *app = (dynapps_app_t *)(uintptr_t)1;
+    dynapps_err_t err = dynapps_load(name, &app);
+    check_err_at(err, want, file, line);
+    if (err == DYNAPPS_OK) {
+        check_err_at(dynapps_unload(app), DYNAPPS_OK, file, line);
+    } else {
+        check_at(app == NULL, "app == NULL after a failed load", file, line);
+    }
+    check_clean_at(file, line);
+}
+
+#define EXPECT_SLOT(name, want) expect_slot_at((name), (want), __FILE__, __LINE__)
+
+/* Header of the image, edited with `edit`, then the hash recomputed. Size unchanged. */
+typedef void (*header_edit_t)(dynapps_image_header_t *h);
+
+static void expect_header_edit_at(const uint8_t *image, size_t size, header_edit_t edit,
+                                  dynapps_err_t want, const char *file, int line)
+{
+    uint8_t *c = copy_of(image, size, 64); /* slack: a grown image_size isn't "truncated" */
+    dynapps_image_header_t h;
+    ib_read_header(c, &h);
+    edit(&h);
+    ib_write_header(c, &h);
+    ib_rehash(c, size);
+    expect_buffer_at(c, size + 64, want, file, line);
+    free(c);
+}
+
+#define EXPECT_HEADER_EDIT(image, size, edit, want)                                           \
+    expect_header_edit_at((image), (size), (edit), (want), __FILE__, __LINE__)
+
+static void hex(const uint8_t *d, char out[65])
+{
+    for (int i = 0; i < 32; i++) {
+        sprintf(out + 2 * i, "%02x", d[i]);
+    }
+}
+
+static int all_bytes(const uint8_t *p, size_t n, uint8_t v)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != v) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* ---- SHA-256 ------------------------------------------------------------------------------ */
+
+static void check_sha(const void *data, size_t size, const char *want, const char *file, int line)
+{
+    uint8_t d[32];
+    char got[65];
+    dynapps_sha256(data, size, d);
+    hex(d, got);
+    if (strcmp(got, want) != 0) {
+        fprintf(stderr, "  %s:%d: sha256 of %zu bytes = %s, want %s\n", file, line, size, got, want);
+        failures++;
+    }
+}
+
+#define CHECK_SHA(data, size, want) check_sha((data), (size), (want), __FILE__, __LINE__)
+
+static void test_sha256_fips_vectors(void)
+{
+    CHECK_SHA("abc", 3, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    const char *m448 = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    CHECK_SHA(m448, strlen(m448),
+              "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    const char *m896 = "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklm"
+                       "nopqklmnopqrlmnopqrsmnopqrstnopqrstu";
+    CHECK_SHA(m896, strlen(m896),
+              "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1");
+    CHECK_SHA("", 0, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+
+    uint8_t *million = malloc(1000000);
+    memset(million, 'a', 1000000);
+    CHECK_SHA(million, 1000000, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+    free(million);
+}
+
+/* Padding edge cases (55/56 bytes: length fits / doesn't fit the last block) and incremental
+ * updates in awkward chunk sizes. Reference digests from Python's hashlib. */
+static void test_sha256_boundaries_and_chunks(void)
+{
+    static const struct {
+        size_t n;
+        const char *digest;
+    } as[] = {
+        {55, "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318"},
+        {56, "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a"},
+        {57, "f13b2d724659eb3bf47f2dd6af1accc87b81f09f59f2b75e5c0bed6589dfe8c6"},
+        {63, "7d3e74a05d7db15bce4ad9ec0658ea98e3f06eeecf16b4c6fff2da457ddc2f34"},
+        {64, "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb"},
+        {65, "635361c48bb9eab14198e76ea8ab7f1a41685d6ad62aa9146d301d4f17eb0ae0"},
+        {119, "31eba51c313a5c08226adf18d4a359cfdfd8d2e816b13f4af952f7ea6584dcfb"},
+        {120, "2f3d335432c70b580af0e8e1b3674a7c020d683aa5f73aaaedfdc55af904c21c"},
+    };
+    uint8_t a[120];
+    memset(a, 'a', sizeof a);
+    for (size_t i = 0; i < sizeof as / sizeof as[0]; i++) {
+        CHECK_SHA(a, as[i].n, as[i].digest);
+    }
+
+    static const size_t chunks[] = {1, 3, 63, 64, 65, 1000, 4096};
+    uint8_t *million = malloc(1000000);
+    memset(million, 'a', 1000000);
+    for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++) {
+        dynapps_sha256_t ctx;
+        uint8_t d[32];
+        char got[65];
+        dynapps_sha256_init(&ctx);
+        for (size_t done = 0; done < 1000000;) {
+            size_t n = 1000000 - done < chunks[c] ? 1000000 - done : chunks[c];
+            dynapps_sha256_update(&ctx, million + done, n);
+            done += n;
+        }
+        dynapps_sha256_final(&ctx, d);
+        hex(d, got);
+        CHECK(strcmp(got, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0") == 0);
+    }
+    free(million);
+}
+
+/* ---- error names -------------------------------------------------------------------------- */
+
+static void test_err_names(void)
+{
+#define NAME_CHECK(name) CHECK(strcmp(dynapps_err_name(name), #name) == 0);
+    DYNAPPS_ERRORS(NAME_CHECK)
+#undef NAME_CHECK
+    CHECK(strcmp(dynapps_err_name(DYNAPPS_ERR_COUNT), "DYNAPPS_ERR_UNKNOWN") == 0);
+    CHECK(strcmp(dynapps_err_name((dynapps_err_t)-1), "DYNAPPS_ERR_UNKNOWN") == 0);
+    CHECK(strcmp(dynapps_err_name((dynapps_err_t)1000), "DYNAPPS_ERR_UNKNOWN") == 0);
+}
+
+/* ---- good IRAM loads ---------------------------------------------------------------------- */
+
+/* Check a loaded standard IRAM app byte by byte, then its exports, info and init. */
+static void check_iram_app(dynapps_app_t *app, const iram_app_t *a)
+{
+    const uint8_t *v = host.exec_view;
+    uintptr_t exec = host.exec_addr;
+    CHECK(exec == (uintptr_t)v + host.i_d_offset);
+    CHECK(host.exec_align == 16 && exec % 16 == 0);
+    CHECK(memcmp(v, a->code, 8) == 0 && memcmp(v + 12, a->code + 12, CODE_SIZE - 12) == 0);
+    CHECK(ib_get32(v + 8) == (uint32_t)(exec + 12));                  /* code -> code */
+    CHECK(all_bytes(v + CODE_SIZE, CODE_SPAN - CODE_SIZE, 0));         /* padding */
+    CHECK(ib_get32(v + CODE_SPAN + 0) == addr32(v + CODE_SPAN + 8));   /* data -> data view */
+    CHECK(ib_get32(v + CODE_SPAN + 4) == (uint32_t)(exec + 20));       /* data -> code */
+    CHECK(ib_get32(v + CODE_SPAN + 8) == 0x11223344u);
+    CHECK(ib_get32(v + CODE_SPAN + 12) == 0x55667788u);
+    CHECK(ib_get32(v + CODE_SPAN + SLOTS_AT) == addr32((const void *)fw_add));
+    CHECK(ib_get32(v + CODE_SPAN + SLOTS_AT + 4) == addr32((const void *)fw_puts));
+    CHECK(ib_get32(v + CODE_SPAN + 24) == 0xCAFEF00Du);
+    CHECK(ib_get32(v + CODE_SPAN + 28) == 0x01020304u);
+    CHECK(all_bytes(v + CODE_SPAN + DATA_SIZE, BSS_SIZE, 0));
+    CHECK(host.sync_calls == 1 && host.sync_view == v && host.sync_exec == exec &&
+          host.sync_size == CODE_SIZE);
+    CHECK(calls.init_calls == 1 && calls.init_addr == exec);
+
+    void *fn = NULL;
+    CHECK_ERR(dynapps_find_export(app, "app_run", &fn), DYNAPPS_OK);
+    CHECK(fn == (void *)(exec + 16));
+    CHECK_ERR(dynapps_find_export(app, "app_deinit", &fn), DYNAPPS_OK);
+    CHECK(fn == (void *)(exec + 4));
+    CHECK_ERR(dynapps_find_export(app, "app_runx", &fn), DYNAPPS_ERR_NOT_FOUND);
+    CHECK(fn == NULL);
+
+    dynapps_app_info_t info;
+    CHECK_ERR(dynapps_get_info(app, &info), DYNAPPS_OK);
+    CHECK(info.strategy == DYNAPPS_STRATEGY_IRAM);
+    CHECK(info.code_addr == exec && info.data_addr == (uintptr_t)v + CODE_SPAN);
+    CHECK(info.code_size == CODE_SIZE && info.data_size == DATA_SIZE && info.bss_size == BSS_SIZE);
+    CHECK(info.fixup_count == 3 && info.import_count == 2 && info.export_count == 3);
+    CHECK(info.ram_bytes == host.heap_bytes); /* exec RAM + bookkeeping, nothing else */
+    CHECK(info.ram_bytes > IRAM_RAM);
+}
+
+static void unload_checked(dynapps_app_t *app, uintptr_t deinit_addr)
+{
+    int before = calls.deinit_calls;
+    CHECK_ERR(dynapps_unload(app), DYNAPPS_OK);
+    CHECK(calls.deinit_calls == before + 1 && calls.deinit_addr == deinit_addr);
+    CHECK_CLEAN();
+}
+
+/* esp32c3-like alias, loaded from a slot by name. */
+static void test_iram_load_from_slot_with_alias(void)
+{
+    iram_app_t a;
+    iram_app(&a, 0x700000);
+    size_t size;
+    uint8_t *image = ib_build(&a.spec, &size);
+    host_port_add_slot("iram_app", image, (uint32_t)size + 256);
+
+    dynapps_app_t *app = NULL;
+    CHECK_ERR(dynapps_load("iram_app", &app), DYNAPPS_OK);
+    CHECK(app != NULL && host.slots_live == 0); /* slot released once loaded */
+    if (app != NULL) {
+        check_iram_app(app, &a);
+        unload_checked(app, host.exec_addr + 4);
+    }
+    free(image);
+}
+
+/* One address per byte (esp32c6/h2/p4), from a misaligned buffer freed right after loading:
+ * the app must keep nothing pointing into it (ASan would catch a use after free). */
+static void test_iram_load_from_unaligned_buffer_no_alias(void)
+{
+    host.i_d_offset = 0;
+    iram_app_t a;
+    iram_app(&a, 0);
+    size_t size;
+    uint8_t *image = ib_build(&a.spec, &size);
+    uint8_t *buffer = malloc(size + 1);
+    memcpy(buffer + 1, image, size);
+
+    dynapps_app_t *app = NULL;
+    CHECK_ERR(dynapps_load_from_buffer(buffer + 1, size, &app), DYNAPPS_OK);
+    free(buffer);
+    if (app != NULL) {
+        check_iram_app(app, &a);
+        unload_checked(app, host.exec_addr + 4);
+    }
+    free(image);
+}
+
+/* A buffer image has no name: the same one can be loaded twice, into separate RAM. */
+static void test_iram_twice_from_buffer(void)
+{
+    size_t size;
+    uint8_t *image = iram_image(&size);
+    dynapps_app_t *one = NULL, *two = NULL;
+    CHECK_ERR(dynapps_load_from_buffer(image, size, &one), DYNAPPS_OK);
+    uintptr_t exec_one = host.exec_addr;
+    CHECK_ERR(dynapps_load_from_buffer(image, size, &two), DYNAPPS_OK);
+    CHECK(one != two && host.exec_addr != exec_one);
+    void *fn = NULL;
+    CHECK_ERR(dynapps_find_export(one, "app_run", &fn), DYNAPPS_OK);
+    CHECK(fn == (void *)(exec_one + 16));
+    CHECK_ERR(dynapps_unload(one), DYNAPPS_OK);
+    CHECK_ERR(dynapps_find_export(two, "app_run", &fn), DYNAPPS_OK);
+    CHECK(fn == (void *)(host.exec_addr + 16));
+    CHECK_ERR(dynapps_unload(two), DYNAPPS_OK);
+    CHECK(calls.init_calls == 2 && calls.deinit_calls == 2);
+    CHECK_CLEAN();
+    free(image);
+}
+
+/* No fix-ups, imports, exports, bss: nothing to call, nothing to bind. */
+static void test_iram_minimal(void)
+{
+    host.i_d_offset = 0;
+    uint8_t code[4] = {1, 2, 3, 4};
+    ib_spec_t s = {.strategy = DYNAPPS_STRATEGY_IRAM, .align_log2 = 2, .firmware_id = FW_ID,
+                   .code = code, .code_size = 4, .code_vaddr = 0, .data_vaddr = 4};
+    size_t size;
+    uint8_t *image = ib_build(&s, &size);
+    dynapps_app_t *app = NULL;
+    CHECK_ERR(dynapps_load_from_buffer(image, size, &app), DYNAPPS_OK);
+    dynapps_app_info_t info;
+    CHECK_ERR(dynapps_get_info(app, &info), DYNAPPS_OK);
+    CHECK(info.ram_bytes == host.heap_bytes && memcmp(host.exec_view, code, 4) == 0);
+    CHECK(calls.init_calls == 0);
+    CHECK_ERR(dynapps_unload(app), DYNAPPS_OK);
+    CHECK(calls.deinit_calls == 0);
+    CHECK_CLEAN();
+    free(image);
+
+    s.code_size = 0; /* no code at all is a broken build */
+    image = ib_build(&s, &size);
+    EXPECT_BUFFER(image, size, DYNAPPS_ERR_BAD_HEADER);
+    free(image);
+}
+
+/* ---- good XIP loads ----------------------------------------------------------------------- */
+
+static void test_xip_load(void)
+{
+    size_t size;
+    uint32_t data_vaddr = arena_addr(ARENA_AT);
+    uint8_t *image = xip_image(XIP_SLOT_VADDR, data_vaddr, &size);
+    uint8_t *slot = copy_of(image, size, 4096); /* the partition is larger than the image */
+    uint8_t *pristine = copy_of(slot, size + 4096, 0);
+    host_port_add_slot("xip_app", slot, (uint32_t)size + 4096);
+    host_port_allow_xip(XIP_SLOT_VADDR);
+
+    dynapps_app_t *app = NULL;
+    CHECK_ERR(dynapps_load("xip_app", &app), DYNAPPS_OK);
+    CHECK(host.xip_vaddr == XIP_SLOT_VADDR && host.xip_size == size);
+    CHECK(host.xip_flash_offset == host.slots[0].flash_offset);
+    CHECK(host.maps_live == 1 && host.slots_live == 0);
+    const uint8_t *d = host.arena + ARENA_AT;
+    CHECK(ib_get32(d) == 0x10101010u && ib_get32(d + 4) == 0x20202020u);
+    CHECK(ib_get32(d + 8) == addr32((const void *)fw_puts));
+    CHECK(ib_get32(d + 12) == addr32((const void *)fw_unused));
+    CHECK(all_bytes(d + XIP_DATA_SIZE, XIP_BSS_SIZE, 0));
+    CHECK(host.arena[ARENA_AT - 1] == 0xA5 && host.arena[ARENA_AT + XIP_RAM] == 0xA5);
+    CHECK(memcmp(slot, pristine, size + 4096) == 0); /* text and rodata never written */
+    CHECK(host.sync_calls == 0 && host.heap_blocks == 1); /* bookkeeping only */
+
+    uint32_t code_vaddr = XIP_SLOT_VADDR + DYNAPPS_IMAGE_HEADER_SIZE;
+    CHECK(calls.init_calls == 1 && calls.init_addr == code_vaddr);
+    void *fn = NULL;
+    CHECK_ERR(dynapps_find_export(app, "xip_run", &fn), DYNAPPS_OK);
+    CHECK(fn == (void *)(uintptr_t)(code_vaddr + 8));
+    dynapps_app_info_t info;
+    CHECK_ERR(dynapps_get_info(app, &info), DYNAPPS_OK);
+    CHECK(info.strategy == DYNAPPS_STRATEGY_XIP);
+    CHECK(info.code_addr == code_vaddr && info.data_addr == data_vaddr);
+    CHECK(info.code_size == XIP_CODE_SIZE && info.data_size == XIP_DATA_SIZE);
+    CHECK(info.bss_size == XIP_BSS_SIZE && info.fixup_count == 0);
+    CHECK(info.import_count == 2 && info.export_count == 3);
+    CHECK(info.ram_bytes == XIP_RAM + host.heap_bytes);
+
+    unload_checked(app, code_vaddr + 4);
+    CHECK(memcmp(slot, pristine, size + 4096) == 0);
+    free(pristine);
+    free(slot);
+    free(image);
+}
+
+/* Two XIP apps side by side in the arena; a third overlapping the first is refused. */
+static void test_xip_arena_overlap(void)
+{
+    size_t sa, sb, sc, sd;
+    uint8_t *a = xip_image(XIP_SLOT_VADDR, arena_addr(0x100), &sa);
+    uint8_t *b = xip_image(0x42020000u, arena_addr(0x100 + XIP_RAM), &sb); /* adjacent */
+    uint8_t *c = xip_image(0x42030000u, arena_addr(0x100 + XIP_RAM - 4), &sc); /* overlaps */
+    uint8_t *d = xip_image(0x42040000u, arena_addr(0x100 - XIP_RAM), &sd);      /* just below */
+    host_port_add_slot("a", a, (uint32_t)sa);
+    host_port_add_slot("b", b, (uint32_t)sb);
+    host_port_add_slot("c", c, (uint32_t)sc);
+    host_port_add_slot("d", d, (uint32_t)sd);
+    host_port_allow_xip(XIP_SLOT_VADDR);
+    host_port_allow_xip(0x42040000u);
+    host_port_allow_xip(0x42020000u);
+    host_port_allow_xip(0x42030000u);
+
+    dynapps_app_t *app_a = NULL, *app_b = NULL, *app_c = NULL, *app_d = NULL;
+    CHECK_ERR(dynapps_load("a", &app_a), DYNAPPS_OK);
+    CHECK_ERR(dynapps_load("b", &app_b), DYNAPPS_OK);
+    size_t heap = host.heap_bytes;
+    CHECK_ERR(dynapps_load("c", &app_c), DYNAPPS_ERR_ADDRESS_UNAVAILABLE);
+    CHECK(app_c == NULL && host.heap_bytes == heap && host.maps_live == 2 && host.slots_live == 0);
+    CHECK_ERR(dynapps_load("d", &app_d), DYNAPPS_OK);
+    CHECK_ERR(dynapps_unload(app_d), DYNAPPS_OK);
+    CHECK_ERR(dynapps_unload(app_a), DYNAPPS_OK);
+    CHECK_ERR(dynapps_load("c", &app_c), DYNAPPS_ERR_ADDRESS_UNAVAILABLE); /* still overlaps b */
+    CHECK_ERR(dynapps_unload(app_b), DYNAPPS_OK);
+    CHECK_ERR(dynapps_load("c", &app_c), DYNAPPS_OK); /* free now */
+    CHECK_ERR(dynapps_unload(app_c), DYNAPPS_OK);
+    CHECK_CLEAN();
+    free(a);
+    free(b);
+    free(c);
+    free(d);
+}
+
+/* Data outside the arena (below, straddling the end, far away) is refused before mapping. */
+static void test_xip_outside_arena(void)
+{
+    const uint32_t places[] = {arena_addr(0) - 4, arena_addr((uint32_t)host.arena_size - 8),
+                               0x10000000u};
+    host_port_allow_xip(XIP_SLOT_VADDR);
+    for (size_t i = 0; i < sizeof places / sizeof places[0]; i++) {
+        size_t size;
+        uint8_t *image = xip_image(XIP_SLOT_VADDR, places[i], &size);
+        host.slot_count = 0;
+        host_port_add_slot("x", image, (uint32_t)size);
+        host.xip_vaddr = 0;
+        EXPECT_SLOT("x", DYNAPPS_ERR_ADDRESS_UNAVAILABLE);
+        CHECK(host.xip_vaddr == 0); /* never got as far as mapping */
+        free(image);
+    }
+    /* the last bytes of the arena are fine */
+    size_t size;
+    uint8_t *image = xip_image(XIP_SLOT_VADDR, arena_addr((uint32_t)host.arena_size - XIP_RAM), &size);
+    host.slot_count = 0;
+    host_port_add_slot("x", image, (uint32_t)size);
+    EXPECT_SLOT("x", DYNAPPS_OK);
+    free(image);
+}
+
+/* The port can't map the slot where the image was linked. */
+static void test_xip_window_unavailable(void)
+{
+    size_t size;
+    uint8_t *image = xip_image(0x42050000u, arena_addr(ARENA_AT), &size);
+    host_port_add_slot("x", image, (uint32_t)size);
+    host_port_allow_xip(XIP_SLOT_VADDR);
+    EXPECT_SLOT("x", DYNAPPS_ERR_ADDRESS_UNAVAILABLE);
+    CHECK(host.xip_vaddr == 0x42050000u);
+    CHECK(calls.init_calls == 0);
+    free(image);
+}
+
+static void test_xip_from_buffer_unsupported(void)
+{
+    size_t size;
+    uint8_t *image = xip_image(XIP_SLOT_VADDR, arena_addr(ARENA_AT), &size);
+    host_port_allow_xip(XIP_SLOT_VADDR);
+    EXPECT_BUFFER(image, size, DYNAPPS_ERR_STRATEGY_UNSUPPORTED);
+    free(image);
+}
+
+/* ---- API misuse --------------------------------------------------------------------------- */
+
+static void test_already_loaded_and_not_found(void)
+{
+    size_t size;
+    uint8_t *image = iram_image(&size);
+    host_port_add_slot("iram_app", image, (uint32_t)size);
+    dynapps_app_t *app = NULL, *again = (dynapps_app_t *)(uintptr_t)1;
+    CHECK_ERR(dynapps_load("iram_app", &app), DYNAPPS_OK);
+    size_t heap = host.heap_bytes;
+    CHECK_ERR(dynapps_load("iram_app", &again), DYNAPPS_ERR_ALREADY_LOADED);
+    CHECK(again == NULL && host.heap_bytes == heap && host.slots_live == 0);
+    CHECK_ERR(dynapps_unload(app), DYNAPPS_OK);
+    EXPECT_SLOT("iram_app", DYNAPPS_OK); /* loadable again once unloaded */
+    EXPECT_SLOT("no_such_app", DYNAPPS_ERR_NOT_FOUND);
+    free(image);
+}
+
+static void test_invalid_arguments(void)
+{
+    size_t size;
+    uint8_t *image = iram_image(&size);
+    dynapps_app_t *app = NULL;
+    void *fn = NULL;
+    dynapps_app_info_t info;
+    CHECK_ERR(dynapps_load(NULL, &app), DYNAPPS_ERR_INVALID_ARG);
+    CHECK_ERR(dynapps_load("x", NULL), DYNAPPS_ERR_INVALID_ARG);
+    CHECK_ERR(dynapps_load_from_buffer(NULL, size, &app), DYNAPPS_ERR_INVALID_ARG);
+    CHECK_ERR(dynapps_load_from_buffer(image, size, NULL), DYNAPPS_ERR_INVALID_ARG);
+    CHECK_ERR(dynapps_find_export(NULL, "app_run", &fn), DYNAPPS_ERR_INVALID_ARG);
+    CHECK_ERR(dynapps_get_info(NULL, &info), DYNAPPS_ERR_INVALID_ARG);
+    CHECK_ERR(dynapps_unload(NULL), DYNAPPS_ERR_INVALID_ARG);
+    CHECK_CLEAN();
+
+    CHECK_ERR(dynapps_load_from_buffer(image, size, &app), DYNAPPS_OK);
+    CHECK_ERR(dynapps_find_export(app, NULL, &fn), DYNAPPS_ERR_INVALID_ARG);
+    CHECK_ERR(dynapps_find_export(app, "app_run", NULL), DYNAPPS_ERR_INVALID_ARG);
+    CHECK_ERR(dynapps_get_info(app, NULL), DYNAPPS_ERR_INVALID_ARG);
+    CHECK_ERR(dynapps_unload(app), DYNAPPS_OK);
+    /* a stale handle is refused without being touched (it is freed memory now) */
+    CHECK_ERR(dynapps_unload(app), DYNAPPS_ERR_INVALID_ARG);
+    CHECK_ERR(dynapps_find_export(app, "app_run", &fn), DYNAPPS_ERR_INVALID_ARG);
+    CHECK_ERR(dynapps_get_info(app, &info), DYNAPPS_ERR_INVALID_ARG);
+    CHECK(calls.deinit_calls == 1);
+    CHECK_CLEAN();
+    free(image);
+}
+
+/* ---- verification failures ---------------------------------------------------------------- */
+
+static void test_truncated(void)
+{
+    size_t size;
+    uint8_t *image = iram_image(&size);
+    for (size_t n = 0; n < size; n++) {
+        uint8_t *c = copy_of(image, n, 0); /* exactly n bytes: ASan checks no read beyond */
+        EXPECT_BUFFER(c, n, DYNAPPS_ERR_TRUNCATED);
+        free(c);
+    }
+    host_port_add_slot("short", image, (uint32_t)size - 4); /* partition smaller than image */
+    EXPECT_SLOT("short", DYNAPPS_ERR_TRUNCATED);
+    free(image);
+}
+
+static void test_bad_magic_and_version(void)
+{
+    size_t size;
+    uint8_t *image = iram_image(&size);
+    uint8_t *c = copy_of(image, size, 0);
+    c[0] ^= 0x01;
+    EXPECT_BUFFER(c, size, DYNAPPS_ERR_BAD_MAGIC);
+    c[4] = 2; /* and a bad version too: magic is checked first */
+    EXPECT_BUFFER(c, size, DYNAPPS_ERR_BAD_MAGIC);
+    c[0] ^= 0x01;
+    EXPECT_BUFFER(c, size, DYNAPPS_ERR_UNSUPPORTED_VERSION);
+    c[4] = 0;
+    EXPECT_BUFFER(c, size, DYNAPPS_ERR_UNSUPPORTED_VERSION);
+    free(c);
+    free(image);
+}
+
+static void e_header_size_small(dynapps_image_header_t *h) { h->header_size = 60; }
+static void e_header_size_big(dynapps_image_header_t *h) { h->header_size = 68; }
+static void e_strategy_0(dynapps_image_header_t *h) { h->strategy = 0; }
+static void e_strategy_3(dynapps_image_header_t *h) { h->strategy = 3; }
+static void e_reserved(dynapps_image_header_t *h) { h->reserved = 1; }
+/* docs/image-format.md: flags an older loader does not know are ones it may ignore */
+static void e_unknown_flag(dynapps_image_header_t *h) { h->flags |= 0x8000; }
+static void e_code_size_odd(dynapps_image_header_t *h) { h->code_size += 1; h->image_size += 1; }
+static void e_code_size_more(dynapps_image_header_t *h) { h->code_size += 4; }
+static void e_data_size_odd(dynapps_image_header_t *h) { h->data_size -= 2; h->strtab_size += 2; }
+static void e_strtab_odd(dynapps_image_header_t *h) { h->strtab_size -= 2; h->image_size -= 2; }
+static void e_image_size_more(dynapps_image_header_t *h) { h->image_size += 4; }
+static void e_image_size_less(dynapps_image_header_t *h) { h->image_size -= 4; }
+static void e_fixups_more(dynapps_image_header_t *h) { h->fixup_count += 1; }
+static void e_align_low(dynapps_image_header_t *h) { h->align_log2 = 1; }
+static void e_align_high(dynapps_image_header_t *h) { h->align_log2 = 13; }
+static void e_bss_huge(dynapps_image_header_t *h) { h->bss_size = 0xFFFFFFF0u; }
+static void e_data_wraps(dynapps_image_header_t *h) { h->data_vaddr = 0xFFFFFFF0u; }
+/* code_span + data + bss past 4 GiB while [data_vaddr, +data+bss) fits: without a 64-bit check
+ * the exec allocation size would wrap on a 32-bit target. */
+static void e_ram_wraps(dynapps_image_header_t *h) { h->data_vaddr = 0; h->bss_size = 0xFFFFFFE0u; }
+static void e_code_wraps(dynapps_image_header_t *h) { h->code_vaddr = 0xFFFFFFF0u; }
+/* Counts whose 32-bit byte sizes wrap to exactly the same total: only 64-bit sums catch them. */
+static void e_fixups_wrap(dynapps_image_header_t *h) { h->fixup_count += 0x40000000u; }
+static void e_imports_wrap(dynapps_image_header_t *h) { h->import_count += 0x20000000u; }
+static void e_exports_wrap(dynapps_image_header_t *h) { h->export_count += 0x40000000u; }
+static void e_wrong_chip(dynapps_image_header_t *h) { h->chip_id = 5; }
+static void e_fpu(dynapps_image_header_t *h) { h->flags |= DYNAPPS_IMAGE_FLAG_FPU_ABI; }
+static void e_wrong_chip_bad_header(dynapps_image_header_t *h) { h->chip_id = 5; h->reserved = 1; }
+static void e_wrong_chip_truncated(dynapps_image_header_t *h) { h->chip_id = 5; }
+static void e_firmware_id(dynapps_image_header_t *h) { h->firmware_id ^= 1u; }
+/* align 4: code_span becomes 40, so code_vaddr + code_span - data_vaddr no longer equals the
+ * port's alias offset: only found once exec RAM is allocated, which must then be freed. */
+static void e_alias(dynapps_image_header_t *h) { h->align_log2 = 2; }
+static void e_data_moved(dynapps_image_header_t *h) { h->data_vaddr += 16; h->import_slots_vaddr += 16; }
+static void e_xip_code_low(dynapps_image_header_t *h) { h->code_vaddr = 32; }
+/* header + code + data wraps 32 bits to the right total */
+static void e_xip_segments_wrap(dynapps_image_header_t *h)
+{
+    h->code_size += 0x80000000u;
+    h->data_size += 0x80000000u;
+}
+
+static void test_bad_header(void)
+{
+    size_t size;
+    uint8_t *image = iram_image(&size);
+    static const header_edit_t edits[] = {
+        e_header_size_small, e_header_size_big, e_strategy_0,     e_strategy_3,
+        e_reserved,          e_code_size_odd,  e_code_size_more,
+        e_data_size_odd,     e_strtab_odd,      e_image_size_more, e_image_size_less,
+        e_fixups_more,       e_align_low,       e_align_high,     e_bss_huge,
+        e_data_wraps,        e_code_wraps,      e_fixups_wrap,    e_imports_wrap,
+        e_exports_wrap,      e_wrong_chip_bad_header, e_ram_wraps,
+    };
+    for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
+        EXPECT_HEADER_EDIT(image, size, edits[i], DYNAPPS_ERR_BAD_HEADER);
+    }
+    CHECK(host.alloc_calls == 0); /* refused before anything was allocated */
+    EXPECT_HEADER_EDIT(image, size, e_unknown_flag, DYNAPPS_OK);
+    free(image);
+}
+
+/* Data linked where the shared bias would not put it: found once the port has said what its
+ * alias offset is, so exec RAM has been allocated by then and must be given back. */
+static void test_alias_mismatch(void)
+{
+    size_t size;
+    uint8_t *image = iram_image(&size);
+    EXPECT_HEADER_EDIT(image, size, e_alias, DYNAPPS_ERR_BAD_HEADER);
+    CHECK(host.exec_align == 4 && host.alloc_calls == 2);
+    EXPECT_HEADER_EDIT(image, size, e_data_moved, DYNAPPS_ERR_BAD_HEADER);
+    host.i_d_offset = 0; /* an image linked for the esp32c3 alias on a one-address chip */
+    EXPECT_BUFFER(image, size, DYNAPPS_ERR_BAD_HEADER);
+    CHECK(calls.init_calls == 0);
+    free(image);
+}
+
+static void test_bad_header_xip(void)
+{
+    xip_app_t a;
+    xip_app(&a, XIP_SLOT_VADDR, arena_addr(ARENA_AT));
+    uint32_t fixup = 0;
+    a.spec.fixups = &fixup; /* an XIP image is linked at final addresses: no fix-ups */
+    a.spec.fixup_count = 1;
+    size_t size;
+    uint8_t *image = ib_build(&a.spec, &size);
+    host_port_allow_xip(XIP_SLOT_VADDR);
+    host_port_add_slot("x", image, (uint32_t)size);
+    EXPECT_SLOT("x", DYNAPPS_ERR_BAD_HEADER);
+    free(image);
+
+    image = xip_image(XIP_SLOT_VADDR, arena_addr(ARENA_AT), &size);
+    EXPECT_HEADER_EDIT(image, size, e_xip_code_low, DYNAPPS_ERR_BAD_HEADER);
+    EXPECT_HEADER_EDIT(image, size, e_xip_segments_wrap, DYNAPPS_ERR_BAD_HEADER);
+    CHECK(host.alloc_calls == 0);
+    free(image);
+}
+
+static void test_wrong_chip(void)
+{
+    size_t size;
+    uint8_t *image = iram_image(&size);
+    EXPECT_HEADER_EDIT(image, size, e_wrong_chip, DYNAPPS_ERR_WRONG_CHIP);
+    EXPECT_HEADER_EDIT(image, size, e_fpu, DYNAPPS_ERR_WRONG_CHIP);
+    /* wrong chip is reported before truncation */
+    uint8_t *c = copy_of(image, size, 0);
+    dynapps_image_header_t h;
+    ib_read_header(c, &h);
+    e_wrong_chip_truncated(&h);
+    ib_write_header(c, &h);
+    EXPECT_BUFFER(c, size - 1, DYNAPPS_ERR_WRONG_CHIP);
+    free(c);
+    free(image);
+}
+
+static void flip_expect_at(const uint8_t *image, size_t size, size_t at, dynapps_err_t want,
+                           const char *file, int line)
+{
+    uint8_t *c = copy_of(image, size, 0);
+    c[at] ^= 0x40;
+    expect_buffer_at(c, size, want, file, line);
+    free(c);
+}
+
+#define FLIP_EXPECT(image, size, at, want) flip_expect_at((image), (size), (at), (want), __FILE__, __LINE__)
+
+static void test_hash_mismatch(void)
+{
+    size_t size;
+    uint8_t *image = iram_image(&size);
+    ib_layout_t l = ib_layout(image);
+    FLIP_EXPECT(image, size, offsetof(dynapps_image_header_t, firmware_id), DYNAPPS_ERR_HASH_MISMATCH);
+    FLIP_EXPECT(image, size, offsetof(dynapps_image_header_t, import_slots_vaddr) + 1,
+                DYNAPPS_ERR_HASH_MISMATCH);
+    FLIP_EXPECT(image, size, l.code + 5, DYNAPPS_ERR_HASH_MISMATCH);
+    FLIP_EXPECT(image, size, l.data + 9, DYNAPPS_ERR_HASH_MISMATCH);
+    FLIP_EXPECT(image, size, l.fixups + 4, DYNAPPS_ERR_HASH_MISMATCH);
+    FLIP_EXPECT(image, size, l.imports + 4, DYNAPPS_ERR_HASH_MISMATCH);
+    FLIP_EXPECT(image, size, l.exports + 4, DYNAPPS_ERR_HASH_MISMATCH);
+    FLIP_EXPECT(image, size, l.strtab + 1, DYNAPPS_ERR_HASH_MISMATCH);
+    FLIP_EXPECT(image, size, l.hash, DYNAPPS_ERR_HASH_MISMATCH);
+    FLIP_EXPECT(image, size, size - 1, DYNAPPS_ERR_HASH_MISMATCH);
+    free(image);
+}
+
+/* Every single-byte corruption is refused; past the header it is always the hash that says so. */
+static void test_every_byte_flip(void)
+{
+    size_t size;
+    uint8_t *image = iram_image(&size);
+    for (size_t at = 0; at < size; at++) {
+        for (int bit = 0; bit < 8; bit += 7) {
+            uint8_t *c = copy_of(image, size, 0);
+            c[at] ^= (uint8_t)(1u << bit);
+            dynapps_app_t *app = NULL;
+            dynapps_err_t err = dynapps_load_from_buffer(c, size, &app);
+            if (at >= DYNAPPS_IMAGE_HEADER_SIZE) {
+                CHECK_ERR(err, DYNAPPS_ERR_HASH_MISMATCH);
+            } else if (err == DYNAPPS_OK) {
+                fprintf(stderr, "  header byte %zu bit %d: corrupted image loaded\n", at, bit);
+                failures++;
+                dynapps_unload(app);
+            }
+            CHECK_CLEAN();
+            free(c);
+        }
+    }
+    CHECK(calls.init_calls == 0);
+    free(image);
+}
+
+/* The same through an XIP slot: nothing mapped or written to the arena on failure. */
+static void test_every_byte_flip_xip(void)
+{
+    size_t size;
+    uint8_t *image = xip_image(XIP_SLOT_VADDR, arena_addr(ARENA_AT), &size);
+    uint8_t *slot = copy_of(image, size, 0);
+    host_port_add_slot("x", slot, (uint32_t)size);
+    host_port_allow_xip(XIP_SLOT_VADDR);
+    for (size_t at = 0; at < size; at++) {
+        slot[at] ^= 0x10;
+        dynapps_app_t *app = NULL;
+        dynapps_err_t err = dynapps_load("x", &app);
+        CHECK(err != DYNAPPS_OK);
+        if (err == DYNAPPS_OK) {
+            dynapps_unload(app);
+        }
+        CHECK_CLEAN();
+        slot[at] ^= 0x10;
+    }
+    CHECK(all_bytes(host.arena, host.arena_size, 0xA5));
+    EXPECT_SLOT("x", DYNAPPS_OK);
+    free(slot);
+    free(image);
+}
+
+static void test_firmware_mismatch(void)
+{
+    size_t size;
+    uint8_t *image = iram_image(&size);
+    EXPECT_HEADER_EDIT(image, size, e_firmware_id, DYNAPPS_ERR_FIRMWARE_MISMATCH);
+    free(image);
+}
+
+/* Replace fix-up 0 by `offset`, re-hash, expect `want`. */
+static void fixup_expect_at(uint32_t offset, dynapps_err_t want, const char *file, int line)
+{
+    size_t size;
+    uint8_t *image = iram_image(&size);
+    ib_put32(image + ib_layout(image).fixups, offset);
+    ib_rehash(image, size);
+    expect_buffer_at(image, size, want, file, line);
+    free(image);
+}
+
+#define FIXUP_EXPECT(offset, want) fixup_expect_at((offset), (want), __FILE__, __LINE__)
+
+static void test_fixup_bounds(void)
+{
+    FIXUP_EXPECT(CODE_SPAN + DATA_SIZE, DYNAPPS_ERR_FIXUP_OUT_OF_BOUNDS); /* just past data */
+    FIXUP_EXPECT(CODE_SPAN + DATA_SIZE + 4, DYNAPPS_ERR_FIXUP_OUT_OF_BOUNDS); /* in bss */
+    FIXUP_EXPECT(CODE_SIZE, DYNAPPS_ERR_FIXUP_OUT_OF_BOUNDS);      /* in the padding */
+    FIXUP_EXPECT(CODE_SPAN - 4, DYNAPPS_ERR_FIXUP_OUT_OF_BOUNDS);  /* in the padding */
+    FIXUP_EXPECT(2, DYNAPPS_ERR_FIXUP_OUT_OF_BOUNDS);              /* misaligned */
+    FIXUP_EXPECT(CODE_SPAN + DATA_SIZE - 3, DYNAPPS_ERR_FIXUP_OUT_OF_BOUNDS);
+    FIXUP_EXPECT(0xFFFFFFFCu, DYNAPPS_ERR_FIXUP_OUT_OF_BOUNDS);    /* offset + 4 wraps */
+    FIXUP_EXPECT(CODE_SIZE - 4, DYNAPPS_OK);                       /* last code word */
+    FIXUP_EXPECT(CODE_SPAN + DATA_SIZE - 4, DYNAPPS_OK);           /* last data word */
+}
+
+/* Edit the standard IRAM image's tables through `edit`, re-hash, expect `want`. */
+typedef void (*table_edit_t)(uint8_t *image, const ib_layout_t *l);
+
+static void table_expect_at(table_edit_t edit, dynapps_err_t want, const char *file, int line)
+{
+    size_t size;
+    uint8_t *image = iram_image(&size);
+    ib_layout_t l = ib_layout(image);
+    edit(image, &l);
+    ib_rehash(image, size);
+    expect_buffer_at(image, size, want, file, line);
+    free(image);
+}
+
+#define TABLE_EXPECT(edit, want) table_expect_at((edit), (want), __FILE__, __LINE__)
+
+static void set_slots_vaddr(uint8_t *image, uint32_t data_offset)
+{
+    dynapps_image_header_t h;
+    ib_read_header(image, &h);
+    h.import_slots_vaddr = h.data_vaddr + data_offset;
+    ib_write_header(image, &h);
+}
+
+static uint32_t strtab_size_of(const uint8_t *image)
+{
+    dynapps_image_header_t h;
+    ib_read_header(image, &h);
+    return h.strtab_size;
+}
+
+/* imports: {name_offset, firmware_index} x2; exports: {name_offset, vaddr, flags} x3 */
+static void t_slots_past_data(uint8_t *i, const ib_layout_t *l) { (void)l; set_slots_vaddr(i, DATA_SIZE - 4); }
+static void t_slots_before_data(uint8_t *i, const ib_layout_t *l) { (void)l; set_slots_vaddr(i, (uint32_t)-4); }
+static void t_slots_misaligned(uint8_t *i, const ib_layout_t *l) { (void)l; set_slots_vaddr(i, SLOTS_AT + 2); }
+static void t_slots_last_words(uint8_t *i, const ib_layout_t *l) { (void)l; set_slots_vaddr(i, DATA_SIZE - 8); }
+static void t_import_name_past(uint8_t *i, const ib_layout_t *l) { ib_put32(i + l->imports, strtab_size_of(i)); }
+static void t_import_name_huge(uint8_t *i, const ib_layout_t *l) { ib_put32(i + l->imports + 8, 0xFFFFFFFFu); }
+static void t_import_name_empty(uint8_t *i, const ib_layout_t *l) { ib_put32(i + l->imports, strtab_size_of(i) - 1); }
+static void t_name_unterminated(uint8_t *i, const ib_layout_t *l)
+{
+    /* the last name ("app_run") and the padding after it lose every NUL */
+    memset(i + l->strtab + strtab_size_of(i) - 4, 'x', 4);
+}
+static void t_export_past_code(uint8_t *i, const ib_layout_t *l) { ib_put32(i + l->exports + 12 + 4, (uint32_t)host.i_d_offset + CODE_SIZE); }
+static void t_export_before_code(uint8_t *i, const ib_layout_t *l) { ib_put32(i + l->exports + 4, (uint32_t)host.i_d_offset - 2); }
+static void t_export_in_padding(uint8_t *i, const ib_layout_t *l) { ib_put32(i + l->exports + 24 + 4, (uint32_t)host.i_d_offset + CODE_SPAN - 4); }
+static void t_export_in_data(uint8_t *i, const ib_layout_t *l) { ib_put32(i + l->exports + 24 + 4, CODE_SPAN); }
+static void t_export_unknown_flag(uint8_t *i, const ib_layout_t *l) { ib_put32(i + l->exports + 24 + 8, 4); }
+static void t_export_two_inits(uint8_t *i, const ib_layout_t *l) { ib_put32(i + l->exports + 24 + 8, DYNAPPS_EXPORT_FLAG_INIT); }
+static void t_export_init_deinit(uint8_t *i, const ib_layout_t *l) { ib_put32(i + l->exports + 24 + 8, 3); }
+static void t_export_name_past(uint8_t *i, const ib_layout_t *l) { ib_put32(i + l->exports + 12, strtab_size_of(i) + 100); }
+static void t_import_index_past(uint8_t *i, const ib_layout_t *l) { ib_put32(i + l->imports + 4, 3); }
+static void t_import_index_huge(uint8_t *i, const ib_layout_t *l) { ib_put32(i + l->imports + 8 + 4, 0xFFFFFFFFu); }
+static void t_import_wrong_name(uint8_t *i, const ib_layout_t *l) { ib_put32(i + l->imports + 4, 2); } /* "fw_add" -> fw_unused */
+static void t_unresolved_and_bad_export(uint8_t *i, const ib_layout_t *l)
+{
+    t_import_index_past(i, l);
+    t_export_past_code(i, l);
+}
+
+static void test_bad_tables(void)
+{
+    TABLE_EXPECT(t_slots_past_data, DYNAPPS_ERR_BAD_TABLE);
+    TABLE_EXPECT(t_slots_before_data, DYNAPPS_ERR_BAD_TABLE);
+    TABLE_EXPECT(t_slots_misaligned, DYNAPPS_ERR_BAD_TABLE);
+    TABLE_EXPECT(t_slots_last_words, DYNAPPS_OK);
+    TABLE_EXPECT(t_import_name_past, DYNAPPS_ERR_BAD_TABLE);
+    TABLE_EXPECT(t_import_name_huge, DYNAPPS_ERR_BAD_TABLE);
+    TABLE_EXPECT(t_import_name_empty, DYNAPPS_ERR_BAD_TABLE);
+    TABLE_EXPECT(t_name_unterminated, DYNAPPS_ERR_BAD_TABLE);
+    TABLE_EXPECT(t_export_past_code, DYNAPPS_ERR_BAD_TABLE);
+    TABLE_EXPECT(t_export_before_code, DYNAPPS_ERR_BAD_TABLE);
+    TABLE_EXPECT(t_export_in_padding, DYNAPPS_ERR_BAD_TABLE);
+    TABLE_EXPECT(t_export_in_data, DYNAPPS_ERR_BAD_TABLE);
+    TABLE_EXPECT(t_export_unknown_flag, DYNAPPS_ERR_BAD_TABLE);
+    TABLE_EXPECT(t_export_two_inits, DYNAPPS_ERR_BAD_TABLE);
+    TABLE_EXPECT(t_export_init_deinit, DYNAPPS_ERR_BAD_TABLE);
+    TABLE_EXPECT(t_export_name_past, DYNAPPS_ERR_BAD_TABLE);
+    TABLE_EXPECT(t_unresolved_and_bad_export, DYNAPPS_ERR_BAD_TABLE); /* tables before binding */
+}
+
+static void test_unresolved_import(void)
+{
+    TABLE_EXPECT(t_import_index_past, DYNAPPS_ERR_UNRESOLVED_IMPORT);
+    TABLE_EXPECT(t_import_index_huge, DYNAPPS_ERR_UNRESOLVED_IMPORT);
+    TABLE_EXPECT(t_import_wrong_name, DYNAPPS_ERR_UNRESOLVED_IMPORT);
+}
+
+/* ---- resource failures -------------------------------------------------------------------- */
+
+/* Fail the 1st, 2nd, ... allocation until the load needs no more: each must be NO_MEM and leave
+ * nothing behind. */
+static int oom_sweep(const char *slot)
+{
+    int failed_loads = 0;
+    for (long n = 0; n < 16; n++) {
+        host.fail_alloc_at = n;
+        host.alloc_calls = 0;
+        dynapps_app_t *app = NULL;
+        dynapps_err_t err = dynapps_load(slot, &app);
+        if (err == DYNAPPS_OK) {
+            CHECK(host.alloc_calls == n); /* the n-th allocation was never asked for */
+            CHECK_ERR(dynapps_unload(app), DYNAPPS_OK);
+            CHECK_CLEAN();
+            return failed_loads;
+        }
+        CHECK_ERR(err, DYNAPPS_ERR_NO_MEM);
+        CHECK(app == NULL);
+        CHECK_CLEAN();
+        failed_loads++;
+    }
+    CHECK(!"load never succeeded");
+    return failed_loads;
+}
+
+static void test_out_of_memory(void)
+{
+    size_t si, sx;
+    uint8_t *iram = iram_image(&si);
+    uint8_t *xip = xip_image(XIP_SLOT_VADDR, arena_addr(ARENA_AT), &sx);
+    host_port_add_slot("iram", iram, (uint32_t)si);
+    host_port_add_slot("xip", xip, (uint32_t)sx);
+    host_port_allow_xip(XIP_SLOT_VADDR);
+    CHECK(oom_sweep("iram") == 2); /* bookkeeping, exec RAM */
+    CHECK(oom_sweep("xip") == 1);  /* bookkeeping */
+    CHECK(calls.init_calls == 2 && calls.deinit_calls == 2);
+    free(iram);
+    free(xip);
+}
+
+static void test_exec_ram_unavailable(void)
+{
+    size_t size;
+    uint8_t *image = iram_image(&size);
+    host.exec_err = DYNAPPS_ERR_EXEC_RAM_UNAVAILABLE;
+    EXPECT_BUFFER(image, size, DYNAPPS_ERR_EXEC_RAM_UNAVAILABLE);
+    CHECK(calls.init_calls == 0);
+    free(image);
+}
+
+static void test_init_failed(void)
+{
+    size_t si, sx;
+    uint8_t *iram = iram_image(&si);
+    uint8_t *xip = xip_image(XIP_SLOT_VADDR, arena_addr(ARENA_AT), &sx);
+    host_port_add_slot("xip", xip, (uint32_t)sx);
+    host_port_allow_xip(XIP_SLOT_VADDR);
+    calls.init_result = -5;
+    EXPECT_BUFFER(iram, si, DYNAPPS_ERR_INIT_FAILED);
+    EXPECT_SLOT("xip", DYNAPPS_ERR_INIT_FAILED);
+    CHECK(calls.init_calls == 2 && calls.deinit_calls == 0); /* no deinit after a failed init */
+    calls.init_result = 0;
+    EXPECT_SLOT("xip", DYNAPPS_OK); /* a failed app is not left in the loaded list */
+    free(iram);
+    free(xip);
+}
+
+/* The generated wrappers' entry points: lazy load, call counting, unload refused during a call. */
+static void test_wrapper_calls(void)
+{
+    iram_app_t a;
+    iram_app(&a, 0x700000);
+    size_t size;
+    uint8_t *image = ib_build(&a.spec, &size);
+    host_port_add_slot("iram_app", image, (uint32_t)size);
+    dynapps_app_t *handle = NULL;
+    void *fn = NULL;
+    CHECK_ERR(dynapps_unload_handle(&handle), DYNAPPS_ERR_NOT_LOADED);
+    CHECK_ERR(dynapps_call_begin("missing", &handle, 2, &fn), DYNAPPS_ERR_NOT_FOUND);
+    CHECK(handle == NULL && host.heap_bytes == 0);
+    CHECK_ERR(dynapps_call_begin("iram_app", &handle, 2, &fn), DYNAPPS_OK); /* loads on first call */
+    CHECK(handle != NULL && fn == (void *)(host.exec_addr + 16));
+    CHECK_ERR(dynapps_unload_handle(&handle), DYNAPPS_ERR_BUSY);
+    CHECK_ERR(dynapps_unload(handle), DYNAPPS_ERR_BUSY);
+    CHECK(handle != NULL && calls.deinit_calls == 0);
+    dynapps_call_end(handle);
+    CHECK_ERR(dynapps_call_begin("iram_app", &handle, 0, &fn), DYNAPPS_ERR_NOT_FOUND); /* init: not callable */
+    CHECK_ERR(dynapps_call_begin("iram_app", &handle, 3, &fn), DYNAPPS_ERR_NOT_FOUND); /* past the end */
+    CHECK_ERR(dynapps_load_handle("iram_app", &handle), DYNAPPS_ERR_ALREADY_LOADED);
+    CHECK_ERR(dynapps_unload_handle(&handle), DYNAPPS_OK);
+    CHECK(handle == NULL && calls.deinit_calls == 1);
+    CHECK_CLEAN();
+    CHECK_ERR(dynapps_load_handle("iram_app", &handle), DYNAPPS_OK);
+    CHECK_ERR(dynapps_unload_handle(&handle), DYNAPPS_OK);
+    free(image);
+}
+
+/* ---- runner ------------------------------------------------------------------------------- */
+
+#define TEST(fn) {#fn, fn}
+
+static const struct {
+    const char *name;
+    void (*fn)(void);
+} tests[] = {
+    TEST(test_sha256_fips_vectors),
+    TEST(test_sha256_boundaries_and_chunks),
+    TEST(test_err_names),
+    TEST(test_iram_load_from_slot_with_alias),
+    TEST(test_iram_load_from_unaligned_buffer_no_alias),
+    TEST(test_iram_twice_from_buffer),
+    TEST(test_iram_minimal),
+    TEST(test_xip_load),
+    TEST(test_xip_arena_overlap),
+    TEST(test_xip_outside_arena),
+    TEST(test_xip_window_unavailable),
+    TEST(test_xip_from_buffer_unsupported),
+    TEST(test_already_loaded_and_not_found),
+    TEST(test_invalid_arguments),
+    TEST(test_truncated),
+    TEST(test_bad_magic_and_version),
+    TEST(test_bad_header),
+    TEST(test_bad_header_xip),
+    TEST(test_alias_mismatch),
+    TEST(test_wrong_chip),
+    TEST(test_hash_mismatch),
+    TEST(test_every_byte_flip),
+    TEST(test_every_byte_flip_xip),
+    TEST(test_firmware_mismatch),
+    TEST(test_fixup_bounds),
+    TEST(test_bad_tables),
+    TEST(test_unresolved_import),
+    TEST(test_out_of_memory),
+    TEST(test_exec_ram_unavailable),
+    TEST(test_init_failed),
+    TEST(test_wrapper_calls),
+};
+
+int main(int argc, char **argv)
+{
+    int passed = 0, failed = 0;
+    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
+        if (argc > 1 && strstr(tests[i].name, argv[1]) == NULL) {
+            continue; /* optional filter: ./test_loader xip */
+        }
+        host_port_reset();
+        memset(&calls, 0, sizeof calls);
+        failures = 0;
+        tests[i].fn();
+        CHECK_CLEAN(); /* whatever the test did, the port must be back where it started */
+        printf("%s %s\n", failures == 0 ? "PASS" : "FAIL", tests[i].name);
+        fflush(stdout);
+        if (failures == 0) {
+            passed++;
+        } else {
+            failed++;
+        }
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed == 0 ? 0 : 1;
+}

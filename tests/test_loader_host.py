@@ -1,0 +1,85 @@
+"""Host unit tests of the portable loader core (firmware/components/dynapps/src).
+
+Compiles the core, the host test port and tests/c/test_loader.c with the host gcc under
+AddressSanitizer and UndefinedBehaviorSanitizer, runs them, and fails if any C test fails.
+A second test checks that the core compiles warning-free for rv32 (skipped without the
+cross compiler).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPONENT = ROOT / "firmware" / "components" / "dynapps"
+CORE_SOURCES = sorted((COMPONENT / "src").glob("*.c"))
+TEST_SOURCES = sorted((ROOT / "tests" / "c").glob("*.c"))
+
+HOST_FLAGS = [
+    "-std=c11",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-fsanitize=address,undefined",
+    "-fno-sanitize-recover=all",
+    "-g",
+]
+HOST_DEFINES = [
+    "-DDYNAPPS_CHIP_ID=0",  # the test images are built for chip 0
+    "-DDYNAPPS_FPU_ABI=0",
+    "-DDYNAPPS_APP_CALL_HOOK",  # init/deinit are recorded, not executed (src/dynapps_internal.h)
+]
+INCLUDES = [f"-I{COMPONENT / 'include'}", f"-I{COMPONENT / 'src'}", f"-I{ROOT / 'tests' / 'c'}"]
+
+RV32_COMPILER = "riscv64-unknown-elf-gcc"
+RV32_FLAGS = [
+    "--specs=picolibc.specs",  # string.h for a bare-metal target
+    "-march=rv32imc",
+    "-mabi=ilp32",
+    "-Os",
+    "-ffreestanding",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-DDYNAPPS_CHIP_ID=5",  # esp32c3
+]
+
+
+def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+
+
+def test_loader_core_host(tmp_path: Path) -> None:
+    if shutil.which("gcc") is None:
+        pytest.skip("no host gcc")
+    binary = tmp_path / "test_loader"
+    build = _run(
+        ["gcc", *HOST_FLAGS, *HOST_DEFINES, *INCLUDES, *map(str, CORE_SOURCES + TEST_SOURCES),
+         "-o", str(binary)]
+    )
+    assert build.returncode == 0, f"compile failed:\n{build.stdout}{build.stderr}"
+
+    run = _run([str(binary)], timeout=300, cwd=tmp_path)
+    print(run.stdout)
+    print(run.stderr)
+    assert run.returncode == 0, f"C tests failed:\n{run.stdout}\n{run.stderr}"
+    assert run.stdout.rstrip().endswith(" 0 failed"), run.stdout
+
+
+@pytest.mark.parametrize(
+    "arch",
+    [["-march=rv32imc", "-mabi=ilp32"], ["-march=rv32imafc", "-mabi=ilp32f"]],
+    ids=["ilp32", "ilp32f"],
+)
+def test_loader_core_compiles_for_rv32(tmp_path: Path, arch: list[str]) -> None:
+    if shutil.which(RV32_COMPILER) is None:
+        pytest.skip(f"no {RV32_COMPILER}")
+    flags = [f for f in RV32_FLAGS if not f.startswith(("-march", "-mabi"))] + arch
+    for source in CORE_SOURCES:
+        obj = tmp_path / (source.stem + ".o")
+        result = _run([RV32_COMPILER, *flags, *INCLUDES[:2], "-c", str(source), "-o", str(obj)])
+        assert result.returncode == 0, f"{source.name}:\n{result.stdout}{result.stderr}"
