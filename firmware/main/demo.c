@@ -1,0 +1,73 @@
+/*
+ * The example firmware's main job, shared by the ESP-IDF app (idf_main.c) and the emulator
+ * firmware: load each example app through its generated wrappers, call it, unload it.
+ */
+#include "demo.h"
+
+#include <stdio.h>
+
+#include "demo_calls.h"
+#include "dynapps.h"
+#include "dynapps_crc.h"
+#include "dynapps_dispatch.h"
+#include "dynapps_fir.h"
+#include "dynapps_pid.h"
+#include "dynapps_stats.h"
+
+typedef struct {
+    const char *name;
+    dynapps_err_t (*load)(void);
+    dynapps_err_t (*unload)(void);
+    dynapps_app_t *(*handle)(void);
+} demo_app_t;
+
+static const demo_app_t apps[] = {
+    {"crc", crc_load, crc_unload, crc_handle},
+    {"dispatch", dispatch_load, dispatch_unload, dispatch_handle},
+    {"fir", fir_load, fir_unload, fir_handle},
+    {"pid", pid_load, pid_unload, pid_handle},
+    {"stats", stats_load, stats_unload, stats_handle},
+};
+
+/* The wrappers report calls that could not run here. */
+void dynapps_on_call_error(const char *app, const char *function, dynapps_err_t err)
+{
+    printf("CALL-ERROR %s %s %s\n", app, function, dynapps_err_name(err));
+}
+
+static void print_info(const char *name, const dynapps_app_t *app)
+{
+    dynapps_app_info_t info;
+    if (dynapps_get_info(app, &info) != DYNAPPS_OK) return;
+    printf("LOADED %s %s code=0x%08lx data=0x%08lx code_size=%lu data_size=%lu bss_size=%lu ram=%lu "
+           "fixups=%lu imports=%lu\n",
+           name, info.strategy == 2 ? "xip" : "iram", (unsigned long)info.code_addr, (unsigned long)info.data_addr,
+           (unsigned long)info.code_size, (unsigned long)info.data_size, (unsigned long)info.bss_size,
+           (unsigned long)info.ram_bytes, (unsigned long)info.fixup_count, (unsigned long)info.import_count);
+}
+
+static int run_app(const demo_app_t *app)
+{
+    dynapps_err_t err = app->load();
+    if (err != DYNAPPS_OK) {
+        printf("LOAD-ERROR %s %s\n", app->name, dynapps_err_name(err));
+        return 1;
+    }
+    print_info(app->name, app->handle());
+    demo_call_app(app->name);
+    err = app->unload();
+    if (err != DYNAPPS_OK) {
+        printf("UNLOAD-ERROR %s %s\n", app->name, dynapps_err_name(err));
+        return 1;
+    }
+    printf("UNLOADED %s\n", app->name);
+    return 0;
+}
+
+int dynapps_demo(void)
+{
+    int failures = 0;
+    for (size_t i = 0; i < sizeof apps / sizeof apps[0]; i++) failures += run_app(&apps[i]);
+    printf("DEMO %s: %d failure(s)\n", failures ? "FAILED" : "OK", failures);
+    return failures;
+}
