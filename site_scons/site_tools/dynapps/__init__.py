@@ -24,7 +24,7 @@ GENERATED = f"{BUILD_DIR}/generated"
 PARTITION_TABLE_BIN = f"{BUILD_DIR}/partition-table.bin"
 EMULATOR_FLASH = f"{BUILD_DIR}/emulator/flash.bin"
 FLASH_RECORD = f"{BUILD_DIR}/flash-record.json"
-STAGE_MODULES = [str(TOOL_DIR / f"{name}.py") for name in ("link", "relocs", "image", "render", "summary")]
+STAGE_MODULES = [str(TOOL_DIR / f"{name}.py") for name in ("link", "relocs", "signatures", "csig", "image", "render", "summary")]
 
 # Compile flags every app gets (DESIGN constraints 2 and 3): PC-relative code, no relaxation
 # (gp belongs to the firmware), one section per function so --gc-sections drops the unused.
@@ -165,6 +165,7 @@ def _link_config(env, tools, profile, proj, exports, app: manifest.Manifest, slo
         "app": app.name, "manifest": app.path, "strategy": app.strategy, "threshold": proj.hybrid_threshold,
         "i_d_offset": profile.i_d_offset, "slot": slot.__dict__,
         "exports": [e.name for e in app.exports], "export_lines": {e.name: e.line for e in app.exports},
+        "signatures": [e.signature.declare() for e in app.exports], "known_types": sorted(app.known_types),
         "init": app.init, "deinit": app.deinit,
         "firmware_symbols": list(exports.symbols), "exports_file": exports.path,
         "cc": tools.cc, "arch_flags": tools.arch_flags(profile),

@@ -102,12 +102,12 @@ MMU_BAD_COMMAND = 6
 
 EXIT_TRAP_BASE = 0x80
 EXIT_PANIC = 0x7F
+EXIT_SIGNAL_BASE = 128  # picolibc raise() / abort(): 128 + signal number (abort: 134)
 
 UART_TX_FIFO = 0x00
 MMIO_SIZE = 0x1000
 DEFAULT_FLASH_SIZE = 4 * 1024 * 1024
 DEFAULT_STACK_SIZE = 32 * 1024
-PARTITION_TABLE_OFFSET = 0x8000
 
 MSTATUS_MIE = 1 << 3
 MSTATUS_MPIE = 1 << 7
@@ -443,6 +443,8 @@ class Machine:
             if not self._memory_fault_reported:  # else the hook recorded it already
                 self._fault_from_error(error)
         seconds = time.monotonic() - started
+        if self._echo is not None:
+            self._echo.flush()
         if self._exit_code is not None:
             reason = "exit"
         elif self.faults:
@@ -592,7 +594,8 @@ class Machine:
             self._uart.append(value & 0xFF)
             if self._echo is not None:
                 self._echo.write(bytes([value & 0xFF]))
-                self._echo.flush()
+                if value & 0xFF == 0x0A:
+                    self._echo.flush()
 
     def _control_read(self, uc, offset, size, _):
         if offset == REG_ICOUNT_LO:

@@ -17,7 +17,8 @@ from elftools.elf.constants import SH_FLAGS
 from elftools.elf.elffile import ELFFile
 from elftools.elf.relocation import RelocationSection
 
-from . import relocs, render
+from . import csig, relocs, render, signatures
+from .manifest import Export
 from .errors import DynappsError
 
 IMAGE_HEADER_SIZE = 64
@@ -196,8 +197,15 @@ def link(config: dict, objects: list[str], outputs: dict, log=None) -> dict:
             analysis = _link_as(config, facts, objects, outputs, imports, "xip", log)
         reason = _auto_reason(size, threshold, analysis["strategy"])
     analysis["reason"] = reason
+    signatures.check(outputs["elf"], config["app"], config["manifest"], _manifest_exports(config))
     Path(outputs["json"]).write_text(json.dumps(analysis, indent=1, sort_keys=True))
     return analysis
+
+
+def _manifest_exports(config: dict) -> list[Export]:
+    known = set(config["known_types"])
+    return [Export(csig.parse(text, known), config["export_lines"][csig.parse(text, known).name])
+            for text in config["signatures"]]
 
 
 def _link_as(config: dict, facts: ObjectFacts, objects: list[str], outputs: dict, imports: list[str],

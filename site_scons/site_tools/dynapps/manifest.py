@@ -44,6 +44,7 @@ class Manifest:
     cflags: tuple[str, ...]
     defines: tuple[str, ...]
     name_line: int
+    known_types: frozenset = frozenset()  # typedef names from `headers`, usable in signatures
 
     def export(self, name: str) -> Export | None:
         return next((e for e in self.exports if e.name == name), None)
@@ -84,6 +85,7 @@ def load(root: Path, app_dir: Path) -> Manifest:
         defines=tuple(d for d, _ in top.strings("defines", default=[], pattern=r"[A-Za-z_]\w*(=.*)?",
                                                   expected="NAME or NAME=value")),
         name_line=top.mapping.line_of("name") if top.has("name") else 1,
+        known_types=frozenset(known_types),
     )
 
 

@@ -1,0 +1,169 @@
+"""Check each manifest signature against the compiled code, read from the app's DWARF.
+
+Types are compared by what the ilp32/ilp32f calling convention sees — integer width and
+signedness, float width, pointer (and the const-ness and type of what it points to), struct /
+union / enum tag, function-pointer shape — so `int32_t` in a manifest matches `long` in code
+where the C library defines it so, but `int16_t *` never matches `uint16_t *` or `const int16_t *`.
+"""
+
+from __future__ import annotations
+
+from elftools.elf.elffile import ELFFile
+
+from . import csig
+from .errors import DynappsError
+
+# ilp32 sizes of the C base types and stdint names: (kind, size, signed).
+_BASE = {
+    "char": ("char", 1, None), "signed char": ("int", 1, True), "unsigned char": ("int", 1, False),
+    "short": ("int", 2, True), "unsigned short": ("int", 2, False),
+    "int": ("int", 4, True), "unsigned int": ("int", 4, False),
+    "long": ("int", 4, True), "unsigned long": ("int", 4, False),
+    "long long": ("int", 8, True), "unsigned long long": ("int", 8, False),
+    "float": ("float", 4, None), "double": ("float", 8, None), "bool": ("bool", 1, None), "void": ("void", 0, None),
+}
+_STDINT = {
+    "int8_t": ("int", 1, True), "uint8_t": ("int", 1, False), "int16_t": ("int", 2, True),
+    "uint16_t": ("int", 2, False), "int32_t": ("int", 4, True), "uint32_t": ("int", 4, False),
+    "int64_t": ("int", 8, True), "uint64_t": ("int", 8, False), "intptr_t": ("int", 4, True),
+    "uintptr_t": ("int", 4, False), "size_t": ("int", 4, False), "ptrdiff_t": ("int", 4, True),
+    "bool": ("bool", 1, None),
+}
+_DWARF_BASE_NAMES = {
+    "short int": "short", "short unsigned int": "unsigned short", "long int": "long",
+    "long unsigned int": "unsigned long", "long long int": "long long",
+    "long long unsigned int": "unsigned long long", "_Bool": "bool",
+}
+
+
+def _attr(die, name):
+    attribute = die.attributes.get(name)
+    return attribute.value if attribute else None
+
+
+def _text(value) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class _Dwarf:
+    """The DIEs of one ELF: subprograms by name, typedefs by name, and type resolution."""
+
+    def __init__(self, elf: ELFFile):
+        self.functions, self.typedefs = {}, {}
+        for unit in elf.get_dwarf_info(relocate_dwarf_sections=False).iter_CUs():
+            for die in unit.iter_DIEs():
+                name = _text(_attr(die, "DW_AT_name"))
+                if die.tag == "DW_TAG_subprogram" and name and _attr(die, "DW_AT_external") and \
+                        not _attr(die, "DW_AT_declaration"):
+                    self.functions[name] = die
+                elif die.tag == "DW_TAG_typedef" and name:
+                    self.typedefs.setdefault(name, die)
+
+    def shape(self, die) -> tuple:
+        """ABI shape of the type a DIE's DW_AT_type names (void when absent)."""
+        if die is None or "DW_AT_type" not in die.attributes:
+            return ("void", 0, None, False)
+        return self._type(die.get_DIE_from_attribute("DW_AT_type"))
+
+    def _type(self, die) -> tuple:
+        const = False
+        while die.tag in ("DW_TAG_typedef", "DW_TAG_const_type", "DW_TAG_volatile_type"):
+            const = const or die.tag == "DW_TAG_const_type"
+            if "DW_AT_type" not in die.attributes:
+                return ("void", 0, None, const)
+            die = die.get_DIE_from_attribute("DW_AT_type")
+        if die.tag == "DW_TAG_base_type":
+            name = _text(_attr(die, "DW_AT_name"))
+            return _BASE.get(_DWARF_BASE_NAMES.get(name, name), ("base:" + name, 0, None)) + (const,)
+        if die.tag == "DW_TAG_pointer_type":
+            return ("pointer", self.shape(die), None, const)
+        if die.tag in ("DW_TAG_structure_type", "DW_TAG_union_type", "DW_TAG_enumeration_type"):
+            kind = {"DW_TAG_structure_type": "struct", "DW_TAG_union_type": "union"}.get(die.tag, "enum")
+            return (kind, _text(_attr(die, "DW_AT_name")) or "(anonymous)", None, const)
+        if die.tag == "DW_TAG_subroutine_type":
+            params = tuple(self.shape(child) for child in die.iter_children()
+                           if child.tag == "DW_TAG_formal_parameter")
+            return ("function", self.shape(die), params, const)
+        return ("unknown:" + die.tag, 0, None, const)
+
+    def parameters(self, function) -> list:
+        return [child for child in function.iter_children() if child.tag == "DW_TAG_formal_parameter"]
+
+
+def manifest_shape(ctype: csig.CType, dwarf: _Dwarf) -> tuple:
+    """The same ABI shape for a manifest type (typedef names resolved through the app's DWARF)."""
+    if ctype.kind == "base":
+        return _BASE[ctype.name] + (ctype.const,)
+    if ctype.kind == "named":
+        if ctype.name in dwarf.typedefs:
+            kind, a, b, const = dwarf._type(dwarf.typedefs[ctype.name])
+            return (kind, a, b, const or ctype.const)
+        if ctype.name in _STDINT:
+            return _STDINT[ctype.name] + (ctype.const,)
+        return ("typedef:" + ctype.name, 0, None, ctype.const)
+    if ctype.kind in ("struct", "union", "enum"):
+        return (ctype.kind, ctype.name, None, ctype.const)
+    if ctype.kind == "pointer":
+        return ("pointer", manifest_shape(ctype.target, dwarf), None, ctype.const)
+    if ctype.kind == "function":
+        return ("function", manifest_shape(ctype.target, dwarf),
+                tuple(manifest_shape(p.type, dwarf) for p in ctype.params), False)
+    raise AssertionError(ctype.kind)
+
+
+def _same(manifest: tuple, code: tuple, top_level: bool) -> bool:
+    """Equal shapes; a parameter's own top-level const does not change the call."""
+    if top_level:
+        manifest, code = manifest[:3] + (False,), code[:3] + (False,)
+    return manifest == code
+
+
+def describe(shape: tuple) -> str:
+    kind, a, b, const = shape
+    prefix = "const " if const else ""
+    if kind == "int":
+        return f"{prefix}{'' if b else 'u'}int{a * 8}_t"
+    if kind in ("float", "bool", "void", "char"):
+        return prefix + {"float": "float" if a == 4 else "double"}.get(kind, kind)
+    if kind == "pointer":
+        if a[0] == "function":
+            return describe(a)  # already spelled as a pointer: void (*)(...)
+        return f"{describe(a)} *{' const' if const else ''}"
+    if kind in ("struct", "union", "enum"):
+        return f"{prefix}{kind} {a}"
+    if kind == "function":
+        return f"{describe(a)} (*)({', '.join(describe(p) for p in b) or 'void'})"
+    return kind
+
+
+def check(elf_path: str, app: str, manifest_path: str, exports: list) -> None:
+    """`exports`: the manifest's Export objects. Raises DynappsError at the first difference."""
+    with open(elf_path, "rb") as stream:
+        elf = ELFFile(stream)
+        if not elf.has_dwarf_info():
+            raise DynappsError(f"app {app}: no debug information to check signatures against (keep -g)")
+        dwarf = _Dwarf(elf)
+        for export in exports:
+            _check_export(dwarf, app, manifest_path, export)
+
+
+def _check_export(dwarf: _Dwarf, app: str, manifest_path: str, export) -> None:
+    signature = export.signature
+
+    def fail(message: str) -> DynappsError:
+        return DynappsError(f"app {app}: {signature.name}: {message}", manifest_path, export.line)
+
+    function = dwarf.functions.get(signature.name)
+    if function is None:
+        raise fail("the code defines no such external function")
+    params = dwarf.parameters(function)
+    if len(params) != len(signature.params):
+        raise fail(f"the manifest declares {len(signature.params)} parameter(s), the code has {len(params)}")
+    want, have = manifest_shape(signature.returns, dwarf), dwarf.shape(function)
+    if not _same(want, have, top_level=True):
+        raise fail(f"returns {describe(want)} in the manifest but {describe(have)} in the code")
+    for index, (param, die) in enumerate(zip(signature.params, params), start=1):
+        want, have = manifest_shape(param.type, dwarf), dwarf.shape(die)
+        if not _same(want, have, top_level=True):
+            raise fail(f"parameter {index} '{param.name}' is {describe(want)} in the manifest "
+                       f"but {describe(have)} in the code")
