@@ -14,7 +14,8 @@ REPO = Path(__file__).resolve().parent.parent
 TOOLS = REPO / "site_scons" / "site_tools"
 sys.path.insert(0, str(TOOLS))
 
-PROJECT_FILES = ["SConstruct", "dynapps.yaml", "firmware/exports.yaml", "firmware/partitions-base.csv"]
+PROJECT_FILES = ["SConstruct", "dynapps.yaml", "firmware/exports.yaml", "firmware/partitions-base.csv",
+                 "firmware/main/demo.c", "firmware/main/demo.h", "firmware/main/demo_calls.c", "firmware/main/demo_calls.h"]
 
 
 class Project:

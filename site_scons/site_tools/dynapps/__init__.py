@@ -14,15 +14,23 @@ import SCons.Action
 import SCons.Builder
 import SCons.Script
 
-from . import chips, firmware, flash, image, layout, link, manifest, partitions, project, render, summary, toolchain, wrappers
+from . import (chips, emulator, firmware, flash, image, layout, link, manifest, partitions, project, render,
+               summary, toolchain, wrappers)
 from .errors import DynappsError
 
 TOOL_DIR = Path(__file__).parent
+HOME = TOOL_DIR.parents[2]  # the dynapps checkout: loader component, emulator firmware
 BUILD_DIR = "build"
 APPS_BUILD = f"{BUILD_DIR}/apps"
 GENERATED = f"{BUILD_DIR}/generated"
 PARTITION_TABLE_BIN = f"{BUILD_DIR}/partition-table.bin"
-EMULATOR_FLASH = f"{BUILD_DIR}/emulator/flash.bin"
+EMULATOR_BUILD = f"{BUILD_DIR}/emulator"
+EMULATOR_FLASH = f"{EMULATOR_BUILD}/flash.bin"
+EMULATOR_FIRMWARE = f"{EMULATOR_BUILD}/firmware.elf"
+COMPONENT = HOME / "firmware/components/dynapps"
+CORE_SOURCES = [COMPONENT / "src" / name for name in ("dynapps_core.c", "dynapps_err.c", "dynapps_sha256.c")]
+EMULATOR_MAIN = HOME / "firmware/emulator/emu_main.c"
+FIRMWARE_CFLAGS = ["-O2", "-g", "-Wall", "-Wextra", "-Werror"]
 FLASH_RECORD = f"{BUILD_DIR}/flash-record.json"
 STAGE_MODULES = [str(TOOL_DIR / f"{name}.py") for name in ("link", "relocs", "signatures", "csig", "image", "render", "summary")]
 
@@ -88,8 +96,9 @@ STEP_COMSTRS = {
     "DYNAPPS_SUMMARYCOMSTR": "SUMMARY",
     "DYNAPPS_GENCOMSTR": "GEN $TARGET",
     "DYNAPPS_FLASHCOMSTR": "FLASH-APPS",
+    "DYNAPPS_RUNCOMSTR": "RUN ${SOURCES[0]} on the ${SOURCES[-1].read()} emulator",
 }
-QUIET_COMSTRS = {"CCCOMSTR": "CC $SOURCE", "ASPPCOMSTR": "AS $SOURCE"}
+QUIET_COMSTRS = {"CCCOMSTR": "CC $SOURCE", "ASPPCOMSTR": "AS $SOURCE", "LINKCOMSTR": "LINK $TARGET"}
 
 
 def _render_action(target, source, env):
@@ -123,6 +132,26 @@ def _flash_apps_action(target, source, env):
     return 0
 
 
+def _linker_script_action(target, source, env):
+    Path(str(target[0])).write_text(source[0].read())
+    return 0
+
+
+def _run_action(target, source, env):
+    """Boot the emulator firmware on the flash image flash-apps wrote; fail if the firmware does."""
+    chip = source[-1].read()
+    machine = emulator.Machine(chips.profile(chip), Path(str(source[1])).read_bytes(), echo=sys.stdout.buffer)
+    machine.load_firmware(str(source[0]))
+    result = machine.run(timeout_s=120.0)
+    sys.stdout.flush()
+    for fault in result.faults:
+        print(f"emulator: {fault}", file=sys.stderr)
+    print(emulator.where_apps_ran(machine, result.uart_text))
+    if result.reason != "exit" or result.exit_code != 0:
+        return _report(DynappsError(f"the emulator firmware stopped ({result.reason}, exit code {result.exit_code})"))
+    return 0
+
+
 LinkBuilder = SCons.Builder.Builder(
     action=SCons.Action.Action(_link_action, "$DYNAPPS_LINKCOMSTR"), emitter=_link_emitter)
 ImageBuilder = SCons.Builder.Builder(
@@ -135,6 +164,10 @@ PartitionTableBuilder = SCons.Builder.Builder(
     action=SCons.Action.Action(_partition_table_action, "$DYNAPPS_GENCOMSTR"))
 FlashAppsBuilder = SCons.Builder.Builder(
     action=SCons.Action.Action(_flash_apps_action, "$DYNAPPS_FLASHCOMSTR"))
+LinkerScriptBuilder = SCons.Builder.Builder(
+    action=SCons.Action.Action(_linker_script_action, "$DYNAPPS_GENCOMSTR"))
+RunBuilder = SCons.Builder.Builder(
+    action=SCons.Action.Action(_run_action, "$DYNAPPS_RUNCOMSTR"))
 
 
 def _variables():
@@ -164,6 +197,7 @@ def _link_config(env, tools, profile, proj, exports, app: manifest.Manifest, slo
     return {
         "app": app.name, "manifest": app.path, "strategy": app.strategy, "threshold": proj.hybrid_threshold,
         "i_d_offset": profile.i_d_offset, "slot": slot.__dict__,
+        "rodata_delta": profile.flash_dbus.start - profile.flash_ibus.start,
         "exports": [e.name for e in app.exports], "export_lines": {e.name: e.line for e in app.exports},
         "signatures": [e.signature.declare() for e in app.exports], "known_types": sorted(app.known_types),
         "init": app.init, "deinit": app.deinit,
@@ -211,6 +245,37 @@ def _partition_outputs(env, proj, table):
     return csv_node, binary[0]
 
 
+def _object_name(env, source: Path) -> str:
+    """Object path for a firmware source from the project or from the dynapps checkout."""
+    root = Path(env.Dir("#").abspath)
+    if source.is_relative_to(root):
+        return source.relative_to(root).with_suffix(".o").as_posix()
+    return "dynapps/" + source.relative_to(HOME).with_suffix(".o").as_posix()
+
+
+def _emulator_firmware(env, proj, generated):
+    """The firmware the emulator runs: loader core, emulator port and platform, the project's
+    firmware sources (firmware.emulator_sources) and the generated wrappers and export table."""
+    profile = proj.profile
+    tools = toolchain.discover("riscv64-unknown-elf")  # picolibc's: the emulator firmware's C library
+    spec = emulator.firmware_link_spec(profile)
+    script = env.DynappsLinkerScript(f"#{EMULATOR_BUILD}/firmware.ld", env.Value(spec["linker_script"]))
+    includes = [str(COMPONENT / "include"), str(HOME / "firmware/emulator/include"), f"#{GENERATED}"]
+    includes += sorted({f"#{Path(source).parent.as_posix()}" for source in proj.emulator_sources})
+    fw_env = env.Clone(CC=tools.cc, AS=tools.cc, OBJSUFFIX=".o", CPPPATH=includes, CPPDEFINES=[],
+                       CCFLAGS=spec["cflags"] + FIRMWARE_CFLAGS, ASFLAGS=spec["cflags"],
+                       LINKFLAGS=spec["ldflags"] + [f"-T{script[0]}"], LIBS=[])
+    sources = [Path(p) for p in spec["sources"]] + CORE_SOURCES + [EMULATOR_MAIN]
+    sources += [proj.root / source for source in proj.emulator_sources]
+    objects = [fw_env.Object(f"#{EMULATOR_BUILD}/obj/{_object_name(env, source)}", str(source))[0]
+               for source in sources]
+    objects += [fw_env.Object(f"#{EMULATOR_BUILD}/obj/generated/{node.name[:-2]}.o", node)[0]
+                for node in generated if node.name.endswith(".c")]
+    elf = fw_env.Program(f"#{EMULATOR_FIRMWARE}", objects)
+    fw_env.Depends(elf, script)
+    return elf[0]
+
+
 def _load_everything(env):
     root = Path(env.Dir("#").abspath)
     proj = project.load(root, env.get("CHIP") or None, env.get("TOOLCHAIN") or None)
@@ -237,16 +302,20 @@ def _apps(env):
     generated = _generated_sources(env, manifests, exports)
     csv_node, table_bin = _partition_outputs(env, proj, table)
     env.Alias("apps", [report, csv_node, table_bin] + generated)
+    env.Default("apps")
     settings = env.Value(json.dumps({"flash_size": proj.flash_size,
                                      "slots": [[a.name, plan.slot(a.name).flash_offset] for a in manifests]}))
     flashed = env.DynappsFlashApps(f"#{EMULATOR_FLASH}", [table_bin] + images + [settings])
     env.AlwaysBuild(flashed)
     env.Precious(flashed)  # written region by region: SCons must not delete it first
     env.Alias("flash-apps", flashed)
-    env.Alias("run", ["apps", "flash-apps"])  # until the emulator runs them
-    env.Default("apps")
-    return {"project": proj, "manifests": manifests, "layout": plan, "exports": exports, "images": images,
-            "analyses": analyses, "generated": generated, "tools": tools}
+    if not proj.emulator_sources:
+        env.Alias("run", ["apps", flashed])
+        return
+    firmware_elf = _emulator_firmware(env, proj, generated)
+    ran = env.DynappsRun(f"#{EMULATOR_BUILD}/run.log", [firmware_elf, flashed[0], env.Value(proj.chip)])
+    env.AlwaysBuild(ran)
+    env.Alias("run", ["apps", ran])
 
 
 def generate(env):
@@ -258,7 +327,8 @@ def generate(env):
         env.SetDefault(**QUIET_COMSTRS)
     env.Append(BUILDERS={"DynappsLink": LinkBuilder, "DynappsImage": ImageBuilder, "DynappsSummary": SummaryBuilder,
                          "DynappsRender": RenderBuilder, "DynappsPartitionTable": PartitionTableBuilder,
-                         "DynappsFlashApps": FlashAppsBuilder})
+                         "DynappsFlashApps": FlashAppsBuilder, "DynappsLinkerScript": LinkerScriptBuilder,
+                         "DynappsRun": RunBuilder})
     env.AddMethod(_apps, "DynappsApps")
 
 

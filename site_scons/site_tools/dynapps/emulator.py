@@ -4,9 +4,9 @@ Everything comes from the chip profile (chips.py): no chip names are tested here
 
 Memory map
 ----------
-* Internal SRAM: one host buffer of `profile.dram.size` bytes, mapped at `profile.dram`
-  (read/write). When `profile.i_d_offset` is not 0 (esp32c3) the same buffer is mapped again at
-  `profile.iram` (read/write/execute), so a byte written through the DRAM alias is seen through
+* Internal SRAM: one host buffer, mapped at `profile.dram` (read/write). When
+  `profile.i_d_offset` is not 0 (esp32c3) the same buffer is mapped again at `profile.iram`
+  (read/write/execute; byte X of the IRAM alias is byte X - i_d_offset of the DRAM alias), so a byte written through the DRAM alias is seen through
   the IRAM alias; the DRAM alias is not executable. When `profile.iram_byte_access` is False a
   memory hook on the IRAM alias stops the run on any data access that is not an aligned 32-bit
   word ("iram_access" fault, with address, size and pc). On chips with one address for both the
@@ -29,7 +29,9 @@ Memory map
     beyond the flash chip or overlapping an existing mapping. On a unified window an executable
     mapping of a range that the data view already shows at the same (identity) offset is
     allowed: it turns those data-view pages executable until it is unmapped.
-  - any store into a flash window stops the run ("flash_write" fault, address and pc).
+  - any store into a flash window stops the run ("flash_write" fault, address and pc); where
+    the two windows differ (esp32c3), any load from the instruction-bus window stops it too
+    ("ibus_data_read"): on silicon that bus serves instruction fetches only.
 * Devices (MMIO, 4 KiB each): a UART at `EmulatorProfile.uart` (a write to offset 0, the real
   UART0 TX FIFO register, outputs one byte; reads return 0) and the control block at
   `EmulatorProfile.control` (registers in firmware/emulator/include/dynapps_emu.h, mirrored
@@ -309,8 +311,6 @@ class Machine:
 
     def _check_profile(self) -> None:
         p, e = self.profile, self.emu
-        if p.iram.size != p.dram.size or p.iram.start - p.dram.start != p.i_d_offset:
-            raise EmulatorError(f"{p.name}: iram must be dram + i_d_offset, same size")
         for name in ("firmware_ram", "heap", "data_arena"):
             region = getattr(e, name)
             if not (p.dram.contains(region.start, region.size)):
@@ -322,14 +322,20 @@ class Machine:
             raise EmulatorError(f"{p.name}: flash_data_view_from must be a multiple of the MMU page, >= 2 pages")
 
     def _map_sram(self) -> None:
+        """One host buffer for the SRAM, in data-bus addresses [lo, hi): the union of `dram` and
+        `iram - i_d_offset` (the two ranges need not coincide)."""
         U, p = self._U, self.profile
-        self._sram = ctypes.create_string_buffer(p.dram.size)
-        pointer = ctypes.addressof(self._sram)
-        if p.i_d_offset:
-            self.uc.mem_map_ptr(p.dram.start, p.dram.size, U.UC_PROT_READ | U.UC_PROT_WRITE, pointer)
-            self.uc.mem_map_ptr(p.iram.start, p.iram.size, U.UC_PROT_ALL, pointer)
+        off = p.i_d_offset
+        self._sram_lo = min(p.dram.start, p.iram.start - off)
+        self._sram_hi = max(p.dram.end, p.iram.end - off)
+        self._sram = ctypes.create_string_buffer(self._sram_hi - self._sram_lo)
+        base = ctypes.addressof(self._sram)
+        if off:
+            self.uc.mem_map_ptr(p.dram.start, p.dram.size, U.UC_PROT_READ | U.UC_PROT_WRITE,
+                                base + p.dram.start - self._sram_lo)
+            self.uc.mem_map_ptr(p.iram.start, p.iram.size, U.UC_PROT_ALL, base + p.iram.start - off - self._sram_lo)
         else:
-            self.uc.mem_map_ptr(p.dram.start, p.dram.size, U.UC_PROT_ALL, pointer)
+            self.uc.mem_map_ptr(self._sram_lo, self._sram_hi - self._sram_lo, U.UC_PROT_ALL, base)
         if not p.iram_byte_access:
             self._hooks.append(self.uc.hook_add(U.UC_HOOK_MEM_READ | U.UC_HOOK_MEM_WRITE, self._on_iram_access,
                                                 None, p.iram.start, p.iram.end - 1))
@@ -357,6 +363,10 @@ class Machine:
                    | U.UC_HOOK_MEM_READ_PROT | U.UC_HOOK_MEM_WRITE_PROT | U.UC_HOOK_MEM_FETCH_PROT)
         self._hooks.append(self.uc.hook_add(invalid, self._on_invalid_memory))
         self._hooks.append(self.uc.hook_add(U.UC_HOOK_INTR, self._on_exception))
+        window = self.profile.flash_ibus
+        if not self.profile.unified_flash_window:  # esp32c3: the instruction bus serves fetches only
+            self._hooks.append(self.uc.hook_add(U.UC_HOOK_MEM_READ, self._on_ibus_data_read, None,
+                                                window.start, window.end - 1))
 
     # ------------------------------------------------------------ firmware
 
@@ -377,10 +387,9 @@ class Machine:
                     continue
                 address, memsz = segment["p_vaddr"], segment["p_memsz"]
                 data = segment.data() + bytes(memsz - segment["p_filesz"])
-                if p.dram.contains(address, memsz):
-                    self._sram[address - p.dram.start:address - p.dram.start + memsz] = data
-                elif p.iram.contains(address, memsz):
-                    self._sram[address - p.iram.start:address - p.iram.start + memsz] = data
+                if p.dram.contains(address, memsz) or p.iram.contains(address, memsz):
+                    at = (address if p.dram.contains(address, memsz) else address - p.i_d_offset) - self._sram_lo
+                    self._sram[at:at + memsz] = data
                 elif p.flash_ibus.contains(address, memsz):
                     flash_pieces.setdefault("ibus", []).append((address, data))
                 elif p.flash_dbus.contains(address, memsz):
@@ -658,6 +667,12 @@ class Machine:
                         detail=f"{'store' if write else 'load'} of {size} byte(s); the IRAM alias takes aligned "
                                "32-bit words only")
             uc.emu_stop()
+
+    def _on_ibus_data_read(self, uc, access, address, size, value, _):
+        self._fault("ibus_data_read", uc.reg_read(self._R.UC_RISCV_REG_PC), address=address, size=size,
+                    detail="a load from the instruction-bus flash window; data must be read through the "
+                           "data-bus window")
+        uc.emu_stop()
 
     def _on_invalid_memory(self, uc, access, address, size, value, _):
         U = self._U
@@ -950,3 +965,15 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def where_apps_ran(machine: Machine, uart_text: str) -> str:
+    """A table of the demo's LOADED lines: where each app's code and data live on this chip."""
+    import re
+
+    rows = []
+    for match in re.finditer(r"^LOADED (\S+) (\S+) code=(0x[0-9a-f]+) data=(0x[0-9a-f]+) .*ram=(\d+)", uart_text, re.M):
+        app, strategy, code, data, ram = match.groups()
+        rows.append(f"  {app:<10} {strategy:<5} code in {machine.region_name(int(code, 16)):<24} "
+                    f"data in {machine.region_name(int(data, 16)):<20} RAM {ram} B")
+    return "where the apps ran:\n" + "\n".join(rows) if rows else "no app was loaded"

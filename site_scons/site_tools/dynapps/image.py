@@ -124,14 +124,17 @@ def read(data: bytes, source: str = "image") -> Image:
                  [(name(o), v, f) for o, v, f in raw_exports], version, data[image_size - HASH_SIZE:image_size])
 
 
-def segment_bytes(elf_path: str, start: int, end: int) -> bytes:
-    """The bytes of [start, end) as the ELF's allocated PROGBITS sections lay them out."""
+def segment_bytes(elf_path: str, start: int, end: int, alias_delta: int = 0) -> bytes:
+    """The bytes of [start, end) as the ELF's allocated PROGBITS sections lay them out; sections
+    linked at `alias_delta` from that range (XIP rodata at its data-bus address) count as in it."""
     buffer = bytearray(end - start)
     with open(elf_path, "rb") as stream:
         for section in ELFFile(stream).iter_sections():
             if not section["sh_flags"] & SH_FLAGS.SHF_ALLOC or section["sh_type"] != "SHT_PROGBITS":
                 continue
             address = section["sh_addr"]
+            if alias_delta and start + alias_delta <= address < end + alias_delta:
+                address -= alias_delta
             if start <= address < end:
                 content = section.data()
                 buffer[address - start:address - start + len(content)] = content
@@ -145,7 +148,7 @@ def from_link(analysis: dict, elf_path: str, chip_id: int, has_fpu: bool, firmwa
         chip_id=chip_id,
         strategy=analysis["strategy"],
         align_log2=analysis["align_log2"],
-        code=segment_bytes(elf_path, code_start, code_start + analysis["code_size"]),
+        code=segment_bytes(elf_path, code_start, code_start + analysis["code_size"], analysis["rodata_delta"]),
         data=segment_bytes(elf_path, data_start, data_start + analysis["data_size"]),
         bss_size=analysis["bss_size"],
         code_vaddr=code_start,

@@ -158,8 +158,8 @@ def layout_addresses(config: dict, strategy: str) -> dict:
         if not slot["xip_capable"]:
             raise DynappsError(f"app {config['app']}: an XIP image needs an XIP slot")
         return {"code_vaddr": slot["vaddr"] + IMAGE_HEADER_SIZE, "data_vaddr": slot["ram_address"],
-                "slot_vaddr": slot["vaddr"]}
-    return {"code_vaddr": config["i_d_offset"], "data_vaddr": None, "slot_vaddr": None}
+                "slot_vaddr": slot["vaddr"], "rodata_delta": config["rodata_delta"]}
+    return {"code_vaddr": config["i_d_offset"], "data_vaddr": None, "slot_vaddr": None, "rodata_delta": 0}
 
 
 def _run(command: list[str], log: Callable[[str], None] | None, app: str, what: str) -> None:
@@ -251,6 +251,7 @@ def analyse(config: dict, elf_path: str, strategy: str, addresses: dict, imports
         "fixups": fixups,
         "sections": sizes,
         "align_log2": IRAM_ALIGN.bit_length() - 1,
+        "rodata_delta": addresses["rodata_delta"],
         "slot": config["slot"],
     }
     _check_limits(config, analysis)
@@ -285,7 +286,7 @@ def _check_sections(config: dict, elf: ELFFile) -> None:
 
 def fixup_offset(address: int, code_vaddr: int, code_size: int, data_vaddr: int) -> int:
     """Where a word at link `address` lies in the loaded region: code first, data at code_size."""
-    if code_vaddr <= address < code_vaddr + code_size:
+    if code_vaddr <= address < code_vaddr + code_size:  # IRAM images only: their rodata is data
         return address - code_vaddr
     return code_size + address - data_vaddr
 

@@ -39,6 +39,7 @@ class Project:
     firmware_elf: str | None
     data_arena: DataArena | None  # None: the emulator firmware's arena for the chip
     cflags: tuple[str, ...]
+    emulator_sources: tuple[str, ...]  # the firmware's own code run in the emulator (defines dynapps_demo)
 
     @property
     def profile(self) -> chips.ChipProfile:
@@ -71,7 +72,7 @@ def load(root: Path, chip_override: str | None = None, toolchain_override: str |
         raise apps.error("region_size", f"the apps region ends at {region_offset + region_size:#x}, "
                                         f"past the end of the {flash_size // 0x100000} MB flash")
     firmware = top.section("firmware")
-    firmware.check_keys({"exports", "partitions", "elf", "data_arena"})
+    firmware.check_keys({"exports", "partitions", "elf", "data_arena", "emulator_sources"})
     return Project(
         root=root,
         path=PROJECT_FILE,
@@ -90,7 +91,16 @@ def load(root: Path, chip_override: str | None = None, toolchain_override: str |
         firmware_elf=firmware.string("elf"),
         data_arena=_data_arena(firmware),
         cflags=tuple(flag for flag, _ in top.strings("cflags", default=[("-O2", 0)])),
+        emulator_sources=_existing_files(root, firmware, "emulator_sources"),
     )
+
+
+def _existing_files(root: Path, section: Section, key: str) -> tuple[str, ...]:
+    entries = section.strings(key, default=[], pattern=r"[\w./-]+\.c", expected="a .c file")
+    for name, line in entries:
+        if not (root / name).is_file():
+            raise DynappsError(f"{section.name(key)}: '{name}' does not exist", PROJECT_FILE, line)
+    return tuple(name for name, _ in entries)
 
 
 def _existing_file(root: Path, section: Section, key: str, default: str) -> str:

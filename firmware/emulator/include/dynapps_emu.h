@@ -1,0 +1,115 @@
+/*
+ * The emulator machine's devices, as the emulator firmware sees them
+ * (site_scons/site_tools/dynapps/emulator.py implements them; tests/test_emulator.py checks
+ * that the register offsets below match the Python side).
+ *
+ * Addresses come from the chip profile (chips.py EmulatorProfile) through -D defines that
+ * emulator.firmware_link_spec() puts in the compile flags:
+ *   DYNAPPS_EMU_UART_BASE, DYNAPPS_EMU_CTRL_BASE, DYNAPPS_EMU_I_D_OFFSET,
+ *   DYNAPPS_EMU_FLASH_IBUS_BASE, DYNAPPS_EMU_FLASH_IBUS_SIZE, DYNAPPS_EMU_FLASH_DBUS_BASE,
+ *   DYNAPPS_EMU_FLASH_DBUS_SIZE, DYNAPPS_EMU_FLASH_DATA_VIEW_FROM, DYNAPPS_EMU_FLASH_SCRATCH_VADDR,
+ *   DYNAPPS_EMU_MMU_PAGE_SIZE, DYNAPPS_EMU_DATA_ARENA_SIZE.
+ */
+#pragma once
+
+/* Control block register offsets (32-bit registers). */
+#define DYNAPPS_EMU_REG_EXIT 0x00       /* W: stop the machine, exit code = value */
+#define DYNAPPS_EMU_REG_MARK 0x04       /* W: record (value, instruction count) for benchmarks */
+#define DYNAPPS_EMU_REG_ICOUNT_LO 0x08  /* R: instructions executed, low word (latches HI) */
+#define DYNAPPS_EMU_REG_ICOUNT_HI 0x0C  /* R: high word latched by the last ICOUNT_LO read */
+#define DYNAPPS_EMU_REG_MMU_VADDR 0x10  /* RW: virtual address of a map / unmap request */
+#define DYNAPPS_EMU_REG_MMU_OFFSET 0x14 /* RW: flash offset of a map request */
+#define DYNAPPS_EMU_REG_MMU_SIZE 0x18   /* RW: bytes (rounded up to the MMU page) */
+#define DYNAPPS_EMU_REG_MMU_CMD 0x1C    /* W: DYNAPPS_EMU_MMU_* below; runs the request */
+#define DYNAPPS_EMU_REG_MMU_STATUS 0x20 /* R: DYNAPPS_EMU_MMU_STATUS_* of the last request */
+#define DYNAPPS_EMU_REG_SYNC_ADDR 0x24  /* RW: start of a range of freshly written code */
+#define DYNAPPS_EMU_REG_SYNC_SIZE 0x28  /* W: drop the emulator's translations of that range */
+#define DYNAPPS_EMU_REG_FLASH_SIZE 0x2C /* R: size of the emulated flash chip */
+#define DYNAPPS_EMU_REG_ID 0x30         /* R: DYNAPPS_EMU_ID */
+
+#define DYNAPPS_EMU_ID 0x554D4544u /* "DEMU" */
+
+/* MMU commands. */
+#define DYNAPPS_EMU_MMU_MAP_EXEC 1 /* flash bytes at VADDR in the instruction-bus window, R+X */
+#define DYNAPPS_EMU_MMU_MAP_DATA 2 /* flash bytes at VADDR in the data-bus window, R */
+#define DYNAPPS_EMU_MMU_UNMAP 3    /* remove the mapping that starts at VADDR */
+
+/* MMU request status. */
+#define DYNAPPS_EMU_MMU_OK 0
+#define DYNAPPS_EMU_MMU_MISALIGNED 1    /* vaddr or offset not on an MMU page boundary */
+#define DYNAPPS_EMU_MMU_OUT_OF_WINDOW 2 /* [vaddr, vaddr + size) not inside the window */
+#define DYNAPPS_EMU_MMU_BEYOND_FLASH 3  /* [offset, offset + size) not inside the flash chip */
+#define DYNAPPS_EMU_MMU_OVERLAP 4       /* some page of the range is mapped already */
+#define DYNAPPS_EMU_MMU_NOT_MAPPED 5    /* unmap: no mapping starts at vaddr */
+#define DYNAPPS_EMU_MMU_BAD_COMMAND 6
+
+/* Exit codes the platform uses. */
+#define DYNAPPS_EMU_EXIT_TRAP_BASE 0x80 /* trap handler: 0x80 | (mcause & 0x7f) */
+#define DYNAPPS_EMU_EXIT_PANIC 0x7F     /* dynapps_emu_panic() */
+#define DYNAPPS_EMU_EXIT_SIGNAL_BASE 128 /* raise(): 128 + signal; abort() = 134 */
+
+#ifndef __ASSEMBLER__
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DYNAPPS_EMU_REG(offset) (*(volatile uint32_t *)(uintptr_t)(DYNAPPS_EMU_CTRL_BASE + (offset)))
+
+static inline void dynapps_emu_uart_putc(char c)
+{
+    *(volatile uint32_t *)(uintptr_t)DYNAPPS_EMU_UART_BASE = (uint8_t)c;
+}
+
+static inline __attribute__((noreturn)) void dynapps_emu_exit(int code)
+{
+    DYNAPPS_EMU_REG(DYNAPPS_EMU_REG_EXIT) = (uint32_t)code;
+    for (;;) {
+    }
+}
+
+/* Benchmarks: the Python side records (value, instructions so far) for each mark. */
+static inline void dynapps_emu_mark(uint32_t value)
+{
+    DYNAPPS_EMU_REG(DYNAPPS_EMU_REG_MARK) = value;
+}
+
+/* Instructions executed so far; 0 unless the machine counts (Machine(count_instructions=True)). */
+static inline uint64_t dynapps_emu_instructions(void)
+{
+    uint32_t lo = DYNAPPS_EMU_REG(DYNAPPS_EMU_REG_ICOUNT_LO);
+    uint32_t hi = DYNAPPS_EMU_REG(DYNAPPS_EMU_REG_ICOUNT_HI);
+    return ((uint64_t)hi << 32) | lo;
+}
+
+/* One MMU request; returns DYNAPPS_EMU_MMU_* status. */
+static inline uint32_t dynapps_emu_mmu(uint32_t command, uintptr_t vaddr, uint32_t flash_offset,
+                                       uint32_t size)
+{
+    DYNAPPS_EMU_REG(DYNAPPS_EMU_REG_MMU_VADDR) = (uint32_t)vaddr;
+    DYNAPPS_EMU_REG(DYNAPPS_EMU_REG_MMU_OFFSET) = flash_offset;
+    DYNAPPS_EMU_REG(DYNAPPS_EMU_REG_MMU_SIZE) = size;
+    DYNAPPS_EMU_REG(DYNAPPS_EMU_REG_MMU_CMD) = command;
+    return DYNAPPS_EMU_REG(DYNAPPS_EMU_REG_MMU_STATUS);
+}
+
+/* Code was written at [addr, addr + size) (either alias): make instruction fetch see it. */
+static inline void dynapps_emu_sync_code(uintptr_t addr, size_t size)
+{
+    DYNAPPS_EMU_REG(DYNAPPS_EMU_REG_SYNC_ADDR) = (uint32_t)addr;
+    DYNAPPS_EMU_REG(DYNAPPS_EMU_REG_SYNC_SIZE) = (uint32_t)size;
+}
+
+static inline uint32_t dynapps_emu_flash_size(void)
+{
+    return DYNAPPS_EMU_REG(DYNAPPS_EMU_REG_FLASH_SIZE);
+}
+
+/* Print "panic: <message>" on the UART and stop with DYNAPPS_EMU_EXIT_PANIC (no stdio used). */
+__attribute__((noreturn)) void dynapps_emu_panic(const char *message);
+
+/* The emulator port's heap (port/emulator/dynapps_port_emulator.c). */
+size_t dynapps_emu_heap_free(void);  /* bytes in free blocks, headers included */
+size_t dynapps_emu_heap_total(void); /* what dynapps_emu_heap_free() returns when all is free */
+int dynapps_emu_heap_check(void);    /* 0 if the free list is consistent */
+
+#endif /* __ASSEMBLER__ */
