@@ -10,8 +10,11 @@ from pathlib import Path
 HOST_MAIN = r"""
 #include <stdio.h>
 #include "demo_calls.h"
+%(declarations)s
 int main(int argc, char **argv)
 {
+    /* what the loader does after placing an app: run its init */
+%(calls)s
     for (int i = 1; i < argc; i++) {
         if (demo_call_app(argv[i]) != 0) return 1;
     }
@@ -29,8 +32,12 @@ def parse(text: str) -> dict:
 
 def build_and_run(project_root: Path, repo: Path, work: Path, apps: list[str]) -> str:
     """Compile demo_calls.c + every app's sources for the host and run the calls."""
+    from dynapps import manifest
+
+    inits = [m.init for m in manifest.load_all(project_root) if m.name in apps and m.init]
     main = work / "host_main.c"
-    main.write_text(HOST_MAIN)
+    main.write_text(HOST_MAIN % {"declarations": "".join(f"int {name}(void);\n" for name in inits),
+                                 "calls": "".join(f"    if ({name}() != 0) return 2;\n" for name in inits)})
     sources = [str(main), str(repo / "firmware/main/demo_calls.c")]
     includes = [repo / "firmware/main", repo / "firmware/components/dynapps/include", project_root / "build/generated"]
     for app in apps:
