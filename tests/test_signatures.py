@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+HEADER = "#pragma once\n#include <stdint.h>\nstruct point { int16_t x, y; };\nstruct pair { int32_t a, b; };\n"
 SOURCE = """#include <stdint.h>
 #include <stdbool.h>
-struct point { int16_t x, y; };
+#include "sig_types.h"
 typedef void (*visit_t)(int32_t value, void *context);
 int64_t scale(const int16_t *samples, uint32_t count, double factor) { return (int64_t)(samples[0] * factor) + count; }
 struct point mirror(struct point p) { struct point q = {p.y, p.x}; return q; }
@@ -41,23 +42,38 @@ CASES = [
 ]
 
 
-def _manifest(signatures):
-    return "exports:\n" + "".join(f"  - {s}\n" for s in signatures)
+def _manifest(signatures, headers="headers: [sig_types.h]\n"):
+    return headers + "exports:\n" + "".join(f"  - {s}\n" for s in signatures)
+
+
+def _write(project, signatures, headers="headers: [sig_types.h]\n"):
+    project.write("apps/sig/sig_types.h", HEADER)
+    project.write("apps/sig/sig.c", SOURCE)
+    project.write("apps/sig/app.yaml", _manifest(signatures, headers))
 
 
 def test_matching_signatures_build(empty_project):
-    empty_project.write("apps/sig/sig.c", SOURCE)
-    empty_project.write("apps/sig/app.yaml", _manifest(GOOD))
+    _write(empty_project, GOOD)
     empty_project.scons("apps")
+    wrapper = (empty_project.root / "build/generated/dynapps_sig.h").read_text()
+    assert '#include "sig_types.h"' in wrapper and (empty_project.root / "build/generated/sig_types.h").exists()
+
+
+def test_struct_the_wrappers_cannot_see(empty_project):
+    _write(empty_project, GOOD, headers="")
+    result = empty_project.scons("apps", check=False)
+    errors = [l[len("error: "):] for l in result.stderr.splitlines() if l.startswith("error: ")]
+    assert errors == ["apps/sig/app.yaml:3: exports: mirror uses struct point, which no header under 'headers' "
+                      "defines: the firmware's wrappers can't see it. Move its definition into a header "
+                      "(e.g. apps/sig/sig_types.h) and list it under 'headers'"], result.stderr
 
 
 @pytest.mark.parametrize("case, index, wrong, message", CASES, ids=[c[0] for c in CASES])
 def test_mismatch_is_one_line_error(empty_project, case, index, wrong, message):
     signatures = list(GOOD)
     signatures[index] = wrong
-    empty_project.write("apps/sig/sig.c", SOURCE)
-    empty_project.write("apps/sig/app.yaml", _manifest(signatures))
+    _write(empty_project, signatures)
     result = empty_project.scons("apps", check=False)
     assert result.returncode != 0
     errors = [l[len("error: "):] for l in result.stderr.splitlines() if l.startswith("error: ")]
-    assert errors == [f"apps/sig/app.yaml:{index + 2}: {message}"], result.stderr
+    assert errors == [f"apps/sig/app.yaml:{index + 3}: {message}"], result.stderr

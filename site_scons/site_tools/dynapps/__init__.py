@@ -98,7 +98,8 @@ STEP_COMSTRS = {
     "DYNAPPS_FLASHCOMSTR": "FLASH-APPS",
     "DYNAPPS_RUNCOMSTR": "RUN ${SOURCES[0]} on the ${SOURCES[-1].read()} emulator",
 }
-QUIET_COMSTRS = {"CCCOMSTR": "CC $SOURCE", "ASPPCOMSTR": "AS $SOURCE", "LINKCOMSTR": "LINK $TARGET"}
+QUIET_COMSTRS = {"CCCOMSTR": "CC $SOURCE", "ASPPCOMSTR": "AS $SOURCE", "LINKCOMSTR": "LINK $TARGET",
+                 "INSTALLSTR": "GEN $TARGET"}
 
 
 def _render_action(target, source, env):
@@ -230,6 +231,8 @@ def _generated_sources(env, manifests, exports) -> list:
     nodes = [_render(env, f"{GENERATED}/exports.c", "exports.c.j2", wrappers.exports_context(exports))]
     for app in manifests:
         context = wrappers.app_context(app)
+        for header in app.headers:  # the wrappers include them by name
+            nodes += env.InstallAs(f"#{GENERATED}/{Path(header).name}", f"#{header}")
         nodes.append(_render(env, f"{GENERATED}/dynapps_{app.name}.h", "app_wrappers.h.j2", context))
         nodes.append(_render(env, f"{GENERATED}/dynapps_{app.name}.c", "app_wrappers.c.j2", context))
     return nodes

@@ -63,6 +63,7 @@ def load(root: Path, app_dir: Path) -> Manifest:
     headers = _files(root, app_dir, top, "headers", default=[])
     known_types = _declared_types(root, headers)
     exports = _exports(top, known_types)
+    _check_tags_visible(root, top, headers, exports, relative_dir)
     limits = top.section("limits")
     limits.check_keys({"flash", "ram"})
     return Manifest(
@@ -136,6 +137,31 @@ def _exports(top: Section, known_types: set[str]) -> tuple[Export, ...]:
             raise DynappsError(f"exports[{index}]: '{signature.name}' is exported twice", top.path, line)
         exports.append(Export(signature, line))
     return tuple(exports)
+
+
+def _tags(ctype: csig.CType):
+    """struct/union/enum tags a type mentions, at any depth."""
+    if ctype.kind in ("struct", "union", "enum"):
+        yield ctype.kind, ctype.name
+    if ctype.target is not None:
+        yield from _tags(ctype.target)
+    for param in ctype.params:
+        yield from _tags(param.type)
+
+
+def _check_tags_visible(root: Path, top: Section, headers, exports, app_dir: str) -> None:
+    """The firmware's wrappers include the manifest's headers: every tagged type must be there."""
+    text = " ".join(re.sub(r"/\*.*?\*/|//[^\n]*", " ", (root / h).read_text(errors="replace"), flags=re.S)
+                    for h in headers)
+    for export in exports:
+        signature = export.signature
+        types = [signature.returns] + [p.type for p in signature.params]
+        for kind, tag in (t for ctype in types for t in _tags(ctype)):
+            if not re.search(rf"\b{kind}\s+{re.escape(tag)}\s*\{{", text):
+                raise DynappsError(f"exports: {signature.name} uses {kind} {tag}, which no header under 'headers' "
+                                   f"defines: the firmware's wrappers can't see it. Move its definition into a header "
+                                   f"(e.g. {app_dir}/{top.path.split('/')[-2]}_types.h) and list it under 'headers'",
+                                   top.path, export.line)
 
 
 _LIFECYCLE = {"init": "int {}(void)", "deinit": "void {}(void)"}

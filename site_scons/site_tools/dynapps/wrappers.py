@@ -40,7 +40,15 @@ def app_context(manifest: Manifest) -> dict:
 def check_names(manifests: list[Manifest]) -> None:
     """Wrappers live in one firmware namespace: no export may clash with another app's or a helper."""
     owners: dict[str, Manifest] = {}
+    header_owners: dict[str, Manifest] = {}
     for manifest in manifests:
+        for header in manifest.headers:
+            name = header.rsplit("/", 1)[-1]
+            if name in header_owners:
+                raise DynappsError(f"headers: '{name}' is also a header of app {header_owners[name].name}; the "
+                                   "generated wrappers include headers by name, so give it a distinct name",
+                                   manifest.path)
+            header_owners[name] = manifest
         helpers = {f"{manifest.name}_{suffix}" for suffix in WRAPPER_SUFFIXES}
         for export in manifest.exports:
             if export.name in helpers:

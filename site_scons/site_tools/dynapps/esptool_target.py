@@ -1,0 +1,348 @@
+"""Writing flash regions to a board with esptool's Python API (esptool >= 5.6, `esptool.cmds`).
+
+`write_regions` is the board side of `flash-apps`: the caller (flash.Record) decides which
+regions changed; this module opens ONE connection to the chip, checks the chip is the project's,
+uploads esptool's flasher stub (unless no_stub), raises the baud rate, attaches the flash, writes
+every given region with one `write_flash` call (esptool's own progress output, compression and
+MD5 verification of each region), resets as `after` says and closes the port.
+
+`full_flash` is `flash-all`: the ESP-IDF firmware (bootloader, partition table, app, read from
+the ESP-IDF build folder) plus every app region, in the same single connection and `write_flash`.
+
+The sequence is the one the esptool CLI follows for `write-flash` (esptool/__init__.py,
+prepare_esp_object + write_flash_cli): detect_chip -> run_stub -> change_baud -> attach_flash ->
+write_flash -> reset_chip. Every error a user can cause (port missing or busy, no answer, another
+chip, region past the end of the flash, ...) becomes a one-line DynappsError; the port is always
+closed. On an error the chip is not reset: it stays in its loader, so a retry needs no reset.
+
+`skip_flashed=True` first asks the chip for the MD5 of each region (SPI_FLASH_MD5, what esptool's
+own `--skip-flashed` does) and leaves out the regions already there. The chip reads and hashes
+the region, which costs far less than erasing and writing it, so it is cheap; it is what makes a
+rewrite safe when the record in build/flash-record.json may not describe the board (another board
+on the same port, or the board written by other tools). It is done here rather than by passing
+`skip_flashed` to esptool's write_flash so the number of bytes written stays exact. Not available
+in Secure Download Mode (the ROM then has no MD5 command): everything given is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import sys
+from pathlib import Path
+
+from . import flash
+from .errors import DynappsError
+from .partitions import TABLE_OFFSET, TYPES, SUBTYPES, read_binary
+
+ESPTOOL_MINIMUM = (5, 6)
+BEFORE_MODES = ("default-reset", "usb-reset", "no-reset", "no-reset-no-sync")
+AFTER_MODES = ("hard-reset", "soft-reset", "no-reset", "no-reset-stub", "watchdog-reset")
+ROM_BAUD = 115200  # the ROM loaders sync at this rate; esptool switches to `baud` afterwards
+
+# Where the ROM looks for the second-stage bootloader. ESP-IDF v5.5
+# components/bootloader/Kconfig.projbuild BOOTLOADER_OFFSET_IN_FLASH: 0x2000 for esp32p4 ("the
+# first 2 sectors are reserved for the key manager"), 0x0 for esp32c3/c6/h2; esptool 5.6
+# targets/<chip>.py BOOTLOADER_FLASH_OFFSET says the same (tests compare the two).
+BOOTLOADER_OFFSET = {"esp32c3": 0x0, "esp32c6": 0x0, "esp32h2": 0x0, "esp32p4": 0x2000}
+
+# Inside an ESP-IDF build folder (what `idf.py build` writes, and `idf.py flash` reads)
+IDF_BOOTLOADER = "bootloader/bootloader.bin"
+IDF_PARTITION_TABLE = "partition_table/partition-table.bin"
+IDF_DESCRIPTION = "project_description.json"  # project_name, app_bin, target, ...
+
+
+def write_regions(port: str, baud: int, chip: str, regions: list[flash.Region], *, before: str = "default-reset",
+                  after: str = "hard-reset", flash_size: int | None = None, skip_flashed: bool = False,
+                  no_stub: bool = False, connect_attempts: int | None = None) -> int:
+    """Write `regions` to the board on `port` in one esptool connection; returns bytes written.
+
+    chip: the project's chip ("esp32c3", ...); the board must be that chip.
+    before/after: esptool's reset modes (hyphenated or underscored).
+    flash_size: the project's flash size in bytes: every region must fit, and a board whose flash
+      chip reports less is refused.
+    skip_flashed: leave out regions whose MD5 on the chip already matches (see the module doc).
+    no_stub: talk to the ROM loader only (slower: no compression, 1 KiB blocks).
+    connect_attempts: esptool's connection attempts (default 7, each with a reset).
+
+    No region: nothing to write, no connection is opened, 0 is returned.
+    """
+    before, after = _mode(before, BEFORE_MODES, "before"), _mode(after, AFTER_MODES, "after")
+    if after == "soft-reset" and not no_stub:  # esptool: "Soft resetting is currently only supported on ESP8266"
+        raise DynappsError("after reset mode 'soft-reset' works only without esptool's stub (no_stub); "
+                           "use 'hard-reset' or 'watchdog-reset'")
+    _check_chip(chip)
+    baud = _baud(baud)
+    regions = _check_layout(list(regions), flash_size)
+    if not regions:
+        return 0
+    return _Session(port, baud, chip, before, after, flash_size, skip_flashed, no_stub, connect_attempts).run(regions)
+
+
+def full_flash(port: str, baud: int, chip: str, idf_build: Path, regions: list[flash.Region], *,
+               before: str = "default-reset", after: str = "hard-reset", flash_size: int | None = None,
+               skip_flashed: bool = False, no_stub: bool = False, connect_attempts: int | None = None) -> int:
+    """Write the ESP-IDF firmware from `idf_build` (bootloader, partition table, app) and every
+    region in `regions` in one connection and one esptool write; returns bytes written."""
+    everything = merge(firmware_regions(Path(idf_build), chip), list(regions))
+    return write_regions(port, baud, chip, everything, before=before, after=after, flash_size=flash_size,
+                         skip_flashed=skip_flashed, no_stub=no_stub, connect_attempts=connect_attempts)
+
+
+def firmware_regions(idf_build: Path, chip: str) -> list[flash.Region]:
+    """Bootloader, partition table and app of an ESP-IDF build folder, at their flash offsets.
+
+    The app goes where ESP-IDF's bootloader boots it: the `factory` partition, else `ota_0`,
+    of the partition table in the same build folder; the folder must be built for `chip`.
+    """
+    _check_chip(chip)
+    description = _read_description(idf_build)
+    target = description.get("target")
+    if target and target != chip:
+        raise DynappsError(f"{idf_build}: the firmware is built for {target}, the project is for {chip} "
+                           f"(idf.py set-target {chip}, then idf.py build)")
+    app_name = description.get("app_bin") or f"{description.get('project_name', '')}.bin"
+    app_path = Path(app_name) if Path(app_name).is_absolute() else idf_build / app_name
+    bootloader = _read_build_file(idf_build / IDF_BOOTLOADER)
+    table_bytes = _read_build_file(idf_build / IDF_PARTITION_TABLE)
+    app = _read_build_file(app_path)
+    try:
+        table = read_binary(table_bytes)
+    except DynappsError as error:
+        raise DynappsError(f"{idf_build / IDF_PARTITION_TABLE}: {error.message}") from None
+    apps = [p for p in table if p.type == TYPES["app"]]
+    boot = next((p for p in apps if p.subtype == SUBTYPES["app"]["factory"]), None) or \
+        next((p for p in apps if p.subtype == SUBTYPES["app"]["ota_0"]), None)
+    if boot is None:
+        raise DynappsError(f"{idf_build / IDF_PARTITION_TABLE}: no factory or ota_0 app partition")
+    if len(app) > boot.size:
+        raise DynappsError(f"{app_path}: {len(app)} bytes do not fit the '{boot.name}' partition ({boot.size:#x} bytes)")
+    return [flash.Region("bootloader", BOOTLOADER_OFFSET[chip], flash.pad_to_sector(bootloader)),
+            flash.Region("partition-table", TABLE_OFFSET, flash.pad_to_sector(table_bytes)),
+            flash.Region("firmware", boot.offset, flash.pad_to_sector(app))]
+
+
+def merge(firmware: list[flash.Region], apps: list[flash.Region]) -> list[flash.Region]:
+    """Firmware and app regions as one list. The partition table is in both (ESP-IDF's from
+    partitions.csv, dynapps' build/partition-table.bin): when both describe the same partitions the
+    apps' one is written, once; otherwise the firmware was built from another partitions.csv than
+    the one `scons apps` wrote, an error. Any other region at the same offset must be identical."""
+    result = {r.offset: r for r in apps}
+    for region in firmware:
+        other = result.get(region.offset)
+        if other is None:
+            result[region.offset] = region
+        elif other.data != region.data and not (region.offset == TABLE_OFFSET and _same_table(region.data, other.data)):
+            raise DynappsError(f"the firmware's {region.label} differs from the apps' {other.label} at "
+                               f"{region.offset:#x}: rebuild the firmware (idf.py build) after `scons apps`")
+    return sorted(result.values(), key=lambda r: r.offset)
+
+
+def _same_table(first: bytes, second: bytes) -> bool:
+    try:
+        return read_binary(first) == read_binary(second)
+    except DynappsError:
+        return False
+
+
+# --- the connection ------------------------------------------------------------------------------
+
+
+class _Session:
+    def __init__(self, port, baud, chip, before, after, flash_size, skip_flashed, no_stub, connect_attempts):
+        self.port, self.baud, self.chip = port, baud, chip
+        self.before, self.after = before, after
+        self.flash_size, self.skip_flashed, self.no_stub = flash_size, skip_flashed, no_stub
+        self.connect_attempts = connect_attempts
+        self.step = "connecting"
+
+    def run(self, regions: list[flash.Region]) -> int:
+        _esptool()  # installed, and new enough
+        import serial
+
+        from esptool import cmds
+        from esptool.util import FatalError
+
+        failures = (FatalError, serial.SerialException, OSError) + _pylib_errors()
+        link = self._open(serial)
+        try:
+            return self._flash(cmds, regions)
+        except failures as error:
+            raise DynappsError(self._message(error)) from None
+        finally:
+            link.close()
+
+    def _open(self, serial):
+        """The serial port, opened here (as esptool's ESPLoader would) so it is always closed."""
+        try:
+            link = serial.serial_for_url(self.port, exclusive=True, do_not_open=True)
+            if sys.platform == "win32":  # keep EN and IO0 released while opening (esptool does the same)
+                link.rts = False
+                link.dtr = False
+            link.open()
+        except (serial.SerialException, ValueError, OSError) as error:
+            raise DynappsError(f"cannot open serial port {self.port}: {_one_line(error)}") from None
+        self.link = link
+        return link
+
+    def _flash(self, cmds, regions: list[flash.Region]) -> int:
+        from esptool.loader import DEFAULT_CONNECT_ATTEMPTS
+        from esptool.targets import CHIP_DEFS
+        from esptool.util import NotImplementedInROMError, flash_size_bytes
+
+        initial_baud = self.baud if self.before == "no-reset-no-sync" else min(ROM_BAUD, self.baud)
+        attempts = DEFAULT_CONNECT_ATTEMPTS if self.connect_attempts is None else self.connect_attempts
+        self.step = "connecting"
+        esp = cmds.detect_chip(self.link, initial_baud, self.before, connect_attempts=attempts)
+        expected = CHIP_DEFS[self.chip].CHIP_NAME
+        if esp.CHIP_NAME != expected:
+            raise DynappsError(f"the chip on {self.port} is an {esp.CHIP_NAME}, but the project is for {self.chip} "
+                               f"(chip: in dynapps.yaml)")
+        self.step = "reading the chip"
+        description = esp.CHIP_NAME if esp.secure_download_mode else esp.get_chip_description()
+        print(f"flash: {description} on {self.port}")
+        if not self.no_stub:
+            self.step = "starting esptool's flasher stub"
+            esp = cmds.run_stub(esp)
+        if self.baud > initial_baud:
+            self.step = f"changing the baud rate to {self.baud}"
+            try:
+                esp.change_baud(self.baud)
+            except NotImplementedInROMError:
+                print(f"flash: the ROM cannot change the baud rate; staying at {initial_baud}")
+        self.step = "attaching the flash"
+        cmds.attach_flash(esp)
+        if self.flash_size and not esp.secure_download_mode:
+            detected = cmds.detect_flash_size(esp)
+            if detected and flash_size_bytes(detected) < self.flash_size:
+                raise DynappsError(f"the board on {self.port} has {detected} of flash, the project needs "
+                                   f"{self.flash_size // 0x100000} MB (flash_size: in dynapps.yaml)")
+        todo = self._not_on_chip(esp, regions) if self.skip_flashed and not esp.secure_download_mode else regions
+        if todo:
+            self.step = "writing"
+            cmds.write_flash(esp, [(r.offset, _named(r)) for r in todo],
+                             flash_freq="keep", flash_mode="keep", flash_size="keep")
+        self.step = f"resetting ({self.after})"
+        cmds.reset_chip(esp, self.after)
+        return sum(len(r.data) for r in todo)
+
+    def _not_on_chip(self, esp, regions: list[flash.Region]) -> list[flash.Region]:
+        self.step = "comparing MD5s"
+        todo = []
+        for region in regions:
+            if esp.flash_md5sum(region.offset, len(region.data)) == hashlib.md5(region.data).hexdigest():
+                print(f"flash: {region.label} at {region.offset:#x} is already on the chip, skipped")
+            else:
+                todo.append(region)
+        return todo
+
+    def _message(self, error: Exception) -> str:
+        cause = _one_line(error)
+        if self.step == "connecting" and cause.startswith("Failed to connect"):
+            return (f"no answer from a chip on {self.port}: {cause} (is the board connected and in download mode? "
+                    "hold BOOT while pressing RESET, or try another before= reset mode)")
+        return f"{self.port}: {self.step} failed: {cause}"
+
+
+# --- checks --------------------------------------------------------------------------------------
+
+
+def _mode(value: str, allowed: tuple[str, ...], what: str) -> str:
+    normal = value.strip().lower().replace("_", "-")
+    if normal not in allowed:
+        raise DynappsError(f"unknown {what} reset mode '{value}' (expected one of {', '.join(allowed)})")
+    return normal
+
+
+def _baud(value) -> int:
+    try:
+        baud = int(value)
+    except (TypeError, ValueError):
+        baud = 0
+    if baud <= 0:
+        raise DynappsError(f"baud rate '{value}' is not a positive number (for example 460800)")
+    return baud
+
+
+def _check_chip(chip: str) -> None:
+    if chip not in BOOTLOADER_OFFSET:
+        raise DynappsError(f"flashing {chip} is not supported (chips: {', '.join(sorted(BOOTLOADER_OFFSET))})")
+
+
+def _check_layout(regions: list[flash.Region], flash_size: int | None) -> list[flash.Region]:
+    """Sorted by offset; sector aligned, not empty, not overlapping, inside the flash."""
+    regions = sorted(regions, key=lambda r: r.offset)
+    for region in regions:
+        if region.offset % flash.SECTOR or region.offset < 0:
+            raise DynappsError(f"{region.label}: flash offset {region.offset:#x} is not a multiple of {flash.SECTOR:#x}")
+        if not region.data:
+            raise DynappsError(f"{region.label}: nothing to write at {region.offset:#x}")
+        if flash_size is not None and region.offset + len(region.data) > flash_size:
+            raise DynappsError(f"{region.label}: {region.offset:#x}..{region.offset + len(region.data):#x} is past "
+                               f"the end of the {flash_size // 0x100000} MB flash")
+    for first, second in zip(regions, regions[1:]):
+        if first.offset + len(first.data) > second.offset:
+            raise DynappsError(f"{first.label} ({first.offset:#x}..{first.offset + len(first.data):#x}) overlaps "
+                               f"{second.label} at {second.offset:#x}")
+    return regions
+
+
+def _read_description(idf_build: Path) -> dict:
+    path = idf_build / IDF_DESCRIPTION
+    if not path.is_file():
+        raise DynappsError(f"{idf_build}: no ESP-IDF build here ({IDF_DESCRIPTION} is missing); "
+                           "run `idf.py build` in firmware/ first")
+    try:
+        description = json.loads(path.read_text())
+    except (ValueError, OSError) as error:
+        raise DynappsError(f"{path}: {_one_line(error)}") from None
+    if not isinstance(description, dict):
+        raise DynappsError(f"{path}: expected a JSON object")
+    return description
+
+
+def _read_build_file(path: Path) -> bytes:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        raise DynappsError(f"{path} is missing: run `idf.py build` in firmware/ first") from None
+    if not data:
+        raise DynappsError(f"{path} is empty: run `idf.py build` in firmware/ again")
+    return data
+
+
+# --- esptool -------------------------------------------------------------------------------------
+
+
+def _esptool():
+    try:
+        import esptool
+    except ImportError:
+        raise DynappsError("esptool is not installed: pip install -r requirements.txt") from None
+    version = tuple(int(part) for part in esptool.__version__.split(".")[:2] if part.isdigit())
+    if version < ESPTOOL_MINIMUM:
+        raise DynappsError(f"esptool {esptool.__version__} is too old, dynapps needs "
+                           f"{'.'.join(map(str, ESPTOOL_MINIMUM))} or newer: pip install -r requirements.txt")
+    return esptool
+
+
+def _pylib_errors() -> tuple:
+    """esp-pylib's FatalError, the base of esptool's, raised by its serial helpers."""
+    try:
+        from esp_pylib.errors import FatalError
+    except ImportError:
+        return ()
+    return (FatalError,)
+
+
+def _named(region: flash.Region) -> io.BytesIO:
+    """The region's bytes as a file-like object named after it: esptool prints the name."""
+    stream = io.BytesIO(region.data)
+    stream.name = region.label
+    return stream
+
+
+def _one_line(error: Exception) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
