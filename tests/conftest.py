@@ -52,6 +52,8 @@ def empty_project(tmp_path) -> Project:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / relative, target)
     (tmp_path / "apps").mkdir()
+    project_file = tmp_path / "dynapps.yaml"  # no apps yet, so no slot order either
+    project_file.write_text("\n".join(l for l in project_file.read_text().splitlines() if "order:" not in l) + "\n")
     return Project(tmp_path)
 
 
@@ -59,4 +61,5 @@ def empty_project(tmp_path) -> Project:
 def example_project(empty_project) -> Project:
     """The project with the repository's example apps."""
     shutil.copytree(REPO / "apps", empty_project.root / "apps", dirs_exist_ok=True)
+    shutil.copy(REPO / "dynapps.yaml", empty_project.root / "dynapps.yaml")
     return empty_project

@@ -8,6 +8,7 @@
 
 #include "demo_calls.h"
 #include "dynapps.h"
+#include "dynapps_abi.h"
 #include "dynapps_crc.h"
 #include "dynapps_dispatch.h"
 #include "dynapps_fir.h"
@@ -22,6 +23,7 @@ typedef struct {
 } demo_app_t;
 
 static const demo_app_t apps[] = {
+    {"abi", abi_load, abi_unload, abi_handle},
     {"crc", crc_load, crc_unload, crc_handle},
     {"dispatch", dispatch_load, dispatch_unload, dispatch_handle},
     {"fir", fir_load, fir_unload, fir_handle},

@@ -118,6 +118,8 @@ def _declared_types(root: Path, headers) -> set[str]:
     for header in headers:
         text = (root / header).read_text(encoding="utf-8", errors="replace")
         text = re.sub(r"/\*.*?\*/|//[^\n]*", " ", text, flags=re.S)
+        while re.search(r"\{[^{}]+\}", text):  # drop struct/union/enum bodies: their ';' end members
+            text = re.sub(r"\{[^{}]+\}", "{}", text)
         names.update(_TYPEDEF.findall(text))
         names.update(_TYPEDEF_FN.findall(text))
     return names
