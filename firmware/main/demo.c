@@ -66,10 +66,23 @@ static int run_app(const demo_app_t *app)
     return 0;
 }
 
+/* A wrapper call without an explicit load: the first call loads the app (or, if it can't be
+ * loaded, returns 0 without jumping anywhere and leaves the reason in crc_status()). */
+static int lazy_call(void)
+{
+    static const uint8_t check[] = "123456789";
+    uint32_t crc = crc32_compute(check, 9);
+    dynapps_err_t status = crc_status();
+    printf("LAZY crc crc32_compute=%08lx status=%s\n", (unsigned long)crc, dynapps_err_name(status));
+    if (status != DYNAPPS_OK) return 1;
+    return crc_unload() != DYNAPPS_OK || crc != 0xCBF43926u;
+}
+
 int dynapps_demo(void)
 {
     int failures = 0;
     for (size_t i = 0; i < sizeof apps / sizeof apps[0]; i++) failures += run_app(&apps[i]);
+    failures += lazy_call();
     printf("DEMO %s: %d failure(s)\n", failures ? "FAILED" : "OK", failures);
     return failures;
 }
