@@ -162,15 +162,19 @@ class _Parser:
             raise SignatureError("expected a type")
         return CType("base", _canonical_base(words), const)
 
-    def declarator(self, base: CType, allow_abstract: bool) -> tuple[str, CType]:
-        """Pointers, a name, or a function-pointer declarator '(*name)(params)'."""
-        current = base
+    def pointers(self, current: CType) -> CType:
+        """Any number of '*', each with its own qualifiers."""
         while self.peek() == "*":
             self.take()
             const = False
             while self.peek() in _QUALIFIERS:
                 const = const or self.take() == "const"
             current = CType("pointer", const=const, target=current)
+        return current
+
+    def declarator(self, base: CType, allow_abstract: bool) -> tuple[str, CType]:
+        """Pointers, a name, or a function-pointer declarator '(*name)(params)'."""
+        current = self.pointers(base)
         if self.peek() == "(":
             self.take()
             self.take("*")
@@ -224,13 +228,7 @@ def parse(text: str, known_types: set[str] = frozenset()) -> Signature:
     if not isinstance(text, str) or not text.strip():
         raise SignatureError("expected a C prototype")
     parser = _Parser(text, set(known_types))
-    returns = parser.specifiers()
-    while parser.peek() == "*":
-        parser.take()
-        const = False
-        while parser.peek() in _QUALIFIERS:
-            const = const or parser.take() == "const"
-        returns = CType("pointer", const=const, target=returns)
+    returns = parser.pointers(parser.specifiers())
     name = parser.identifier(allow_abstract=False)
     params = parser.parameters()
     if parser.peek() is not None:
