@@ -14,8 +14,8 @@ import SCons.Action
 import SCons.Builder
 import SCons.Script
 
-from . import (chips, emulator, firmware, flash, image, layout, link, manifest, partitions, project, render,
-               summary, toolchain, wrappers)
+from . import (chips, emulator, esptool_target, firmware, flash, image, layout, link, manifest, partitions,
+               project, render, summary, toolchain, wrappers)
 from .errors import DynappsError
 
 TOOL_DIR = Path(__file__).parent
@@ -133,6 +133,59 @@ def _flash_apps_action(target, source, env):
     return 0
 
 
+def _board_key(port: str) -> str:
+    return f"serial:{port}"
+
+
+def _wanted_regions(source) -> tuple[dict, list]:
+    settings = json.loads(source[-1].read())
+    images = {name: (offset, Path(str(node)).read_bytes())
+              for (name, offset), node in zip(settings["slots"], source[1:-1])}
+    return settings, flash.regions(Path(str(source[0])).read_bytes(), images)
+
+
+def _esptool_options(env, settings) -> dict:
+    return {"before": env["BEFORE"], "after": env["AFTER"], "flash_size": settings["flash_size"],
+            "no_stub": bool(env["NO_STUB"])}
+
+
+def _flash_board_action(target, source, env):
+    """flash-apps with PORT: write the regions that changed since the record to the board."""
+    settings, wanted = _wanted_regions(source)
+    port, record = env["PORT"], flash.Record(Path(FLASH_RECORD))
+    key = _board_key(port)
+    if env["FORCE"] or env["SKIP_FLASHED"]:
+        record.forget(key)
+    changed = record.changed(key, wanted)
+    try:
+        written = esptool_target.write_regions(port, env["BAUD"], settings["chip"], changed,
+                                               skip_flashed=bool(env["SKIP_FLASHED"]), **_esptool_options(env, settings))
+    except DynappsError as error:
+        return _report(error)
+    record.remember(key, changed)
+    labels = ", ".join(r.label for r in changed) or "nothing changed"
+    print(f"flash-apps: wrote {written} bytes to {port} ({labels})")
+    return 0
+
+
+def _flash_all_action(target, source, env):
+    """flash-all: the ESP-IDF firmware and every app region, in one esptool connection."""
+    settings, wanted = _wanted_regions(source)
+    port, record = env["PORT"], flash.Record(Path(FLASH_RECORD))
+    if not port:
+        return _report(DynappsError("flash-all writes a board: give PORT=... (or set ESPTOOL_PORT)"))
+    try:
+        written = esptool_target.full_flash(port, env["BAUD"], settings["chip"], Path(env.Dir(env["IDF_BUILD"]).abspath),
+                                            wanted, skip_flashed=bool(env["SKIP_FLASHED"]),
+                                            **_esptool_options(env, settings))
+    except DynappsError as error:
+        return _report(error)
+    record.forget(_board_key(port))
+    record.remember(_board_key(port), wanted)
+    print(f"flash-all: wrote {written} bytes to {port}")
+    return 0
+
+
 def _linker_script_action(target, source, env):
     Path(str(target[0])).write_text(source[0].read())
     return 0
@@ -178,7 +231,15 @@ def _variables():
                                             allowed_values=("",) + project.TOOLCHAINS))
     variables.Add("PORT", "serial port of a board for flash-apps (or ESPTOOL_PORT); none: the emulator's flash image",
                   os.environ.get("ESPTOOL_PORT", ""))
-    variables.Add("BAUD", "baud rate for flash-apps", "460800")
+    variables.Add("BAUD", "baud rate for flash-apps and flash-all (or ESPTOOL_BAUD)", os.environ.get("ESPTOOL_BAUD", "460800"))
+    variables.Add("BEFORE", "reset before flashing: default-reset, usb-reset, no-reset, no-reset-no-sync (or ESPTOOL_BEFORE)",
+                  os.environ.get("ESPTOOL_BEFORE", "default-reset"))
+    variables.Add("AFTER", "reset after flashing: hard-reset, no-reset, no-reset-stub, watchdog-reset (or ESPTOOL_AFTER)",
+                  os.environ.get("ESPTOOL_AFTER", "hard-reset"))
+    variables.Add(SCons.Script.BoolVariable("NO_STUB", "flash through the ROM loader only, without esptool's stub", False))
+    variables.Add(SCons.Script.BoolVariable("FORCE", "flash-apps: write every region, whatever build/flash-record.json says", False))
+    variables.Add(SCons.Script.BoolVariable("SKIP_FLASHED", "flash-apps: offer every region, write those whose MD5 on the chip differs", False))
+    variables.Add("IDF_BUILD", "ESP-IDF build folder flash-all reads", "firmware/build")
     variables.Add(SCons.Script.BoolVariable("VERBOSE", "print full commands", False))
     return variables
 
@@ -306,12 +367,18 @@ def _apps(env):
     csv_node, table_bin = _partition_outputs(env, proj, table)
     env.Alias("apps", [report, csv_node, table_bin] + generated)
     env.Default("apps")
-    settings = env.Value(json.dumps({"flash_size": proj.flash_size,
+    settings = env.Value(json.dumps({"flash_size": proj.flash_size, "chip": proj.chip,
                                      "slots": [[a.name, plan.slot(a.name).flash_offset] for a in manifests]}))
     flashed = env.DynappsFlashApps(f"#{EMULATOR_FLASH}", [table_bin] + images + [settings])
     env.AlwaysBuild(flashed)
     env.Precious(flashed)  # written region by region: SCons must not delete it first
-    env.Alias("flash-apps", flashed)
+    if env.get("PORT"):  # a board; `run` keeps using the emulator's image
+        env.AlwaysBuild(env.Alias("flash-apps", [table_bin] + images + [settings],
+                                  SCons.Action.Action(_flash_board_action, "$DYNAPPS_FLASHCOMSTR")))
+    else:
+        env.Alias("flash-apps", flashed)
+    env.AlwaysBuild(env.Alias("flash-all", [table_bin] + images + [settings],
+                              SCons.Action.Action(_flash_all_action, "FLASH-ALL")))
     if not proj.emulator_sources:
         env.Alias("run", ["apps", flashed])
         return
