@@ -116,11 +116,8 @@ def _partition_table_action(target, source, env):
 
 
 def _flash_apps_action(target, source, env):
-    """Write the changed regions: to a board with PORT, else into the emulator's flash image."""
-    settings = json.loads(source[-1].read())
-    images = {name: (offset, Path(str(node)).read_bytes())
-              for (name, offset), node in zip(settings["slots"], source[1:-1])}
-    wanted = flash.regions(Path(str(source[0])).read_bytes(), images)
+    """flash-apps without PORT: write the changed regions into the emulator's flash image."""
+    settings, wanted = _wanted_regions(source)
     record = flash.Record(Path(FLASH_RECORD))
     flash_image = Path(str(target[0]))
     if not flash_image.exists():
