@@ -1,0 +1,470 @@
+"""Targets (met / MISSED), the results table (Markdown) and the load-cost plot."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from loadcost import PHASE_MEANING, PHASES
+
+NAMED_PHASES = ("hashing", "copying", "fixing up", "binding")
+FIXUP_BUDGET = 10  # instructions per fix-up (issue target)
+IMPORT_BUDGET = 100  # instructions per import
+
+
+@dataclass
+class Target:
+    name: str
+    measured: str
+    limit: str
+    ratio: float | None
+    met: bool | None  # None: could not be measured
+    note: str = ""
+
+    @property
+    def verdict(self) -> str:
+        return "n/a" if self.met is None else ("met" if self.met else "MISSED")
+
+
+def _kb(value: int) -> str:
+    return f"{value / 1024:.1f} KB"
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}×" if value < 10 else f"{value:.1f}×"
+
+
+def _count(value: int | None) -> str:
+    return "n/a" if value is None else f"{value:,}"
+
+
+# ---------------------------------------------------------------- derived figures
+
+
+def load_rows(results: dict) -> list[dict]:
+    """One row per (size, strategy) of the load-cost project, sizes from the build."""
+    load = results["load"]
+    rows = []
+    for spec in load["apps"]:
+        name = spec["name"]
+        measured = load["run"]["apps"].get(name, {})
+        size = load["sizes"][name]
+        row = {"name": name, "strategy": spec["strategy"], "nominal": spec["code_bytes"], **size,
+               "status": measured.get("status", "not run"), "load": measured.get("load_instructions"),
+               "unload": measured.get("unload_instructions"), "phases": measured.get("phases", {}),
+               "info": measured}
+        if row["status"] != "OK":
+            row["load"] = row["unload"] = None
+        rows.append(row)
+    return rows
+
+
+def iram_bound(row: dict) -> int | None:
+    if not row["phases"]:
+        return None
+    return row["phases"]["copying"] + FIXUP_BUDGET * row["fixups"] + IMPORT_BUDGET * row["imports"]
+
+
+def ram_breakdown(row: dict) -> dict | None:
+    """What an app holds while loaded, from the loader's own figures (dynapps_get_info) and the
+    heap (free bytes before and after the load).
+
+    IRAM: one executable allocation of code (padded to 16) + data + bss, and the record.
+    XIP: data + bss at their fixed place in the firmware's data arena (not the heap), and the
+    record. `ram` (the loader's ram_bytes) = placed bytes + bookkeeping.
+    """
+    info = row["info"]
+    if row["status"] != "OK":
+        return None
+    data, bss = info["data_size"], info["bss_size"]
+    imports = 4 * info["imports"]  # the import slots, inside the data segment
+    iram = row["strategy"] == "iram"
+    code = (info["code_size"] + 15) // 16 * 16 if iram else 0
+    placed = code + data + bss
+    bookkeeping = info["ram"] - placed
+    record_block = (bookkeeping + 8 + 7) // 8 * 8  # the emulator heap's 8-byte header, 8-byte rounding
+    return {
+        "code": code, "data": data - imports, "imports": imports, "bss": bss, "fixup_table": 0,
+        "bookkeeping": bookkeeping, "held": info["ram"], "heap": info["heap"],
+        "heap_headers": info["heap"] - bookkeeping - (placed if iram else 0),
+        # XIP: the heap grew by the record's block and nothing else, else code (or more) went to RAM
+        "xip_code_in_ram": info["heap"] - record_block if not iram else None,
+        "arena": 0 if iram else data + bss,
+    }
+
+
+# ---------------------------------------------------------------- targets
+
+
+def targets(results: dict) -> list[Target]:
+    out: list[Target] = []
+    quick = results["quick"]
+
+    build = results.get("build")
+    if build:
+        ratio = build["ratio"]
+        out.append(Target("cold `scons apps` ≤ 1.15× the direct compiler commands",
+                          f"{build['scons_median']:.2f} s vs {build['direct_median']:.2f} s ({build['apps']} apps, "
+                          f"-j{build['jobs']})", "1.15×", ratio, ratio <= 1.15))
+
+    noop = results.get("noop")
+    if noop:
+        wanted = noop["target_apps"]
+        largest = max(noop["projects"], key=lambda p: p["apps"] if p.get("median") is not None else -1)
+        failed = [p for p in noop["projects"] if p.get("median") is None]
+        measured = f"{largest['median']:.2f} s median with {largest['apps']} apps"
+        if failed:
+            f = failed[0]
+            out.append(Target(f"no-op `scons apps` with {wanted} apps ≤ 1.0 s median",
+                              f"{wanted} apps do not build ({f['error']}); {measured}", "1.0 s",
+                              largest["median"] / 1.0, False,
+                              f"with {largest['apps']} apps (the most that build) the no-op takes "
+                              f"{largest['median']:.2f} s: {'within' if largest['median'] <= 1.0 else 'over'} 1.0 s"))
+        else:
+            out.append(Target(f"no-op `scons apps` with {largest['apps']} apps ≤ 1.0 s median", measured, "1.0 s",
+                              largest["median"] / 1.0, largest["median"] <= 1.0,
+                              "quick mode: fewer apps than the issue's 100" if quick else ""))
+
+    if results.get("load"):
+        rows = load_rows(results)
+        xip = {r["nominal"]: r for r in rows if r["strategy"] == "xip" and r["load"] is not None}
+        base = xip.get(4096)
+        top = xip[max(xip)] if xip else None
+        if base and top and top is not base:
+            ratio = top["load"] / base["load"]
+            out.append(Target(f"XIP load cost at {top['nominal'] // 1024} KB ≤ 1.05× at 4 KB (same data)",
+                              f"{top['load']:,} vs {base['load']:,} instructions", "1.05×", ratio, ratio <= 1.05,
+                              f"hashing is {top['phases'].get('hashing', 0) / top['load']:.2%} of the "
+                              f"{top['nominal'] // 1024} KB load" if top["phases"] else ""))
+        iram = [r for r in rows if r["strategy"] == "iram" and r["load"] is not None and iram_bound(r)]
+        if iram:
+            worst = max(iram, key=lambda r: r["load"] / iram_bound(r))
+            ratios = [r["load"] / iram_bound(r) for r in iram]
+            no_hash = max((r["load"] - r["phases"]["hashing"]) / iram_bound(r) for r in iram)
+            per_fixup = max(r["phases"]["fixing up"] / max(r["fixups"], 1) for r in iram)
+            per_import = max(r["phases"]["binding"] / max(r["imports"], 1) for r in iram)
+            out.append(Target("IRAM load cost ≤ copy + 10 instructions/fix-up + 100/import",
+                              f"worst {worst['name']}: {worst['load']:,} vs bound {iram_bound(worst):,}",
+                              "1.0×", max(ratios), max(ratios) <= 1.0,
+                              f"without hashing {no_hash:.2f}× the bound; fix-ups cost {per_fixup:.0f} "
+                              f"instructions each, imports {per_import:.0f}"))
+        big = [r for r in rows if r["nominal"] >= 4096]
+        if big:
+            worst = max(big, key=lambda r: r["image"] / r["raw"])
+            ratio = worst["image"] / worst["raw"]
+            out.append(Target("image ≤ 1.03× raw section bytes (apps of 4 KB or more)",
+                              f"worst {worst['name']}: {worst['image']:,} B vs {worst['raw']:,} B", "1.03×", ratio,
+                              ratio <= 1.03, _image_note(rows)))
+        xips = [(r, ram_breakdown(r)) for r in rows if r["strategy"] == "xip" and r["status"] == "OK"]
+        if xips:
+            code_in_ram = max(b["xip_code_in_ram"] for _, b in xips)
+            extra = max(b["held"] - b["bookkeeping"] - (b["data"] + b["imports"] + b["bss"]) for _, b in xips)
+            out.append(Target("XIP app RAM = data + bss + import table, nothing for code",
+                              f"code in RAM: {code_in_ram} B; held besides data + bss + import table + "
+                              f"bookkeeping: {extra} B", "0 B", None, code_in_ram == 0 and extra == 0))
+        booked = [(r, ram_breakdown(r)) for r in rows if r["status"] == "OK"]
+        if booked:
+            worst_row, worst = max(booked, key=lambda item: item[1]["bookkeeping"])
+            out.append(Target("loader bookkeeping ≤ 64 bytes per app",
+                              f"{worst['bookkeeping']} B ({worst_row['name']}; {worst['bookkeeping'] + 8} B with the "
+                              f"heap block header)", "64 B", worst["bookkeeping"] / 64, worst["bookkeeping"] <= 64,
+                              _bookkeeping_note(results, worst_row)))
+
+    iteration = results.get("iteration")
+    if iteration:
+        edits = iteration["edits"]
+        worst = max(edits, key=lambda e: e["written"] / e["image_sectors"])
+        ratio = worst["written"] / worst["image_sectors"]
+        out.append(Target("edit one app → flash-apps writes ≤ its image rounded up to 4 KB",
+                          f"{worst['written']:,} B written for {worst['app']} ({worst['image']:,} B image, "
+                          f"{worst['image_sectors']:,} B in sectors)", "1.0×", ratio, ratio <= 1.0,
+                          f"a full reflash is {iteration['full_reflash']['total']:,} B"))
+        median = iteration["median_seconds"]
+        out.append(Target("edit → app running in the emulator ≤ 2 s", f"{median:.2f} s median of {len(edits)} edits",
+                          "2.0 s", median / 2.0, median <= 2.0))
+    return out
+
+
+def _bookkeeping_note(results: dict, row: dict) -> str:
+    record = results["load"]["run"].get("app_record_bytes")
+    exports = row["info"]["exports"]
+    names = row["info"]["ram"] - row["info"]["data_size"] - row["info"]["bss_size"] - (record or 0) - 12 * exports
+    if row["strategy"] == "iram":
+        names -= (row["info"]["code_size"] + 15) // 16 * 16
+    return (f"the app record (struct dynapps_app, {record} B on rv32 per DWARF) + {exports} export record(s) of "
+            f"12 B + {names} B of export and slot names")
+
+
+def _image_note(rows: list[dict]) -> str:
+    misses = sorted({r["nominal"] // 1024 for r in rows if r["nominal"] >= 4096 and r["image"] / r["raw"] > 1.03})
+    return f"over 1.03× at {', '.join(f'{k} KB' for k in misses)}" if misses else ""
+
+
+# ---------------------------------------------------------------- Markdown
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def markdown(results: dict, target_list: list[Target]) -> str:
+    meta = results["meta"]
+    parts = [
+        "# dynapps benchmarks",
+        "",
+        f"Generated by `{meta['command']}` on {meta['date']} ({'quick, reduced sizes' if results['quick'] else 'full run'}).",
+        f"Machine: {meta['cpus']} CPUs (`nproc`), {meta['cpu_model']}, {meta['system']}, Python {meta['python']}.",
+        f"Chip profile: **{meta['chip']}** (emulator memory map); compiler `{meta['compiler']}`; "
+        f"parallelism -j{meta['jobs']}; benchmark wall time {meta['seconds']:.0f} s ("
+        + ", ".join(f"{name} {meta['stage_seconds'][name]:.0f} s" for name in ("build", "noop", "load", "iteration")
+                    if name in meta.get("stage_seconds", {})) + ").",
+        "How each figure is measured: [docs/performance.md](../docs/performance.md).",
+        "",
+        "## Targets",
+        "",
+        _table(["target", "measured", "limit", "ratio", "result"],
+               [[t.name, t.measured + (f" — {t.note}" if t.note else ""), t.limit, _ratio(t.ratio), f"**{t.verdict}**"]
+                for t in target_list]),
+    ]
+    if results.get("build"):
+        parts += _build_section(results["build"])
+    if results.get("noop"):
+        parts += _noop_section(results["noop"])
+    if results.get("load"):
+        parts += _load_sections(results)
+    if results.get("iteration"):
+        parts += _iteration_section(results["iteration"])
+    return "\n".join(parts) + "\n"
+
+
+def _build_section(build: dict) -> list[str]:
+    commands = build["commands"]
+    return [
+        "",
+        f"## Figure 1: build overhead ({build['apps']} generated apps, -j{build['jobs']}, median of {build['repeats']})",
+        "",
+        _table(["build", "median s", "runs s"], [
+            ["cold `scons apps`", f"{build['scons_median']:.2f}", " ".join(f"{s:.2f}" for s in build["scons_seconds"])],
+            ["the same compiler commands, run directly", f"{build['direct_median']:.2f}",
+             " ".join(f"{s:.2f}" for s in build["direct_seconds"])],
+            ["ratio", _ratio(build["ratio"]), ""],
+        ]),
+        "",
+        f"Commands SCons ran (from `scons VERBOSE=1 apps`): {commands['compile']} compiles, {commands['stubs']} "
+        f"import-stub assemblies, {commands['link']} links (an auto app that ends up XIP is linked twice). "
+        f"Apps: {build['description']}.",
+    ]
+
+
+def _noop_section(noop: dict) -> list[str]:
+    rows = []
+    for project in noop["projects"]:
+        if project.get("median") is None:
+            rows.append([str(project["apps"]), f"fails after {project['failed_after_seconds']:.1f} s", "-", "-",
+                         project["error"]])
+        else:
+            cold = "-" if project["cold_seconds"] is None else f"{project['cold_seconds']:.2f}"
+            rows.append([str(project["apps"]), cold, f"{project['median']:.2f}",
+                         " ".join(f"{s:.2f}" for s in project["seconds"]), project.get("note", "")])
+    inc = noop["incremental"]
+    return [
+        "",
+        f"## Figure 2: no-op and incremental `scons apps` (-j{noop['jobs']}, median of {noop['repeats']})",
+        "",
+        _table(["apps", "cold build s", "no-op median s", "no-op runs s", "note"], rows),
+        "",
+        f"One app's source edited among {inc['apps']} apps, then `scons apps`: median **{inc['median']:.2f} s** "
+        f"(runs: {' '.join(f'{s:.2f}' for s in inc['seconds'])}); each rebuilt exactly CC + LINK + IMAGE of that app.",
+        f"Apps: {noop['description']}.",
+    ]
+
+
+def _load_sections(results: dict) -> list[str]:
+    load = results["load"]
+    rows = load_rows(results)
+    by_size: dict[int, dict[str, dict]] = {}
+    for row in rows:
+        by_size.setdefault(row["nominal"], {})[row["strategy"]] = row
+    table = []
+    for size in sorted(by_size):
+        cells = [f"{size // 1024} KB"]
+        for strategy in ("iram", "xip"):
+            row = by_size[size].get(strategy)
+            if row is None or row["load"] is None:
+                cells += [f"{row['code_size']:,}" if row else "-", f"n/a ({row['status']})" if row else "-", "-"]
+                cells += ["-"] if strategy == "iram" else []
+                continue
+            phases = row["phases"]
+            shares = " / ".join(f"{phases.get(p, 0) / row['load']:.1%}" for p in NAMED_PHASES) if phases else "-"
+            bound = _count(iram_bound(row)) if strategy == "iram" else "-"
+            cells += [f"{row['code_size']:,}", f"{row['load']:,}", shares] + ([bound] if strategy == "iram" else [])
+        table.append(cells)
+    parts = [
+        "",
+        f"## Figure 3: load cost in executed RV32 instructions ({load['chip']})",
+        "",
+        f"Exact counts between the marks around `dynapps_load()` (an empty pair of marks, {load['run']['empty_mark_pair']} "
+        f"instructions, subtracted). Shares: hashing / copying / fixing up / binding. Every app has the same data: "
+        f"{load['fixed']}. IRAM bound = copying + {FIXUP_BUDGET} × fix-ups + {IMPORT_BUDGET} × imports.",
+        "",
+        _table(["code", "IRAM code B", "IRAM load", "IRAM shares", "IRAM bound", "XIP code B", "XIP load",
+                "XIP shares"], table),
+        "",
+        "![load cost against code size](load_cost.png)",
+        "",
+        "Every phase, in instructions (the phases add up to the exact total):",
+        "",
+        _table(["app", "total"] + list(PHASES) + ["unload"],
+               [[r["name"], _count(r["load"])] + [_count(r["phases"].get(p)) if r["phases"] else "-" for p in PHASES]
+                + [_count(r["unload"])] for r in rows]),
+        "",
+        "Phases: " + "; ".join(f"**{p}**: {PHASE_MEANING[p]}" for p in PHASES) + ".",
+    ]
+    if load["run"]["warnings"]:
+        parts += ["", "Profile warnings: " + "; ".join(load["run"]["warnings"])]
+    parts += [
+        "",
+        "## Figure 4: image size against the app's section bytes and its ELF",
+        "",
+        _table(["app", "text", "rodata", "data", "raw (text+rodata+data)", "fix-ups", "imports", "image", "image/raw",
+                "ELF", "image/ELF"],
+               [[r["name"], f"{r['text']:,}", f"{r['rodata']:,}", f"{r['data_section']:,}", f"{r['raw']:,}",
+                 str(r["fixups"]), str(r["imports"]), f"{r['image']:,}", _ratio(r["image"] / r["raw"]),
+                 f"{r['elf']:,}", f"{r['image'] / r['elf']:.3f}"] for r in rows]),
+        "",
+        "Image overhead: 64-byte header, 32-byte SHA-256, 4 B per fix-up, 8 B per import, 12 B per export, the "
+        "names; IRAM code padded to 16 B. The ELF carries debug information, symbols and (--emit-relocs) relocations.",
+        "",
+        "## Figure 5: RAM held per loaded app (bytes)",
+        "",
+    ]
+    ram_rows = []
+    for r in rows:
+        b = ram_breakdown(r)
+        if b is None:
+            ram_rows.append([r["name"], r["strategy"], f"n/a ({r['status']})"] + ["-"] * 9)
+            continue
+        ram_rows.append([r["name"], r["strategy"], f"{b['code']:,}", f"{b['data']:,}", f"{b['bss']:,}",
+                         f"{b['imports']}", f"{b['fixup_table']}", f"{b['bookkeeping']}", f"{b['heap_headers']}",
+                         f"{b['held']:,}", f"{b['heap']:,}", f"{b['arena']:,}"])
+    parts += [
+        _table(["app", "strategy", "code", "data", "bss", "import table", "fix-up table", "loader bookkeeping",
+                "heap headers", "held (loader's ram_bytes)", "heap taken", "data arena"], ram_rows),
+        "",
+        "code: the IRAM copy (code padded to 16 B); XIP code stays in flash. data: initialised data (IRAM: with "
+        ".rodata) without the import slots, which are the import table (4 B per import, inside the data segment). "
+        "Fix-up tables are read from the image in flash and never held. Bookkeeping: the loader's record of the "
+        f"app (struct dynapps_app, {load['run'].get('app_record_bytes')} B) with its export records (12 B each), "
+        "export names and slot name. Heap headers: the emulator port's "
+        "allocator (8 B per block, rounding to 8). XIP data and bss live in the firmware's data arena, not the heap.",
+    ]
+    return parts
+
+
+def _iteration_section(iteration: dict) -> list[str]:
+    reflash = iteration["full_reflash"]
+    rows = [[str(i + 1), e["app"], e["strategy"], f"{e['written']:,}", ", ".join(e["regions"]),
+             f"{e['image_sectors']:,}", f"{e['written'] / reflash['total']:.1%}", f"{e['seconds']:.2f}",
+             "yes" if e["result_changed"] else "NO"]
+            for i, e in enumerate(iteration["edits"])]
+    return [
+        "",
+        f"## Figure 6: iteration, one app edited among {iteration['apps']}",
+        "",
+        _table(["edit", "app", "strategy", "flash-apps wrote B", "regions", "image in 4 KB sectors",
+                "of a full reflash", "edit → running s", "new code ran"], rows),
+        "",
+        f"Full reflash: {reflash['total']:,} B = firmware {reflash['firmware']:,} B (emulator firmware's loadable "
+        f"segments) + partition table {reflash['partition_table']:,} B + {len(reflash['images'])} app images "
+        f"({sum(reflash['images'].values()):,} B), each rounded up to 4 KB sectors. "
+        f"First `scons run` (build everything, flash, run): {iteration['first_run_seconds']:.2f} s, "
+        f"{iteration['first_written']:,} B written. Edit → running: from the edit to `scons run` returning after "
+        f"the bench firmware loaded and called every app in the emulator. Median {iteration['median_seconds']:.2f} s.",
+    ]
+
+
+def targets_text(target_list: list[Target]) -> str:
+    width = max(len(t.name) for t in target_list)
+    lines = []
+    for t in target_list:
+        lines.append(f"  {t.verdict:6}  {t.name.ljust(width)}  {_ratio(t.ratio):>8}  {t.measured}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- plot
+
+
+def plot(results: dict, path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = load_rows(results)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5.2), gridspec_kw={"width_ratios": [1.1, 1]})
+    colours = {"iram": "tab:orange", "xip": "tab:blue"}
+    for strategy in ("iram", "xip"):
+        points = sorted((r["code_size"], r) for r in rows if r["strategy"] == strategy and r["load"] is not None)
+        if not points:
+            continue
+        xs = [p[0] / 1024 for p in points]
+        left.plot(xs, [p[1]["load"] for p in points], "o-", color=colours[strategy], label=f"{strategy.upper()} load")
+        if points[0][1]["phases"]:
+            left.plot(xs, [p[1]["phases"]["hashing"] for p in points], ":", color=colours[strategy],
+                      label=f"{strategy.upper()} of which hashing")
+            rest = [p[1]["load"] - p[1]["phases"]["hashing"] for p in points]
+            left.plot(xs, rest, "s--", color=colours[strategy], alpha=0.6, markersize=3,
+                      label=f"{strategy.upper()} without hashing")
+        if strategy == "iram" and points[0][1]["phases"]:
+            left.plot(xs, [iram_bound(p[1]) for p in points], "-.", color="grey",
+                      label=f"IRAM target: copy + {FIXUP_BUDGET}/fix-up + {IMPORT_BUDGET}/import")
+    xip = sorted((r["code_size"], r["load"]) for r in rows if r["strategy"] == "xip" and r["load"] is not None)
+    base = next((load for size, load in xip if size >= 4096), None)
+    if base:
+        left.axhline(1.05 * base, color=colours["xip"], linewidth=0.8, alpha=0.5,
+                     label="XIP target: 1.05× the 4 KB load")
+    for row in rows:
+        if row["load"] is None:
+            left.annotate(f"{row['strategy'].upper()} {row['nominal'] // 1024} KB: n/a", (row["code_size"] / 1024, 0),
+                          xycoords=("data", "axes fraction"), xytext=(0, 4), textcoords="offset points",
+                          fontsize=7, rotation=90, color=colours[row["strategy"]])
+    left.set_xscale("log", base=2)
+    ticks = sorted({r["nominal"] // 1024 for r in rows})
+    left.set_xticks(ticks)
+    left.set_xticklabels([str(t) for t in ticks])
+    left.set_yscale("log")
+    left.set_xlabel("app code (KB, built size)")
+    left.set_ylabel("RV32 instructions to load (exact)")
+    left.set_title(f"Load cost against code size ({results['meta']['chip']}, data held fixed)")
+    left.grid(True, which="both", alpha=0.3)
+    left.legend(fontsize=7, loc="upper left")
+
+    palette = {"hashing": "tab:red", "copying": "tab:green", "fixing up": "tab:purple", "binding": "tab:brown",
+               "the rest": "tab:gray"}
+    for strategy, style in (("iram", "o-"), ("xip", "s--")):
+        points = sorted((r["code_size"], r) for r in rows
+                        if r["strategy"] == strategy and r["load"] is not None and r["phases"])
+        if not points:
+            continue
+        xs = [size / 1024 for size, _ in points]
+        for phase, colour in palette.items():
+            if phase == "the rest":
+                ys = [sum(v for p, v in r["phases"].items() if p not in NAMED_PHASES) for _, r in points]
+            else:
+                ys = [r["phases"].get(phase, 0) for _, r in points]
+            if any(ys):
+                right.plot(xs, [y if y > 0 else None for y in ys], style, color=colour, markersize=3,
+                           label=f"{strategy.upper()} {phase}")
+    right.set_xscale("log", base=2)
+    right.set_xticks(ticks)
+    right.set_xticklabels([str(t) for t in ticks])
+    right.set_yscale("log")
+    right.set_xlabel("app code (KB, built size)")
+    right.set_ylabel("instructions in the phase (exact total, split by pc)")
+    right.set_title("Load cost by phase (IRAM solid, XIP dashed)")
+    right.grid(True, which="both", alpha=0.3)
+    right.legend(fontsize=6, loc="upper left", ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
