@@ -98,3 +98,12 @@ def test_app_larger_than_its_slot_says_what_it_needs(empty_project):
     empty_project.write("apps/big/app.yaml", "exports:\n  - uint8_t get(uint32_t i)\n")
     assert re.fullmatch(r"app big: image is \d+ bytes but its slot holds 65536; set limits\.flash: 128K in "
                         r"apps/big/app\.yaml", _error(empty_project))
+
+
+def test_too_many_apps_for_the_partition_table(empty_project):
+    for index in range(93):
+        source, manifest = (text.replace("add", f"add{index}") for text in ADDER)
+        empty_project.write(f"apps/a{index:03d}/app.yaml", manifest + "strategy: iram\nlimits:\n  flash: 4K\n")
+        empty_project.write(f"apps/a{index:03d}/add.c", source)
+    assert _error(empty_project) == ("93 apps and 3 firmware partitions need 96 partition table entries; "
+                                     "ESP-IDF's table holds 95, so at most 92 apps fit with this firmware")

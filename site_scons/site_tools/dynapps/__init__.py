@@ -32,7 +32,8 @@ CORE_SOURCES = [COMPONENT / "src" / name for name in ("dynapps_core.c", "dynapps
 EMULATOR_MAIN = HOME / "firmware/emulator/emu_main.c"
 FIRMWARE_CFLAGS = ["-O2", "-g", "-Wall", "-Wextra", "-Werror"]
 FLASH_RECORD = f"{BUILD_DIR}/flash-record.json"
-STAGE_MODULES = [str(TOOL_DIR / f"{name}.py") for name in ("link", "relocs", "signatures", "csig", "image", "render", "summary")]
+STAGE_MODULES = [str(TOOL_DIR / f"{name}.py") for name in ("link", "elf32", "relocs", "signatures", "csig", "image", "render",
+                                                          "summary")]
 
 # Compile flags every app gets (DESIGN constraints 2 and 3): PC-relative code, no relaxation
 # (gp belongs to the firmware), one section per function so --gc-sections drops the unused.

@@ -13,11 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from elftools.elf.constants import SH_FLAGS
-from elftools.elf.elffile import ELFFile
-from elftools.elf.relocation import RelocationSection
-
 from . import csig, relocs, render, signatures
+from .elf32 import SHN_ABS, SHN_UNDEF, STT_FUNC, STT_SECTION, Elf32
 from .manifest import Export
 from .errors import DynappsError
 
@@ -35,52 +32,36 @@ BSS_SECTIONS = (".bss",)
 class ObjectFacts:
     defined: set = field(default_factory=set)
     undefined: dict = field(default_factory=dict)  # symbol -> first object using it
-    relocations: list = field(default_factory=list)  # (object, section, symbol, type)
+    relocations: list = field(default_factory=list)  # (object, section, type, symbol index, addend)
     sections: list = field(default_factory=list)  # (object, allocated section name)
+    files: dict = field(default_factory=dict)  # object -> Elf32, to name symbols in messages
 
 
-def _symbol_label(symtab, index: int, addend: int) -> str:
-    symbol = symtab.get_symbol(index)
-    if symbol["st_info"]["type"] == "STT_SECTION":
-        return f"{symbol.name or 'section'}+{addend:#x}" if addend else (symbol.name or "section")
+def _symbol_label(elf: Elf32, index: int, addend: int) -> str:
+    symbol = elf.symbol(index)
+    if symbol.type == STT_SECTION:
+        name = elf.sections[symbol.shndx].name if symbol.shndx < len(elf.sections) else "section"
+        return f"{name}+{addend:#x}" if addend else name
     return symbol.name or f"symbol #{index}"
 
 
 def object_facts(objects: list[str]) -> ObjectFacts:
     facts = ObjectFacts()
     for path in objects:
-        with open(path, "rb") as stream:
-            elf = ELFFile(stream)
-            _collect_symbols(elf, path, facts)
-            facts.sections += [(path, s.name) for s in elf.iter_sections() if s["sh_flags"] & SH_FLAGS.SHF_ALLOC]
-            _collect_relocations(elf, path, facts)
+        elf = facts.files[path] = Elf32(path)
+        for symbol in elf.global_symbols():
+            if symbol.shndx == SHN_UNDEF:
+                facts.undefined.setdefault(symbol.name, path)
+            else:
+                facts.defined.add(symbol.name)
+        facts.sections += [(path, section.name) for section in elf.sections if section.allocated]
+        for rela, target in elf.relocation_sections():
+            if target.allocated:  # debug information never reaches the image
+                facts.relocations += [(path, target.name, kind, index, addend)
+                                      for _offset, kind, index, addend in elf.relocations(rela)]
     for name in facts.defined:
         facts.undefined.pop(name, None)
     return facts
-
-
-def _collect_symbols(elf: ELFFile, path: str, facts: ObjectFacts) -> None:
-    symtab = elf.get_section_by_name(".symtab")
-    for symbol in symtab.iter_symbols() if symtab else []:
-        if not symbol.name or symbol["st_info"]["bind"] == "STB_LOCAL":
-            continue
-        if symbol["st_shndx"] == "SHN_UNDEF":
-            facts.undefined.setdefault(symbol.name, path)
-        else:
-            facts.defined.add(symbol.name)
-
-
-def _collect_relocations(elf: ELFFile, path: str, facts: ObjectFacts) -> None:
-    symtab = elf.get_section_by_name(".symtab")
-    for section in elf.iter_sections():
-        if not isinstance(section, RelocationSection):
-            continue
-        target = elf.get_section(section["sh_info"])
-        if not target["sh_flags"] & SH_FLAGS.SHF_ALLOC:
-            continue  # debug information never reaches the image
-        for relocation in section.iter_relocations():
-            label = _symbol_label(symtab, relocation["r_info_sym"], relocation["r_addend"])
-            facts.relocations.append((path, target.name, label, relocation["r_info_type"]))
 
 
 def loaded_bytes(analysis: dict) -> int:
@@ -109,9 +90,10 @@ def check_object_sections(config: dict, facts: ObjectFacts) -> None:
 
 
 def check_object_relocations(config: dict, facts: ObjectFacts, strategy: str) -> None:
-    for path, section, symbol, kind in facts.relocations:
+    for path, section, kind, index, addend in facts.relocations:
         reason = relocs.problem(kind, strategy)
         if reason:
+            symbol = _symbol_label(facts.files[path], index, addend)
             raise DynappsError(f"app {config['app']}: {path}: section {section}: symbol {symbol}: "
                                f"{relocs.name(kind)} is {reason}")
 
@@ -228,27 +210,27 @@ def _link_as(config: dict, facts: ObjectFacts, objects: list[str], outputs: dict
 
 
 def analyse(config: dict, elf_path: str, strategy: str, addresses: dict, imports: list[str]) -> dict:
-    with open(elf_path, "rb") as stream:
-        elf = ELFFile(stream)
-        symbols = _symbols(elf)
-        _check_sections(config, elf)
-        code_vaddr = addresses["code_vaddr"]
-        code_size = symbols["__dynapps_code_end"] - code_vaddr
-        data_vaddr = addresses["data_vaddr"] or symbols["__dynapps_code_end"] - code_vaddr
-        sizes = {name.lstrip("."): _section_size(elf, name) for name in CODE_SECTIONS + DATA_SECTIONS + BSS_SECTIONS}
-        fixups = _fixups(config, elf, strategy, (code_vaddr, code_size, data_vaddr))
+    elf = Elf32(elf_path)
+    symbols = {symbol.name: symbol for symbol in elf.global_symbols()}
+    _check_sections(config, elf)
+    code_vaddr = addresses["code_vaddr"]
+    code_end = symbols["__dynapps_code_end"].value
+    data_end, bss_end = symbols["__dynapps_data_end"].value, symbols["__dynapps_bss_end"].value
+    code_size = code_end - code_vaddr
+    data_vaddr = addresses["data_vaddr"] or code_end - code_vaddr
+    sizes = {name.lstrip("."): _section_size(elf, name) for name in CODE_SECTIONS + DATA_SECTIONS + BSS_SECTIONS}
     analysis = {
         "app": config["app"],
         "strategy": strategy,
         "code_vaddr": code_vaddr,
         "data_vaddr": data_vaddr,
         "code_size": code_size,
-        "data_size": symbols["__dynapps_data_end"] - data_vaddr,
-        "bss_size": symbols["__dynapps_bss_end"] - symbols["__dynapps_data_end"],
-        "import_slots_vaddr": symbols["__dynapps_imports"],
+        "data_size": data_end - data_vaddr,
+        "bss_size": bss_end - data_end,
+        "import_slots_vaddr": symbols["__dynapps_imports"].value,
         "imports": [{"name": n, "index": config["firmware_symbols"].index(n)} for n in imports],
         "exports": _exports(config, symbols),
-        "fixups": fixups,
+        "fixups": _fixups(config, elf, strategy, (code_vaddr, code_size, data_vaddr)),
         "sections": sizes,
         "align_log2": IRAM_ALIGN.bit_length() - 1,
         "rodata_delta": addresses["rodata_delta"],
@@ -258,29 +240,18 @@ def analyse(config: dict, elf_path: str, strategy: str, addresses: dict, imports
     return analysis
 
 
-def _symbols(elf: ELFFile) -> dict:
-    table = {}
-    for symbol in elf.get_section_by_name(".symtab").iter_symbols():
-        if symbol.name and symbol["st_shndx"] != "SHN_UNDEF":
-            table[symbol.name] = symbol["st_value"]
-            table.setdefault(f"type:{symbol.name}", symbol["st_info"]["type"])
-    return table
+def _section_size(elf: Elf32, name: str) -> int:
+    section = elf.section(name)
+    return section.size if section else 0
 
 
-def _section_size(elf: ELFFile, name: str) -> int:
-    section = elf.get_section_by_name(name)
-    return section["sh_size"] if section else 0
-
-
-def _check_sections(config: dict, elf: ELFFile) -> None:
+def _check_sections(config: dict, elf: Elf32) -> None:
     known = set(CODE_SECTIONS + DATA_SECTIONS + BSS_SECTIONS)
-    for section in elf.iter_sections():
-        if section["sh_flags"] & SH_FLAGS.SHF_ALLOC and section.name not in known:
-            hint = " (constructors/destructors are not supported: use the manifest's init/deinit)" \
-                if "init_array" in section.name or "fini_array" in section.name or "ctors" in section.name else ""
-            raise DynappsError(f"app {config['app']}: section {section.name} can't go into an image{hint}")
-        if section["sh_flags"] & SH_FLAGS.SHF_ALLOC and section["sh_addralign"] > IRAM_ALIGN:
-            raise DynappsError(f"app {config['app']}: section {section.name} needs {section['sh_addralign']}-byte "
+    for section in elf.sections:
+        if section.allocated and section.name not in known:
+            raise DynappsError(f"app {config['app']}: section {section.name} can't go into an image")
+        if section.allocated and section.addralign > IRAM_ALIGN:
+            raise DynappsError(f"app {config['app']}: section {section.name} needs {section.addralign}-byte "
                                f"alignment; images guarantee {IRAM_ALIGN}")
 
 
@@ -291,26 +262,20 @@ def fixup_offset(address: int, code_vaddr: int, code_size: int, data_vaddr: int)
     return code_size + address - data_vaddr
 
 
-def _fixups(config: dict, elf: ELFFile, strategy: str, segments: tuple[int, int, int]) -> list[int]:
+def _fixups(config: dict, elf: Elf32, strategy: str, segments: tuple[int, int, int]) -> list[int]:
     """Offsets (in the loaded region) of every absolute word; checks every relocation."""
-    symtab = elf.get_section_by_name(".symtab")
     fixups = []
-    for section in elf.iter_sections():
-        if not isinstance(section, RelocationSection):
+    for rela, target in elf.relocation_sections():
+        if not target.allocated:
             continue
-        target = elf.get_section(section["sh_info"])
-        if not target["sh_flags"] & SH_FLAGS.SHF_ALLOC:
-            continue
-        for relocation in section.iter_relocations():
-            kind = relocation["r_info_type"]
+        for offset, kind, index, addend in elf.relocations(rela):
             reason = relocs.problem(kind, strategy)
             if reason:
-                label = _symbol_label(symtab, relocation["r_info_sym"], relocation["r_addend"])
-                raise DynappsError(f"app {config['app']}: section {target.name}: symbol {label}: "
-                                   f"{relocs.name(kind)} is {reason} (from libgcc or another archive; see the .map)")
-            symbol = symtab.get_symbol(relocation["r_info_sym"])
-            if kind == relocs.ABSOLUTE_WORD and strategy == "iram" and symbol["st_shndx"] != "SHN_ABS":
-                fixups.append(fixup_offset(relocation["r_offset"], *segments))
+                raise DynappsError(f"app {config['app']}: section {target.name}: symbol "
+                                   f"{_symbol_label(elf, index, addend)}: {relocs.name(kind)} is {reason} "
+                                   "(from libgcc or another archive; see the .map)")
+            if kind == relocs.ABSOLUTE_WORD and strategy == "iram" and elf.symbol_section_index(index) != SHN_ABS:
+                fixups.append(fixup_offset(offset, *segments))
     return sorted(fixups)
 
 
@@ -321,13 +286,12 @@ def _exports(config: dict, symbols: dict) -> list[dict]:
             flags[config[key]] = flag
     exports = []
     for name, flag in flags.items():
-        if name not in symbols:
-            raise DynappsError(f"{config['manifest']}:{config['export_lines'].get(name, 1)}: app {config['app']}: "
-                               f"'{name}' is declared but the app's sources do not define it")
-        if symbols[f"type:{name}"] != "STT_FUNC":
-            raise DynappsError(f"{config['manifest']}:{config['export_lines'].get(name, 1)}: app {config['app']}: "
-                               f"'{name}' is not a function")
-        exports.append({"name": name, "vaddr": symbols[name], "flags": flag})
+        where = f"{config['manifest']}:{config['export_lines'].get(name, 1)}: app {config['app']}"
+        if name not in symbols or symbols[name].shndx == SHN_UNDEF:
+            raise DynappsError(f"{where}: '{name}' is declared but the app's sources do not define it")
+        if symbols[name].type != STT_FUNC:
+            raise DynappsError(f"{where}: '{name}' is not a function")
+        exports.append({"name": name, "vaddr": symbols[name].value, "flags": flag})
     return exports
 
 

@@ -21,6 +21,7 @@ TABLE_OFFSET = 0x8000
 TABLE_MAX_SIZE = 0xC00
 FIRST_PARTITION = TABLE_OFFSET + 0x1000
 ENTRY = struct.Struct("<2sBBII16sI")
+MAX_ENTRIES = (TABLE_MAX_SIZE - ENTRY.size) // ENTRY.size  # 95: the MD5 entry takes the last place
 ENTRY_MAGIC = b"\xaa\x50"
 MD5_MAGIC = b"\xeb\xeb"
 APP_SLOT_SUBTYPE = 0x40
@@ -147,6 +148,10 @@ def build(base: list[Partition], layout: Layout, flash_size: int) -> Table:
     """The firmware's partitions followed by one slot partition per app, checked."""
     slots = [Partition(s.app, TYPES["data"], APP_SLOT_SUBTYPE, s.flash_offset, s.size, 0, f"app {s.app}")
              for s in layout.slots]
+    if len(base) + len(slots) > MAX_ENTRIES:
+        raise DynappsError(f"{len(slots)} apps and {len(base)} firmware partitions need {len(base) + len(slots)} "
+                           f"partition table entries; ESP-IDF's table holds {MAX_ENTRIES}, so at most "
+                           f"{MAX_ENTRIES - len(base)} apps fit with this firmware")
     table = Table(tuple(base) + tuple(slots), flash_size)
     check(table)
     return table
