@@ -46,15 +46,22 @@ def _report(error: DynappsError) -> int:
     return 1
 
 
+def _action(function):
+    """Every Python action: a DynappsError (a user's mistake) is one `error:` line, never a traceback."""
+    def run(target, source, env):
+        try:
+            return function(target, source, env)
+        except DynappsError as error:
+            return _report(error)
+    run.__name__ = function.__name__
+    return run
+
+
 def _link_action(target, source, env):
     config = json.loads(source[-1].read())
     objects = [str(node) for node in source if str(node).endswith(".o")]
     outputs = dict(zip(("elf", "json", "script", "stubs", "stubs_obj", "map"), map(str, target)))
-    log = print if env.get("VERBOSE") else None
-    try:
-        link.link(config, objects, outputs, log=log)
-    except DynappsError as error:
-        return _report(error)
+    link.link(config, objects, outputs, log=print if env.get("VERBOSE") else None)
     return 0
 
 
@@ -74,8 +81,8 @@ def _image_action(target, source, env):
     slot_size = analysis["slot"]["size"]
     if len(data) > slot_size:
         needed = (len(data) + 0xFFFF) // 0x10000 * 64
-        return _report(DynappsError(f"app {analysis['app']}: image is {len(data)} bytes but its slot holds "
-                                    f"{slot_size}; set limits.flash: {needed}K in {settings['manifest']}"))
+        raise DynappsError(f"app {analysis['app']}: image is {len(data)} bytes but its slot holds "
+                           f"{slot_size}; set limits.flash: {needed}K in {settings['manifest']}")
     Path(str(target[0])).write_bytes(data)
     return 0
 
@@ -155,11 +162,8 @@ def _flash_board_action(target, source, env):
     if env["FORCE"] or env["SKIP_FLASHED"]:
         record.forget(key)
     changed = record.changed(key, wanted)
-    try:
-        written = esptool_target.write_regions(port, env["BAUD"], settings["chip"], changed,
-                                               skip_flashed=bool(env["SKIP_FLASHED"]), **_esptool_options(env, settings))
-    except DynappsError as error:
-        return _report(error)
+    written = esptool_target.write_regions(port, env["BAUD"], settings["chip"], changed,
+                                           skip_flashed=bool(env["SKIP_FLASHED"]), **_esptool_options(env, settings))
     record.remember(key, changed)
     labels = ", ".join(r.label for r in changed) or "nothing changed"
     print(f"flash-apps: wrote {written} bytes to {port} ({labels})")
@@ -171,13 +175,10 @@ def _flash_all_action(target, source, env):
     settings, wanted = _wanted_regions(source)
     port, record = env["PORT"], flash.Record(Path(FLASH_RECORD))
     if not port:
-        return _report(DynappsError("flash-all writes a board: give PORT=... (or set ESPTOOL_PORT)"))
-    try:
-        written = esptool_target.full_flash(port, env["BAUD"], settings["chip"], Path(env.Dir(env["IDF_BUILD"]).abspath),
-                                            wanted, skip_flashed=bool(env["SKIP_FLASHED"]),
-                                            **_esptool_options(env, settings))
-    except DynappsError as error:
-        return _report(error)
+        raise DynappsError("flash-all writes a board: give PORT=... (or set ESPTOOL_PORT)")
+    written = esptool_target.full_flash(port, env["BAUD"], settings["chip"], Path(env.Dir(env["IDF_BUILD"]).abspath),
+                                        wanted, skip_flashed=bool(env["SKIP_FLASHED"]),
+                                        **_esptool_options(env, settings))
     record.forget(_board_key(port))
     record.remember(_board_key(port), wanted)
     print(f"flash-all: wrote {written} bytes to {port}")
@@ -200,26 +201,26 @@ def _run_action(target, source, env):
         print(f"emulator: {fault}", file=sys.stderr)
     print(emulator.where_apps_ran(machine, result.uart_text))
     if result.reason != "exit" or result.exit_code != 0:
-        return _report(DynappsError(f"the emulator firmware stopped ({result.reason}, exit code {result.exit_code})"))
+        raise DynappsError(f"the emulator firmware stopped ({result.reason}, exit code {result.exit_code})")
     return 0
 
 
 LinkBuilder = SCons.Builder.Builder(
-    action=SCons.Action.Action(_link_action, "$DYNAPPS_LINKCOMSTR"), emitter=_link_emitter)
+    action=SCons.Action.Action(_action(_link_action), "$DYNAPPS_LINKCOMSTR"), emitter=_link_emitter)
 ImageBuilder = SCons.Builder.Builder(
-    action=SCons.Action.Action(_image_action, "$DYNAPPS_IMAGECOMSTR"), suffix=".dapp")
+    action=SCons.Action.Action(_action(_image_action), "$DYNAPPS_IMAGECOMSTR"), suffix=".dapp")
 SummaryBuilder = SCons.Builder.Builder(
-    action=SCons.Action.Action(_summary_action, "$DYNAPPS_SUMMARYCOMSTR"))
+    action=SCons.Action.Action(_action(_summary_action), "$DYNAPPS_SUMMARYCOMSTR"))
 RenderBuilder = SCons.Builder.Builder(
-    action=SCons.Action.Action(_render_action, "$DYNAPPS_GENCOMSTR"))
+    action=SCons.Action.Action(_action(_render_action), "$DYNAPPS_GENCOMSTR"))
 PartitionTableBuilder = SCons.Builder.Builder(
-    action=SCons.Action.Action(_partition_table_action, "$DYNAPPS_GENCOMSTR"))
+    action=SCons.Action.Action(_action(_partition_table_action), "$DYNAPPS_GENCOMSTR"))
 FlashAppsBuilder = SCons.Builder.Builder(
-    action=SCons.Action.Action(_flash_apps_action, "$DYNAPPS_FLASHCOMSTR"))
+    action=SCons.Action.Action(_action(_flash_apps_action), "$DYNAPPS_FLASHCOMSTR"))
 LinkerScriptBuilder = SCons.Builder.Builder(
-    action=SCons.Action.Action(_linker_script_action, "$DYNAPPS_GENCOMSTR"))
+    action=SCons.Action.Action(_action(_linker_script_action), "$DYNAPPS_GENCOMSTR"))
 RunBuilder = SCons.Builder.Builder(
-    action=SCons.Action.Action(_run_action, "$DYNAPPS_RUNCOMSTR"))
+    action=SCons.Action.Action(_action(_run_action), "$DYNAPPS_RUNCOMSTR"))
 
 
 def _variables():
@@ -372,11 +373,11 @@ def _apps(env):
     env.Precious(flashed)  # written region by region: SCons must not delete it first
     if env.get("PORT"):  # a board; `run` keeps using the emulator's image
         env.AlwaysBuild(env.Alias("flash-apps", [table_bin] + images + [settings],
-                                  SCons.Action.Action(_flash_board_action, "$DYNAPPS_FLASHCOMSTR")))
+                                  SCons.Action.Action(_action(_flash_board_action), "$DYNAPPS_FLASHCOMSTR")))
     else:
         env.Alias("flash-apps", flashed)
     env.AlwaysBuild(env.Alias("flash-all", [table_bin] + images + [settings],
-                              SCons.Action.Action(_flash_all_action, "FLASH-ALL")))
+                              SCons.Action.Action(_action(_flash_all_action), "FLASH-ALL")))
     if not proj.emulator_sources:
         env.Alias("run", ["apps", flashed])
         return
