@@ -54,9 +54,10 @@ def build_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("emu_build")
 
 
-def build(build_dir: Path, chip: str, source: str, *, port: bool = False, extra=()) -> Path:
-    """Compile `source` (C text) with the emulator platform (and the port) for `chip`."""
-    key = hashlib.sha256(f"{chip}\0{source}\0{port}\0{extra}".encode()).hexdigest()[:16]
+def build(build_dir: Path, chip: str, source: str, *, port: bool = False, extra=(), cflags=()) -> Path:
+    """Compile `source` (C text) with the emulator platform (and the port) for `chip`; `cflags`
+    are added to every compile (e.g. -DDYNAPPS_EMU_SOFTWARE_SHA=1)."""
+    key = hashlib.sha256(f"{chip}\0{source}\0{port}\0{extra}\0{cflags}".encode()).hexdigest()[:16]
     if key in _BUILD_CACHE:
         return _BUILD_CACHE[key]
     out = build_dir / f"{chip}-{key}"
@@ -68,7 +69,7 @@ def build(build_dir: Path, chip: str, source: str, *, port: bool = False, extra=
     for index, src in enumerate(ours + [str(e) for e in extra]):
         obj = out / f"{index}-{Path(src).name}.o"
         strict = ["-Werror"] if src in ours else []  # others' code (loader core) is not judged here
-        run([GCC, "-O2", "-g", "-Wall", "-Wextra", *strict, *spec["cflags"], "-c", src, "-o", str(obj)])
+        run([GCC, "-O2", "-g", "-Wall", "-Wextra", *strict, *spec["cflags"], *cflags, "-c", src, "-o", str(obj)])
         objects.append(str(obj))
     elf = out / "fw.elf"
     run([GCC, "-o", str(elf), *objects, *spec["ldflags"]])
@@ -514,6 +515,116 @@ int main(void) {{
     assert all(a.pc for a in data.accesses)
 
 
+# ---------------------------------------------------------------- SHA-256 engine
+
+
+SHA_PROGRAM = PRELUDE + """
+static uint8_t buffer[320] __attribute__((aligned(4)));
+int main(void) {
+    for (unsigned i = 0; i < sizeof buffer; i++) buffer[i] = (uint8_t)(i * 7u + 3u);
+    const struct { uintptr_t address; uint32_t size; } cases[] = {
+        {(uintptr_t)buffer, 0}, {(uintptr_t)buffer + 1, 0}, {(uintptr_t)buffer, 1},
+        {(uintptr_t)buffer + 1, 55}, {(uintptr_t)buffer + 2, 56}, {(uintptr_t)buffer + 3, 64},
+        {(uintptr_t)buffer + 1, 119}, {(uintptr_t)buffer, 320},
+        {DYNAPPS_EMU_FLASH_DBUS_BASE + 0x%(slot)x + 5, 4000},  /* the flash data view */
+        {DYNAPPS_EMU_FLASH_DBUS_BASE + 0x%(slot)x, 0x20000},   /* 128 KB, over two slots */
+    };
+    uint8_t digest[33];
+    for (unsigned c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        uint8_t *out = digest + (c & 1);  /* the digest may be unaligned too */
+        uint64_t before = dynapps_emu_instructions();
+        dynapps_emu_sha256((const void *)cases[c].address, cases[c].size, out);
+        uint64_t cost = dynapps_emu_instructions() - before;
+        printf("sha %%08lx %%lu %%lu ", (unsigned long)cases[c].address, (unsigned long)cases[c].size,
+               (unsigned long)cost);
+        for (int i = 0; i < 32; i++) printf("%%02x", out[i]);
+        printf("\\n");
+    }
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("chip", ALL_CHIPS)
+def test_sha_engine_digest_equals_hashlib(build_dir, chip):
+    elf = build(build_dir, chip, SHA_PROGRAM % {"slot": APP_SLOT})
+    machine = machine_for(chip, elf, flash_image(), count_instructions=True)
+    result = machine.run(timeout_s=60)
+    assert (result.exit_code, result.faults) == (0, []), result.uart_text
+    lines = re.findall(r"^sha ([0-9a-f]+) (\d+) (\d+) ([0-9a-f]{64})$", result.uart_text, re.M)
+    assert len(lines) == 10, result.uart_text
+    for address, size, _, digest in lines:
+        address, size = int(address, 16), int(size)
+        assert digest == hashlib.sha256(machine.read(address, size) if size else b"").hexdigest(), (address, size)
+    assert machine.sha_log == [(int(a, 16), int(n)) for a, n, _, _ in lines]
+    # a fixed cost per digest whatever the length: one for each alignment of the digest buffer
+    costs = {index % 2: set() for index in range(2)}
+    for index, (_, _, cost, _) in enumerate(lines):
+        costs[index % 2].add(int(cost))
+    assert all(len(c) == 1 for c in costs.values()) and max(max(c) for c in costs.values()) < 150, costs
+
+
+SHA_FAULT_PROGRAM = PRELUDE + """
+volatile uint32_t sha_source = 1, sha_size = 1;  /* .data: the test writes them before the run */
+int main(void) {
+    uint8_t digest[32];
+    puts("before");
+    dynapps_emu_sha256((const void *)(uintptr_t)sha_source, sha_size, digest);
+    puts("after");
+    return 0;
+}
+"""
+
+
+def _sha_fault_cases(chip: str) -> dict:
+    p, e = chips.profile(chip), chips.profile(chip).emulator
+    cases = {
+        "unmapped": (0x10000000, 64),
+        "past 4 GiB": (0xFFFFFF00, 0x200),
+        "runs off the end of SRAM": (p.dram.end - 16, 32),
+        "control block": (e.control, 16),
+        "flash data-bus window past the 4 MiB flash": (p.flash_dbus.start + 0x600000, 64),
+    }
+    if not p.unified_flash_window:
+        cases["instruction-bus flash window"] = (p.flash_ibus.start + APP_SLOT, 64)
+    if p.i_d_offset and not p.iram_byte_access:
+        cases["IRAM alias"] = (e.heap.start + p.i_d_offset, 64)
+    return cases
+
+
+@pytest.mark.parametrize("chip", ALL_CHIPS)
+def test_sha_engine_bad_address_is_a_fault(build_dir, chip):
+    elf = build(build_dir, chip, SHA_FAULT_PROGRAM)
+    for name, (address, size) in _sha_fault_cases(chip).items():
+        machine = machine_for(chip, elf, b"\xff" * 0x300000)
+        machine.write(machine.symbol("sha_source"), address.to_bytes(4, "little"))
+        machine.write(machine.symbol("sha_size"), size.to_bytes(4, "little"))
+        result = machine.run(timeout_s=20)
+        assert result.uart_text == "before\n", (name, result.uart_text)
+        assert result.reason == "fault", name
+        [fault] = result.faults
+        assert (fault.kind, fault.address, fault.size) == ("sha_read", address, size), (name, str(fault))
+        assert "SHA-256" in fault.detail and f"{address:#010x}" in str(fault)
+        assert machine.sha_log == [(address, size)]
+    # the same firmware with a good range runs to the end
+    machine = machine_for(chip, elf)
+    machine.write(machine.symbol("sha_source"), chips.profile(chip).emulator.heap.start.to_bytes(4, "little"))
+    result = machine.run(timeout_s=20)
+    assert (result.uart_text, result.exit_code, result.faults) == ("before\nafter\n", 0, [])
+
+
+def test_sha_refusal_reasons():
+    machine = emulator.Machine(chips.profile("esp32c3"), b"")
+    p = machine.profile
+    assert machine.sha_refusal(p.dram.start, 0x1000) is None
+    assert machine.sha_refusal(0x12345678, 0) is None  # nothing to read
+    assert "fetches only" in machine.sha_refusal(p.flash_ibus.start, 4)
+    assert "IRAM alias" in machine.sha_refusal(p.iram.start, 4)
+    assert "nothing is mapped at 0x3fce0000" in machine.sha_refusal(p.dram.end - 4, 8)
+    assert "4 GiB" in machine.sha_refusal(0xFFFFFFFC, 8)
+    assert "control block" in machine.sha_refusal(machine.emu.control + 0x40, 4)
+
+
 # ---------------------------------------------------------------- the port, in the emulator
 
 
@@ -561,7 +672,7 @@ def test_header_registers_match_python():
     python = {"REG_" + n[4:]: getattr(emulator, n) for n in dir(emulator) if n.startswith("REG_")}
     python.update({n: getattr(emulator, n) for n in dir(emulator) if n.startswith("MMU_")})
     python.update({"ID": emulator.EMU_ID, "EXIT_TRAP_BASE": emulator.EXIT_TRAP_BASE,
-                   "EXIT_PANIC": emulator.EXIT_PANIC})
+                   "EXIT_PANIC": emulator.EXIT_PANIC, "SHA_DIGEST_WORDS": emulator.SHA_DIGEST_WORDS})
     for name, value in python.items():
         assert values.get(name) == value, name
 
@@ -646,3 +757,20 @@ def test_loader_loads_built_apps_in_emulator(example_project, build_dir, chip):
     assert profile.iram.contains(code) and profile.flash_ibus.contains(xip)
     assert lines[2] == "heap back 1 check 0"
     assert result.between_marks(1, 2) > 0 and result.between_marks(3, 4) > 0
+    # Every load hashed its image, all but the trailing hash, with the SHA engine, straight from
+    # the slot's data view: 2 rounds x (crc, fir).
+    assert len(machine.sha_log) == 4
+    for address, size in machine.sha_log:
+        assert profile.flash_dbus.contains(address, size + 32)
+        assert machine.read(address, 4) == b"DAPP"
+    hashed = machine.sha_log[0][1]
+
+    # The same with the core's software SHA-256 (the port's compile-time switch): same results,
+    # the engine unused, and the hash now costs tens of instructions per byte.
+    soft_elf = build(build_dir, chip, LOAD_PROGRAM, port=True, cflags=("-DDYNAPPS_EMU_SOFTWARE_SHA=1",),
+                     extra=(*core, root / "build" / "generated" / "exports.c"))
+    soft = machine_for(chip, soft_elf, flash, count_instructions=True)
+    soft_result = soft.run(timeout_s=120)
+    assert (soft_result.exit_code, soft_result.faults) == (0, []), soft_result.uart_text
+    assert soft_result.uart_text == result.uart_text and soft.sha_log == []
+    assert soft_result.between_marks(1, 2) - result.between_marks(1, 2) > 50 * hashed

@@ -2,12 +2,14 @@
 
 Compiles the core, the host test port and tests/c/test_loader.c with the host gcc under
 AddressSanitizer and UndefinedBehaviorSanitizer, runs them, and fails if any C test fails.
-A second test checks that the core compiles warning-free for rv32 (skipped without the
-cross compiler).
+Further tests check that the core compiles warning-free for rv32 and that its per-app record
+(struct dynapps_app) is at most 64 bytes there, from the DWARF of an rv32 build (skipped without
+the cross compiler).
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -83,3 +85,31 @@ def test_loader_core_compiles_for_rv32(tmp_path: Path, arch: list[str]) -> None:
         obj = tmp_path / (source.stem + ".o")
         result = _run([RV32_COMPILER, *flags, *INCLUDES[:2], "-c", str(source), "-o", str(obj)])
         assert result.returncode == 0, f"{source.name}:\n{result.stdout}{result.stderr}"
+
+
+RECORD_LIMIT = 64  # loader bookkeeping per app on rv32 (docs/loader-api.md)
+
+
+def _struct_size(obj: Path, name: str) -> int | None:
+    """DW_AT_byte_size of struct `name` in an rv32 object, by binutils' readelf (which applies the
+    object's relocations to its DWARF)."""
+    dump = _run([RV32_COMPILER.replace("gcc", "readelf"), "--debug-dump=info", str(obj)]).stdout
+    match = re.search(r"DW_TAG_structure_type\)\n\s+<\w+>\s+DW_AT_name\s+:[^\n]*: " + re.escape(name)
+                      + r"\n\s+<\w+>\s+DW_AT_byte_size\s+:\s+(\d+)", dump)
+    return int(match.group(1)) if match else None
+
+
+@pytest.mark.parametrize("arch", [["-march=rv32imc", "-mabi=ilp32"], ["-march=rv32imafc", "-mabi=ilp32f"]],
+                         ids=["ilp32", "ilp32f"])
+def test_app_record_fits_64_bytes_on_rv32(tmp_path: Path, arch: list[str]) -> None:
+    """The loader's bookkeeping is one record per app: its rv32 size, as the bench reads it."""
+    if shutil.which(RV32_COMPILER) is None or shutil.which(RV32_COMPILER.replace("gcc", "readelf")) is None:
+        pytest.skip(f"no {RV32_COMPILER} / readelf")
+    flags = [f for f in RV32_FLAGS if not f.startswith(("-march", "-mabi"))] + arch + ["-g"]
+    obj = tmp_path / "dynapps_core.o"
+    result = _run([RV32_COMPILER, *flags, *INCLUDES[:2], "-c", str(COMPONENT / "src" / "dynapps_core.c"),
+                   "-o", str(obj)])
+    assert result.returncode == 0, result.stdout + result.stderr
+    size = _struct_size(obj, "dynapps_app")
+    print(f"struct dynapps_app: {size} bytes on {arch[1][6:]}")
+    assert size is not None and size <= RECORD_LIMIT

@@ -3,6 +3,7 @@
 #define _DEFAULT_SOURCE /* mmap */
 
 #include "host_port.h"
+#include "dynapps_sha256.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,6 +147,9 @@ dynapps_err_t dynapps_port_exec_alloc(size_t size, size_t align, uintptr_t *exec
     if (host.exec_err != DYNAPPS_OK) {
         return host.exec_err;
     }
+    if (host.exec_limit != 0 && size > host.exec_limit) {
+        return DYNAPPS_ERR_NO_MEM;
+    }
     if (alloc_fails()) {
         return DYNAPPS_ERR_NO_MEM;
     }
@@ -186,6 +190,7 @@ dynapps_err_t dynapps_port_find_slot(const char *name, dynapps_slot_t *slot)
             slot->bytes = host.slots[i].bytes;
             slot->size = host.slots[i].size;
             slot->flash_offset = host.slots[i].flash_offset;
+            slot->id = (uintptr_t)&host.slots[i];
             slot->port_handle = &host.slots[i];
             host.slots_live++;
             return DYNAPPS_OK;
@@ -244,6 +249,15 @@ void dynapps_port_data_arena(uintptr_t *base, size_t *size)
     require_lock("data_arena without lock");
     *base = (uintptr_t)host.arena;
     *size = host.arena_size;
+}
+
+/* The core's software SHA-256, as a port without an accelerator would do it. */
+void dynapps_port_sha256(const void *data, size_t size, uint8_t digest[32])
+{
+    require_lock("sha256 without lock");
+    host.sha_calls++;
+    host.sha_bytes = size;
+    dynapps_sha256(data, size, digest);
 }
 
 void dynapps_port_lock(void)

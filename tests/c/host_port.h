@@ -24,6 +24,7 @@ typedef struct {
     uintptr_t i_d_offset;   /* exec_addr = data_view + i_d_offset */
     long fail_alloc_at;     /* the n-th allocation (malloc or exec, counting from 0) fails; -1 never */
     dynapps_err_t exec_err; /* if not DYNAPPS_OK, exec_alloc fails with it */
+    size_t exec_limit;      /* exec_alloc of more than this many bytes fails with NO_MEM; 0: no limit */
     uintptr_t xip_vaddrs[HOST_MAX_XIP_VADDRS]; /* map_xip succeeds only at these */
     host_slot_t slots[HOST_MAX_SLOTS];
     size_t slot_count;
@@ -47,6 +48,8 @@ typedef struct {
     uintptr_t sync_exec;
     size_t sync_size;
     long sync_calls;
+    long sha_calls;      /* dynapps_port_sha256 calls (software SHA-256, like a port without hardware) */
+    size_t sha_bytes;    /* bytes hashed by the last one */
     uintptr_t exec_addr;
     uint8_t *exec_view;
     size_t exec_align;

@@ -435,6 +435,7 @@ static void test_iram_load_from_slot_with_alias(void)
     dynapps_app_t *app = NULL;
     CHECK_ERR(dynapps_load("iram_app", &app), DYNAPPS_OK);
     CHECK(app != NULL && host.slots_live == 0); /* slot released once loaded */
+    CHECK(host.sha_calls == 1 && host.sha_bytes == size - DYNAPPS_IMAGE_HASH_SIZE); /* through the port */
     if (app != NULL) {
         check_iram_app(app, &a);
         unload_checked(app, host.exec_addr + 4);
@@ -609,7 +610,7 @@ static void test_xip_outside_arena(void)
         host_port_add_slot("x", image, (uint32_t)size);
         host.xip_vaddr = 0;
         EXPECT_SLOT("x", DYNAPPS_ERR_ADDRESS_UNAVAILABLE);
-        CHECK(host.xip_vaddr == 0); /* never got as far as mapping */
+        CHECK(host.xip_vaddr == 0 && host.sha_calls == 0); /* refused before hashing or mapping */
         free(image);
     }
     /* the last bytes of the arena are fine */
@@ -782,7 +783,7 @@ static void test_bad_header(void)
     for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
         EXPECT_HEADER_EDIT(image, size, edits[i], DYNAPPS_ERR_BAD_HEADER);
     }
-    CHECK(host.alloc_calls == 0); /* refused before anything was allocated */
+    CHECK(host.alloc_calls == 0 && host.sha_calls == 0); /* refused before allocating or hashing */
     EXPECT_HEADER_EDIT(image, size, e_unknown_flag, DYNAPPS_OK);
     free(image);
 }
@@ -795,6 +796,7 @@ static void test_alias_mismatch(void)
     uint8_t *image = iram_image(&size);
     EXPECT_HEADER_EDIT(image, size, e_alias, DYNAPPS_ERR_BAD_HEADER);
     CHECK(host.exec_align == 4 && host.alloc_calls == 2);
+    CHECK(host.sha_calls == 0); /* the alias is a header check: no hashing for it */
     EXPECT_HEADER_EDIT(image, size, e_data_moved, DYNAPPS_ERR_BAD_HEADER);
     host.i_d_offset = 0; /* an image linked for the esp32c3 alias on a one-address chip */
     EXPECT_BUFFER(image, size, DYNAPPS_ERR_BAD_HEADER);
@@ -1054,6 +1056,7 @@ static int oom_sweep(const char *slot)
     for (long n = 0; n < 16; n++) {
         host.fail_alloc_at = n;
         host.alloc_calls = 0;
+        host.sha_calls = 0;
         dynapps_app_t *app = NULL;
         dynapps_err_t err = dynapps_load(slot, &app);
         if (err == DYNAPPS_OK) {
@@ -1064,6 +1067,7 @@ static int oom_sweep(const char *slot)
         }
         CHECK_ERR(err, DYNAPPS_ERR_NO_MEM);
         CHECK(app == NULL);
+        CHECK(host.sha_calls == 0); /* memory is taken before the image is hashed */
         CHECK_CLEAN();
         failed_loads++;
     }
@@ -1143,6 +1147,344 @@ static void test_wrapper_calls(void)
     free(image);
 }
 
+/* ---- fix-ups, imports, bookkeeping: the fast paths and their fallbacks ----------------------- */
+
+/* An IRAM app as the build makes it: code_size a multiple of the alignment (no padding before the
+ * data), `count` fix-ups alternating between code and data words, one export. */
+#define FAST_CODE 64u
+#define FAST_DATA 64u
+#define FAST_BSS 5u /* not a multiple of 4: the export table after it is still word aligned */
+
+typedef struct {
+    uint8_t code[FAST_CODE];
+    uint8_t data[FAST_DATA];
+    uint32_t fixups[16];
+    ib_import_t imports[3];
+    ib_export_t exports[1];
+    ib_spec_t spec;
+} fast_app_t;
+
+static void fast_app(fast_app_t *a, uint32_t count)
+{
+    uint32_t code_vaddr = (uint32_t)host.i_d_offset, data_vaddr = FAST_CODE;
+    memset(a, 0, sizeof *a);
+    for (uint32_t i = 0; i < FAST_CODE / 4; i++) {
+        ib_put32(a->code + 4 * i, code_vaddr + 4 * i);
+    }
+    for (uint32_t i = 0; i < FAST_DATA / 4; i++) {
+        ib_put32(a->data + 4 * i, i < 12 ? data_vaddr + 4 * i : 0);
+    }
+    for (uint32_t i = 0; i < count; i++) {
+        a->fixups[i] = (i % 2 == 0) ? 4 * i : FAST_CODE + 4 * i; /* data words 1, 3, ... < 12 */
+    }
+    a->imports[0] = (ib_import_t){"fw_unused", 2};
+    a->imports[1] = (ib_import_t){"fw_puts", 0};
+    a->imports[2] = (ib_import_t){"fw_add", 1};
+    a->exports[0] = (ib_export_t){"fast_run", code_vaddr + 8, 0};
+    a->spec = (ib_spec_t){
+        .chip_id = 0, .strategy = DYNAPPS_STRATEGY_IRAM, .align_log2 = 4, .firmware_id = FW_ID,
+        .code = a->code, .code_size = FAST_CODE, .data = a->data, .data_size = FAST_DATA,
+        .bss_size = FAST_BSS, .code_vaddr = code_vaddr, .data_vaddr = data_vaddr,
+        .fixups = a->fixups, .fixup_count = count, .imports = a->imports, .import_count = 3,
+        .import_slots_vaddr = data_vaddr + 48, .exports = a->exports, .export_count = 1};
+}
+
+/* The image at every alignment of a buffer, so both the word path and the memcpy path run. */
+static uint8_t *at_offset(const uint8_t *image, size_t size, size_t misalign, uint8_t **block)
+{
+    *block = malloc(size + 3);
+    memcpy(*block + misalign, image, size);
+    return *block + misalign;
+}
+
+/* Every fix-up count from 0 to 9 (the fast loop is unrolled by 4), from buffers at offsets 0..3:
+ * each marked word gets the bias, every other word keeps its value. */
+static void test_fixups_word_path_and_unaligned_buffers(void)
+{
+    for (int alias = 0; alias < 2; alias++) {
+        host.i_d_offset = alias ? 0x700000 : 0;
+        for (uint32_t count = 0; count <= 9; count++) {
+            fast_app_t a;
+            fast_app(&a, count);
+            size_t size;
+            uint8_t *image = ib_build(&a.spec, &size);
+            for (size_t misalign = 0; misalign < 4; misalign++) {
+                uint8_t *block;
+                uint8_t *buffer = at_offset(image, size, misalign, &block);
+                dynapps_app_t *app = NULL;
+                CHECK_ERR(dynapps_load_from_buffer(buffer, size, &app), DYNAPPS_OK);
+                free(block); /* nothing of the app points into the buffer */
+                if (app == NULL) {
+                    continue;
+                }
+                const uint8_t *v = host.exec_view;
+                uint32_t bias = (uint32_t)(host.exec_addr - host.i_d_offset);
+                for (uint32_t w = 0; w < (FAST_CODE + FAST_DATA) / 4; w++) {
+                    uint32_t original = ib_get32((w < FAST_CODE / 4 ? a.code : a.data - FAST_CODE) + 4 * w);
+                    int fixed = 0;
+                    for (uint32_t f = 0; f < count; f++) {
+                        fixed |= a.fixups[f] == 4 * w;
+                    }
+                    if (w >= (FAST_CODE + 48) / 4 && w < (FAST_CODE + 60) / 4) {
+                        continue; /* the import slots */
+                    }
+                    CHECK(ib_get32(v + 4 * w) == original + (fixed ? bias : 0));
+                }
+                CHECK(ib_get32(v + FAST_CODE + 48) == addr32((const void *)fw_unused));
+                CHECK(ib_get32(v + FAST_CODE + 52) == addr32((const void *)fw_puts));
+                CHECK(ib_get32(v + FAST_CODE + 56) == addr32((const void *)fw_add));
+                CHECK(all_bytes(v + FAST_CODE + FAST_DATA, FAST_BSS, 0));
+                void *fn = NULL;
+                CHECK_ERR(dynapps_find_export(app, "fast_run", &fn), DYNAPPS_OK);
+                CHECK(fn == (void *)(host.exec_addr + 8));
+                dynapps_app_info_t info;
+                CHECK_ERR(dynapps_get_info(app, &info), DYNAPPS_OK);
+                CHECK(info.ram_bytes == host.heap_bytes && info.fixup_count == count);
+                CHECK_ERR(dynapps_unload(app), DYNAPPS_OK);
+                CHECK_CLEAN();
+            }
+            free(image);
+        }
+    }
+}
+
+/* Replace fix-up `which` of a 9-fix-up fast image by `offset`; expect `want` at every alignment. */
+static void fast_fixup_expect_at(uint32_t which, uint32_t offset, dynapps_err_t want, const char *file,
+                                 int line)
+{
+    fast_app_t a;
+    fast_app(&a, 9);
+    a.fixups[which] = offset;
+    size_t size;
+    uint8_t *image = ib_build(&a.spec, &size);
+    for (size_t misalign = 0; misalign < 4; misalign++) {
+        uint8_t *block;
+        uint8_t *buffer = at_offset(image, size, misalign, &block);
+        expect_buffer_at(buffer, size, want, file, line);
+        free(block);
+    }
+    free(image);
+}
+
+#define FAST_FIXUP_EXPECT(which, offset, want) fast_fixup_expect_at((which), (offset), (want), __FILE__, __LINE__)
+
+static void test_fixup_bounds_word_path(void)
+{
+    for (uint32_t which = 0; which < 9; which += 4) { /* first, in the middle, last */
+        FAST_FIXUP_EXPECT(which, FAST_CODE + FAST_DATA, DYNAPPS_ERR_FIXUP_OUT_OF_BOUNDS); /* past data */
+        FAST_FIXUP_EXPECT(which, FAST_CODE + FAST_DATA + 4, DYNAPPS_ERR_FIXUP_OUT_OF_BOUNDS); /* bss */
+        FAST_FIXUP_EXPECT(which, 6, DYNAPPS_ERR_FIXUP_OUT_OF_BOUNDS);      /* misaligned */
+        FAST_FIXUP_EXPECT(which, FAST_CODE + FAST_DATA - 2, DYNAPPS_ERR_FIXUP_OUT_OF_BOUNDS);
+        FAST_FIXUP_EXPECT(which, 0xFFFFFFFCu, DYNAPPS_ERR_FIXUP_OUT_OF_BOUNDS);
+        FAST_FIXUP_EXPECT(which, 0, DYNAPPS_OK);
+        FAST_FIXUP_EXPECT(which, FAST_CODE + FAST_DATA - 4, DYNAPPS_OK); /* last data word */
+    }
+    CHECK(calls.init_calls == 0); /* the fast image has no init; nothing ran either way */
+}
+
+/* A load that can't get its memory fails before the image is hashed (a 256 KB image hashed in
+ * software would cost millions of instructions first), and gives everything back. */
+static void test_no_memory_before_hashing(void)
+{
+    size_t size;
+    uint8_t *image = iram_image(&size);
+    host.exec_limit = IRAM_RAM - 1; /* the executable RAM won't fit */
+    EXPECT_BUFFER(image, size, DYNAPPS_ERR_NO_MEM);
+    CHECK(host.sha_calls == 0 && calls.init_calls == 0);
+    host.exec_limit = 0;
+    host.exec_err = DYNAPPS_ERR_EXEC_RAM_UNAVAILABLE;
+    EXPECT_BUFFER(image, size, DYNAPPS_ERR_EXEC_RAM_UNAVAILABLE);
+    CHECK(host.sha_calls == 0);
+    host.exec_err = DYNAPPS_OK;
+    host.fail_alloc_at = 0; /* the record */
+    host.alloc_calls = 0;
+    EXPECT_BUFFER(image, size, DYNAPPS_ERR_NO_MEM);
+    CHECK(host.sha_calls == 0);
+    host.fail_alloc_at = -1;
+    EXPECT_BUFFER(image, size, DYNAPPS_OK);
+    CHECK(host.sha_calls == 1 && host.sha_bytes == size - DYNAPPS_IMAGE_HASH_SIZE);
+    /* a corrupted image that can't fit says NO_MEM: memory is the first thing it needs */
+    image[size - 1] ^= 1;
+    host.exec_limit = 16;
+    EXPECT_BUFFER(image, size, DYNAPPS_ERR_NO_MEM);
+    CHECK(host.sha_calls == 1);
+    host.exec_limit = 0;
+    EXPECT_BUFFER(image, size, DYNAPPS_ERR_HASH_MISMATCH);
+    CHECK(host.sha_calls == 2);
+    free(image);
+}
+
+/* The record is the app's only heap block: an XIP app's exports stay in its slot, an IRAM app's
+ * are in its executable allocation. On rv32 the record is 56 bytes (the _Static_assert in
+ * dynapps_core.c; test_loader_host.py reads its size from the rv32 DWARF). Here pointers are 8
+ * bytes, so the host record is larger, but never more than its 7 pointers and 8 counters. */
+static void test_bookkeeping_is_one_small_record(void)
+{
+    size_t size;
+    uint8_t *image = xip_image(XIP_SLOT_VADDR, arena_addr(ARENA_AT), &size);
+    host_port_add_slot("x", image, (uint32_t)size);
+    host_port_allow_xip(XIP_SLOT_VADDR);
+    dynapps_app_t *app = NULL;
+    CHECK_ERR(dynapps_load("x", &app), DYNAPPS_OK);
+    CHECK(host.heap_blocks == 1 && host.heap_bytes <= 7 * sizeof(void *) + 8 * sizeof(uint32_t));
+    dynapps_app_info_t info;
+    CHECK_ERR(dynapps_get_info(app, &info), DYNAPPS_OK);
+    CHECK(info.ram_bytes == XIP_RAM + host.heap_bytes);
+    /* names and flags are read from the slot: every export by name, the callable one by index */
+    static const char *const names[] = {"xip_init", "xip_deinit", "xip_run"};
+    for (uint32_t i = 0; i < 3; i++) {
+        void *fn = NULL;
+        CHECK_ERR(dynapps_find_export(app, names[i], &fn), DYNAPPS_OK);
+        CHECK(fn == (void *)(uintptr_t)(XIP_SLOT_VADDR + DYNAPPS_IMAGE_HEADER_SIZE + 4 * i));
+    }
+    CHECK_ERR(dynapps_unload(app), DYNAPPS_OK);
+    dynapps_app_t *handle = NULL;
+    void *fn = NULL;
+    CHECK_ERR(dynapps_call_begin("x", &handle, 2, &fn), DYNAPPS_OK);
+    CHECK(fn == (void *)(uintptr_t)(XIP_SLOT_VADDR + DYNAPPS_IMAGE_HEADER_SIZE + 8));
+    CHECK_ERR(dynapps_call_begin("x", &handle, 1, &fn), DYNAPPS_ERR_NOT_FOUND); /* deinit */
+    dynapps_call_end(handle);
+    CHECK_ERR(dynapps_unload_handle(&handle), DYNAPPS_OK);
+    CHECK_CLEAN();
+    free(image);
+
+    size_t si;
+    uint8_t *iram = iram_image(&si);
+    CHECK_ERR(dynapps_load_from_buffer(iram, si, &app), DYNAPPS_OK);
+    CHECK(host.heap_blocks == 2); /* the record and the executable RAM */
+    CHECK_ERR(dynapps_get_info(app, &info), DYNAPPS_OK);
+    /* executable RAM: code, padding, data, bss, then 3 export records and their 29 name bytes */
+    size_t exec = ((IRAM_RAM + 3u) & ~3u) + 3 * 12 + sizeof "app_init" + sizeof "app_deinit" + sizeof "app_run";
+    CHECK(info.ram_bytes == host.heap_bytes && host.heap_bytes - exec <= 7 * sizeof(void *) + 8 * sizeof(uint32_t));
+    CHECK_ERR(dynapps_unload(app), DYNAPPS_OK);
+    CHECK_CLEAN();
+    free(iram);
+}
+
+/* An app is identified by its slot (dynapps_slot_t.id), not by the name it was asked for. */
+static void test_already_loaded_by_slot_id(void)
+{
+    size_t size;
+    uint8_t *image = iram_image(&size);
+    host_port_add_slot("one", image, (uint32_t)size);
+    host_port_add_slot("two", image, (uint32_t)size); /* same image, another slot */
+    dynapps_app_t *one = NULL, *two = NULL, *again = (dynapps_app_t *)(uintptr_t)1;
+    CHECK_ERR(dynapps_load("one", &one), DYNAPPS_OK);
+    CHECK_ERR(dynapps_load("two", &two), DYNAPPS_OK);
+    long hashed = host.sha_calls;
+    CHECK_ERR(dynapps_load("two", &again), DYNAPPS_ERR_ALREADY_LOADED);
+    CHECK(again == NULL && host.sha_calls == hashed && host.slots_live == 0);
+    CHECK_ERR(dynapps_unload(one), DYNAPPS_OK);
+    CHECK_ERR(dynapps_load("one", &one), DYNAPPS_OK);
+    CHECK_ERR(dynapps_unload(one), DYNAPPS_OK);
+    CHECK_ERR(dynapps_unload(two), DYNAPPS_OK);
+    CHECK_CLEAN();
+    free(image);
+}
+
+/* The documented order of the table errors holds although each table is checked where it is
+ * used: fix-ups before tables before import resolution. */
+static void t_bad_fixup(uint8_t *i, const ib_layout_t *l) { ib_put32(i + l->fixups + 4, CODE_SPAN + DATA_SIZE); }
+static void t_fixup_and_table(uint8_t *i, const ib_layout_t *l) { t_bad_fixup(i, l); t_export_past_code(i, l); }
+static void t_fixup_and_slots(uint8_t *i, const ib_layout_t *l) { t_bad_fixup(i, l); t_slots_past_data(i, l); }
+static void t_fixup_and_import(uint8_t *i, const ib_layout_t *l) { t_bad_fixup(i, l); t_import_index_past(i, l); }
+static void t_fixup_and_name(uint8_t *i, const ib_layout_t *l) { t_bad_fixup(i, l); t_import_name_empty(i, l); }
+/* import 0 unresolved, import 1 with a bad name: the bad table wins */
+static void t_unresolved_then_bad_name(uint8_t *i, const ib_layout_t *l)
+{
+    t_import_index_past(i, l);
+    ib_put32(i + l->imports + 8, strtab_size_of(i) + 3);
+}
+/* The string table's last byte is not a NUL, but every name is terminated before it: a good
+ * image (the fast binding declines it, the checked one binds it). */
+static void t_strtab_tail_junk(uint8_t *i, const ib_layout_t *l) { i[l->strtab + strtab_size_of(i) - 1] = 'x'; }
+/* Code and data linked 2 bytes further (the alias still holds), the slots left where they were:
+ * their addresses are aligned, their offset in the data segment is not, and the IRAM loader
+ * writes them through the data view at that offset. */
+static void t_slots_misaligned_in_data(uint8_t *i, const ib_layout_t *l)
+{
+    dynapps_image_header_t h;
+    ib_read_header(i, &h);
+    h.code_vaddr += 2;
+    h.data_vaddr += 2;
+    ib_write_header(i, &h);
+    for (uint32_t e = 0; e < h.export_count; e++) {
+        ib_put32(i + l->exports + 12 * e + 4, ib_get32(i + l->exports + 12 * e + 4) + 2);
+    }
+}
+
+static void test_table_error_order(void)
+{
+    TABLE_EXPECT(t_bad_fixup, DYNAPPS_ERR_FIXUP_OUT_OF_BOUNDS);
+    TABLE_EXPECT(t_fixup_and_table, DYNAPPS_ERR_FIXUP_OUT_OF_BOUNDS);
+    TABLE_EXPECT(t_fixup_and_slots, DYNAPPS_ERR_FIXUP_OUT_OF_BOUNDS);
+    TABLE_EXPECT(t_fixup_and_import, DYNAPPS_ERR_FIXUP_OUT_OF_BOUNDS);
+    TABLE_EXPECT(t_fixup_and_name, DYNAPPS_ERR_FIXUP_OUT_OF_BOUNDS);
+    TABLE_EXPECT(t_unresolved_then_bad_name, DYNAPPS_ERR_BAD_TABLE);
+    TABLE_EXPECT(t_strtab_tail_junk, DYNAPPS_OK);
+    CHECK(calls.init_calls == 1); /* only the good one ran */
+
+    /* the same from a misaligned buffer, where binding always takes the checked path */
+    size_t size;
+    uint8_t *image = iram_image(&size);
+    ib_layout_t l = ib_layout(image);
+    t_unresolved_then_bad_name(image, &l);
+    ib_rehash(image, size);
+    uint8_t *block;
+    uint8_t *buffer = at_offset(image, size, 1, &block);
+    EXPECT_BUFFER(buffer, size, DYNAPPS_ERR_BAD_TABLE);
+    free(block);
+    free(image);
+    image = iram_image(&size);
+    t_import_wrong_name(image, &l);
+    ib_rehash(image, size);
+    buffer = at_offset(image, size, 3, &block);
+    EXPECT_BUFFER(buffer, size, DYNAPPS_ERR_UNRESOLVED_IMPORT);
+    free(block);
+    free(image);
+
+    TABLE_EXPECT(t_slots_misaligned_in_data, DYNAPPS_ERR_BAD_TABLE);
+}
+
+/* An XIP image whose imports fail after the slot was mapped and the data copied: the mapping
+ * is given back. */
+static void test_xip_import_failure_unmaps(void)
+{
+    xip_app_t a;
+    xip_app(&a, XIP_SLOT_VADDR, arena_addr(ARENA_AT));
+    a.imports[1].firmware_index = 1; /* "fw_unused" -> the firmware's "fw_add" */
+    size_t size;
+    uint8_t *image = ib_build(&a.spec, &size);
+    host_port_add_slot("x", image, (uint32_t)size);
+    host_port_allow_xip(XIP_SLOT_VADDR);
+    EXPECT_SLOT("x", DYNAPPS_ERR_UNRESOLVED_IMPORT);
+    CHECK(host.xip_vaddr == XIP_SLOT_VADDR && host.maps_live == 0 && calls.init_calls == 0);
+    free(image);
+}
+
+/* The wrappers' call counter is 16 bits: the 65536th concurrent call is refused, not wrapped. */
+static void test_call_counter_saturates(void)
+{
+    size_t size;
+    uint8_t *image = iram_image(&size);
+    host_port_add_slot("iram_app", image, (uint32_t)size);
+    dynapps_app_t *handle = NULL;
+    void *fn = NULL;
+    for (long i = 0; i < 65535; i++) {
+        if (dynapps_call_begin("iram_app", &handle, 2, &fn) != DYNAPPS_OK) {
+            CHECK(!"call_begin failed early");
+            break;
+        }
+    }
+    CHECK_ERR(dynapps_call_begin("iram_app", &handle, 2, &fn), DYNAPPS_ERR_BUSY);
+    for (long i = 0; i < 65535; i++) {
+        dynapps_call_end(handle);
+    }
+    CHECK_ERR(dynapps_unload_handle(&handle), DYNAPPS_OK);
+    CHECK_CLEAN();
+    free(image);
+}
+
 /* ---- runner ------------------------------------------------------------------------------- */
 
 #define TEST(fn) {#fn, fn}
@@ -1182,6 +1524,14 @@ static const struct {
     TEST(test_exec_ram_unavailable),
     TEST(test_init_failed),
     TEST(test_wrapper_calls),
+    TEST(test_fixups_word_path_and_unaligned_buffers),
+    TEST(test_fixup_bounds_word_path),
+    TEST(test_no_memory_before_hashing),
+    TEST(test_bookkeeping_is_one_small_record),
+    TEST(test_already_loaded_by_slot_id),
+    TEST(test_table_error_order),
+    TEST(test_xip_import_failure_unmaps),
+    TEST(test_call_counter_saturates),
 };
 
 int main(int argc, char **argv)

@@ -26,8 +26,13 @@
 #define DYNAPPS_EMU_REG_SYNC_SIZE 0x28  /* W: drop the emulator's translations of that range */
 #define DYNAPPS_EMU_REG_FLASH_SIZE 0x2C /* R: size of the emulated flash chip */
 #define DYNAPPS_EMU_REG_ID 0x30         /* R: DYNAPPS_EMU_ID */
+#define DYNAPPS_EMU_REG_SHA_SRC 0x34    /* RW: address of the bytes to hash (a data-bus address) */
+#define DYNAPPS_EMU_REG_SHA_LEN 0x38    /* RW: how many */
+#define DYNAPPS_EMU_REG_SHA_START 0x3C  /* W: hash [SRC, SRC + LEN) now; a bad range is a fault */
+#define DYNAPPS_EMU_REG_SHA_DIGEST 0x40 /* R: 8 words, 0x40..0x5C: digest bytes 4i..4i+3 of word i */
 
 #define DYNAPPS_EMU_ID 0x554D4544u /* "DEMU" */
+#define DYNAPPS_EMU_SHA_DIGEST_WORDS 8
 
 /* MMU commands. */
 #define DYNAPPS_EMU_MMU_MAP_EXEC 1 /* flash bytes at VADDR in the instruction-bus window, R+X */
@@ -52,6 +57,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define DYNAPPS_EMU_REG(offset) (*(volatile uint32_t *)(uintptr_t)(DYNAPPS_EMU_CTRL_BASE + (offset)))
 
@@ -97,6 +103,32 @@ static inline void dynapps_emu_sync_code(uintptr_t addr, size_t size)
 {
     DYNAPPS_EMU_REG(DYNAPPS_EMU_REG_SYNC_ADDR) = (uint32_t)addr;
     DYNAPPS_EMU_REG(DYNAPPS_EMU_REG_SYNC_SIZE) = (uint32_t)size;
+}
+
+/*
+ * SHA-256 of `size` bytes at `data` by the emulator's SHA engine (emulator.py), standing in for
+ * the chip's SHA accelerator. Fixed cost, whatever the length (the engine itself takes no
+ * instructions): 3 register writes, 8 reads and the stores of the digest, about 40 instructions
+ * with a 4-aligned `digest`. `data` must be readable
+ * by a data load (SRAM through its data alias, the flash data-bus window), else the machine
+ * stops with a "sha_read" fault. `digest` may have any alignment.
+ */
+static inline void dynapps_emu_sha256(const void *data, size_t size, uint8_t digest[32])
+{
+    DYNAPPS_EMU_REG(DYNAPPS_EMU_REG_SHA_SRC) = (uint32_t)(uintptr_t)data;
+    DYNAPPS_EMU_REG(DYNAPPS_EMU_REG_SHA_LEN) = (uint32_t)size;
+    DYNAPPS_EMU_REG(DYNAPPS_EMU_REG_SHA_START) = 1u;
+    if (((uintptr_t)digest & 3u) == 0) {
+        for (unsigned i = 0; i < DYNAPPS_EMU_SHA_DIGEST_WORDS; i++) {
+            uint32_t word = DYNAPPS_EMU_REG(DYNAPPS_EMU_REG_SHA_DIGEST + 4u * i);
+            memcpy(__builtin_assume_aligned(digest + 4u * i, 4), &word, sizeof word);
+        }
+        return;
+    }
+    for (unsigned i = 0; i < DYNAPPS_EMU_SHA_DIGEST_WORDS; i++) {
+        uint32_t word = DYNAPPS_EMU_REG(DYNAPPS_EMU_REG_SHA_DIGEST + 4u * i);
+        memcpy(digest + 4u * i, &word, sizeof word);
+    }
 }
 
 static inline uint32_t dynapps_emu_flash_size(void)

@@ -36,7 +36,19 @@ Memory map
   UART0 TX FIFO register, outputs one byte; reads return 0) and the control block at
   `EmulatorProfile.control` (registers in firmware/emulator/include/dynapps_emu.h, mirrored
   below as REG_*): exit, benchmark marks, instruction counter, MMU map/unmap, code sync, flash
-  size.
+  size, and a SHA-256 engine (below).
+* The SHA-256 engine (control block, like the SHA accelerator ESP-IDF drives through mbedtls):
+  the firmware writes a source address to REG_SHA_SRC and a length to REG_SHA_LEN, then any
+  value to REG_SHA_START; the device reads those bytes of guest memory and computes their
+  digest in Python, and REG_SHA_DIGEST + 4 i (i = 0..7) then read back digest bytes 4 i .. 4 i + 3
+  as a little-endian word (memcpy order). It reads what a data load could read: SRAM through its
+  data alias (on esp32c3 not through the IRAM alias, which takes words only), the flash data-bus
+  window where something is mapped (data view, firmware rodata, MMU mappings); anything else
+  (unmapped, a device page, esp32c3's fetch-only instruction bus, a range past 4 GiB) stops the
+  run with a "sha_read" fault naming the address. It takes no instructions: the firmware side is a
+  fixed 3 register writes and 8 reads per digest (dynapps_emu_sha256), however long the data, as
+  with a DMA-fed accelerator (whose real time grows with the length: the instruction count does
+  not show it). Every request is logged in Machine.sha_log as (address, length).
 * Anything else is unmapped: a fetch, load or store there stops the run with a fault.
 
 CPU
@@ -66,6 +78,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import hashlib
 import sys
 import time
 from dataclasses import dataclass, field
@@ -88,7 +101,12 @@ REG_SYNC_ADDR = 0x24
 REG_SYNC_SIZE = 0x28
 REG_FLASH_SIZE = 0x2C
 REG_ID = 0x30
+REG_SHA_SRC = 0x34
+REG_SHA_LEN = 0x38
+REG_SHA_START = 0x3C
+REG_SHA_DIGEST = 0x40  # 8 words: 0x40 .. 0x5C
 EMU_ID = 0x554D4544
+SHA_DIGEST_WORDS = 8
 
 MMU_MAP_EXEC = 1
 MMU_MAP_DATA = 2
@@ -149,7 +167,7 @@ def _align_down(value: int, alignment: int) -> int:
 class Fault:
     kind: str  # flash_write, iram_access, fetch_unmapped, fetch_protected, read_unmapped,
     #            write_unmapped, read_protected, write_protected, exception,
-    #            invalid_instruction, emulator_error
+    #            invalid_instruction, emulator_error, sha_read
     pc: int
     address: int | None = None
     size: int | None = None
@@ -285,6 +303,8 @@ class Machine:
         self.faults: list[Fault] = []
         self.marks: list[Mark] = []
         self.mmu_log: list[tuple[int, int, int, int, int]] = []  # (command, vaddr, offset, size, status)
+        self.sha_log: list[tuple[int, int]] = []  # (address, length) of every SHA-256 request
+        self._sha_digest = bytes(32)
         self.symbols: dict[str, int] = {}
         self.entry: int | None = None
         self._uart = bytearray()
@@ -296,7 +316,8 @@ class Machine:
         self._limit_hit = False
         self._trap_deliveries = 0
         self._memory_fault_reported = False
-        self._regs = {REG_MMU_VADDR: 0, REG_MMU_OFFSET: 0, REG_MMU_SIZE: 0, REG_MMU_STATUS: 0, REG_SYNC_ADDR: 0}
+        self._regs = {REG_MMU_VADDR: 0, REG_MMU_OFFSET: 0, REG_MMU_SIZE: 0, REG_MMU_STATUS: 0, REG_SYNC_ADDR: 0,
+                      REG_SHA_SRC: 0, REG_SHA_LEN: 0}
         self._finished = False
         self._hooks: list[int] = []
 
@@ -617,6 +638,9 @@ class Machine:
             return self.flash_size
         if offset == REG_ID:
             return EMU_ID
+        if REG_SHA_DIGEST <= offset < REG_SHA_DIGEST + 4 * SHA_DIGEST_WORDS:
+            at = offset - REG_SHA_DIGEST
+            return int.from_bytes(self._sha_digest[at:at + 4], "little")
         return self._regs.get(offset, 0)
 
     def _control_write(self, uc, offset, size, value, _):
@@ -639,8 +663,48 @@ class Machine:
             self.mmu_log.append((value, vaddr, flash_offset, length, status))
         elif offset == REG_SYNC_SIZE:
             self.sync_code(self._regs[REG_SYNC_ADDR], value)
-        elif offset in (REG_MMU_VADDR, REG_MMU_OFFSET, REG_MMU_SIZE, REG_SYNC_ADDR):
+        elif offset == REG_SHA_START:
+            self._sha_start(uc)
+        elif offset in (REG_MMU_VADDR, REG_MMU_OFFSET, REG_MMU_SIZE, REG_SYNC_ADDR, REG_SHA_SRC, REG_SHA_LEN):
             self._regs[offset] = value
+
+    def sha_refusal(self, address: int, size: int) -> str | None:
+        """Why the SHA engine can't read [address, address + size), or None if it can."""
+        if size == 0:
+            return None
+        end = address + size
+        if end > 1 << 32:
+            return "the range runs past 4 GiB"
+        p, e = self.profile, self.emu
+        for name, start in (("uart", e.uart), ("control block", e.control)):
+            if address < start + MMIO_SIZE and start < end:
+                return f"the range overlaps the {name} page"
+        if not p.unified_flash_window and address < p.flash_ibus.end and p.flash_ibus.start < end:
+            return "the instruction-bus flash window serves fetches only"
+        if p.i_d_offset and not p.iram_byte_access and address < p.iram.end and p.iram.start < end:
+            return "the IRAM alias takes 32-bit word accesses only; read through the DRAM alias"
+        covered = address
+        for start, last, perms in sorted(self.uc.mem_regions()):
+            if start <= covered <= last:
+                if not perms & self._U.UC_PROT_READ:
+                    return f"{covered:#010x} is not readable"
+                covered = last + 1
+                if covered >= end:
+                    return None
+        return f"nothing is mapped at {covered:#010x}"
+
+    def _sha_start(self, uc) -> None:
+        address, size = self._regs[REG_SHA_SRC], self._regs[REG_SHA_LEN]
+        self.sha_log.append((address, size))
+        refusal = self.sha_refusal(address, size)
+        if refusal is not None:
+            self._fault("sha_read", uc.reg_read(self._R.UC_RISCV_REG_PC), address=address, size=size,
+                        detail=f"SHA-256 engine: {refusal}")
+            self._memory_fault_reported = True
+            uc.emu_stop()
+            return
+        data = bytes(uc.mem_read(address, size)) if size else b""
+        self._sha_digest = hashlib.sha256(data).digest()
 
     # ------------------------------------------------------------ hooks
 

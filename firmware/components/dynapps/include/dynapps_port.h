@@ -15,11 +15,22 @@
 extern "C" {
 #endif
 
-/* An app slot: where the image lies in flash and a mapping through which the CPU can read it. */
+/*
+ * An app slot: where the image lies in flash and a mapping through which the CPU can read it.
+ *
+ * `bytes` is 4-aligned. After a successful dynapps_port_map_xip of the slot, the same `bytes`
+ * view stays readable, at the same address, for as long as that XIP mapping lives (until
+ * dynapps_port_unmap_xip), even after release_slot: an XIP app's export table and names are read
+ * from there for as long as it is loaded. (The ESP-IDF port maps each slot once, shares that
+ * mapping between find_slot and map_xip and keeps it alive with a reference count; the
+ * emulator's data view of the flash is permanent.)
+ */
 typedef struct {
-    const uint8_t *bytes;   /* readable (data bus) view of the slot's image bytes */
+    const uint8_t *bytes;   /* readable (data bus) view of the slot's image bytes, 4-aligned */
     uint32_t size;          /* slot size in bytes: the image must fit */
     uint32_t flash_offset;  /* offset of the slot in flash (for XIP mapping) */
+    uintptr_t id;           /* identifies the slot: the same non-zero value every time find_slot
+                               finds this slot, another one for every other slot */
     void *port_handle;      /* port's own bookkeeping, released by release_slot */
 } dynapps_slot_t;
 
@@ -40,7 +51,9 @@ void dynapps_port_exec_free(uint8_t *data_view);
 /* Make freshly written code visible to instruction fetch (cache write-back + invalidate). */
 void dynapps_port_sync_code(uint8_t *data_view, uintptr_t exec_addr, size_t size);
 
-/* Find the slot labelled `name` and map it for reading. DYNAPPS_ERR_NOT_FOUND if none. */
+/* Find the slot labelled `name` and map it for reading. DYNAPPS_ERR_NOT_FOUND if none. Must also
+ * succeed for a slot from which an XIP app is loaded (the core then refuses the load with
+ * DYNAPPS_ERR_ALREADY_LOADED by comparing `id`). */
 dynapps_err_t dynapps_port_find_slot(const char *name, dynapps_slot_t *slot);
 void dynapps_port_release_slot(dynapps_slot_t *slot);
 
@@ -54,6 +67,15 @@ void dynapps_port_unmap_xip(void *mapping);
 
 /* The RAM range the firmware reserves for XIP apps' data and bss (fixed addresses). */
 void dynapps_port_data_arena(uintptr_t *base, size_t *size);
+
+/*
+ * SHA-256 of `size` bytes at `data` into `digest` (which may have any alignment). `data` is an
+ * image in a slot's data view or in a RAM buffer. The ESP-IDF port uses the chip's SHA
+ * accelerator through mbedtls / PSA; the emulator port an emulated SHA device; a port without
+ * one may call the core's software dynapps_sha256() (src/dynapps_sha256.h). Called with the
+ * loader lock held; it cannot fail (a port whose hardware path fails falls back to software).
+ */
+void dynapps_port_sha256(const void *data, size_t size, uint8_t digest[32]);
 
 /* Serialise load/unload (FreeRTOS mutex on ESP-IDF). */
 void dynapps_port_lock(void);

@@ -4,8 +4,15 @@
  * reference; docs/design.md says why the image looks the way it does.
  *
  * Portable: no ESP-IDF includes. Everything platform-specific goes through dynapps_port.h.
- * The image is read with memcpy only: a buffer handed to dynapps_load_from_buffer may have
- * any alignment, and nothing in it is trusted until it has been checked.
+ * Nothing in an image is trusted until it has been checked. Every part of an image starts on a
+ * 4-byte boundary, so when the image itself is 4-aligned (a flash slot always is, a RAM buffer
+ * usually) its tables are read a word at a time; a buffer handed to dynapps_load_from_buffer
+ * may have any alignment, and is then read with byte-wise memcpy.
+ *
+ * A load, in order: header checks; bookkeeping record; executable RAM (IRAM) or the data arena
+ * range (XIP) reserved; SHA-256 of the image; table checks; copy, fix-ups, import binding (IRAM)
+ * or mapping, data copy, import binding (XIP); init. Nothing is copied, mapped or run before
+ * the hash has been checked, and a load that can't get its memory fails before hashing.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -16,7 +23,6 @@
 #include "dynapps_image.h"
 #include "dynapps_internal.h"
 #include "dynapps_port.h"
-#include "dynapps_sha256.h"
 
 /* The chip this firmware runs on (esp_chip_id_t). No default: a wrong one would let images for
  * another chip through, so the build must say it (host tests pass -DDYNAPPS_CHIP_ID=0). */
@@ -39,6 +45,23 @@
 #define ALIGN_LOG2_MAX 12u
 
 #define ADDRESS_SPACE ((uint64_t)1 << 32) /* image addresses are 32-bit */
+#define NO_SLOT ((uintptr_t)0)            /* dynapps_app.slot of an app loaded from a buffer */
+
+/* memcpy through a pointer known to be 4-aligned: a single load or store on rv32, and free of
+ * the aliasing questions a cast to uint32_t * would raise. */
+#if defined(__GNUC__)
+#define ALIGNED4(p) __builtin_assume_aligned((p), 4)
+#else
+#define ALIGNED4(p) (p)
+#endif
+
+/* The fix-up loop is the one loop of a load that runs per table entry with almost nothing in
+ * it: unrolled, its counter and branch cost a quarter as much. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define FIXUP_UNROLL _Pragma("GCC unroll 4")
+#else
+#define FIXUP_UNROLL
+#endif
 
 /* A header that passed the checks, and where each table starts in the file. */
 typedef struct {
@@ -49,56 +72,81 @@ typedef struct {
     uint32_t imports;
     uint32_t exports;
     uint32_t strtab;
+    uint32_t tail;       /* IRAM: offset of the export table copy in the executable allocation */
+    uint32_t names_from; /* IRAM: the export names kept are string table bytes [from, end) */
+    uint32_t names_end;
+    bool aligned; /* bytes is 4-aligned: every table can be read a word at a time */
 } image_t;
 
 /*
- * One loaded app. Kept small (56 bytes on rv32); it is followed in the same allocation by a
- * copy of the export records (name_offset rewritten to index the names that follow), the
- * export names and the slot name, so nothing refers back to the image once loading returns.
+ * One loaded app: 56 bytes on rv32, its only heap block. The export records and their names
+ * are not copied here: an XIP app's stay in its mapped slot (dynapps_port.h: the slot's bytes
+ * stay readable while the mapping lives), an IRAM app's are copied into its executable
+ * allocation after bss (app RAM, counted in ram_bytes). In both, `exports` points at
+ * export_count records followed by the names their name_offset indexes.
  */
 struct dynapps_app {
-    dynapps_app_t *next;   /* list of loaded apps */
-    const char *slot_name; /* NULL when loaded from a buffer */
-    void *mem;             /* IRAM: data view of the exec allocation. XIP: the flash mapping */
+    dynapps_app_t *next; /* list of loaded apps */
+    void *mem;           /* IRAM: data view of the executable allocation. XIP: the mapping */
+    const dynapps_image_export_t *exports;
+    uintptr_t slot; /* dynapps_slot_t.id of the slot it came from; NO_SLOT for a buffer */
     uintptr_t code_addr;
     uintptr_t data_addr;
     uintptr_t bias; /* export address = vaddr + bias (0 for XIP) */
     uint32_t code_size;
     uint32_t data_size;
     uint32_t bss_size;
-    uint32_t ram_bytes;
     uint32_t fixup_count;
     uint32_t import_count;
     uint32_t export_count;
-    uint32_t active_calls; /* calls through the wrappers now running: unload waits for 0 */
+    uint16_t active_calls; /* calls through the wrappers now running: unload waits for 0 */
     uint8_t strategy;
 };
 
-/* Holds on 32-bit targets; a 64-bit host (the unit tests) has wider pointers. */
-_Static_assert(sizeof(struct dynapps_app) <= 64 || UINTPTR_MAX > 0xFFFFFFFFu, "keep it small");
+/* The bookkeeping bound (docs/loader-api.md): one record per app, at most 64 bytes on 32-bit
+ * targets; a 64-bit host (the unit tests) has wider pointers. */
+_Static_assert(sizeof(struct dynapps_app) <= 56 || UINTPTR_MAX > 0xFFFFFFFFu, "keep it small");
 
 static dynapps_app_t *loaded_apps;
 
 /* ---- reading the image ------------------------------------------------------------------ */
 
-static uint32_t read_u32(const uint8_t *p)
+static uint32_t read_u32(const uint8_t *p) /* any alignment */
 {
     uint32_t v;
     memcpy(&v, p, sizeof v);
     return v;
 }
 
+static uint32_t load_word(const uint8_t *p) /* p is 4-aligned */
+{
+    uint32_t v;
+    memcpy(&v, ALIGNED4(p), sizeof v);
+    return v;
+}
+
+static void store_word(uint8_t *p, uint32_t v) /* p is 4-aligned */
+{
+    memcpy(ALIGNED4(p), &v, sizeof v);
+}
+
+/* The word at file offset `offset` (a multiple of 4) of the image. */
+static uint32_t image_word(const image_t *img, uint32_t offset)
+{
+    return img->aligned ? load_word(img->bytes + offset) : read_u32(img->bytes + offset);
+}
+
 static dynapps_image_import_t read_import(const image_t *img, uint32_t i)
 {
-    dynapps_image_import_t imp;
-    memcpy(&imp, img->bytes + img->imports + i * sizeof imp, sizeof imp);
+    uint32_t at = img->imports + i * (uint32_t)sizeof(dynapps_image_import_t);
+    dynapps_image_import_t imp = {image_word(img, at), image_word(img, at + 4u)};
     return imp;
 }
 
 static dynapps_image_export_t read_export(const image_t *img, uint32_t i)
 {
-    dynapps_image_export_t exp;
-    memcpy(&exp, img->bytes + img->exports + i * sizeof exp, sizeof exp);
+    uint32_t at = img->exports + i * (uint32_t)sizeof(dynapps_image_export_t);
+    dynapps_image_export_t exp = {image_word(img, at), image_word(img, at + 4u), image_word(img, at + 8u)};
     return exp;
 }
 
@@ -110,6 +158,8 @@ static const char *strtab_name(const image_t *img, uint32_t offset)
 
 /* [base, base + size) fits the 32-bit address space without wrapping. */
 static bool range_fits(uint32_t base, uint64_t size) { return base + size <= ADDRESS_SPACE; }
+
+static uint64_t align4(uint64_t value) { return (value + 3u) & ~(uint64_t)3u; }
 
 /* ---- header checks ------------------------------------------------------------------------ */
 
@@ -194,6 +244,20 @@ static bool chip_ok(const dynapps_image_header_t *h)
     return h->chip_id == (uint32_t)(DYNAPPS_CHIP_ID) && fpu == (DYNAPPS_FPU_ABI != 0);
 }
 
+/* The header is copied once, so what was checked is what is used. */
+static void copy_header(image_t *img)
+{
+    if (img->aligned) {
+        uint8_t *to = (uint8_t *)&img->h;
+        for (uint32_t at = 0; at < sizeof img->h; at += 4u) {
+            uint32_t word = load_word(img->bytes + at);
+            memcpy(to + at, &word, sizeof word);
+        }
+    } else {
+        memcpy(&img->h, img->bytes, sizeof img->h);
+    }
+}
+
 /* Everything decided by the header alone, ending with "are all its bytes there". */
 static dynapps_err_t check_header(const uint8_t *bytes, size_t avail, image_t *img)
 {
@@ -203,8 +267,9 @@ static dynapps_err_t check_header(const uint8_t *bytes, size_t avail, image_t *i
     if (avail < DYNAPPS_IMAGE_HEADER_SIZE) {
         return DYNAPPS_ERR_TRUNCATED;
     }
-    memcpy(&img->h, bytes, sizeof img->h);
     img->bytes = bytes;
+    img->aligned = ((uintptr_t)bytes & 3u) == 0;
+    copy_header(img);
     if (img->h.magic != DYNAPPS_IMAGE_MAGIC) {
         return DYNAPPS_ERR_BAD_MAGIC;
     }
@@ -225,12 +290,17 @@ static dynapps_err_t check_header(const uint8_t *bytes, size_t avail, image_t *i
 
 /* ---- content checks (after the hash, the tables can be trusted to be what was built) ----- */
 
+/* The SHA-256 comes from the port: the chip's accelerator where there is one. */
 static bool hash_ok(const image_t *img)
 {
-    uint8_t digest[DYNAPPS_SHA256_SIZE];
-    uint32_t covered = img->h.image_size - DYNAPPS_IMAGE_HASH_SIZE;
-    dynapps_sha256(img->bytes, covered, digest);
-    return memcmp(digest, img->bytes + covered, sizeof digest) == 0;
+    uint32_t digest[DYNAPPS_IMAGE_HASH_SIZE / 4];
+    uint32_t covered = img->h.image_size - DYNAPPS_IMAGE_HASH_SIZE; /* a multiple of 4 */
+    dynapps_port_sha256(img->bytes, covered, (uint8_t *)digest);
+    uint32_t diff = 0;
+    for (uint32_t i = 0; i < DYNAPPS_IMAGE_HASH_SIZE / 4; i++) {
+        diff |= digest[i] ^ image_word(img, covered + 4u * i);
+    }
+    return diff == 0;
 }
 
 /* A fix-up word must lie wholly inside the code segment or the data segment: not in the
@@ -247,10 +317,12 @@ static bool fixup_ok(const image_t *img, uint32_t offset)
     return offset >= img->code_span && end <= (uint64_t)img->code_span + img->h.data_size;
 }
 
+/* The separate check pass: only run to tell which error an image with bad tables reports first
+ * (copy_iram checks each fix-up as it applies it). */
 static bool fixups_ok(const image_t *img)
 {
     for (uint32_t i = 0; i < img->h.fixup_count; i++) {
-        if (!fixup_ok(img, read_u32(img->bytes + img->fixups + 4u * i))) {
+        if (!fixup_ok(img, image_word(img, img->fixups + 4u * i))) {
             return false;
         }
     }
@@ -267,19 +339,26 @@ static bool name_ok(const image_t *img, uint32_t offset)
     return name[0] != '\0' && memchr(name, '\0', img->h.strtab_size - offset) != NULL;
 }
 
-/* Import slots are written at load time, so they must be in the (RAM) data segment. */
-static bool imports_ok(const image_t *img)
+/* Import slots are written at load time, so they must be in the (RAM) data segment, and on
+ * word boundaries both as addresses (XIP) and as offsets in the data segment (IRAM). */
+static bool slots_ok(const image_t *img)
 {
     const dynapps_image_header_t *h = &img->h;
     if (h->import_count == 0) {
         return true; /* import_slots_vaddr unused */
     }
     uint64_t slots_end = (uint64_t)h->import_slots_vaddr + 4u * (uint64_t)h->import_count;
-    if ((h->import_slots_vaddr & 3u) != 0 || h->import_slots_vaddr < h->data_vaddr ||
-        slots_end > (uint64_t)h->data_vaddr + h->data_size) {
+    return ((h->import_slots_vaddr | h->data_vaddr) & 3u) == 0 &&
+           h->import_slots_vaddr >= h->data_vaddr &&
+           slots_end <= (uint64_t)h->data_vaddr + h->data_size;
+}
+
+static bool imports_ok(const image_t *img)
+{
+    if (!slots_ok(img)) {
         return false;
     }
-    for (uint32_t i = 0; i < h->import_count; i++) {
+    for (uint32_t i = 0; i < img->h.import_count; i++) {
         if (!name_ok(img, read_import(img, i).name_offset)) {
             return false;
         }
@@ -323,6 +402,12 @@ static bool imports_resolve(const image_t *img)
     return true;
 }
 
+/*
+ * After the hash: the firmware id and the tables whose checks are cheap. Fix-ups are checked
+ * while copy_iram applies them and imports while bind_imports binds them, each table read once;
+ * the documented order of the errors (fix-ups, then tables, then imports) is kept by running
+ * the separate check pass only when an earlier stage fails.
+ */
 static dynapps_err_t check_contents(const image_t *img)
 {
     if (!hash_ok(img)) {
@@ -331,82 +416,54 @@ static dynapps_err_t check_contents(const image_t *img)
     if (img->h.firmware_id != dynapps_firmware.id) {
         return DYNAPPS_ERR_FIRMWARE_MISMATCH;
     }
-    if (!fixups_ok(img)) {
-        return DYNAPPS_ERR_FIXUP_OUT_OF_BOUNDS;
-    }
-    if (!imports_ok(img) || !exports_ok(img)) {
-        return DYNAPPS_ERR_BAD_TABLE;
-    }
-    if (!imports_resolve(img)) {
-        return DYNAPPS_ERR_UNRESOLVED_IMPORT;
+    if (!slots_ok(img) || !exports_ok(img)) {
+        return fixups_ok(img) ? DYNAPPS_ERR_BAD_TABLE : DYNAPPS_ERR_FIXUP_OUT_OF_BOUNDS;
     }
     return DYNAPPS_OK;
 }
 
 /* ---- bookkeeping -------------------------------------------------------------------------- */
 
-static dynapps_image_export_t *app_exports(const dynapps_app_t *app)
+static dynapps_app_t *app_new(const image_t *img, uintptr_t slot)
 {
-    return (dynapps_image_export_t *)(void *)((uint8_t *)(uintptr_t)app + sizeof *app);
-}
-
-static const char *app_export_name(const dynapps_app_t *app, const dynapps_image_export_t *exp)
-{
-    return (const char *)(app_exports(app) + app->export_count) + exp->name_offset;
-}
-
-static uint64_t export_names_size(const image_t *img)
-{
-    uint64_t size = 0;
-    for (uint32_t i = 0; i < img->h.export_count; i++) {
-        size += strlen(strtab_name(img, read_export(img, i).name_offset)) + 1u;
-    }
-    return size;
-}
-
-/* Copy the export records with their names packed after them, then the slot name. */
-static void copy_exports(dynapps_app_t *app, const image_t *img, const char *slot_name)
-{
-    dynapps_image_export_t *exports = app_exports(app);
-    char *names = (char *)(exports + app->export_count);
-    uint32_t used = 0;
-    for (uint32_t i = 0; i < app->export_count; i++) {
-        exports[i] = read_export(img, i);
-        const char *name = strtab_name(img, exports[i].name_offset);
-        size_t len = strlen(name) + 1u;
-        memcpy(names + used, name, len);
-        exports[i].name_offset = used;
-        used += (uint32_t)len;
-    }
-    if (slot_name != NULL) {
-        memcpy(names + used, slot_name, strlen(slot_name) + 1u);
-        app->slot_name = names + used;
-    }
-}
-
-static dynapps_app_t *app_new(const image_t *img, const char *slot_name)
-{
-    uint64_t size = sizeof(dynapps_app_t) +
-                    (uint64_t)img->h.export_count * sizeof(dynapps_image_export_t) +
-                    export_names_size(img) + (slot_name != NULL ? strlen(slot_name) + 1u : 0u);
-    if (size > UINT32_MAX) {
-        return NULL;
-    }
-    dynapps_app_t *app = dynapps_port_malloc((size_t)size);
+    dynapps_app_t *app = dynapps_port_malloc(sizeof *app);
     if (app == NULL) {
         return NULL;
     }
-    memset(app, 0, sizeof *app);
-    app->strategy = img->h.strategy;
-    app->code_size = img->h.code_size;
-    app->data_size = img->h.data_size;
-    app->bss_size = img->h.bss_size;
-    app->fixup_count = img->h.fixup_count;
-    app->import_count = img->h.import_count;
-    app->export_count = img->h.export_count;
-    app->ram_bytes = (uint32_t)size;
-    copy_exports(app, img, slot_name);
+    *app = (dynapps_app_t){
+        .slot = slot,
+        .code_size = img->h.code_size,
+        .data_size = img->h.data_size,
+        .bss_size = img->h.bss_size,
+        .fixup_count = img->h.fixup_count,
+        .import_count = img->h.import_count,
+        .export_count = img->h.export_count,
+        .strategy = img->h.strategy,
+    };
     return app;
+}
+
+static const char *export_name(const dynapps_app_t *app, const dynapps_image_export_t *exp)
+{
+    return (const char *)(app->exports + app->export_count) + exp->name_offset;
+}
+
+/* Every byte of RAM the app holds: the record, and its executable allocation (IRAM: code, data,
+ * bss, export table and names) or its data arena range (XIP). */
+static uint32_t app_ram_bytes(const dynapps_app_t *app)
+{
+    uint32_t held = app->data_size + app->bss_size;
+    if (app->strategy == DYNAPPS_STRATEGY_IRAM) {
+        uint32_t names = 0; /* the copied names end with the one furthest in */
+        for (uint32_t i = 0; i < app->export_count; i++) {
+            const dynapps_image_export_t *exp = &app->exports[i];
+            uint32_t end = exp->name_offset + (uint32_t)strlen(export_name(app, exp)) + 1u;
+            names = end > names ? end : names;
+        }
+        const uint8_t *table_end = (const uint8_t *)(app->exports + app->export_count);
+        held = (uint32_t)(table_end - (const uint8_t *)app->mem) + names;
+    }
+    return held + (uint32_t)sizeof *app;
 }
 
 static bool is_loaded(const dynapps_app_t *app)
@@ -419,10 +476,10 @@ static bool is_loaded(const dynapps_app_t *app)
     return false;
 }
 
-static bool name_loaded(const char *slot_name)
+static bool slot_loaded(uintptr_t slot)
 {
     for (const dynapps_app_t *a = loaded_apps; a != NULL; a = a->next) {
-        if (a->slot_name != NULL && strcmp(a->slot_name, slot_name) == 0) {
+        if (a->slot == slot && slot != NO_SLOT) {
             return true;
         }
     }
@@ -441,14 +498,78 @@ static void unlink_app(const dynapps_app_t *app)
 
 /* ---- placing ------------------------------------------------------------------------------ */
 
-/* Import slot i gets the address of the firmware symbol the import names (checked already). */
-static void bind_imports(const image_t *img, uint8_t *slots)
+/*
+ * Import slot i gets the address of the firmware symbol import i names. One pass over the
+ * records, each read once: index in range, the firmware's name at that index equal to the
+ * recorded one (strcmp stays inside the string table because its last byte is a NUL), slot
+ * written. False if anything is off, or the image is not 4-aligned: bind_imports_checked then
+ * decides with the full checks.
+ */
+static bool bind_imports(const image_t *img, uint8_t *slots)
 {
+    const uint32_t strtab_size = img->h.strtab_size;
+    const uint8_t *strtab = img->bytes + img->strtab;
+    if (!img->aligned || strtab_size == 0 || strtab[strtab_size - 1u] != '\0') {
+        return false;
+    }
+    const dynapps_symbol_t *symbols = dynapps_firmware.symbols;
+    const uint32_t count = dynapps_firmware.count;
+    const uint8_t *record = img->bytes + img->imports;
+    for (uint32_t i = 0, n = img->h.import_count; i < n; i++, record += 8) {
+        uint32_t name = load_word(record);
+        uint32_t index = load_word(record + 4);
+        if (name >= strtab_size || index >= count) {
+            return false;
+        }
+        const char *fw_name = symbols[index].name;
+        if (fw_name == NULL || fw_name[0] == '\0' || strcmp(fw_name, (const char *)strtab + name) != 0) {
+            return false;
+        }
+        store_word(slots + 4u * i, (uint32_t)(uintptr_t)symbols[index].address); /* exact on rv32 */
+    }
+    return true;
+}
+
+/* The slow path of bind_imports: the checks in their documented order, then the binding. */
+static dynapps_err_t bind_imports_checked(const image_t *img, uint8_t *slots)
+{
+    if (!imports_ok(img)) {
+        return DYNAPPS_ERR_BAD_TABLE;
+    }
+    if (!imports_resolve(img)) {
+        return DYNAPPS_ERR_UNRESOLVED_IMPORT;
+    }
     for (uint32_t i = 0; i < img->h.import_count; i++) {
         const void *target = dynapps_firmware.symbols[read_import(img, i).firmware_index].address;
-        uint32_t word = (uint32_t)(uintptr_t)target; /* exact on rv32 */
-        memcpy(slots + 4u * i, &word, sizeof word);
+        store_word(slots + 4u * i, (uint32_t)(uintptr_t)target);
     }
+    return DYNAPPS_OK;
+}
+
+/*
+ * IRAM: the export names an app keeps are the part of the string table from the first to the
+ * end of the last export name (the build puts them after the import names). Sized before the
+ * hash, on unverified tables, so every read is bounded; a malformed name only makes the span
+ * wrong, exports_ok refuses it after the hash, and copy_exports never trusts the span.
+ */
+static void export_names_span(image_t *img)
+{
+    uint32_t from = UINT32_MAX, last = 0;
+    for (uint32_t i = 0; i < img->h.export_count; i++) {
+        uint32_t offset = image_word(img, img->exports + 12u * i);
+        if (offset < img->h.strtab_size) {
+            from = offset < from ? offset : from;
+            last = offset > last ? offset : last;
+        }
+    }
+    img->names_from = img->names_end = 0;
+    if (from > last) {
+        return; /* no exports, or none with a name inside the table */
+    }
+    const uint8_t *strtab = img->bytes + img->strtab;
+    const uint8_t *nul = memchr(strtab + last, '\0', img->h.strtab_size - last);
+    img->names_from = from;
+    img->names_end = nul != NULL ? (uint32_t)(nul - strtab) + 1u : img->h.strtab_size;
 }
 
 /*
@@ -464,32 +585,27 @@ static bool alias_ok(const image_t *img, uintptr_t exec, const uint8_t *view)
     return port_offset == image_offset;
 }
 
-/* Writes go through the data view only: on esp32c3 the IRAM alias takes no byte stores. */
-static void copy_iram(const image_t *img, uint8_t *view, uint32_t bias)
+/*
+ * IRAM, before the hash: reserve the executable RAM (code, padding, data, bss, then the export
+ * table and names) and check the alias; nothing is written to it yet.
+ */
+static dynapps_err_t place_iram(image_t *img, dynapps_app_t *app)
 {
     const dynapps_image_header_t *h = &img->h;
-    const uint8_t *code = img->bytes + h->header_size;
-    memcpy(view, code, h->code_size);
-    memset(view + h->code_size, 0, img->code_span - h->code_size);
-    memcpy(view + img->code_span, code + h->code_size, h->data_size);
-    memset(view + img->code_span + h->data_size, 0, h->bss_size);
-    for (uint32_t i = 0; i < h->fixup_count; i++) {
-        uint8_t *at = view + read_u32(img->bytes + img->fixups + 4u * i);
-        uint32_t word = read_u32(at) + bias; /* memcpy: data words need not be aligned */
-        memcpy(at, &word, sizeof word);
+    export_names_span(img);
+    uint64_t tail = align4((uint64_t)img->code_span + h->data_size + h->bss_size);
+    uint64_t size = tail;
+    if (h->export_count != 0) {
+        size += (uint64_t)h->export_count * sizeof(dynapps_image_export_t) +
+                (img->names_end - img->names_from);
     }
-    if (h->import_count != 0) {
-        bind_imports(img, view + img->code_span + (h->import_slots_vaddr - h->data_vaddr));
+    if (size > UINT32_MAX) {
+        return DYNAPPS_ERR_NO_MEM;
     }
-}
-
-static dynapps_err_t place_iram(const image_t *img, dynapps_app_t *app)
-{
-    const dynapps_image_header_t *h = &img->h;
-    uint32_t size = img->code_span + h->data_size + h->bss_size;
     uintptr_t exec = 0;
     uint8_t *view = NULL;
-    dynapps_err_t err = dynapps_port_exec_alloc(size, (size_t)1 << h->align_log2, &exec, &view);
+    dynapps_err_t err =
+        dynapps_port_exec_alloc((size_t)size, (size_t)1 << h->align_log2, &exec, &view);
     if (err != DYNAPPS_OK) {
         return err;
     }
@@ -497,15 +613,95 @@ static dynapps_err_t place_iram(const image_t *img, dynapps_app_t *app)
         dynapps_port_exec_free(view);
         return DYNAPPS_ERR_BAD_HEADER;
     }
-    uintptr_t bias = exec - h->code_vaddr;
-    copy_iram(img, view, (uint32_t)bias);
-    dynapps_port_sync_code(view, exec, h->code_size);
+    img->tail = (uint32_t)tail;
     app->mem = view;
+    app->exports = (const dynapps_image_export_t *)(const void *)(view + tail);
     app->code_addr = exec;
     app->data_addr = (uintptr_t)(view + img->code_span);
-    app->bias = bias;
-    app->ram_bytes += size; /* both live allocations in one address space: can't wrap */
+    app->bias = exec - h->code_vaddr;
     return DYNAPPS_OK;
+}
+
+/* IRAM: the export records, with name_offset rewritten to index the names copied after them.
+ * The tables were checked; the span is checked again here, so that even a buffer changed under
+ * the loader can't make a name run past the copy. */
+static dynapps_err_t copy_exports(const image_t *img, uint8_t *view)
+{
+    uint32_t count = img->h.export_count;
+    if (count == 0) {
+        return DYNAPPS_OK;
+    }
+    dynapps_image_export_t *exports = (dynapps_image_export_t *)(void *)(view + img->tail);
+    char *names = (char *)(exports + count);
+    uint32_t span = img->names_end - img->names_from;
+    memcpy(names, img->bytes + img->strtab + img->names_from, span);
+    if (span == 0 || names[span - 1u] != '\0') {
+        return DYNAPPS_ERR_BAD_TABLE;
+    }
+    for (uint32_t i = 0; i < count; i++) {
+        dynapps_image_export_t exp = read_export(img, i);
+        if (exp.name_offset < img->names_from || exp.name_offset - img->names_from >= span) {
+            return DYNAPPS_ERR_BAD_TABLE;
+        }
+        exp.name_offset -= img->names_from;
+        exports[i] = exp;
+    }
+    return DYNAPPS_OK;
+}
+
+/*
+ * IRAM, after the hash. Writes go through the data view only: on esp32c3 the IRAM alias takes
+ * no byte stores. Each fix-up is checked as it is applied (word access: the view is aligned to
+ * at least 4 and so is every accepted offset); a bad one fails the load, and the caller frees
+ * the half-written RAM, which nothing has run from.
+ */
+static dynapps_err_t copy_iram(const image_t *img, dynapps_app_t *app)
+{
+    const dynapps_image_header_t *h = &img->h;
+    uint8_t *view = app->mem;
+    const uint8_t *code = img->bytes + h->header_size;
+    const uint32_t code_size = h->code_size, span = img->code_span, data_size = h->data_size;
+    const uint32_t bias = (uint32_t)app->bias;
+    memcpy(view, code, code_size);
+    memset(view + code_size, 0, span - code_size);
+    memcpy(view + span, code + code_size, data_size);
+    memset(view + span + data_size, 0, img->tail - span - data_size); /* bss, up to the tail */
+    const uint8_t *fixup = img->bytes + img->fixups;
+    if (img->aligned && span == code_size) {
+        /* What the build makes: no padding between code and data, so one compare bounds the
+         * word to [0, code_size + data_size). */
+        const uint32_t limit = span + data_size;
+        FIXUP_UNROLL
+        for (const uint8_t *end = fixup + 4u * h->fixup_count; fixup != end; fixup += 4) {
+            uint32_t offset = load_word(fixup);
+            if (offset >= limit || (offset & 3u) != 0) {
+                return DYNAPPS_ERR_FIXUP_OUT_OF_BOUNDS;
+            }
+            store_word(view + offset, load_word(view + offset) + bias);
+        }
+    } else {
+        for (uint32_t i = 0, n = h->fixup_count; i < n; i++, fixup += 4) {
+            uint32_t offset = img->aligned ? load_word(fixup) : read_u32(fixup);
+            if ((offset & 3u) != 0 || (offset >= code_size && offset - span >= data_size)) {
+                return DYNAPPS_ERR_FIXUP_OUT_OF_BOUNDS;
+            }
+            store_word(view + offset, load_word(view + offset) + bias);
+        }
+    }
+    if (h->import_count != 0) { /* else import_slots_vaddr means nothing */
+        uint8_t *slots = view + span + (h->import_slots_vaddr - h->data_vaddr);
+        if (!bind_imports(img, slots)) {
+            dynapps_err_t err = bind_imports_checked(img, slots);
+            if (err != DYNAPPS_OK) {
+                return err;
+            }
+        }
+    }
+    dynapps_err_t err = copy_exports(img, view);
+    if (err == DYNAPPS_OK) {
+        dynapps_port_sync_code(view, app->code_addr, code_size);
+    }
+    return err;
 }
 
 /* [base, base + size) is inside the data arena and clear of every loaded XIP app's data. */
@@ -527,31 +723,44 @@ static bool arena_range_free(uint32_t base, uint32_t size)
     return true;
 }
 
+/* XIP, before the hash: the data range must be free (nothing is written to it yet), and the
+ * slot's view 4-aligned (dynapps_port.h), since the export table is read in place later. */
+static dynapps_err_t reserve_xip(const image_t *img)
+{
+    uint32_t ram = img->h.data_size + img->h.bss_size; /* range_fits checked it */
+    if (!img->aligned || (ram != 0 && !arena_range_free(img->h.data_vaddr, ram))) {
+        return DYNAPPS_ERR_ADDRESS_UNAVAILABLE;
+    }
+    return DYNAPPS_OK;
+}
+
+/* XIP, after the hash: map the slot, copy data, bind. Unmaps again if binding fails. */
 static dynapps_err_t place_xip(const image_t *img, const dynapps_slot_t *slot, dynapps_app_t *app)
 {
     const dynapps_image_header_t *h = &img->h;
-    uint32_t ram = h->data_size + h->bss_size; /* range_fits checked it */
-    if (ram != 0 && !arena_range_free(h->data_vaddr, ram)) {
-        return DYNAPPS_ERR_ADDRESS_UNAVAILABLE;
-    }
     void *mapping = NULL;
     dynapps_err_t err =
         dynapps_port_map_xip(slot, h->code_vaddr - h->header_size, h->image_size, &mapping);
     if (err != DYNAPPS_OK) {
         return err;
     }
-    if (ram != 0) { /* data_vaddr may be anything, even 0, when there is no data */
+    if (h->data_size + h->bss_size != 0) { /* data_vaddr may be anything, even 0, without data */
         uint8_t *data = (uint8_t *)(uintptr_t)h->data_vaddr;
         memcpy(data, img->bytes + h->header_size + h->code_size, h->data_size);
         memset(data + h->data_size, 0, h->bss_size);
     }
-    if (h->import_count != 0) {
-        bind_imports(img, (uint8_t *)(uintptr_t)h->import_slots_vaddr);
+    uint8_t *slots = (uint8_t *)(uintptr_t)h->import_slots_vaddr;
+    if (h->import_count != 0 && !bind_imports(img, slots)) {
+        err = bind_imports_checked(img, slots);
+        if (err != DYNAPPS_OK) {
+            dynapps_port_unmap_xip(mapping);
+            return err;
+        }
     }
     app->mem = mapping;
+    app->exports = (const dynapps_image_export_t *)(const void *)(img->bytes + img->exports);
     app->code_addr = h->code_vaddr;
     app->data_addr = h->data_vaddr;
-    app->ram_bytes += ram;
     return DYNAPPS_OK;
 }
 
@@ -575,10 +784,9 @@ void dynapps_call_deinit(uintptr_t address) { ((void (*)(void))address)(); }
 
 static const dynapps_image_export_t *find_flagged(const dynapps_app_t *app, uint32_t flag)
 {
-    const dynapps_image_export_t *exports = app_exports(app);
     for (uint32_t i = 0; i < app->export_count; i++) {
-        if ((exports[i].flags & flag) != 0) {
-            return &exports[i];
+        if ((app->exports[i].flags & flag) != 0) {
+            return &app->exports[i];
         }
     }
     return NULL;
@@ -602,29 +810,48 @@ static dynapps_err_t run_init(const dynapps_app_t *app)
 
 /* slot is NULL for a RAM buffer, which can only hold an IRAM image. */
 static dynapps_err_t load_image(const uint8_t *bytes, size_t avail, const dynapps_slot_t *slot,
-                                const char *slot_name, dynapps_app_t **out)
+                                dynapps_app_t **out)
 {
     image_t img;
     dynapps_err_t err = check_header(bytes, avail, &img);
-    if (err == DYNAPPS_OK) {
-        err = check_contents(&img);
-    }
     if (err != DYNAPPS_OK) {
         return err;
     }
-    if (img.h.strategy == DYNAPPS_STRATEGY_XIP && slot == NULL) {
-        return DYNAPPS_ERR_STRATEGY_UNSUPPORTED;
+    bool iram = img.h.strategy == DYNAPPS_STRATEGY_IRAM;
+    if (!iram && slot == NULL) { /* refused after verification: a corrupted buffer says so */
+        err = check_contents(&img);
+        if (err == DYNAPPS_OK) {
+            err = !imports_ok(&img)       ? DYNAPPS_ERR_BAD_TABLE
+                  : !imports_resolve(&img) ? DYNAPPS_ERR_UNRESOLVED_IMPORT
+                                           : DYNAPPS_ERR_STRATEGY_UNSUPPORTED;
+        }
+        return err;
     }
-    dynapps_app_t *app = app_new(&img, slot_name);
+    dynapps_app_t *app = app_new(&img, slot != NULL ? slot->id : NO_SLOT);
     if (app == NULL) {
         return DYNAPPS_ERR_NO_MEM;
     }
-    err = img.h.strategy == DYNAPPS_STRATEGY_IRAM ? place_iram(&img, app)
-                                                   : place_xip(&img, slot, app);
-    if (err == DYNAPPS_OK && (err = run_init(app)) != DYNAPPS_OK) {
-        unplace(app); /* a failed init gets no deinit: it set nothing up */
+    /* Memory first: a load that can't get it fails without hashing the image. */
+    err = iram ? place_iram(&img, app) : reserve_xip(&img);
+    bool held = iram && err == DYNAPPS_OK; /* executable RAM (IRAM) or mapping (XIP) to give back */
+    if (err == DYNAPPS_OK) {
+        err = check_contents(&img);
+    }
+    if (err == DYNAPPS_OK) {
+        if (iram) {
+            err = copy_iram(&img, app);
+        } else {
+            err = place_xip(&img, slot, app);
+            held = err == DYNAPPS_OK;
+        }
+    }
+    if (err == DYNAPPS_OK) {
+        err = run_init(app); /* a failed init gets no deinit: it set nothing up */
     }
     if (err != DYNAPPS_OK) {
+        if (held) {
+            unplace(app);
+        }
         dynapps_port_free(app);
         return err;
     }
@@ -634,19 +861,17 @@ static dynapps_err_t load_image(const uint8_t *bytes, size_t avail, const dynapp
     return DYNAPPS_OK;
 }
 
-/* The slot is only read while loading; an XIP mapping made from it is independent of it. */
+/* The slot is only read while loading; an XIP mapping made from it keeps its view readable. */
 static dynapps_err_t load_slot(const char *name, dynapps_app_t **out)
 {
-    if (name_loaded(name)) {
-        return DYNAPPS_ERR_ALREADY_LOADED;
-    }
     dynapps_slot_t slot;
     memset(&slot, 0, sizeof slot);
     dynapps_err_t err = dynapps_port_find_slot(name, &slot);
     if (err != DYNAPPS_OK) {
         return err;
     }
-    err = load_image(slot.bytes, slot.size, &slot, name, out);
+    err = slot_loaded(slot.id) ? DYNAPPS_ERR_ALREADY_LOADED
+                               : load_image(slot.bytes, slot.size, &slot, out);
     dynapps_port_release_slot(&slot);
     return err;
 }
@@ -672,7 +897,7 @@ dynapps_err_t dynapps_load_from_buffer(const void *image, size_t size, dynapps_a
     }
     *out = NULL;
     dynapps_port_lock();
-    dynapps_err_t err = load_image(image, size, NULL, NULL, out);
+    dynapps_err_t err = load_image(image, size, NULL, out);
     dynapps_port_unlock();
     return err;
 }
@@ -682,10 +907,9 @@ static dynapps_err_t find_export(const dynapps_app_t *app, const char *name, voi
     if (!is_loaded(app)) {
         return DYNAPPS_ERR_INVALID_ARG;
     }
-    const dynapps_image_export_t *exports = app_exports(app);
     for (uint32_t i = 0; i < app->export_count; i++) {
-        if (strcmp(app_export_name(app, &exports[i]), name) == 0) {
-            *function = (void *)export_address(app, &exports[i]);
+        if (strcmp(export_name(app, &app->exports[i]), name) == 0) {
+            *function = (void *)export_address(app, &app->exports[i]);
             return DYNAPPS_OK;
         }
     }
@@ -713,7 +937,7 @@ static void fill_info(const dynapps_app_t *app, dynapps_app_info_t *info)
     info->code_size = app->code_size;
     info->data_size = app->data_size;
     info->bss_size = app->bss_size;
-    info->ram_bytes = app->ram_bytes;
+    info->ram_bytes = app_ram_bytes(app);
     info->fixup_count = app->fixup_count;
     info->import_count = app->import_count;
     info->export_count = app->export_count;
@@ -800,11 +1024,13 @@ static dynapps_err_t begin_locked(const char *name, dynapps_app_t **handle, uint
         }
     }
     dynapps_app_t *app = *handle;
-    const dynapps_image_export_t *exports = app_exports(app);
-    if (index >= app->export_count || exports[index].flags != 0) {
+    if (index >= app->export_count || app->exports[index].flags != 0) {
         return DYNAPPS_ERR_NOT_FOUND; /* wrappers and image disagree: rebuild both */
     }
-    *function = (void *)export_address(app, &exports[index]);
+    if (app->active_calls == UINT16_MAX) {
+        return DYNAPPS_ERR_BUSY; /* 65535 calls into it running already: the counter is full */
+    }
+    *function = (void *)export_address(app, &app->exports[index]);
     app->active_calls++;
     return DYNAPPS_OK;
 }

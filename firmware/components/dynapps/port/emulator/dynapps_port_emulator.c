@@ -7,7 +7,11 @@
  * Slots: the ESP-IDF partition table at flash offset 0x8000, read through a scratch data-bus
  * mapping; a slot's bytes are read through the identity data view of the flash
  * (flash_dbus + offset, present from DYNAPPS_EMU_FLASH_DATA_VIEW_FROM up).
- * XIP: the control block's MMU request, like esp_mmu_map on a chip.
+ * XIP: the control block's MMU request, like esp_mmu_map on a chip. The data view of a slot is
+ * permanent, so it stays readable while an XIP mapping made from it lives (dynapps_port.h).
+ * SHA-256: the control block's SHA engine (dynapps_emu_sha256), standing in for the chip's SHA
+ * accelerator; built with -DDYNAPPS_EMU_SOFTWARE_SHA=1, the core's software SHA-256 instead
+ * (what a load costs without the accelerator).
  * Single core, no RTOS: lock/unlock do nothing.
  */
 #include <stdbool.h>
@@ -19,6 +23,13 @@
 
 #ifndef DYNAPPS_EMU_I_D_OFFSET
 #error "DYNAPPS_EMU_I_D_OFFSET must come from the chip profile (emulator.firmware_link_spec)"
+#endif
+
+#ifndef DYNAPPS_EMU_SOFTWARE_SHA
+#define DYNAPPS_EMU_SOFTWARE_SHA 0
+#endif
+#if DYNAPPS_EMU_SOFTWARE_SHA
+#include "../../src/dynapps_sha256.h" /* the loader core's own */
 #endif
 
 /* ---------------------------------------------------------------- heap */
@@ -268,37 +279,48 @@ typedef struct __attribute__((packed)) {
 
 _Static_assert(sizeof(partition_entry_t) == 32, "ESP-IDF partition entry");
 
-static bool label_matches(const char label[16], const char *name)
-{
-    size_t length = strlen(name);
-    if (length > 16) {
-        return false;
-    }
-    return memcmp(label, name, length) == 0 && (length == 16 || label[length] == '\0');
-}
+/* The first word of an app slot's entry: magic, type data, subtype 0x40 (little-endian). */
+#define SLOT_ENTRY_WORD0 \
+    ((uint32_t)PARTITION_MAGIC | (uint32_t)PARTITION_TYPE_DATA << 16 | (uint32_t)PARTITION_SUBTYPE_DYNAPPS << 24)
 
+/* Entries are read a word at a time (the table is 32-byte aligned in the scratch page). An entry
+ * is the slot when its first word says "app slot" and its 16-byte label holds the name followed
+ * by a NUL (or is exactly the name, 16 characters): four masked word compares. */
 dynapps_err_t dynapps_port_find_slot(const char *name, dynapps_slot_t *slot)
 {
     if (!name || !slot) {
         return DYNAPPS_ERR_INVALID_ARG;
     }
+    size_t length = strlen(name);
+    if (length > 16) {
+        return DYNAPPS_ERR_NOT_FOUND; /* longer than any label */
+    }
+    uint8_t key_bytes[16] = {0}, mask_bytes[16] = {0};
+    memcpy(key_bytes, name, length);
+    memset(mask_bytes, 0xFF, length < 16 ? length + 1 : 16); /* the name and its NUL */
+    uint32_t key[4], mask[4];
+    memcpy(key, key_bytes, sizeof key);
+    memcpy(mask, mask_bytes, sizeof mask);
     const uint32_t page = DYNAPPS_EMU_MMU_PAGE_SIZE;
     const uint32_t table_page = PARTITION_TABLE_OFFSET & ~(page - 1);
     if (dynapps_emu_mmu(DYNAPPS_EMU_MMU_MAP_DATA, DYNAPPS_EMU_FLASH_SCRATCH_VADDR, table_page, page) !=
         DYNAPPS_EMU_MMU_OK) {
         return DYNAPPS_ERR_ADDRESS_UNAVAILABLE;
     }
-    const uint8_t *table =
-        (const uint8_t *)(uintptr_t)(DYNAPPS_EMU_FLASH_SCRATCH_VADDR + (PARTITION_TABLE_OFFSET - table_page));
+    const uint32_t *table =
+        (const uint32_t *)(uintptr_t)(DYNAPPS_EMU_FLASH_SCRATCH_VADDR + (PARTITION_TABLE_OFFSET - table_page));
     bool found = false;
     partition_entry_t entry;
     for (uint32_t at = 0; at + sizeof entry <= PARTITION_TABLE_MAX; at += sizeof entry) {
-        memcpy(&entry, table + at, sizeof entry);
-        if (entry.magic != PARTITION_MAGIC) {
+        const uint32_t *words = table + at / 4;
+        uint32_t word0 = words[0];
+        if ((word0 & 0xFFFFu) != PARTITION_MAGIC) {
             break; /* 0xFFFF (erased) or the MD5 entry */
         }
-        if (entry.type == PARTITION_TYPE_DATA && entry.subtype == PARTITION_SUBTYPE_DYNAPPS &&
-            label_matches(entry.label, name)) {
+        if (word0 == SLOT_ENTRY_WORD0 && (words[3] & mask[0]) == key[0] && /* label: bytes 12..27 */
+            (words[4] & mask[1]) == key[1] && (words[5] & mask[2]) == key[2] &&
+            (words[6] & mask[3]) == key[3]) {
+            memcpy(&entry, words, sizeof entry);
             found = true;
             break;
         }
@@ -315,13 +337,14 @@ dynapps_err_t dynapps_port_find_slot(const char *name, dynapps_slot_t *slot)
     slot->bytes = (const uint8_t *)(uintptr_t)(DYNAPPS_EMU_FLASH_DBUS_BASE + entry.offset);
     slot->size = entry.size <= view_end - entry.offset ? entry.size : view_end - entry.offset;
     slot->flash_offset = entry.offset;
+    slot->id = entry.offset; /* one flash chip: the offset names the slot (never 0: >= 1 MiB) */
     slot->port_handle = NULL;
     return DYNAPPS_OK;
 }
 
 void dynapps_port_release_slot(dynapps_slot_t *slot)
 {
-    (void)slot; /* the identity data view stays */
+    (void)slot; /* the identity data view stays, for as long as the machine runs */
 }
 
 dynapps_err_t dynapps_port_map_xip(const dynapps_slot_t *slot, uintptr_t vaddr, size_t size,
@@ -344,6 +367,17 @@ void dynapps_port_unmap_xip(void *mapping)
         dynapps_emu_mmu(DYNAPPS_EMU_MMU_UNMAP, (uintptr_t)mapping, 0, 0) != DYNAPPS_EMU_MMU_OK) {
         dynapps_emu_panic("dynapps_port_unmap_xip: no such mapping");
     }
+}
+
+/* ---------------------------------------------------------------- SHA-256 */
+
+void dynapps_port_sha256(const void *data, size_t size, uint8_t digest[32])
+{
+#if DYNAPPS_EMU_SOFTWARE_SHA
+    dynapps_sha256(data, size, digest);
+#else
+    dynapps_emu_sha256(data, size, digest);
+#endif
 }
 
 /* ---------------------------------------------------------------- data arena, locking */

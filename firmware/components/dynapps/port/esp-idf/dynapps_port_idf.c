@@ -15,10 +15,21 @@
  * esp_partition_mmap, then map it again for execution" cannot work while the slot is mapped.
  *   - ESP-IDF >= 6.1: find_slot maps the slot at its identity address with esp_mmu_map_virt();
  *     map_xip checks the address and keeps that mapping alive (reference count).
+ * A slot is mapped once however often it is looked up: find_slot of a slot whose mapping is alive
+ * (an XIP app from it is loaded) takes another reference to that mapping instead of mapping the
+ * flash a second time, which esp_mm would refuse. So the slot's data view (slot.bytes) stays
+ * readable for as long as an XIP app from it is loaded, which the core relies on (it reads the
+ * app's export table there).
  *   - ESP-IDF < 6.1 has no way to choose the address of a mapping: find_slot uses
  *     esp_partition_mmap(ESP_PARTITION_MMAP_DATA), which puts the slot wherever esp_mm finds
  *     room, and map_xip refuses with DYNAPPS_ERR_ADDRESS_UNAVAILABLE (explaining why) unless
  *     that happens to be the linked address. IRAM images work on every version.
+ *
+ * SHA-256 (dynapps_port_sha256): the chip's SHA accelerator, through mbedtls_sha256()
+ * (mbedtls/sha256.h, Mbed TLS 3.x, ESP-IDF < 6.0) or psa_hash_compute() (psa/crypto.h: ESP-IDF
+ * 6.0 ships Mbed TLS 4, where the legacy hash API is private and PSA reaches the accelerator
+ * through ESP-IDF's PSA driver). With CONFIG_MBEDTLS_HARDWARE_SHA (the default) both run on the
+ * SHA peripheral; from flash, which DMA can't read, ESP-IDF feeds it block by block.
  */
 
 #include <stdbool.h>
@@ -41,6 +52,17 @@
 #include "freertos/semphr.h"
 
 #include "dynapps_port.h"
+#include "dynapps_sha256.h" /* the core's software SHA-256 (src/, PRIV_INCLUDE_DIRS) */
+
+/* Mbed TLS 4 (ESP-IDF >= 6.0): hashing through PSA. */
+#ifndef DYNAPPS_SHA_PSA
+#define DYNAPPS_SHA_PSA (ESP_IDF_VERSION >= ESP_IDF_VERSION_VAL(6, 0, 0))
+#endif
+#if DYNAPPS_SHA_PSA
+#include "psa/crypto.h"     /* mbedtls (TF-PSA-Crypto) */
+#else
+#include "mbedtls/sha256.h" /* mbedtls */
+#endif
 
 /* esp_mmu_map_virt() (esp_mm/include/esp_mmu_map.h) first shipped in ESP-IDF v6.1. */
 #ifndef DYNAPPS_HAVE_MMU_MAP_VIRT
@@ -217,12 +239,17 @@ void dynapps_port_sync_code(uint8_t *data_view, uintptr_t exec_addr, size_t size
 
 /* ---- app slots ----------------------------------------------------------------------------- */
 
-typedef struct {
+typedef struct idf_slot {
+    struct idf_slot *next;              /* list of live slot mappings */
+    const esp_partition_t *part;        /* the partition (esp_partition's list: permanent) */
     const void *bytes;                  /* slot start, data-bus view */
     esp_partition_mmap_handle_t handle; /* mapped by esp_partition_mmap (mmu_block == NULL) */
     void *mmu_block;                    /* mapped by esp_mmu_map_virt at the identity address */
-    uint32_t refs;                      /* the slot itself + XIP mappings made from it */
+    uint32_t refs;                      /* find_slot lookups not yet released + XIP mappings */
 } idf_slot_t;
+
+/* Every slot mapped now; guarded by the loader lock (the core calls the hooks with it held). */
+static idf_slot_t *s_slots;
 
 /* Map the whole partition for reading, at its identity address when this IDF can. */
 static esp_err_t map_slot(const esp_partition_t *part, idf_slot_t *s)
@@ -250,6 +277,12 @@ static void slot_unref(idf_slot_t *s)
     if (--s->refs != 0) {
         return;
     }
+    for (idf_slot_t **link = &s_slots; *link != NULL; link = &(*link)->next) {
+        if (*link == s) {
+            *link = s->next;
+            break;
+        }
+    }
 #if DYNAPPS_HAVE_MMU_MAP_VIRT
     if (s->mmu_block != NULL) {
         esp_mmu_unmap(s->mmu_block);
@@ -261,12 +294,28 @@ static void slot_unref(idf_slot_t *s)
     heap_caps_free(s);
 }
 
+static void fill_slot(dynapps_slot_t *slot, idf_slot_t *s)
+{
+    slot->bytes = s->bytes;
+    slot->size = s->part->size;
+    slot->flash_offset = s->part->address;
+    slot->id = (uintptr_t)s->part; /* one esp_partition_t per partition, never freed */
+    slot->port_handle = s;
+}
+
 dynapps_err_t dynapps_port_find_slot(const char *name, dynapps_slot_t *slot)
 {
     const esp_partition_t *part =
         esp_partition_find_first(ESP_PARTITION_TYPE_DATA, DYNAPPS_SLOT_SUBTYPE, name);
     if (part == NULL) {
         return DYNAPPS_ERR_NOT_FOUND;
+    }
+    for (idf_slot_t *s = s_slots; s != NULL; s = s->next) {
+        if (s->part == part) { /* mapped already (an XIP app from it is loaded): share it */
+            s->refs++;
+            fill_slot(slot, s);
+            return DYNAPPS_OK;
+        }
     }
     idf_slot_t *s = heap_caps_calloc(1, sizeof *s, MALLOC_CAP_INTERNAL | MALLOC_CAP_8BIT);
     if (s == NULL) {
@@ -279,11 +328,11 @@ dynapps_err_t dynapps_port_find_slot(const char *name, dynapps_slot_t *slot)
         heap_caps_free(s);
         return err == ESP_ERR_NO_MEM ? DYNAPPS_ERR_NO_MEM : DYNAPPS_ERR_ADDRESS_UNAVAILABLE;
     }
+    s->part = part;
     s->refs = 1;
-    slot->bytes = s->bytes;
-    slot->size = part->size;
-    slot->flash_offset = part->address;
-    slot->port_handle = s;
+    s->next = s_slots;
+    s_slots = s;
+    fill_slot(slot, s);
     return DYNAPPS_OK;
 }
 
@@ -379,6 +428,32 @@ void dynapps_port_data_arena(uintptr_t *base, size_t *size)
     *base = 0;
     *size = 0;
 #endif
+}
+
+/* ---- SHA-256 -------------------------------------------------------------------------------- */
+
+/* The SHA accelerator through Mbed TLS; should that ever fail (no PSA, no DMA channel), the
+ * core's software SHA-256 gives the same digest, only slower. */
+void dynapps_port_sha256(const void *data, size_t size, uint8_t digest[32])
+{
+#if DYNAPPS_SHA_PSA
+    size_t length = 0;
+    psa_status_t status = psa_crypto_init(); /* idempotent; required before any PSA call */
+    if (status == PSA_SUCCESS) {
+        status = psa_hash_compute(PSA_ALG_SHA_256, data, size, digest, DYNAPPS_SHA256_SIZE, &length);
+    }
+    if (status == PSA_SUCCESS && length == DYNAPPS_SHA256_SIZE) {
+        return;
+    }
+    ESP_LOGW(TAG, "psa_hash_compute: %d; hashing in software", (int)status);
+#else
+    int ret = mbedtls_sha256(data, size, digest, 0);
+    if (ret == 0) {
+        return;
+    }
+    ESP_LOGW(TAG, "mbedtls_sha256: -0x%04x; hashing in software", (unsigned)-ret);
+#endif
+    dynapps_sha256(data, size, digest);
 }
 
 /* ---- lock ---------------------------------------------------------------------------------- */
