@@ -64,13 +64,15 @@ def iram_bound(row: dict) -> int | None:
     return row["phases"]["copying"] + FIXUP_BUDGET * row["fixups"] + IMPORT_BUDGET * row["imports"]
 
 
-def ram_breakdown(row: dict) -> dict | None:
+def ram_breakdown(row: dict, record: int | None) -> dict | None:
     """What an app holds while loaded, from the loader's own figures (dynapps_get_info) and the
     heap (free bytes before and after the load).
 
-    IRAM: one executable allocation of code (padded to 16) + data + bss, and the record.
-    XIP: data + bss at their fixed place in the firmware's data arena (not the heap), and the
-    record. `ram` (the loader's ram_bytes) = placed bytes + bookkeeping.
+    IRAM: one executable allocation of code (padded to 16) + data + bss + the export table and
+    names (kept there, after bss), and the record. XIP: data + bss at their fixed place in the
+    firmware's data arena (not the heap), and the record; its export table is read in place from
+    the mapped slot. `ram` (the loader's ram_bytes) = everything above; bookkeeping = the record
+    (`record`: sizeof(struct dynapps_app) read from the firmware's DWARF).
     """
     info = row["info"]
     if row["status"] != "OK":
@@ -80,10 +82,13 @@ def ram_breakdown(row: dict) -> dict | None:
     iram = row["strategy"] == "iram"
     code = (info["code_size"] + 15) // 16 * 16 if iram else 0
     placed = code + data + bss
-    bookkeeping = info["ram"] - placed
+    bookkeeping = record if record is not None else info["ram"] - placed
+    export_table = info["ram"] - placed - bookkeeping
+    placed += export_table if iram else 0
     record_block = (bookkeeping + 8 + 7) // 8 * 8  # the emulator heap's 8-byte header, 8-byte rounding
     return {
         "code": code, "data": data - imports, "imports": imports, "bss": bss, "fixup_table": 0,
+        "export_table": export_table,
         "bookkeeping": bookkeeping, "held": info["ram"], "heap": info["heap"],
         "heap_headers": info["heap"] - bookkeeping - (placed if iram else 0),
         # XIP: the heap grew by the record's block and nothing else, else code (or more) went to RAM
@@ -154,14 +159,15 @@ def targets(results: dict) -> list[Target]:
             out.append(Target("image ≤ 1.03× raw section bytes (apps of 4 KB or more)",
                               f"worst {worst['name']}: {worst['image']:,} B vs {worst['raw']:,} B", "1.03×", ratio,
                               ratio <= 1.03, _image_note(rows)))
-        xips = [(r, ram_breakdown(r)) for r in rows if r["strategy"] == "xip" and r["status"] == "OK"]
+        record = results["load"]["run"].get("app_record_bytes")
+        xips = [(r, ram_breakdown(r, record)) for r in rows if r["strategy"] == "xip" and r["status"] == "OK"]
         if xips:
             code_in_ram = max(b["xip_code_in_ram"] for _, b in xips)
             extra = max(b["held"] - b["bookkeeping"] - (b["data"] + b["imports"] + b["bss"]) for _, b in xips)
             out.append(Target("XIP app RAM = data + bss + import table, nothing for code",
                               f"code in RAM: {code_in_ram} B; held besides data + bss + import table + "
                               f"bookkeeping: {extra} B", "0 B", None, code_in_ram == 0 and extra == 0))
-        booked = [(r, ram_breakdown(r)) for r in rows if r["status"] == "OK"]
+        booked = [(r, ram_breakdown(r, record)) for r in rows if r["status"] == "OK"]
         if booked:
             worst_row, worst = max(booked, key=lambda item: item[1]["bookkeeping"])
             out.append(Target("loader bookkeeping ≤ 64 bytes per app",
@@ -186,12 +192,7 @@ def targets(results: dict) -> list[Target]:
 
 def _bookkeeping_note(results: dict, row: dict) -> str:
     record = results["load"]["run"].get("app_record_bytes")
-    exports = row["info"]["exports"]
-    names = row["info"]["ram"] - row["info"]["data_size"] - row["info"]["bss_size"] - (record or 0) - 12 * exports
-    if row["strategy"] == "iram":
-        names -= (row["info"]["code_size"] + 15) // 16 * 16
-    return (f"the app record (struct dynapps_app, {record} B on rv32 per DWARF) + {exports} export record(s) of "
-            f"12 B + {names} B of export and slot names")
+    return f"the app record, struct dynapps_app: {record} B on rv32 per DWARF; export tables are not bookkeeping"
 
 
 def _image_note(rows: list[dict]) -> str:
@@ -341,22 +342,25 @@ def _load_sections(results: dict) -> list[str]:
     ]
     ram_rows = []
     for r in rows:
-        b = ram_breakdown(r)
+        b = ram_breakdown(r, load["run"].get("app_record_bytes"))
         if b is None:
-            ram_rows.append([r["name"], r["strategy"], f"n/a ({r['status']})"] + ["-"] * 9)
+            ram_rows.append([r["name"], r["strategy"], f"n/a ({r['status']})"] + ["-"] * 10)
             continue
         ram_rows.append([r["name"], r["strategy"], f"{b['code']:,}", f"{b['data']:,}", f"{b['bss']:,}",
-                         f"{b['imports']}", f"{b['fixup_table']}", f"{b['bookkeeping']}", f"{b['heap_headers']}",
+                         f"{b['imports']}", f"{b['fixup_table']}", f"{b['export_table']}", f"{b['bookkeeping']}",
+                         f"{b['heap_headers']}",
                          f"{b['held']:,}", f"{b['heap']:,}", f"{b['arena']:,}"])
     parts += [
-        _table(["app", "strategy", "code", "data", "bss", "import table", "fix-up table", "loader bookkeeping",
+        _table(["app", "strategy", "code", "data", "bss", "import table", "fix-up table", "export table",
+                "loader bookkeeping",
                 "heap headers", "held (loader's ram_bytes)", "heap taken", "data arena"], ram_rows),
         "",
         "code: the IRAM copy (code padded to 16 B); XIP code stays in flash. data: initialised data (IRAM: with "
         ".rodata) without the import slots, which are the import table (4 B per import, inside the data segment). "
-        "Fix-up tables are read from the image in flash and never held. Bookkeeping: the loader's record of the "
-        f"app (struct dynapps_app, {load['run'].get('app_record_bytes')} B) with its export records (12 B each), "
-        "export names and slot name. Heap headers: the emulator port's "
+        "Fix-up tables are read from the image in flash and never held. Export table: an IRAM app's export records "
+        "(12 B each) and names, kept in its executable allocation after bss; an XIP app's are read in place from "
+        "the mapped slot (0 B). Bookkeeping: the loader's record of the app "
+        f"(struct dynapps_app, {load['run'].get('app_record_bytes')} B on rv32). Heap headers: the emulator port's "
         "allocator (8 B per block, rounding to 8). XIP data and bss live in the firmware's data arena, not the heap.",
     ]
     return parts
