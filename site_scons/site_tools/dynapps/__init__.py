@@ -360,7 +360,7 @@ def _apps(env):
         SCons.Script.Exit(2)
     profile = proj.profile
     pairs = [_build_app(env, tools, profile, proj, exports, app, plan.slot(app.name)) for app in manifests]
-    analyses, images = [p[0] for p in pairs], [p[1] for p in pairs]
+    images = [image_node for _, image_node in pairs]
     report = env.DynappsSummary(f"#{APPS_BUILD}/summary.txt", [n for pair in pairs for n in pair])
     generated = _generated_sources(env, manifests, exports)
     csv_node, table_bin = _partition_outputs(env, proj, table)
