@@ -199,7 +199,9 @@ def _run_action(target, source, env):
     sys.stdout.flush()
     for fault in result.faults:
         print(f"emulator: {fault}", file=sys.stderr)
-    print(emulator.where_apps_ran(machine, result.uart_text))
+    table = emulator.where_apps_ran(machine, result.uart_text)  # empty for firmware without LOADED lines
+    if table:
+        print(table)
     if result.reason != "exit" or result.exit_code != 0:
         raise DynappsError(f"the emulator firmware stopped ({result.reason}, exit code {result.exit_code})")
     return 0

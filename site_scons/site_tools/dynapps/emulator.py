@@ -1040,4 +1040,4 @@ def where_apps_ran(machine: Machine, uart_text: str) -> str:
         app, strategy, code, data, ram = match.groups()
         rows.append(f"  {app:<10} {strategy:<5} code in {machine.region_name(int(code, 16)):<24} "
                     f"data in {machine.region_name(int(data, 16)):<20} RAM {ram} B")
-    return "where the apps ran:\n" + "\n".join(rows) if rows else "no app was loaded"
+    return "where the apps ran:\n" + "\n".join(rows) if rows else ""
