@@ -12,7 +12,7 @@ import struct
 import pytest
 from serial_peer import SerialPeer
 
-from dynapps import esptool_target, flash, partitions
+from dynapps import chips, esptool_target, flash, partitions
 from dynapps.errors import DynappsError
 
 MB = 1024 * 1024
@@ -302,8 +302,8 @@ def test_full_flash_firmware_for_another_chip(tmp_path):
 def test_bootloader_offsets_agree_with_esptool():
     from esptool.targets import CHIP_DEFS
 
-    for chip, offset in esptool_target.BOOTLOADER_OFFSET.items():
-        assert CHIP_DEFS[chip].BOOTLOADER_FLASH_OFFSET == offset, chip
+    for chip, profile in chips.PROFILES.items():
+        assert CHIP_DEFS[chip].BOOTLOADER_FLASH_OFFSET == profile.bootloader_offset, chip
 
 
 # --- the peer itself: a wrong use of the protocol must not pass ----------------------------------

@@ -207,22 +207,18 @@ def _run_action(target, source, env):
     return 0
 
 
-LinkBuilder = SCons.Builder.Builder(
-    action=SCons.Action.Action(_action(_link_action), "$DYNAPPS_LINKCOMSTR"), emitter=_link_emitter)
-ImageBuilder = SCons.Builder.Builder(
-    action=SCons.Action.Action(_action(_image_action), "$DYNAPPS_IMAGECOMSTR"), suffix=".dapp")
-SummaryBuilder = SCons.Builder.Builder(
-    action=SCons.Action.Action(_action(_summary_action), "$DYNAPPS_SUMMARYCOMSTR"))
-RenderBuilder = SCons.Builder.Builder(
-    action=SCons.Action.Action(_action(_render_action), "$DYNAPPS_GENCOMSTR"))
-PartitionTableBuilder = SCons.Builder.Builder(
-    action=SCons.Action.Action(_action(_partition_table_action), "$DYNAPPS_GENCOMSTR"))
-FlashAppsBuilder = SCons.Builder.Builder(
-    action=SCons.Action.Action(_action(_flash_apps_action), "$DYNAPPS_FLASHCOMSTR"))
-LinkerScriptBuilder = SCons.Builder.Builder(
-    action=SCons.Action.Action(_action(_linker_script_action), "$DYNAPPS_GENCOMSTR"))
-RunBuilder = SCons.Builder.Builder(
-    action=SCons.Action.Action(_action(_run_action), "$DYNAPPS_RUNCOMSTR"))
+def _builder(function, comstr: str, **options):
+    return SCons.Builder.Builder(action=SCons.Action.Action(_action(function), comstr), **options)
+
+
+LinkBuilder = _builder(_link_action, "$DYNAPPS_LINKCOMSTR", emitter=_link_emitter)
+ImageBuilder = _builder(_image_action, "$DYNAPPS_IMAGECOMSTR", suffix=".dapp")
+SummaryBuilder = _builder(_summary_action, "$DYNAPPS_SUMMARYCOMSTR")
+RenderBuilder = _builder(_render_action, "$DYNAPPS_GENCOMSTR")
+PartitionTableBuilder = _builder(_partition_table_action, "$DYNAPPS_GENCOMSTR")
+FlashAppsBuilder = _builder(_flash_apps_action, "$DYNAPPS_FLASHCOMSTR")
+LinkerScriptBuilder = _builder(_linker_script_action, "$DYNAPPS_GENCOMSTR")
+RunBuilder = _builder(_run_action, "$DYNAPPS_RUNCOMSTR")
 
 
 def _variables():
@@ -256,7 +252,7 @@ def _app_env(env, tools: toolchain.Toolchain, profile: chips.ChipProfile, proj, 
     return app_env
 
 
-def _link_config(env, tools, profile, proj, exports, app: manifest.Manifest, slot: layout.Slot) -> dict:
+def _link_config(tools, profile, proj, exports, app: manifest.Manifest, slot: layout.Slot) -> dict:
     return {
         "app": app.name, "manifest": app.path, "strategy": app.strategy, "threshold": proj.hybrid_threshold,
         "i_d_offset": profile.i_d_offset, "slot": slot.__dict__,
@@ -273,7 +269,7 @@ def _build_app(env, tools, profile, proj, exports, app, slot):
     app_env = _app_env(env, tools, profile, proj, app)
     out = f"{APPS_BUILD}/{app.name}"
     objects = [app_env.Object(f"#{out}/{Path(src).stem}.o", f"#{src}")[0] for src in app.sources]
-    config = env.Value(json.dumps(_link_config(env, tools, profile, proj, exports, app, slot), sort_keys=True))
+    config = env.Value(json.dumps(_link_config(tools, profile, proj, exports, app, slot), sort_keys=True))
     linked = env.DynappsLink(f"#{out}/{app.name}.elf", objects + [config])
     env.Depends(linked, STAGE_MODULES + [str(render.template_path(t)) for t in ("imports.S.j2", "iram.ld.j2", "xip.ld.j2")])
     settings = env.Value(json.dumps({"chip_id": profile.chip_id, "has_fpu": profile.has_fpu,

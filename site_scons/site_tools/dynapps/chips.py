@@ -51,6 +51,7 @@ class ChipProfile:
     i_d_offset: int  # iram address - dram address of one byte (0 = one address for both)
     iram_byte_access: bool  # False: IRAM alias takes 32-bit accesses only
     cache_sync_after_copy: bool  # code copied into RAM must be written back / invalidated
+    bootloader_offset: int  # where the ROM looks for the second-stage bootloader in flash
     emulator: "EmulatorProfile" = field(compare=False)
 
     @property
@@ -123,6 +124,9 @@ _add(
         iram_byte_access=False,
         # internal SRAM is not behind a cache (soc_caps.h: no SOC_CACHE_INTERNAL_MEM_VIA_L1CACHE)
         cache_sync_after_copy=False,
+        # bootloader/Kconfig.projbuild BOOTLOADER_OFFSET_IN_FLASH (ESP-IDF v5.5); esptool 5.6
+        # targets/<chip>.py BOOTLOADER_FLASH_OFFSET says the same (a test compares them)
+        bootloader_offset=0x0,
         emulator=EmulatorProfile(
             uart=0x60000000,
             control=0x7F000000,
@@ -166,6 +170,9 @@ _add(
         iram_byte_access=True,
         # internal SRAM is not behind a cache (soc_caps.h: no SOC_CACHE_INTERNAL_MEM_VIA_L1CACHE)
         cache_sync_after_copy=False,
+        # bootloader/Kconfig.projbuild BOOTLOADER_OFFSET_IN_FLASH (ESP-IDF v5.5); esptool 5.6
+        # targets/<chip>.py BOOTLOADER_FLASH_OFFSET says the same (a test compares them)
+        bootloader_offset=0x0,
         emulator=EmulatorProfile(
             uart=0x60000000,
             control=0x7F000000,
@@ -209,6 +216,9 @@ _add(
         iram_byte_access=True,
         # internal SRAM is not behind a cache (soc_caps.h: no SOC_CACHE_INTERNAL_MEM_VIA_L1CACHE)
         cache_sync_after_copy=False,
+        # bootloader/Kconfig.projbuild BOOTLOADER_OFFSET_IN_FLASH (ESP-IDF v5.5); esptool 5.6
+        # targets/<chip>.py BOOTLOADER_FLASH_OFFSET says the same (a test compares them)
+        bootloader_offset=0x0,
         emulator=EmulatorProfile(
             uart=0x60000000,
             control=0x7F000000,
@@ -251,6 +261,9 @@ _add(
         # copied code must be written back from the L1 data cache and the L1 instruction cache
         # invalidated (esp_mm/include/esp_cache.h esp_cache_msync)
         cache_sync_after_copy=True,
+        # bootloader/Kconfig.projbuild BOOTLOADER_OFFSET_IN_FLASH (ESP-IDF v5.5); esptool 5.6
+        # targets/<chip>.py BOOTLOADER_FLASH_OFFSET says the same (a test compares them)
+        bootloader_offset=0x2000,
         emulator=EmulatorProfile(
             uart=0x500CA000,
             control=0x7F000000,

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 SHF_ALLOC = 0x2
+SHT_PROGBITS = 1
 SHT_RELA = 4
 SHT_NOBITS = 8
 SHN_UNDEF = 0

@@ -79,6 +79,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import hashlib
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -1033,8 +1034,6 @@ if __name__ == "__main__":
 
 def where_apps_ran(machine: Machine, uart_text: str) -> str:
     """A table of the demo's LOADED lines: where each app's code and data live on this chip."""
-    import re
-
     rows = []
     for match in re.finditer(r"^LOADED (\S+) (\S+) code=(0x[0-9a-f]+) data=(0x[0-9a-f]+) .*ram=(\d+)", uart_text, re.M):
         app, strategy, code, data, ram = match.groups()

@@ -32,7 +32,7 @@ import json
 import sys
 from pathlib import Path
 
-from . import flash
+from . import chips, flash
 from .errors import DynappsError
 from .partitions import TABLE_OFFSET, TYPES, SUBTYPES, read_binary
 
@@ -41,11 +41,6 @@ BEFORE_MODES = ("default-reset", "usb-reset", "no-reset", "no-reset-no-sync")
 AFTER_MODES = ("hard-reset", "soft-reset", "no-reset", "no-reset-stub", "watchdog-reset")
 ROM_BAUD = 115200  # the ROM loaders sync at this rate; esptool switches to `baud` afterwards
 
-# Where the ROM looks for the second-stage bootloader. ESP-IDF v5.5
-# components/bootloader/Kconfig.projbuild BOOTLOADER_OFFSET_IN_FLASH: 0x2000 for esp32p4 ("the
-# first 2 sectors are reserved for the key manager"), 0x0 for esp32c3/c6/h2; esptool 5.6
-# targets/<chip>.py BOOTLOADER_FLASH_OFFSET says the same (tests compare the two).
-BOOTLOADER_OFFSET = {"esp32c3": 0x0, "esp32c6": 0x0, "esp32h2": 0x0, "esp32p4": 0x2000}
 
 # Inside an ESP-IDF build folder (what `idf.py build` writes, and `idf.py flash` reads)
 IDF_BOOTLOADER = "bootloader/bootloader.bin"
@@ -118,7 +113,7 @@ def firmware_regions(idf_build: Path, chip: str) -> list[flash.Region]:
         raise DynappsError(f"{idf_build / IDF_PARTITION_TABLE}: no factory or ota_0 app partition")
     if len(app) > boot.size:
         raise DynappsError(f"{app_path}: {len(app)} bytes do not fit the '{boot.name}' partition ({boot.size:#x} bytes)")
-    return [flash.Region("bootloader", BOOTLOADER_OFFSET[chip], flash.pad_to_sector(bootloader)),
+    return [flash.Region("bootloader", chips.profile(chip).bootloader_offset, flash.pad_to_sector(bootloader)),
             flash.Region("partition-table", TABLE_OFFSET, flash.pad_to_sector(table_bytes)),
             flash.Region("firmware", boot.offset, flash.pad_to_sector(app))]
 
@@ -266,8 +261,8 @@ def _baud(value) -> int:
 
 
 def _check_chip(chip: str) -> None:
-    if chip not in BOOTLOADER_OFFSET:
-        raise DynappsError(f"flashing {chip} is not supported (chips: {', '.join(sorted(BOOTLOADER_OFFSET))})")
+    if chip not in chips.PROFILES:
+        raise DynappsError(f"flashing {chip} is not supported (chips: {', '.join(chips.names())})")
 
 
 def _check_layout(regions: list[flash.Region], flash_size: int | None) -> list[flash.Region]:

@@ -7,7 +7,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import layout, yamlfile
+from . import yamlfile
 from .errors import DynappsError
 from .project import DataArena, Project
 from .schema import Section
@@ -56,7 +56,8 @@ def data_arena(project: Project) -> DataArena:
         return project.data_arena
     if project.firmware_elf:
         return arena_from_elf(project.root / project.firmware_elf, project.firmware_elf)
-    return layout.emulator_arena(project.profile)
+    region = project.profile.emulator.data_arena
+    return DataArena(region.start, region.size, f"the {project.profile.name} emulator firmware")
 
 
 def arena_from_elf(path: Path, display: str) -> DataArena:

@@ -9,9 +9,7 @@ import hashlib
 import struct
 from dataclasses import dataclass, field
 
-from elftools.elf.constants import SH_FLAGS
-from elftools.elf.elffile import ELFFile
-
+from .elf32 import SHT_PROGBITS, Elf32
 from .errors import DynappsError
 
 MAGIC = 0x50504144  # b"DAPP"
@@ -128,16 +126,15 @@ def segment_bytes(elf_path: str, start: int, end: int, alias_delta: int = 0) -> 
     """The bytes of [start, end) as the ELF's allocated PROGBITS sections lay them out; sections
     linked at `alias_delta` from that range (XIP rodata at its data-bus address) count as in it."""
     buffer = bytearray(end - start)
-    with open(elf_path, "rb") as stream:
-        for section in ELFFile(stream).iter_sections():
-            if not section["sh_flags"] & SH_FLAGS.SHF_ALLOC or section["sh_type"] != "SHT_PROGBITS":
-                continue
-            address = section["sh_addr"]
-            if alias_delta and start + alias_delta <= address < end + alias_delta:
-                address -= alias_delta
-            if start <= address < end:
-                content = section.data()
-                buffer[address - start:address - start + len(content)] = content
+    elf = Elf32(elf_path)
+    for section in elf.sections:
+        if not section.allocated or section.type != SHT_PROGBITS:
+            continue
+        address = section.addr
+        if alias_delta and start + alias_delta <= address < end + alias_delta:
+            address -= alias_delta
+        if start <= address < end:
+            buffer[address - start:address - start + section.size] = elf.data[section.offset:section.offset + section.size]
     return bytes(buffer)
 
 

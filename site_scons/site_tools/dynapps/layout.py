@@ -39,16 +39,6 @@ class Layout:
     def slot(self, app: str) -> Slot:
         return next(s for s in self.slots if s.app == app)
 
-    def to_dict(self) -> dict:
-        """Plain data, for SCons Value() dependencies and generated files."""
-        return {
-            "chip": self.chip,
-            "region_offset": self.region_offset,
-            "region_size": self.region_size,
-            "arena": [self.arena.address, self.arena.size],
-            "slots": [s.__dict__ for s in self.slots],
-        }
-
 
 def _align(value: int, alignment: int) -> int:
     return (value + alignment - 1) // alignment * alignment
@@ -104,8 +94,3 @@ def _check_fits(project: Project, slots, end: int, arena: DataArena, arena_end: 
         needed = arena_end - arena.address
         raise DynappsError(f"the XIP apps' RAM (limits.ram) needs {needed} bytes but the data arena "
                            f"({arena.source}) has {arena.size}; lower limits.ram or enlarge the arena")
-
-
-def emulator_arena(profile: chips.ChipProfile) -> DataArena:
-    region = profile.emulator.data_arena
-    return DataArena(region.start, region.size, f"the {profile.name} emulator firmware")

@@ -13,14 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import csig, relocs, render, signatures
+from . import csig, image, relocs, render, signatures
 from .elf32 import SHN_ABS, SHN_UNDEF, STT_FUNC, STT_SECTION, Elf32
 from .manifest import Export
 from .errors import DynappsError
 
-IMAGE_HEADER_SIZE = 64
 IRAM_ALIGN = 16
-STRATEGY_IDS = {"iram": 1, "xip": 2}
 
 # Output sections an image may contain; anything else allocated is refused.
 CODE_SECTIONS = (".text",)
@@ -139,7 +137,7 @@ def layout_addresses(config: dict, strategy: str) -> dict:
     if strategy == "xip":
         if not slot["xip_capable"]:
             raise DynappsError(f"app {config['app']}: an XIP image needs an XIP slot")
-        return {"code_vaddr": slot["vaddr"] + IMAGE_HEADER_SIZE, "data_vaddr": slot["ram_address"],
+        return {"code_vaddr": slot["vaddr"] + image.HEADER_SIZE, "data_vaddr": slot["ram_address"],
                 "slot_vaddr": slot["vaddr"], "rodata_delta": config["rodata_delta"]}
     return {"code_vaddr": config["i_d_offset"], "data_vaddr": None, "slot_vaddr": None, "rodata_delta": 0}
 
@@ -186,8 +184,8 @@ def link(config: dict, objects: list[str], outputs: dict, log=None) -> dict:
 
 def _manifest_exports(config: dict) -> list[Export]:
     known = set(config["known_types"])
-    return [Export(csig.parse(text, known), config["export_lines"][csig.parse(text, known).name])
-            for text in config["signatures"]]
+    signatures = [csig.parse(text, known) for text in config["signatures"]]
+    return [Export(signature, config["export_lines"][signature.name]) for signature in signatures]
 
 
 def _link_as(config: dict, facts: ObjectFacts, objects: list[str], outputs: dict, imports: list[str],

@@ -166,24 +166,19 @@ def _check_tags_visible(root: Path, top: Section, headers, exports, app_dir: str
                                    top.path, export.line)
 
 
-_LIFECYCLE = {"init": "int {}(void)", "deinit": "void {}(void)"}
-
-
 def _lifecycle(top: Section, key: str, exports) -> str | None:
     name = top.string(key, pattern=r"[A-Za-z_]\w*", expected="a C function name")
     if name is None:
         return None
     if any(e.name == name for e in exports):
         raise top.error(key, f"'{name}' is also listed under exports; {key} functions are called by the loader")
-    expected = csig.parse(_LIFECYCLE[key].format(name))
-    return expected.name
+    return name
 
 
 def load_all(root: Path) -> list[Manifest]:
     """Every apps/*/app.yaml, sorted by name; duplicate names are an error."""
     manifests: list[Manifest] = []
-    apps_dir = root / "apps"
-    for app_dir in sorted(p for p in apps_dir.iterdir() if (p / "app.yaml").is_file()) if apps_dir.is_dir() else []:
+    for app_dir in sorted(path.parent for path in root.glob("apps/*/app.yaml")):
         manifest = load(root, app_dir)
         clash = next((m for m in manifests if m.name == manifest.name), None)
         if clash:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .errors import DynappsError
 from .layout import Layout
+from .schema import parse_size
 
 TABLE_OFFSET = 0x8000
 TABLE_MAX_SIZE = 0xC00
@@ -86,9 +87,7 @@ class Table:
         return table + b"\xff" * (TABLE_MAX_SIZE - len(table))
 
 
-def _number(text: str, where: str, what: str) -> int:
-    from .schema import parse_size
-
+def _number(text: str, where: tuple[str, int], what: str) -> int:
     value = parse_size(text)
     if value is None:
         raise DynappsError(f"{what}: expected a number such as 0x9000 or 24K, got '{text}'", *where)

@@ -131,9 +131,6 @@ class Section:
             raise self.error(key, f"expected a mapping, got {_type_name(value)}")
         return Section(value, self.path, f"{self.name(key)}.")
 
-    def raw(self, key: str, default=None):
-        return self.mapping.get(key, default)
-
 
 def _empty_mapping(line: int) -> Mapping:
     mapping = Mapping()
