@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""Compile the dynapps component (portable core + ESP-IDF port) against a real ESP-IDF tree.
+
+ESP-IDF itself can't be installed where the tests run, so this developer check is the closest
+thing to `idf.py build` of the component: it generates a real `sdkconfig.h` for the chip from
+ESP-IDF's own Kconfig files and the example firmware's sdkconfig.defaults (with esp-idf-kconfig's
+`kconfgen`, from PyPI), then compiles every source of firmware/components/dynapps with the RISC-V
+cross compiler, -Wall -Wextra -Werror, against the include folders of the components the
+component's CMakeLists.txt requires (and theirs).
+
+    python tools/idf_port_check.py --idf /path/to/esp-idf --chip esp32c3 [--kconfgen-python PY]
+
+The ESP-IDF tree must include its mbedtls submodule (components/mbedtls/mbedtls). The tree is
+only read; nothing from it belongs in this repository. Exit status 0 when every source compiled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPONENT = ROOT / "firmware/components/dynapps"
+FIRMWARE = ROOT / "firmware"
+CC = "riscv64-unknown-elf-gcc"
+
+# -march/-mabi per chip, spelled for Debian's gcc (NOTES-toolchain.md: -misa-spec=2.2 implies
+# zicsr/zifencei). ESP-IDF builds esp32p4 for rv32imafc_zicsr_zifencei_xesppie with ilp32f.
+ARCH = {
+    "esp32c3": ["-march=rv32imc", "-misa-spec=2.2", "-mabi=ilp32"],
+    "esp32c6": ["-march=rv32imac", "-misa-spec=2.2", "-mabi=ilp32"],
+    "esp32h2": ["-march=rv32imac", "-misa-spec=2.2", "-mabi=ilp32"],
+    "esp32p4": ["-march=rv32imafc", "-misa-spec=2.2", "-mabi=ilp32f"],
+}
+
+# The component's PRIV_REQUIRES and what their public headers include in turn. Between ESP-IDF
+# releases some moved (newlib -> esp_libc in 6.0, esp_security split out of esp_hw_support):
+# a name missing from a release is skipped.
+COMPONENTS = ["esp_partition", "esp_mm", "heap", "esp_hw_support", "esp_system", "freertos", "log", "soc",
+              "mbedtls", "esp_common", "esp_rom", "newlib", "esp_libc", "hal", "riscv", "spi_flash",
+              "esp_app_format", "esp_security", "bootloader_support", "esp_timer", "efuse", "esp_psram",
+              "esp_driver_gpio", "esp_pm", "esp_stdio", "esp_blockdev"]
+
+# Folder names that hold headers inside a component; searched up to a few levels down.
+INCLUDE_DIR_NAMES = {"include", "platform_include", "register", "freertos"}
+SKIP_PARTS = {"hw_ver1", "hw_ver3", "sim", "stubs", "test", "test_apps", "host_test", "linux", "xtensa", "esp_tee", "mbedtls_rom", "tests",
+              "programs", "3rdparty", "framework", "library", "ld", "ulp"}
+
+
+def chip_filter(path: Path, chip: str) -> bool:
+    """Keep folders of no chip or of this chip (soc/esp32c3/include, not soc/esp32s3/include)."""
+    return all(not re.fullmatch(r"esp32\w*", part) or part == chip for part in path.parts)
+
+
+def include_dirs(idf: Path, chip: str, revision: str) -> list[Path]:
+    found: list[Path] = []
+    for name in COMPONENTS:
+        base = idf / "components" / name
+        if not base.is_dir():
+            continue
+        for path in sorted(base.rglob("*")):
+            rel = path.relative_to(base)
+            if (path.is_dir() and path.name in INCLUDE_DIR_NAMES and len(rel.parts) <= 5
+                    and not SKIP_PARTS.intersection(rel.parts) and chip_filter(rel, chip)):
+                found.append(path)
+    # FreeRTOS: the kernel's own folders and ESP-IDF's configuration for RISC-V.
+    freertos = idf / "components/freertos"
+    # esp32p4: register headers per silicon revision (soc/CMakeLists.txt picks one).
+    found += [p for p in (idf / f"components/soc/{chip}/register/{revision}",) if p.is_dir()]
+    found += [p for p in (freertos / "FreeRTOS-Kernel/portable/riscv/include/freertos",
+                          freertos / "config/riscv/include", freertos / "esp_additions/arch/riscv/include",
+                          idf / "components/mbedtls/mbedtls/tf-psa-crypto/drivers/builtin/include")
+              if p.is_dir()]
+    # newlib/esp_libc's platform_include wraps the C library's headers with #include_next: first.
+    found.sort(key=lambda p: p.name != "platform_include")
+    return found
+
+
+def idf_version(idf: Path) -> str:
+    text = (idf / "tools/cmake/version.cmake").read_text()
+    parts = [re.search(rf"IDF_VERSION_{k} (\d+)", text).group(1) for k in ("MAJOR", "MINOR", "PATCH")]
+    return ".".join(parts)
+
+
+def sdkconfig_header(idf: Path, chip: str, python: str, work: Path) -> Path:
+    """sdkconfig.h from ESP-IDF's Kconfig tree, the dynapps Kconfig and the firmware's defaults."""
+    kconfigs = sorted(idf.glob("components/*/Kconfig")) + [COMPONENT / "Kconfig"]
+    projbuild = sorted(idf.glob("components/*/Kconfig.projbuild"))
+    (work / "kconfigs.in").write_text("".join(f'source "{p}"\n' for p in kconfigs))
+    (work / "kconfigs_projbuild.in").write_text("".join(f'source "{p}"\n' for p in projbuild))
+    renames = [str(p) for p in [idf / "sdkconfig.rename", idf / f"components/soc/{chip}/sdkconfig.rename"]
+               + sorted(idf.glob("components/*/sdkconfig.rename"))
+               + sorted(idf.glob(f"components/*/sdkconfig.rename.{chip}")) if p.is_file()]
+    header = work / "sdkconfig.h"
+    env = {"IDF_PATH": idf, "IDF_TARGET": chip, "IDF_TOOLCHAIN": "gcc", "IDF_VERSION": idf_version(idf),
+           "IDF_INIT_VERSION": idf_version(idf), "IDF_ENV_FPGA": "", "IDF_CI_BUILD": "",
+           "IDF_MINIMAL_BUILD": "n",
+           "COMPONENT_KCONFIGS_SOURCE_FILE": work / "kconfigs.in",
+           "COMPONENT_KCONFIGS_PROJBUILD_SOURCE_FILE": work / "kconfigs_projbuild.in",
+           "COMPONENT_KCONFIGS_EXCLUDED_SOURCE_FILE": work / "none.in",
+           "COMPONENT_KCONFIGS_PROJBUILD_EXCLUDED_SOURCE_FILE": work / "none.in"}
+    defaults = [FIRMWARE / "sdkconfig.defaults", FIRMWARE / f"sdkconfig.defaults.{chip}"]
+    command = [python, "-m", "kconfgen", "--kconfig", str(idf / "Kconfig"), "--config", str(work / "sdkconfig")]
+    for path in defaults:
+        command += ["--defaults", str(path)]
+    for path in renames:
+        command += ["--sdkconfig-rename", path]
+    for key, value in env.items():
+        command += ["--env", f"{key}={value}"]
+    command += ["--output", "header", str(header), "--output", "config", str(work / "sdkconfig")]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0 or not header.exists():
+        sys.exit(f"kconfgen failed for {chip}:\n{result.stdout}\n{result.stderr}")
+    return header
+
+
+def config_value(header: Path, name: str) -> str | None:
+    match = re.search(rf"^#define CONFIG_{name} (.+)$", header.read_text(), re.MULTILINE)
+    return match.group(1).strip() if match else None
+
+
+def compile_component(idf: Path, chip: str, header: Path, work: Path, libc_include: list[Path]) -> list[str]:
+    """Compile every component source; returns the failures (compiler output)."""
+    chip_id = config_value(header, "IDF_FIRMWARE_CHIP_ID")
+    fpu = "1" if config_value(header, "SOC_CPU_HAS_FPU") else "0"
+    flags = ARCH[chip] + ["-std=gnu17", "-Os", "-ffunction-sections", "-Wall", "-Wextra", "-Werror",
+                          "-Wno-error=deprecated-declarations",
+                          f"-DDYNAPPS_CHIP_ID={chip_id}", f"-DDYNAPPS_FPU_ABI={fpu}", "-DESP_PLATFORM",
+                          "-DIDF_VER=\"check\"", "-D_GNU_SOURCE", "-D_POSIX_READER_WRITER_LOCKS",
+                          f"-I{work}", f"-I{COMPONENT / 'include'}", f"-I{COMPONENT / 'src'}"]
+    # Compile definitions ESP-IDF's soc component gives every user (soc/CMakeLists.txt).
+    flags += ["-DSOC_MMU_PAGE_SIZE=CONFIG_MMU_PAGE_SIZE", "-DSOC_XTAL_FREQ_MHZ=CONFIG_XTAL_FREQ"]
+    # ESP-IDF's headers as system headers: -Werror is for the component's own code.
+    revision = "hw_ver1" if config_value(header, "ESP32P4_SELECTS_REV_LESS_V3") else "hw_ver3"
+    flags += [f"-isystem{path}" for path in include_dirs(idf, chip, revision)]
+    # The C library behind ESP-IDF's platform_include: picolibc (ESP-IDF >= 6.0's default,
+    # Debian's picolibc has it) or newlib as Espressif's toolchain builds it (retargetable locks).
+    if config_value(header, "LIBC_PICOLIBC"):
+        flags += ["--specs=picolibc.specs"]
+    else:
+        flags += ["-D_RETARGETABLE_LOCKING"] + [f"-isystem{path}" for path in libc_include]
+    failures = []
+    sources = sorted((COMPONENT / "src").glob("*.c")) + sorted((COMPONENT / "port/esp-idf").glob("*.c"))
+    for source in sources:
+        result = subprocess.run([CC, *flags, "-c", str(source), "-o", str(work / (source.stem + ".o"))],
+                                capture_output=True, text=True)
+        status = "ok" if result.returncode == 0 else "FAILED"
+        print(f"  {source.relative_to(ROOT)}: {status}")
+        if result.returncode != 0:
+            failures.append(result.stderr)
+    return failures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--idf", type=Path, required=True, help="an ESP-IDF tree with its mbedtls submodule")
+    parser.add_argument("--chip", choices=sorted(ARCH), action="append", help="default: every chip")
+    parser.add_argument("--libc-include", type=Path, action="append",
+                        help="newlib headers as ESP-IDF's toolchain has them (Espressif's newlib fork: "
+                             "newlib/libc/include); default: Debian's libnewlib-dev, /usr/include/newlib")
+    parser.add_argument("--kconfgen-python", default=sys.executable,
+                        help="a Python with esp-idf-kconfig installed (default: this one)")
+    args = parser.parse_args()
+    failed = False
+    for chip in args.chip or sorted(ARCH):
+        if not (args.idf / "components/soc" / chip).is_dir():
+            print(f"ESP-IDF {idf_version(args.idf)} {chip}: not supported by this release, skipped")
+            continue
+        with tempfile.TemporaryDirectory() as temp:
+            work = Path(temp)
+            header = sdkconfig_header(args.idf.resolve(), chip, args.kconfgen_python, work)
+            print(f"ESP-IDF {idf_version(args.idf)} {chip}: sdkconfig.h generated; compiling")
+            failures = compile_component(args.idf.resolve(), chip, header, work,
+                                         args.libc_include or [Path("/usr/include/newlib")])
+            for text in failures:
+                print(text, file=sys.stderr)
+            failed |= bool(failures)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
