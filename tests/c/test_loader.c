@@ -1487,6 +1487,27 @@ static void test_call_counter_saturates(void)
 
 /* ---- runner ------------------------------------------------------------------------------- */
 
+#define add_app_slot host_port_add_slot
+/* ---- header arithmetic ------------------------------------------------------------------ */
+
+/* data_size + bss_size of exactly 2^32 at data_vaddr 0: the range fits the address space, but a
+ * 32-bit sum of the two is 0, which once skipped the arena check and bound the import slots at
+ * address 8. Refused before anything is written. */
+static void test_xip_data_plus_bss_wraps(void)
+{
+    xip_app_t a;
+    xip_app(&a, XIP_SLOT_VADDR, 0);
+    a.spec.bss_size = 0u - XIP_DATA_SIZE;
+    size_t size;
+    uint8_t *image = ib_build(&a.spec, &size);
+    add_app_slot("wrap", image, (uint32_t)size);
+    host_port_allow_xip(XIP_SLOT_VADDR);
+    EXPECT_SLOT("wrap", DYNAPPS_ERR_ADDRESS_UNAVAILABLE);
+    CHECK(host.maps_live == 0 && host.sha_calls == 0 && calls.init_calls == 0);
+    CHECK(all_bytes(host.arena, host.arena_size, 0xA5)); /* nothing written into the arena */
+    free(image);
+}
+
 #define TEST(fn) {#fn, fn}
 
 static const struct {
@@ -1532,6 +1553,7 @@ static const struct {
     TEST(test_table_error_order),
     TEST(test_xip_import_failure_unmaps),
     TEST(test_call_counter_saturates),
+    TEST(test_xip_data_plus_bss_wraps),
 };
 
 int main(int argc, char **argv)

@@ -581,7 +581,7 @@ static void export_names_span(image_t *img)
 static bool alias_ok(const image_t *img, uintptr_t exec, const uint8_t *view)
 {
     uint32_t port_offset = (uint32_t)(exec - (uintptr_t)view);
-    uint32_t image_offset = img->h.code_vaddr + img->code_span - img->h.data_vaddr;
+    uint32_t image_offset = img->h.code_vaddr + img->code_span - img->h.data_vaddr; /* mod 2^32, as the bias */
     return port_offset == image_offset;
 }
 
@@ -704,8 +704,9 @@ static dynapps_err_t copy_iram(const image_t *img, dynapps_app_t *app)
     return err;
 }
 
-/* [base, base + size) is inside the data arena and clear of every loaded XIP app's data. */
-static bool arena_range_free(uint32_t base, uint32_t size)
+/* [base, base + size) is inside the data arena and clear of every loaded XIP app's data. The
+ * size is 64-bit: data_size + bss_size of two header fields may be 2^32 or more. */
+static bool arena_range_free(uint32_t base, uint64_t size)
 {
     uintptr_t arena = 0;
     size_t arena_size = 0;
@@ -723,11 +724,18 @@ static bool arena_range_free(uint32_t base, uint32_t size)
     return true;
 }
 
+/* Data + bss of an XIP image, summed without wrapping: a 32-bit sum of 2^32 is 0, which would
+ * skip the arena check and let the import slots be bound at whatever data_vaddr says. */
+static uint64_t xip_ram_bytes(const dynapps_image_header_t *h)
+{
+    return (uint64_t)h->data_size + h->bss_size;
+}
+
 /* XIP, before the hash: the data range must be free (nothing is written to it yet), and the
  * slot's view 4-aligned (dynapps_port.h), since the export table is read in place later. */
 static dynapps_err_t reserve_xip(const image_t *img)
 {
-    uint32_t ram = img->h.data_size + img->h.bss_size; /* range_fits checked it */
+    uint64_t ram = xip_ram_bytes(&img->h);
     if (!img->aligned || (ram != 0 && !arena_range_free(img->h.data_vaddr, ram))) {
         return DYNAPPS_ERR_ADDRESS_UNAVAILABLE;
     }
@@ -744,7 +752,7 @@ static dynapps_err_t place_xip(const image_t *img, const dynapps_slot_t *slot, d
     if (err != DYNAPPS_OK) {
         return err;
     }
-    if (h->data_size + h->bss_size != 0) { /* data_vaddr may be anything, even 0, without data */
+    if (xip_ram_bytes(h) != 0) { /* data_vaddr may be anything, even 0, without data */
         uint8_t *data = (uint8_t *)(uintptr_t)h->data_vaddr;
         memcpy(data, img->bytes + h->header_size + h->code_size, h->data_size);
         memset(data + h->data_size, 0, h->bss_size);
