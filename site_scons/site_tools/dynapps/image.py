@@ -288,7 +288,9 @@ def _header_name(raw: bytes, fail) -> str:
 
 def segment_bytes(elf_path: str, start: int, end: int, alias_delta: int = 0) -> bytes:
     """The bytes of [start, end) as the ELF's allocated PROGBITS sections lay them out; sections
-    linked at `alias_delta` from that range (XIP rodata at its data-bus address) count as in it."""
+    linked at `alias_delta` from that range (XIP rodata at its data-bus address) count as in it.
+    A section that starts inside the range must end inside it: the segment sizes come from the
+    link analysis, and a longer section would silently grow the segment past them."""
     buffer = bytearray(end - start)
     elf = Elf32(elf_path)
     for section in elf.sections:
@@ -298,6 +300,9 @@ def segment_bytes(elf_path: str, start: int, end: int, alias_delta: int = 0) -> 
         if alias_delta and start + alias_delta <= address < end + alias_delta:
             address -= alias_delta
         if start <= address < end:
+            if address + section.size > end:
+                raise DynappsError(f"section {section.name} [{address:#x}, {address + section.size:#x}) runs past "
+                                   f"the end of its segment [{start:#x}, {end:#x})")
             buffer[address - start:address - start + section.size] = elf.data[section.offset:section.offset + section.size]
     return bytes(buffer)
 
@@ -313,12 +318,17 @@ def from_link(analysis: dict, elf_path: str, chip_id: int, has_fpu: bool, firmwa
     """Build the image of a linked app from its ELF and link analysis (link.py); check_tables
     (run by to_bytes) refuses an analysis the loader would refuse."""
     code_start, data_start = analysis["code_vaddr"], analysis["data_vaddr"]
+    try:
+        code = segment_bytes(elf_path, code_start, code_start + analysis["code_size"], analysis["rodata_delta"])
+        data = segment_bytes(elf_path, data_start, data_start + analysis["data_size"])
+    except DynappsError as error:
+        raise DynappsError(f"app {analysis['app']}: {error}") from None
     return Image(
         chip_id=chip_id,
         strategy=analysis["strategy"],
         align_log2=analysis["align_log2"],
-        code=segment_bytes(elf_path, code_start, code_start + analysis["code_size"], analysis["rodata_delta"]),
-        data=segment_bytes(elf_path, data_start, data_start + analysis["data_size"]),
+        code=code,
+        data=data,
         bss_size=analysis["bss_size"],
         code_vaddr=code_start,
         data_vaddr=data_start,
