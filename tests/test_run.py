@@ -140,7 +140,7 @@ def _slot_offsets(project: Project) -> dict:
 def _rewrite(img: image.Image, **changes) -> bytes:
     for key, value in changes.items():
         setattr(img, key, value)
-    return img.to_bytes()
+    return img.to_bytes(checked=False)  # the image stage would refuse some of them
 
 
 def _flip(data: bytes, offset: int) -> bytes:
@@ -152,7 +152,7 @@ CORRUPTIONS = {
     "hash byte flipped": lambda raw, img: _flip(raw, len(raw) - 5),
     "header byte flipped (firmware id)": lambda raw, img: _flip(raw, 56),
     "bad magic": lambda raw, img: b"XAPP" + raw[4:],
-    "unsupported format version": lambda raw, img: raw[:4] + struct.pack("<H", 2) + raw[6:],
+    "unsupported format version": lambda raw, img: raw[:4] + struct.pack("<H", image.FORMAT_VERSION + 1) + raw[6:],
     "wrong chip": lambda raw, img: _rewrite(img, chip_id=0x0009),
     "wrong firmware id": lambda raw, img: _rewrite(img, firmware_id=img.firmware_id ^ 1),
     "fix-up outside the image": lambda raw, img: _rewrite(img, fixups=img.fixups + [len(img.code) + len(img.data)]),

@@ -63,12 +63,14 @@ void host_port_reset(void)
     host.exec_err = DYNAPPS_OK;
 }
 
-void host_port_add_slot(const char *name, const uint8_t *bytes, uint32_t size)
+host_slot_t *host_port_add_slot(const char *name, const uint8_t *bytes, uint32_t size)
 {
-    if (host.slot_count < HOST_MAX_SLOTS) {
-        host.slots[host.slot_count++] =
-            (host_slot_t){name, bytes, size, 0x100000u * (uint32_t)(host.slot_count + 1)};
+    if (host.slot_count >= HOST_MAX_SLOTS) {
+        return NULL;
     }
+    host.slots[host.slot_count++] =
+        (host_slot_t){name, bytes, size, 0x100000u * (uint32_t)(host.slot_count + 1), 0};
+    return &host.slots[host.slot_count - 1];
 }
 
 void host_port_allow_xip(uintptr_t vaddr)
@@ -192,6 +194,9 @@ dynapps_err_t dynapps_port_find_slot(const char *name, dynapps_slot_t *slot)
             slot->flash_offset = host.slots[i].flash_offset;
             slot->id = (uintptr_t)&host.slots[i];
             slot->port_handle = &host.slots[i];
+            memset(slot->label, 0, sizeof slot->label);
+            strncpy(slot->label, host.slots[i].name, sizeof slot->label);
+            slot->xip_vaddr = host.slots[i].xip_vaddr;
             host.slots_live++;
             return DYNAPPS_OK;
         }
@@ -223,6 +228,10 @@ dynapps_err_t dynapps_port_map_xip(const dynapps_slot_t *slot, uintptr_t vaddr, 
     if (size > slot->size) {
         violation("map_xip beyond the slot");
         return DYNAPPS_ERR_INVALID_ARG;
+    }
+    if (vaddr != slot->xip_vaddr || vaddr == 0) {
+        violation("map_xip where the slot is not mapped (the core must check xip_vaddr)");
+        return DYNAPPS_ERR_ADDRESS_UNAVAILABLE;
     }
     for (int i = 0; i < HOST_MAX_XIP_VADDRS; i++) {
         if (host.xip_vaddrs[i] != 0 && host.xip_vaddrs[i] == vaddr) {

@@ -17,6 +17,7 @@ typedef struct {
     const uint8_t *bytes;
     uint32_t size; /* slot size (may be larger than the image) */
     uint32_t flash_offset;
+    uintptr_t xip_vaddr; /* dynapps_slot_t.xip_vaddr: 0 (no XIP) unless a test sets it */
 } host_slot_t;
 
 typedef struct {
@@ -59,5 +60,6 @@ extern host_port_t host;
 
 /* Map the arena once (first call), then reset configuration and counters. */
 void host_port_reset(void);
-void host_port_add_slot(const char *name, const uint8_t *bytes, uint32_t size);
+/* A slot labelled `name`; NULL when all HOST_MAX_SLOTS are taken. */
+host_slot_t *host_port_add_slot(const char *name, const uint8_t *bytes, uint32_t size);
 void host_port_allow_xip(uintptr_t vaddr);

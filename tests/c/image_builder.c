@@ -41,6 +41,16 @@ void ib_rehash(uint8_t *image, size_t size)
     dynapps_sha256(image, size - DYNAPPS_IMAGE_HASH_SIZE, image + size - DYNAPPS_IMAGE_HASH_SIZE);
 }
 
+void ib_set_name(uint8_t *image, const char *name)
+{
+    dynapps_image_header_t h;
+    ib_read_header(image, &h);
+    memset(h.name, 0, sizeof h.name);
+    strncpy(h.name, name, sizeof h.name);
+    ib_write_header(image, &h);
+    ib_rehash(image, h.image_size);
+}
+
 static size_t strtab_size(const ib_spec_t *s)
 {
     size_t n = 0;
@@ -105,6 +115,12 @@ static dynapps_image_header_t make_header(const ib_spec_t *s, size_t size)
     h.strtab_size = (uint32_t)strtab_size(s);
     h.firmware_id = s->firmware_id;
     h.flags = s->flags;
+    if (s->name != NULL) {
+        strncpy(h.name, s->name, sizeof h.name); /* NUL-padded; no NUL at 16 characters */
+    }
+    h.version_major = s->version[0];
+    h.version_minor = s->version[1];
+    h.version_patch = s->version[2];
     return h;
 }
 

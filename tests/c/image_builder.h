@@ -22,6 +22,8 @@ typedef struct {
 } ib_export_t;
 
 typedef struct {
+    const char *name; /* the app's name (at most 16 characters); NULL: no name */
+    uint16_t version[3];
     uint16_t chip_id;
     uint8_t strategy;
     uint8_t align_log2;
@@ -54,6 +56,9 @@ uint8_t *ib_build(const ib_spec_t *spec, size_t *size);
 void ib_read_header(const uint8_t *image, dynapps_image_header_t *h);
 void ib_write_header(uint8_t *image, const dynapps_image_header_t *h);
 ib_layout_t ib_layout(const uint8_t *image);
+
+/* Rename the image to `name` (its slot's label, as the build names it) and rehash it. */
+void ib_set_name(uint8_t *image, const char *name);
 
 /* Recompute the trailing SHA-256 over image[0, size - 32), as image.py would. */
 void ib_rehash(uint8_t *image, size_t size);

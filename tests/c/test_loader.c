@@ -214,6 +214,20 @@ static uint8_t *copy_of(const uint8_t *image, size_t size, size_t slack)
     return c;
 }
 
+/* A slot holding an image built for it: the image is named like the slot (and rehashed), and an
+ * XIP slot is mapped where the image was linked. The identity tests break either on purpose. */
+static host_slot_t *add_app_slot(const char *name, uint8_t *image, uint32_t slot_size)
+{
+    ib_set_name(image, name);
+    host_slot_t *slot = host_port_add_slot(name, image, slot_size);
+    dynapps_image_header_t h;
+    ib_read_header(image, &h);
+    if (slot != NULL && h.strategy == DYNAPPS_STRATEGY_XIP) {
+        slot->xip_vaddr = h.code_vaddr - DYNAPPS_IMAGE_HEADER_SIZE;
+    }
+    return slot;
+}
+
 /* Load from a buffer expecting `want`; unload if it loaded; the port must end up clean. */
 static void expect_buffer_at(const uint8_t *image, size_t size, dynapps_err_t want,
                              const char *file, int line)
@@ -430,7 +444,7 @@ static void test_iram_load_from_slot_with_alias(void)
     iram_app(&a, 0x700000);
     size_t size;
     uint8_t *image = ib_build(&a.spec, &size);
-    host_port_add_slot("iram_app", image, (uint32_t)size + 256);
+    add_app_slot("iram_app", image, (uint32_t)size + 256);
 
     dynapps_app_t *app = NULL;
     CHECK_ERR(dynapps_load("iram_app", &app), DYNAPPS_OK);
@@ -521,8 +535,8 @@ static void test_xip_load(void)
     uint32_t data_vaddr = arena_addr(ARENA_AT);
     uint8_t *image = xip_image(XIP_SLOT_VADDR, data_vaddr, &size);
     uint8_t *slot = copy_of(image, size, 4096); /* the partition is larger than the image */
+    add_app_slot("xip_app", slot, (uint32_t)size + 4096);
     uint8_t *pristine = copy_of(slot, size + 4096, 0);
-    host_port_add_slot("xip_app", slot, (uint32_t)size + 4096);
     host_port_allow_xip(XIP_SLOT_VADDR);
 
     dynapps_app_t *app = NULL;
@@ -568,10 +582,10 @@ static void test_xip_arena_overlap(void)
     uint8_t *b = xip_image(0x42020000u, arena_addr(0x100 + XIP_RAM), &sb); /* adjacent */
     uint8_t *c = xip_image(0x42030000u, arena_addr(0x100 + XIP_RAM - 4), &sc); /* overlaps */
     uint8_t *d = xip_image(0x42040000u, arena_addr(0x100 - XIP_RAM), &sd);      /* just below */
-    host_port_add_slot("a", a, (uint32_t)sa);
-    host_port_add_slot("b", b, (uint32_t)sb);
-    host_port_add_slot("c", c, (uint32_t)sc);
-    host_port_add_slot("d", d, (uint32_t)sd);
+    add_app_slot("a", a, (uint32_t)sa);
+    add_app_slot("b", b, (uint32_t)sb);
+    add_app_slot("c", c, (uint32_t)sc);
+    add_app_slot("d", d, (uint32_t)sd);
     host_port_allow_xip(XIP_SLOT_VADDR);
     host_port_allow_xip(0x42040000u);
     host_port_allow_xip(0x42020000u);
@@ -607,7 +621,7 @@ static void test_xip_outside_arena(void)
         size_t size;
         uint8_t *image = xip_image(XIP_SLOT_VADDR, places[i], &size);
         host.slot_count = 0;
-        host_port_add_slot("x", image, (uint32_t)size);
+        add_app_slot("x", image, (uint32_t)size);
         host.xip_vaddr = 0;
         EXPECT_SLOT("x", DYNAPPS_ERR_ADDRESS_UNAVAILABLE);
         CHECK(host.xip_vaddr == 0 && host.sha_calls == 0); /* refused before hashing or mapping */
@@ -617,7 +631,7 @@ static void test_xip_outside_arena(void)
     size_t size;
     uint8_t *image = xip_image(XIP_SLOT_VADDR, arena_addr((uint32_t)host.arena_size - XIP_RAM), &size);
     host.slot_count = 0;
-    host_port_add_slot("x", image, (uint32_t)size);
+    add_app_slot("x", image, (uint32_t)size);
     EXPECT_SLOT("x", DYNAPPS_OK);
     free(image);
 }
@@ -627,7 +641,7 @@ static void test_xip_window_unavailable(void)
 {
     size_t size;
     uint8_t *image = xip_image(0x42050000u, arena_addr(ARENA_AT), &size);
-    host_port_add_slot("x", image, (uint32_t)size);
+    add_app_slot("x", image, (uint32_t)size);
     host_port_allow_xip(XIP_SLOT_VADDR);
     EXPECT_SLOT("x", DYNAPPS_ERR_ADDRESS_UNAVAILABLE);
     CHECK(host.xip_vaddr == 0x42050000u);
@@ -650,7 +664,7 @@ static void test_already_loaded_and_not_found(void)
 {
     size_t size;
     uint8_t *image = iram_image(&size);
-    host_port_add_slot("iram_app", image, (uint32_t)size);
+    add_app_slot("iram_app", image, (uint32_t)size);
     dynapps_app_t *app = NULL, *again = (dynapps_app_t *)(uintptr_t)1;
     CHECK_ERR(dynapps_load("iram_app", &app), DYNAPPS_OK);
     size_t heap = host.heap_bytes;
@@ -703,7 +717,7 @@ static void test_truncated(void)
         EXPECT_BUFFER(c, n, DYNAPPS_ERR_TRUNCATED);
         free(c);
     }
-    host_port_add_slot("short", image, (uint32_t)size - 4); /* partition smaller than image */
+    add_app_slot("short", image, (uint32_t)size - 4); /* partition smaller than image */
     EXPECT_SLOT("short", DYNAPPS_ERR_TRUNCATED);
     free(image);
 }
@@ -715,7 +729,7 @@ static void test_bad_magic_and_version(void)
     uint8_t *c = copy_of(image, size, 0);
     c[0] ^= 0x01;
     EXPECT_BUFFER(c, size, DYNAPPS_ERR_BAD_MAGIC);
-    c[4] = 2; /* and a bad version too: magic is checked first */
+    c[4] = 1; /* and a bad version (the previous one) too: magic is checked first */
     EXPECT_BUFFER(c, size, DYNAPPS_ERR_BAD_MAGIC);
     c[0] ^= 0x01;
     EXPECT_BUFFER(c, size, DYNAPPS_ERR_UNSUPPORTED_VERSION);
@@ -814,7 +828,7 @@ static void test_bad_header_xip(void)
     size_t size;
     uint8_t *image = ib_build(&a.spec, &size);
     host_port_allow_xip(XIP_SLOT_VADDR);
-    host_port_add_slot("x", image, (uint32_t)size);
+    add_app_slot("x", image, (uint32_t)size);
     EXPECT_SLOT("x", DYNAPPS_ERR_BAD_HEADER);
     free(image);
 
@@ -904,7 +918,7 @@ static void test_every_byte_flip_xip(void)
     size_t size;
     uint8_t *image = xip_image(XIP_SLOT_VADDR, arena_addr(ARENA_AT), &size);
     uint8_t *slot = copy_of(image, size, 0);
-    host_port_add_slot("x", slot, (uint32_t)size);
+    add_app_slot("x", slot, (uint32_t)size);
     host_port_allow_xip(XIP_SLOT_VADDR);
     for (size_t at = 0; at < size; at++) {
         slot[at] ^= 0x10;
@@ -1080,8 +1094,8 @@ static void test_out_of_memory(void)
     size_t si, sx;
     uint8_t *iram = iram_image(&si);
     uint8_t *xip = xip_image(XIP_SLOT_VADDR, arena_addr(ARENA_AT), &sx);
-    host_port_add_slot("iram", iram, (uint32_t)si);
-    host_port_add_slot("xip", xip, (uint32_t)sx);
+    add_app_slot("iram", iram, (uint32_t)si);
+    add_app_slot("xip", xip, (uint32_t)sx);
     host_port_allow_xip(XIP_SLOT_VADDR);
     CHECK(oom_sweep("iram") == 2); /* bookkeeping, exec RAM */
     CHECK(oom_sweep("xip") == 1);  /* bookkeeping */
@@ -1105,7 +1119,7 @@ static void test_init_failed(void)
     size_t si, sx;
     uint8_t *iram = iram_image(&si);
     uint8_t *xip = xip_image(XIP_SLOT_VADDR, arena_addr(ARENA_AT), &sx);
-    host_port_add_slot("xip", xip, (uint32_t)sx);
+    add_app_slot("xip", xip, (uint32_t)sx);
     host_port_allow_xip(XIP_SLOT_VADDR);
     calls.init_result = -5;
     EXPECT_BUFFER(iram, si, DYNAPPS_ERR_INIT_FAILED);
@@ -1124,7 +1138,7 @@ static void test_wrapper_calls(void)
     iram_app(&a, 0x700000);
     size_t size;
     uint8_t *image = ib_build(&a.spec, &size);
-    host_port_add_slot("iram_app", image, (uint32_t)size);
+    add_app_slot("iram_app", image, (uint32_t)size);
     dynapps_app_t *handle = NULL;
     void *fn = NULL;
     CHECK_ERR(dynapps_unload_handle(&handle), DYNAPPS_ERR_NOT_LOADED);
@@ -1322,7 +1336,7 @@ static void test_bookkeeping_is_one_small_record(void)
 {
     size_t size;
     uint8_t *image = xip_image(XIP_SLOT_VADDR, arena_addr(ARENA_AT), &size);
-    host_port_add_slot("x", image, (uint32_t)size);
+    add_app_slot("x", image, (uint32_t)size);
     host_port_allow_xip(XIP_SLOT_VADDR);
     dynapps_app_t *app = NULL;
     CHECK_ERR(dynapps_load("x", &app), DYNAPPS_OK);
@@ -1366,8 +1380,9 @@ static void test_already_loaded_by_slot_id(void)
 {
     size_t size;
     uint8_t *image = iram_image(&size);
-    host_port_add_slot("one", image, (uint32_t)size);
-    host_port_add_slot("two", image, (uint32_t)size); /* same image, another slot */
+    uint8_t *other = copy_of(image, size, 0);
+    add_app_slot("one", image, (uint32_t)size);
+    add_app_slot("two", other, (uint32_t)size); /* the same app built for another slot */
     dynapps_app_t *one = NULL, *two = NULL, *again = (dynapps_app_t *)(uintptr_t)1;
     CHECK_ERR(dynapps_load("one", &one), DYNAPPS_OK);
     CHECK_ERR(dynapps_load("two", &two), DYNAPPS_OK);
@@ -1379,6 +1394,7 @@ static void test_already_loaded_by_slot_id(void)
     CHECK_ERR(dynapps_unload(one), DYNAPPS_OK);
     CHECK_ERR(dynapps_unload(two), DYNAPPS_OK);
     CHECK_CLEAN();
+    free(other);
     free(image);
 }
 
@@ -1455,7 +1471,7 @@ static void test_xip_import_failure_unmaps(void)
     a.imports[1].firmware_index = 1; /* "fw_unused" -> the firmware's "fw_add" */
     size_t size;
     uint8_t *image = ib_build(&a.spec, &size);
-    host_port_add_slot("x", image, (uint32_t)size);
+    add_app_slot("x", image, (uint32_t)size);
     host_port_allow_xip(XIP_SLOT_VADDR);
     EXPECT_SLOT("x", DYNAPPS_ERR_UNRESOLVED_IMPORT);
     CHECK(host.xip_vaddr == XIP_SLOT_VADDR && host.maps_live == 0 && calls.init_calls == 0);
@@ -1467,7 +1483,7 @@ static void test_call_counter_saturates(void)
 {
     size_t size;
     uint8_t *image = iram_image(&size);
-    host_port_add_slot("iram_app", image, (uint32_t)size);
+    add_app_slot("iram_app", image, (uint32_t)size);
     dynapps_app_t *handle = NULL;
     void *fn = NULL;
     for (long i = 0; i < 65535; i++) {
@@ -1486,6 +1502,112 @@ static void test_call_counter_saturates(void)
 }
 
 /* ---- runner ------------------------------------------------------------------------------- */
+
+/* ---- header arithmetic ------------------------------------------------------------------ */
+
+/* data_size + bss_size of exactly 2^32 at data_vaddr 0: the range fits the address space, but a
+ * 32-bit sum of the two is 0, which once skipped the arena check and bound the import slots at
+ * address 8. Refused before anything is written. */
+static void test_xip_data_plus_bss_wraps(void)
+{
+    xip_app_t a;
+    xip_app(&a, XIP_SLOT_VADDR, 0);
+    a.spec.bss_size = 0u - XIP_DATA_SIZE;
+    size_t size;
+    uint8_t *image = ib_build(&a.spec, &size);
+    add_app_slot("wrap", image, (uint32_t)size);
+    host_port_allow_xip(XIP_SLOT_VADDR);
+    EXPECT_SLOT("wrap", DYNAPPS_ERR_ADDRESS_UNAVAILABLE);
+    CHECK(host.maps_live == 0 && host.sha_calls == 0 && calls.init_calls == 0);
+    CHECK(all_bytes(host.arena, host.arena_size, 0xA5)); /* nothing written into the arena */
+    free(image);
+}
+
+/* ---- app identity ------------------------------------------------------------------------ */
+
+/* Apps alpha and beta, each built for its own slot, written into each other's slots (flash-apps
+ * keyed by name, or a partition table that moved): each is refused, before anything is
+ * allocated, hashed or run. A label of 16 characters (no NUL) is compared in full. */
+static void test_image_from_another_slot(void)
+{
+    size_t sa, sb;
+    uint8_t *alpha = iram_image(&sa), *beta = iram_image(&sb);
+    ib_set_name(alpha, "alpha");
+    ib_set_name(beta, "beta");
+    host_port_add_slot("alpha", beta, (uint32_t)sb);
+    host_port_add_slot("beta", alpha, (uint32_t)sa);
+    EXPECT_SLOT("alpha", DYNAPPS_ERR_WRONG_SLOT);
+    EXPECT_SLOT("beta", DYNAPPS_ERR_WRONG_SLOT);
+    CHECK(host.alloc_calls == 0 && host.sha_calls == 0 && calls.init_calls == 0);
+    host.slots[0].bytes = alpha;
+    EXPECT_SLOT("alpha", DYNAPPS_OK);
+    /* a prefix of the label is not the label, nor is the label a prefix of the name */
+    ib_set_name(alpha, "alph");
+    EXPECT_SLOT("alpha", DYNAPPS_ERR_WRONG_SLOT);
+    ib_set_name(alpha, "alphabet");
+    EXPECT_SLOT("alpha", DYNAPPS_ERR_WRONG_SLOT);
+    ib_set_name(alpha, "exactly16chars__");
+    host.slots[0].name = "exactly16chars__";
+    EXPECT_SLOT("exactly16chars__", DYNAPPS_OK);
+    host.slots[0].name = "exactly16chars_x";
+    EXPECT_SLOT("exactly16chars_x", DYNAPPS_ERR_WRONG_SLOT);
+    /* a buffer has no slot: its name is not checked */
+    EXPECT_BUFFER(beta, sb, DYNAPPS_OK);
+    free(alpha);
+    free(beta);
+}
+
+/* An XIP image linked for another slot's window, or one MMU page off, is refused before the
+ * port is asked to map anything; so is any XIP image from a slot the port can't map for
+ * execution (xip_vaddr 0). The slot's name is right each time: only the address is wrong. */
+static void test_xip_image_linked_elsewhere(void)
+{
+    static const uint32_t linked_for[] = {0x42020000u, XIP_SLOT_VADDR + 0x10000u,
+                                          XIP_SLOT_VADDR - 0x10000u, XIP_SLOT_VADDR + 4u};
+    for (size_t i = 0; i < sizeof linked_for / sizeof linked_for[0]; i++) {
+        size_t size;
+        uint8_t *image = xip_image(linked_for[i], arena_addr(ARENA_AT), &size);
+        ib_set_name(image, "fir");
+        host.slot_count = 0;
+        host_port_add_slot("fir", image, (uint32_t)size)->xip_vaddr = XIP_SLOT_VADDR;
+        host_port_allow_xip(linked_for[i]); /* the port could map there: the core must not ask */
+        host.xip_vaddr = 0;
+        EXPECT_SLOT("fir", DYNAPPS_ERR_WRONG_ADDRESS);
+        CHECK(host.xip_vaddr == 0 && host.sha_calls == 0 && host.alloc_calls == 0);
+        CHECK(all_bytes(host.arena, host.arena_size, 0xA5) && calls.init_calls == 0);
+        free(image);
+    }
+    size_t size;
+    uint8_t *image = xip_image(XIP_SLOT_VADDR, arena_addr(ARENA_AT), &size);
+    ib_set_name(image, "fir");
+    host.slot_count = 0;
+    host_slot_t *slot = host_port_add_slot("fir", image, (uint32_t)size);
+    slot->xip_vaddr = 0;
+    EXPECT_SLOT("fir", DYNAPPS_ERR_WRONG_ADDRESS);
+    slot->xip_vaddr = XIP_SLOT_VADDR;
+    host_port_allow_xip(XIP_SLOT_VADDR);
+    EXPECT_SLOT("fir", DYNAPPS_OK);
+    CHECK(host.xip_vaddr == XIP_SLOT_VADDR);
+    free(image);
+}
+
+/* The name is checked first: another app's XIP image in a slot is WRONG_SLOT whatever its
+ * address; v1 images (no name) are refused as an unsupported version. */
+static void test_identity_error_order(void)
+{
+    size_t size;
+    uint8_t *image = xip_image(0x42020000u, arena_addr(ARENA_AT), &size);
+    ib_set_name(image, "stats");
+    host_port_add_slot("fir", image, (uint32_t)size)->xip_vaddr = XIP_SLOT_VADDR;
+    EXPECT_SLOT("fir", DYNAPPS_ERR_WRONG_SLOT);
+    dynapps_image_header_t h;
+    ib_read_header(image, &h);
+    h.format_version = 1;
+    ib_write_header(image, &h);
+    ib_rehash(image, size);
+    EXPECT_SLOT("fir", DYNAPPS_ERR_UNSUPPORTED_VERSION);
+    free(image);
+}
 
 #define TEST(fn) {#fn, fn}
 
@@ -1532,6 +1654,10 @@ static const struct {
     TEST(test_table_error_order),
     TEST(test_xip_import_failure_unmaps),
     TEST(test_call_counter_saturates),
+    TEST(test_xip_data_plus_bss_wraps),
+    TEST(test_image_from_another_slot),
+    TEST(test_xip_image_linked_elsewhere),
+    TEST(test_identity_error_order),
 };
 
 int main(int argc, char **argv)

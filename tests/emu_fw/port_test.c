@@ -135,7 +135,12 @@ static void test_slots(void)
         CHECK(memcmp(slot.bytes + 8, "alpha-slot", 10) == 0, "content %.10s", slot.bytes + 8);
 
         uintptr_t vaddr = DYNAPPS_EMU_FLASH_IBUS_BASE + slot.flash_offset;
+        CHECK(slot.xip_vaddr == vaddr, "xip_vaddr %08lx", (unsigned long)slot.xip_vaddr);
+        CHECK(memcmp(slot.label, "alpha\0\0\0\0\0\0\0\0\0\0\0", 16) == 0, "label %.16s", slot.label);
         void *mapping = NULL;
+        /* another page-aligned window, free and inside the bus: still not where this slot is */
+        CHECK(dynapps_port_map_xip(&slot, vaddr + DYNAPPS_EMU_MMU_PAGE_SIZE, 64, &mapping) ==
+                  DYNAPPS_ERR_ADDRESS_UNAVAILABLE, "mapped one page off the slot's window");
         err = dynapps_port_map_xip(&slot, vaddr, 64, &mapping);
         CHECK(err == DYNAPPS_OK && mapping == (void *)vaddr, "map_xip %d", err);
         if (err == DYNAPPS_OK) {
@@ -157,6 +162,7 @@ static void test_slots(void)
     }
     err = dynapps_port_find_slot("exactly16chars__", &slot);
     CHECK(err == DYNAPPS_OK && memcmp(slot.bytes + 8, "sixteen", 7) == 0, "16-char label: %d", err);
+    CHECK(memcmp(slot.label, "exactly16chars__", 16) == 0, "label %.16s", slot.label);
     CHECK(dynapps_port_find_slot("exactly16chars_", &slot) == DYNAPPS_ERR_NOT_FOUND, "prefix matched");
     CHECK(dynapps_port_find_slot("missing", &slot) == DYNAPPS_ERR_NOT_FOUND, "missing found");
     CHECK(dynapps_port_find_slot("nvs", &slot) == DYNAPPS_ERR_NOT_FOUND, "nvs is no app slot");

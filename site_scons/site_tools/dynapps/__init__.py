@@ -76,7 +76,7 @@ def _image_action(target, source, env):
     settings = json.loads(source[-1].read())
     analysis = json.loads(Path(str(source[1])).read_text())
     built = image.from_link(analysis, str(source[0]), settings["chip_id"], settings["has_fpu"],
-                            settings["firmware_id"])
+                            settings["firmware_id"], settings["version"])
     data = built.to_bytes()
     slot_size = analysis["slot"]["size"]
     if len(data) > slot_size:
@@ -273,7 +273,8 @@ def _build_app(env, tools, profile, proj, exports, app, slot):
     linked = env.DynappsLink(f"#{out}/{app.name}.elf", objects + [config])
     env.Depends(linked, STAGE_MODULES + [str(render.template_path(t)) for t in ("imports.S.j2", "iram.ld.j2", "xip.ld.j2")])
     settings = env.Value(json.dumps({"chip_id": profile.chip_id, "has_fpu": profile.has_fpu,
-                                     "firmware_id": exports.id, "manifest": app.path}, sort_keys=True))
+                                     "firmware_id": exports.id, "manifest": app.path, "version": app.version},
+                                    sort_keys=True))
     built = env.DynappsImage(f"#{APPS_BUILD}/{app.name}.dapp", [linked[0], linked[1], settings])
     env.Depends(built, STAGE_MODULES)
     return linked[1], built[0]

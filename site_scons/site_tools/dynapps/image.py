@@ -1,6 +1,9 @@
-"""The .dapp image format, version 1: writer and reader (docs/image-format.md).
+"""The .dapp image format, version 2: writer and reader (docs/image-format.md).
 
-The C side of the same layout is firmware/components/dynapps/include/dynapps_image.h.
+The C side of the same layout is firmware/components/dynapps/include/dynapps_image.h. The writer
+checks every table against the rules the loader applies (check_tables), so that a mistake in the
+build is a build error naming the app, never a load failure on a device; the reader applies the
+same rules, so `./dev inspect` says which one a malformed image breaks.
 """
 
 from __future__ import annotations
@@ -13,16 +16,20 @@ from .elf32 import SHT_PROGBITS, Elf32
 from .errors import DynappsError
 
 MAGIC = 0x50504144  # b"DAPP"
-FORMAT_VERSION = 1
-HEADER = struct.Struct("<IHHHBBIIIIIIIIIIIIHH")
+FORMAT_VERSION = 2
+HEADER = struct.Struct("<IHHHBBIIIIIIIIIIIIHH16sHHHH")
 HEADER_SIZE = HEADER.size
+NAME_SIZE = 16  # an ESP-IDF partition label: the loader compares the name with its slot's label
 HASH_SIZE = 32
 IMPORT = struct.Struct("<II")
 EXPORT = struct.Struct("<III")
 STRATEGIES = {"iram": 1, "xip": 2}
 FLAG_FPU_ABI = 0x0001
-EXPORT_FLAG_NAMES = {1: "init", 2: "deinit"}
-assert HEADER_SIZE == 64
+EXPORT_FLAG_INIT, EXPORT_FLAG_DEINIT = 1, 2
+EXPORT_FLAG_NAMES = {EXPORT_FLAG_INIT: "init", EXPORT_FLAG_DEINIT: "deinit"}
+ALIGN_LOG2_RANGE = range(2, 13)  # the loader's IRAM alignment bounds (4 B .. 4 KiB)
+ADDRESS_SPACE = 1 << 32
+assert HEADER_SIZE == 88
 
 
 @dataclass
@@ -41,15 +48,29 @@ class Image:
     fixups: list = field(default_factory=list)  # offsets from the code segment's start
     imports: list = field(default_factory=list)  # (name, firmware index)
     exports: list = field(default_factory=list)  # (name, vaddr, flags)
+    name: str = ""  # the app's name: the label of the slot it loads from
+    version: tuple = (0, 0, 0)  # the manifest's major.minor.patch
     format_version: int = FORMAT_VERSION
     sha256: bytes = b""
 
-    def to_bytes(self) -> bytes:
+    @property
+    def code_span(self) -> int:
+        """IRAM: where the data segment starts in the loaded region (code rounded up to the
+        alignment). XIP: the code size."""
+        if self.strategy != "iram":
+            return len(self.code)
+        align = 1 << self.align_log2
+        return -(-len(self.code) // align) * align
+
+    def to_bytes(self, *, checked: bool = True) -> bytes:
+        """The image file. checked=False skips check_tables: only for tests that make images the
+        loader must refuse."""
+        if checked:
+            check_tables(self)
         strtab, offsets = _string_table([n for n, _ in self.imports] + [n for n, _, _ in self.exports])
-        code, data = _pad4(self.code), _pad4(self.data)
         body = b"".join([
-            code,
-            data,
+            self.code,
+            self.data,
             b"".join(struct.pack("<I", offset) for offset in self.fixups),
             b"".join(IMPORT.pack(offsets[name], index) for name, index in self.imports),
             b"".join(EXPORT.pack(offsets[name], vaddr, flags) for name, vaddr, flags in self.exports),
@@ -57,9 +78,10 @@ class Image:
         ])
         image_size = HEADER_SIZE + len(body) + HASH_SIZE
         header = HEADER.pack(MAGIC, self.format_version, HEADER_SIZE, self.chip_id, STRATEGIES[self.strategy],
-                             self.align_log2, image_size, len(code), len(data), self.bss_size, self.code_vaddr,
-                             self.data_vaddr, len(self.fixups), len(self.imports), self.import_slots_vaddr,
-                             len(self.exports), len(strtab), self.firmware_id, self.flags, 0)
+                             self.align_log2, image_size, len(self.code), len(self.data), self.bss_size,
+                             self.code_vaddr, self.data_vaddr, len(self.fixups), len(self.imports),
+                             self.import_slots_vaddr, len(self.exports), len(strtab), self.firmware_id, self.flags,
+                             0, self.name.encode("ascii", "replace"), *self.version, 0)
         unsigned = header + body
         return unsigned + hashlib.sha256(unsigned).digest()
 
@@ -77,22 +99,142 @@ def _string_table(names: list[str]) -> tuple[bytes, dict]:
     return _pad4(bytes(table)), offsets
 
 
+# ---- the rules the loader applies to the tables (docs/image-format.md, "Verification") ----------
+
+def check_tables(img: Image) -> None:
+    """Raise DynappsError("app NAME: ...") for the first rule the image breaks."""
+    for problem in _problems(img):
+        raise DynappsError(f"app {img.name or '(unnamed)'}: {problem}")
+
+
+def _problems(img: Image):
+    """Each broken rule, as a sentence; checked lazily, in the loader's order."""
+    yield from _identity_problems(img)
+    yield from _field_problems(img)
+    yield from _segment_problems(img)
+    yield from _fixup_problems(img)
+    yield from _import_problems(img)
+    yield from _export_problems(img)
+
+
+def _fits(value: int, bits: int) -> bool:
+    return isinstance(value, int) and 0 <= value < 1 << bits
+
+
+def _identity_problems(img: Image):
+    raw = img.name.encode("ascii", "replace")
+    if not raw or len(raw) > NAME_SIZE or not all(0x21 <= b < 0x7F for b in raw):
+        yield f"name {img.name!r} is not 1 to {NAME_SIZE} printable ASCII characters (a partition label)"
+    if len(img.version) != 3 or not all(_fits(part, 16) for part in img.version):
+        yield f"version {'.'.join(map(str, img.version))}: each of major.minor.patch must be 0 to 65535"
+
+
+def _field_problems(img: Image):
+    if img.strategy not in STRATEGIES:
+        yield f"unknown strategy {img.strategy!r}"
+        return
+    widths = {"chip id": (img.chip_id, 16), "flags": (img.flags, 16), "firmware id": (img.firmware_id, 32),
+              "bss size": (img.bss_size, 32), "code address": (img.code_vaddr, 32),
+              "data address": (img.data_vaddr, 32), "import slots address": (img.import_slots_vaddr, 32)}
+    for what, (value, bits) in widths.items():
+        if not _fits(value, bits):
+            yield f"{what} {value} does not fit {bits} bits"
+    if img.strategy == "iram" and img.align_log2 not in ALIGN_LOG2_RANGE:
+        yield f"IRAM alignment 2^{img.align_log2} is outside 2^2 .. 2^12"
+
+
+def _segment_problems(img: Image):
+    if not img.code:
+        yield "the code segment is empty"
+    for what, segment in (("code", img.code), ("data", img.data)):
+        if len(segment) % 4:
+            yield f"the {what} segment is {len(segment)} bytes, not a multiple of 4 (the linker script must align it)"
+    if img.code_vaddr + len(img.code) > ADDRESS_SPACE:
+        yield f"code at {img.code_vaddr:#x} + {len(img.code)} bytes runs past the 32-bit address space"
+    if img.data_vaddr + len(img.data) + img.bss_size > ADDRESS_SPACE:
+        yield f"data + bss at {img.data_vaddr:#x} run past the 32-bit address space"
+    if img.strategy == "iram" and img.code_span + len(img.data) + img.bss_size >= ADDRESS_SPACE:
+        yield "code + data + bss need 4 GiB or more of RAM"
+    if img.strategy == "xip" and img.code_vaddr < HEADER_SIZE:
+        yield f"XIP code at {img.code_vaddr:#x} leaves no room for the {HEADER_SIZE}-byte header before it"
+
+
+def _fixup_problems(img: Image):
+    if img.fixups and img.strategy == "xip":
+        yield f"an XIP image has no fix-ups, this one has {len(img.fixups)}"
+        return
+    code_end, data_start = len(img.code), img.code_span
+    data_end = data_start + len(img.data)
+    for offset in img.fixups:
+        inside = offset + 4 <= code_end or data_start <= offset and offset + 4 <= data_end
+        if not _fits(offset, 32) or offset % 4 or not inside:
+            yield (f"fix-up at offset {offset:#x} is not a 4-aligned word inside the code [0, {code_end:#x}) "
+                   f"or data [{data_start:#x}, {data_end:#x}) segment")
+
+
+def _name_problem(kind: str, name: str):
+    if not name or "\0" in name or not name.isascii():
+        return f"{kind} name {name!r} is not a non-empty ASCII string without NUL"
+    return None
+
+
+def _import_problems(img: Image):
+    if img.imports:
+        slots, count = img.import_slots_vaddr, len(img.imports)
+        data_end = img.data_vaddr + len(img.data)
+        if slots % 4 or img.data_vaddr % 4:
+            yield (f"import slots at {slots:#x} (data at {img.data_vaddr:#x}) are not 4-aligned "
+                   "(the linker script must align __dynapps_imports)")
+        if not img.data_vaddr <= slots <= slots + 4 * count <= data_end:
+            yield (f"{count} import slots at {slots:#x} are not inside the data segment "
+                   f"[{img.data_vaddr:#x}, {data_end:#x})")
+    for name, index in img.imports:
+        problem = _name_problem("import", name)
+        if problem:
+            yield problem
+        if not _fits(index, 32):
+            yield f"import {name}: firmware index {index} does not fit 32 bits"
+
+
+def _export_problems(img: Image):
+    seen = 0
+    code_end = img.code_vaddr + len(img.code)
+    for name, vaddr, flags in img.exports:
+        problem = _name_problem("export", name)
+        if problem:
+            yield problem
+        if not img.code_vaddr <= vaddr < code_end:
+            yield f"export {name} at {vaddr:#x} is outside the code segment [{img.code_vaddr:#x}, {code_end:#x})"
+        if flags not in (0, EXPORT_FLAG_INIT, EXPORT_FLAG_DEINIT) or flags & seen:
+            yield f"export {name}: flags {flags} (at most one init and one deinit, never both on one export)"
+        seen |= flags
+
+
+# ---- reading ------------------------------------------------------------------------------------
+
 def read(data: bytes, source: str = "image") -> Image:
     """Parse and verify an image; any inconsistency is a DynappsError naming `source`."""
     def fail(message: str) -> DynappsError:
         return DynappsError(message, source)
 
-    if len(data) < HEADER_SIZE + HASH_SIZE:
+    if len(data) < 8:
         raise fail(f"truncated: {len(data)} bytes is less than a header and a hash")
-    (magic, version, header_size, chip_id, strategy, align_log2, image_size, code_size, data_size, bss_size,
-     code_vaddr, data_vaddr, fixup_count, import_count, import_slots, export_count, strtab_size, firmware_id,
-     flags, _reserved) = HEADER.unpack_from(data)
+    magic, version, header_size = struct.unpack_from("<IHH", data)
     if magic != MAGIC:
         raise fail(f"not a dynapps image (magic {magic:#010x})")
     if version != FORMAT_VERSION or header_size != HEADER_SIZE:
         raise fail(f"format version {version} (header {header_size} bytes) is not version {FORMAT_VERSION}")
+    if len(data) < HEADER_SIZE + HASH_SIZE:
+        raise fail(f"truncated: {len(data)} bytes is less than a header and a hash")
+    (_magic, _version, _header_size, chip_id, strategy, align_log2, image_size, code_size, data_size, bss_size,
+     code_vaddr, data_vaddr, fixup_count, import_count, import_slots, export_count, strtab_size, firmware_id,
+     flags, reserved, raw_name, major, minor, patch, reserved2) = HEADER.unpack_from(data)
+    if reserved or reserved2:
+        raise fail("reserved header fields are not 0")
     if image_size > len(data):
         raise fail(f"truncated: header says {image_size} bytes, file has {len(data)}")
+    if image_size < HEADER_SIZE + HASH_SIZE:
+        raise fail(f"header says the image is {image_size} bytes, less than a header and a hash")
     digest = hashlib.sha256(data[:image_size - HASH_SIZE]).digest()
     if digest != data[image_size - HASH_SIZE:image_size]:
         raise fail("SHA-256 mismatch: the image is corrupted")
@@ -113,18 +255,42 @@ def read(data: bytes, source: str = "image") -> Image:
     strtab = take(strtab_size)
     if position != image_size - HASH_SIZE:
         raise fail("sizes in the header do not add up to the image size")
-    name = lambda offset: strtab[offset:strtab.index(b"\0", offset)].decode()  # noqa: E731
+    if strtab_size % 4:
+        raise fail(f"string table is {strtab_size} bytes, not a multiple of 4")
     strategy_name = {v: k for k, v in STRATEGIES.items()}.get(strategy)
     if strategy_name is None:
         raise fail(f"unknown strategy {strategy}")
-    return Image(chip_id, strategy_name, align_log2, code, segment_data, bss_size, code_vaddr, data_vaddr,
-                 import_slots, firmware_id, flags, fixups, [(name(o), i) for o, i in raw_imports],
-                 [(name(o), v, f) for o, v, f in raw_exports], version, data[image_size - HASH_SIZE:image_size])
+
+    def name(offset: int, what: str) -> str:
+        end = strtab.find(b"\0", offset) if offset < len(strtab) else -1
+        if end < 0:
+            raise fail(f"{what}: string offset {offset} does not start a NUL-terminated name inside the "
+                       f"{len(strtab)}-byte string table")
+        return strtab[offset:end].decode("ascii", "replace")
+
+    img = Image(chip_id, strategy_name, align_log2, code, segment_data, bss_size, code_vaddr, data_vaddr,
+                import_slots, firmware_id, flags, fixups,
+                [(name(o, f"import {n}"), i) for n, (o, i) in enumerate(raw_imports)],
+                [(name(o, f"export {n}"), v, f) for n, (o, v, f) in enumerate(raw_exports)],
+                _header_name(raw_name, fail), (major, minor, patch), version, data[image_size - HASH_SIZE:image_size])
+    for problem in _problems(img):
+        raise fail(problem)
+    return img
+
+
+def _header_name(raw: bytes, fail) -> str:
+    """The NUL-padded name field: the name, then only NULs."""
+    text = raw.rstrip(b"\0")
+    if b"\0" in text:
+        raise fail(f"app name field {raw!r} has bytes after its NUL")
+    return text.decode("ascii", "replace")
 
 
 def segment_bytes(elf_path: str, start: int, end: int, alias_delta: int = 0) -> bytes:
     """The bytes of [start, end) as the ELF's allocated PROGBITS sections lay them out; sections
-    linked at `alias_delta` from that range (XIP rodata at its data-bus address) count as in it."""
+    linked at `alias_delta` from that range (XIP rodata at its data-bus address) count as in it.
+    A section that starts inside the range must end inside it: the segment sizes come from the
+    link analysis, and a longer section would silently grow the segment past them."""
     buffer = bytearray(end - start)
     elf = Elf32(elf_path)
     for section in elf.sections:
@@ -134,19 +300,35 @@ def segment_bytes(elf_path: str, start: int, end: int, alias_delta: int = 0) -> 
         if alias_delta and start + alias_delta <= address < end + alias_delta:
             address -= alias_delta
         if start <= address < end:
+            if address + section.size > end:
+                raise DynappsError(f"section {section.name} [{address:#x}, {address + section.size:#x}) runs past "
+                                   f"the end of its segment [{start:#x}, {end:#x})")
             buffer[address - start:address - start + section.size] = elf.data[section.offset:section.offset + section.size]
     return bytes(buffer)
 
 
-def from_link(analysis: dict, elf_path: str, chip_id: int, has_fpu: bool, firmware_id: int) -> Image:
-    """Build the image of a linked app from its ELF and link analysis (link.py)."""
+def parse_version(text: str) -> tuple[int, int, int]:
+    """The manifest's `major.minor.patch` (manifest.py checked its form) as three numbers."""
+    major, minor, patch = (int(part) for part in text.split("."))
+    return major, minor, patch
+
+
+def from_link(analysis: dict, elf_path: str, chip_id: int, has_fpu: bool, firmware_id: int,
+              version: str = "0.0.0") -> Image:
+    """Build the image of a linked app from its ELF and link analysis (link.py); check_tables
+    (run by to_bytes) refuses an analysis the loader would refuse."""
     code_start, data_start = analysis["code_vaddr"], analysis["data_vaddr"]
+    try:
+        code = segment_bytes(elf_path, code_start, code_start + analysis["code_size"], analysis["rodata_delta"])
+        data = segment_bytes(elf_path, data_start, data_start + analysis["data_size"])
+    except DynappsError as error:
+        raise DynappsError(f"app {analysis['app']}: {error}") from None
     return Image(
         chip_id=chip_id,
         strategy=analysis["strategy"],
         align_log2=analysis["align_log2"],
-        code=segment_bytes(elf_path, code_start, code_start + analysis["code_size"], analysis["rodata_delta"]),
-        data=segment_bytes(elf_path, data_start, data_start + analysis["data_size"]),
+        code=code,
+        data=data,
         bss_size=analysis["bss_size"],
         code_vaddr=code_start,
         data_vaddr=data_start,
@@ -156,12 +338,15 @@ def from_link(analysis: dict, elf_path: str, chip_id: int, has_fpu: bool, firmwa
         fixups=analysis["fixups"],
         imports=[(i["name"], i["index"]) for i in analysis["imports"]],
         exports=[(e["name"], e["vaddr"], e["flags"]) for e in analysis["exports"]],
+        name=analysis["app"],
+        version=parse_version(version),
     )
 
 
 def describe(image: Image, chip_names: dict) -> str:
     """Human-readable contents, for `./dev inspect`."""
     lines = [
+        f"app         {image.name} {'.'.join(map(str, image.version))}",
         f"format      v{image.format_version}, chip {chip_names.get(image.chip_id, hex(image.chip_id))}, "
         f"strategy {image.strategy}{', FPU ABI' if image.flags & FLAG_FPU_ABI else ''}",
         f"code        {len(image.code):7} B at {image.code_vaddr:#010x}",
@@ -173,6 +358,8 @@ def describe(image: Image, chip_names: dict) -> str:
         + (" ..." if len(image.fixups) > 16 else ""),
         f"imports     {len(image.imports)}, slots at {image.import_slots_vaddr:#010x}",
     ]
+    if image.strategy == "xip":
+        lines.insert(2, f"slot        mapped at {image.code_vaddr - HEADER_SIZE:#010x} (where it was linked)")
     lines += [f"  [{slot}] {name} = firmware symbol #{index}" for slot, (name, index) in enumerate(image.imports)]
     lines.append(f"exports     {len(image.exports)}")
     lines += [f"  {name} at {vaddr:#010x}" + (f" ({EXPORT_FLAG_NAMES[f]})" if f in EXPORT_FLAG_NAMES else "")

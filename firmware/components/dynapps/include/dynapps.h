@@ -35,7 +35,9 @@ extern "C" {
     X(DYNAPPS_ERR_ALREADY_LOADED)       /* that slot is loaded already */                       \
     X(DYNAPPS_ERR_INIT_FAILED)          /* the app's init returned non-zero */                  \
     X(DYNAPPS_ERR_BUSY)                 /* unload refused: calls into the app are running */    \
-    X(DYNAPPS_ERR_NOT_LOADED)           /* call through a wrapper whose app is not loaded */
+    X(DYNAPPS_ERR_NOT_LOADED)           /* call through a wrapper whose app is not loaded */   \
+    X(DYNAPPS_ERR_WRONG_SLOT)           /* the image is another app's: name is not the slot's */ \
+    X(DYNAPPS_ERR_WRONG_ADDRESS)        /* XIP image linked for another slot's flash window */
 
 typedef enum {
 #define DYNAPPS_ENUM_ENTRY(name) name,

@@ -1,10 +1,10 @@
 /*
- * dynapps image format, version 1 (docs/image-format.md is the reference).
+ * dynapps image format, version 2 (docs/image-format.md is the reference).
  *
  * Written by site_scons/site_tools/dynapps/image.py; read by the loader core.
  * Everything is little-endian. The file is:
  *
- *   [header 64][code segment][data segment][fix-ups][imports][exports][strtab][SHA-256 32]
+ *   [header 88][code segment][data segment][fix-ups][imports][exports][strtab][SHA-256 32]
  *
  * every part starting on a 4-byte boundary. The SHA-256 covers every byte before it.
  */
@@ -13,8 +13,9 @@
 #include <stdint.h>
 
 #define DYNAPPS_IMAGE_MAGIC 0x50504144u /* "DAPP" read as a little-endian word */
-#define DYNAPPS_IMAGE_FORMAT_VERSION 1u
-#define DYNAPPS_IMAGE_HEADER_SIZE 64u
+#define DYNAPPS_IMAGE_FORMAT_VERSION 2u
+#define DYNAPPS_IMAGE_HEADER_SIZE 88u
+#define DYNAPPS_IMAGE_NAME_SIZE 16u /* an ESP-IDF partition label: the app's slot is named so */
 #define DYNAPPS_IMAGE_HASH_SIZE 32u
 
 typedef enum {
@@ -46,6 +47,13 @@ typedef struct {
     uint32_t firmware_id;        /* must equal the firmware export table's id */
     uint16_t flags;              /* DYNAPPS_IMAGE_FLAG_* */
     uint16_t reserved;           /* 0 */
+    /* Version 2: which app this is. The loader loads an image only from the slot labelled
+     * `name`; the version is the manifest's, for people and tools (the loader ignores it). */
+    char name[DYNAPPS_IMAGE_NAME_SIZE]; /* the app's name, NUL-padded, as its slot's label */
+    uint16_t version_major;             /* manifest `version: major.minor.patch` */
+    uint16_t version_minor;
+    uint16_t version_patch;
+    uint16_t reserved2; /* 0 */
 } dynapps_image_header_t;
 
 /*

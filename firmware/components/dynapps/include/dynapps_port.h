@@ -31,6 +31,11 @@ typedef struct {
     uint32_t flash_offset;  /* offset of the slot in flash (for XIP mapping) */
     uintptr_t id;           /* identifies the slot: the same non-zero value every time find_slot
                                finds this slot, another one for every other slot */
+    char label[16];         /* the slot's label (partition name), NUL-padded; the core loads only
+                               an image whose name is this label */
+    uintptr_t xip_vaddr;    /* the instruction-bus address at which map_xip maps this slot, the
+                               only one it maps it at; 0 if the slot can't hold an XIP image (not
+                               MMU-page aligned). The core refuses an XIP image linked elsewhere */
     void *port_handle;      /* port's own bookkeeping, released by release_slot */
 } dynapps_slot_t;
 
@@ -59,7 +64,8 @@ void dynapps_port_release_slot(dynapps_slot_t *slot);
 
 /*
  * Map `size` bytes of the slot, from its start, for instruction fetch at exactly `vaddr`
- * (DESIGN constraint 1). DYNAPPS_ERR_ADDRESS_UNAVAILABLE if that window can't be had.
+ * (DESIGN constraint 1), which the core has checked is slot->xip_vaddr. Never anywhere else:
+ * DYNAPPS_ERR_ADDRESS_UNAVAILABLE if vaddr is not slot->xip_vaddr or that window can't be had.
  */
 dynapps_err_t dynapps_port_map_xip(const dynapps_slot_t *slot, uintptr_t vaddr, size_t size,
                                    void **mapping);

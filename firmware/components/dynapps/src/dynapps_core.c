@@ -9,7 +9,7 @@
  * usually) its tables are read a word at a time; a buffer handed to dynapps_load_from_buffer
  * may have any alignment, and is then read with byte-wise memcpy.
  *
- * A load, in order: header checks; bookkeeping record; executable RAM (IRAM) or the data arena
+ * A load, in order: header checks; identity (slot label, XIP address); bookkeeping record; executable RAM (IRAM) or the data arena
  * range (XIP) reserved; SHA-256 of the image; table checks; copy, fix-ups, import binding (IRAM)
  * or mapping, data copy, import binding (XIP); init. Nothing is copied, mapped or run before
  * the hash has been checked, and a load that can't get its memory fails before hashing.
@@ -169,7 +169,7 @@ static uint64_t align4(uint64_t value) { return (value + 3u) & ~(uint64_t)3u; }
 static bool layout_ok(image_t *img)
 {
     const dynapps_image_header_t *h = &img->h;
-    if (h->header_size != DYNAPPS_IMAGE_HEADER_SIZE || h->reserved != 0) {
+    if (h->header_size != DYNAPPS_IMAGE_HEADER_SIZE || h->reserved != 0 || h->reserved2 != 0) {
         return false;
     }
     /* An app without code is a broken build, and would ask the port for 0 bytes of exec RAM. */
@@ -284,6 +284,25 @@ static dynapps_err_t check_header(const uint8_t *bytes, size_t avail, image_t *i
     }
     if (img->h.image_size > avail) {
         return DYNAPPS_ERR_TRUNCATED;
+    }
+    return DYNAPPS_OK;
+}
+
+/* The slot's label and the image's name are compared as the 16 bytes they are. */
+_Static_assert(sizeof(((dynapps_slot_t *)0)->label) == DYNAPPS_IMAGE_NAME_SIZE, "label size");
+
+/* Header-only, like the chip: an image built for another slot (another app, or this app for
+ * another partition layout) is refused before anything is allocated, hashed or mapped. An XIP
+ * image runs only where it was linked, which must be where the port maps this slot. */
+static dynapps_err_t identity_ok(const image_t *img, const dynapps_slot_t *slot)
+{
+    const dynapps_image_header_t *h = &img->h;
+    if (memcmp(h->name, slot->label, DYNAPPS_IMAGE_NAME_SIZE) != 0) {
+        return DYNAPPS_ERR_WRONG_SLOT;
+    }
+    if (h->strategy == DYNAPPS_STRATEGY_XIP &&
+        (slot->xip_vaddr == 0 || h->code_vaddr - h->header_size != slot->xip_vaddr)) {
+        return DYNAPPS_ERR_WRONG_ADDRESS;
     }
     return DYNAPPS_OK;
 }
@@ -581,7 +600,7 @@ static void export_names_span(image_t *img)
 static bool alias_ok(const image_t *img, uintptr_t exec, const uint8_t *view)
 {
     uint32_t port_offset = (uint32_t)(exec - (uintptr_t)view);
-    uint32_t image_offset = img->h.code_vaddr + img->code_span - img->h.data_vaddr;
+    uint32_t image_offset = img->h.code_vaddr + img->code_span - img->h.data_vaddr; /* mod 2^32, as the bias */
     return port_offset == image_offset;
 }
 
@@ -704,8 +723,9 @@ static dynapps_err_t copy_iram(const image_t *img, dynapps_app_t *app)
     return err;
 }
 
-/* [base, base + size) is inside the data arena and clear of every loaded XIP app's data. */
-static bool arena_range_free(uint32_t base, uint32_t size)
+/* [base, base + size) is inside the data arena and clear of every loaded XIP app's data. The
+ * size is 64-bit: data_size + bss_size of two header fields may be 2^32 or more. */
+static bool arena_range_free(uint32_t base, uint64_t size)
 {
     uintptr_t arena = 0;
     size_t arena_size = 0;
@@ -723,11 +743,18 @@ static bool arena_range_free(uint32_t base, uint32_t size)
     return true;
 }
 
+/* Data + bss of an XIP image, summed without wrapping: a 32-bit sum of 2^32 is 0, which would
+ * skip the arena check and let the import slots be bound at whatever data_vaddr says. */
+static uint64_t xip_ram_bytes(const dynapps_image_header_t *h)
+{
+    return (uint64_t)h->data_size + h->bss_size;
+}
+
 /* XIP, before the hash: the data range must be free (nothing is written to it yet), and the
  * slot's view 4-aligned (dynapps_port.h), since the export table is read in place later. */
 static dynapps_err_t reserve_xip(const image_t *img)
 {
-    uint32_t ram = img->h.data_size + img->h.bss_size; /* range_fits checked it */
+    uint64_t ram = xip_ram_bytes(&img->h);
     if (!img->aligned || (ram != 0 && !arena_range_free(img->h.data_vaddr, ram))) {
         return DYNAPPS_ERR_ADDRESS_UNAVAILABLE;
     }
@@ -740,11 +767,11 @@ static dynapps_err_t place_xip(const image_t *img, const dynapps_slot_t *slot, d
     const dynapps_image_header_t *h = &img->h;
     void *mapping = NULL;
     dynapps_err_t err =
-        dynapps_port_map_xip(slot, h->code_vaddr - h->header_size, h->image_size, &mapping);
+        dynapps_port_map_xip(slot, slot->xip_vaddr, h->image_size, &mapping); /* identity_ok */
     if (err != DYNAPPS_OK) {
         return err;
     }
-    if (h->data_size + h->bss_size != 0) { /* data_vaddr may be anything, even 0, without data */
+    if (xip_ram_bytes(h) != 0) { /* data_vaddr may be anything, even 0, without data */
         uint8_t *data = (uint8_t *)(uintptr_t)h->data_vaddr;
         memcpy(data, img->bytes + h->header_size + h->code_size, h->data_size);
         memset(data + h->data_size, 0, h->bss_size);
@@ -808,12 +835,15 @@ static dynapps_err_t run_init(const dynapps_app_t *app)
 
 /* ---- loading ------------------------------------------------------------------------------ */
 
-/* slot is NULL for a RAM buffer, which can only hold an IRAM image. */
+/* slot is NULL for a RAM buffer, which can only hold an IRAM image and has no name to check. */
 static dynapps_err_t load_image(const uint8_t *bytes, size_t avail, const dynapps_slot_t *slot,
                                 dynapps_app_t **out)
 {
     image_t img;
     dynapps_err_t err = check_header(bytes, avail, &img);
+    if (err == DYNAPPS_OK && slot != NULL) {
+        err = identity_ok(&img, slot);
+    }
     if (err != DYNAPPS_OK) {
         return err;
     }

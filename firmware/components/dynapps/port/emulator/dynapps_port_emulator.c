@@ -7,7 +7,8 @@
  * Slots: the ESP-IDF partition table at flash offset 0x8000, read through a scratch data-bus
  * mapping; a slot's bytes are read through the identity data view of the flash
  * (flash_dbus + offset, present from DYNAPPS_EMU_FLASH_DATA_VIEW_FROM up).
- * XIP: the control block's MMU request, like esp_mmu_map on a chip. The data view of a slot is
+ * XIP: the control block's MMU request, like esp_mmu_map on a chip, only ever at the slot's own
+ * instruction-bus address (flash_ibus + its offset: dynapps_slot_t.xip_vaddr). The data view of a slot is
  * permanent, so it stays readable while an XIP mapping made from it lives (dynapps_port.h).
  * SHA-256: the control block's SHA engine (dynapps_emu_sha256), standing in for the chip's SHA
  * accelerator; built with -DDYNAPPS_EMU_SOFTWARE_SHA=1, the core's software SHA-256 instead
@@ -283,6 +284,18 @@ _Static_assert(sizeof(partition_entry_t) == 32, "ESP-IDF partition entry");
 #define SLOT_ENTRY_WORD0 \
     ((uint32_t)PARTITION_MAGIC | (uint32_t)PARTITION_TYPE_DATA << 16 | (uint32_t)PARTITION_SUBTYPE_DYNAPPS << 24)
 
+/* Like esp_mmu_map on a chip with identity mapping: a slot is executed at the instruction-bus
+ * address of its flash offset (layout.py links XIP images there), nowhere else; 0 if that is
+ * not possible (not on an MMU page, or beyond the window). */
+static uintptr_t slot_xip_vaddr(uint32_t offset, uint32_t size)
+{
+    if (offset % DYNAPPS_EMU_MMU_PAGE_SIZE != 0 || offset > DYNAPPS_EMU_FLASH_IBUS_SIZE ||
+        size > DYNAPPS_EMU_FLASH_IBUS_SIZE - offset) {
+        return 0;
+    }
+    return DYNAPPS_EMU_FLASH_IBUS_BASE + offset;
+}
+
 /* Entries are read a word at a time (the table is 32-byte aligned in the scratch page). An entry
  * is the slot when its first word says "app slot" and its 16-byte label holds the name followed
  * by a NUL (or is exactly the name, 16 characters): four masked word compares. */
@@ -339,6 +352,8 @@ dynapps_err_t dynapps_port_find_slot(const char *name, dynapps_slot_t *slot)
     slot->flash_offset = entry.offset;
     slot->id = entry.offset; /* one flash chip: the offset names the slot (never 0: >= 1 MiB) */
     slot->port_handle = NULL;
+    memcpy(slot->label, entry.label, sizeof slot->label);
+    slot->xip_vaddr = slot_xip_vaddr(entry.offset, slot->size);
     return DYNAPPS_OK;
 }
 
@@ -352,6 +367,9 @@ dynapps_err_t dynapps_port_map_xip(const dynapps_slot_t *slot, uintptr_t vaddr, 
 {
     if (!slot || !mapping || size == 0) {
         return DYNAPPS_ERR_INVALID_ARG;
+    }
+    if (vaddr != slot->xip_vaddr || vaddr == 0) {
+        return DYNAPPS_ERR_ADDRESS_UNAVAILABLE; /* only where the slot belongs (dynapps_port.h) */
     }
     if (dynapps_emu_mmu(DYNAPPS_EMU_MMU_MAP_EXEC, vaddr, slot->flash_offset, (uint32_t)size) !=
         DYNAPPS_EMU_MMU_OK) {

@@ -14,7 +14,9 @@
  * ENABLE_PADDR_CHECK: ESP_ERR_INVALID_STATE / ESP_ERR_INVALID_ARG), so "read it through
  * esp_partition_mmap, then map it again for execution" cannot work while the slot is mapped.
  *   - ESP-IDF >= 6.1: find_slot maps the slot at its identity address with esp_mmu_map_virt();
- *     map_xip checks the address and keeps that mapping alive (reference count).
+ *     map_xip checks the address and keeps that mapping alive (reference count). find_slot
+ *     reports that identity address as dynapps_slot_t.xip_vaddr, so the core refuses an XIP
+ *     image linked for any other (DYNAPPS_ERR_WRONG_ADDRESS) before asking to map it.
  * A slot is mapped once however often it is looked up: find_slot of a slot whose mapping is alive
  * (an XIP app from it is loaded) takes another reference to that mapping instead of mapping the
  * flash a second time, which esp_mm would refuse. So the slot's data view (slot.bytes) stays
@@ -301,6 +303,11 @@ static void fill_slot(dynapps_slot_t *slot, idf_slot_t *s)
     slot->flash_offset = s->part->address;
     slot->id = (uintptr_t)s->part; /* one esp_partition_t per partition, never freed */
     slot->port_handle = s;
+    memset(slot->label, 0, sizeof slot->label);
+    memcpy(slot->label, s->part->label, strnlen(s->part->label, sizeof slot->label));
+    /* The identity address layout.py links XIP images for; map_xip maps nowhere else. */
+    slot->xip_vaddr =
+        s->part->address % CONFIG_MMU_PAGE_SIZE == 0 ? SOC_IROM_LOW + s->part->address : 0;
 }
 
 dynapps_err_t dynapps_port_find_slot(const char *name, dynapps_slot_t *slot)
@@ -365,12 +372,10 @@ static void invalidate_icache(uintptr_t vaddr, size_t size)
 #endif
 }
 
-/* Why the slot is not mapped where its XIP image was linked. */
-static const char *xip_refusal(const idf_slot_t *s)
+/* Why the slot is not mapped at its identity address (the core has checked that the image was
+ * linked for that address: dynapps_slot_t.xip_vaddr). */
+static const char *xip_refusal(void)
 {
-    if (s->mmu_block != NULL) { /* mapped at the identity address: the image expects another */
-        return "the image was built for another partition layout; rebuild it (scons apps)";
-    }
     return DYNAPPS_HAVE_MMU_MAP_VIRT
                ? "the slot could not be mapped at its own address (not MMU-page aligned, or "
                  "that range is in use: see the debug log)"
@@ -387,10 +392,10 @@ dynapps_err_t dynapps_port_map_xip(const dynapps_slot_t *slot, uintptr_t vaddr, 
     }
     /* The instruction-bus view of the slot's mapping: same MMU linear address. */
     uintptr_t ibus = (uintptr_t)s->bytes - SOC_DROM_LOW + SOC_IROM_LOW;
-    if (ibus != vaddr) {
+    if (ibus != vaddr || vaddr != slot->xip_vaddr) {
         ESP_LOGE(TAG, "XIP image linked for 0x%08" PRIx32 ", but its slot at flash 0x%08" PRIx32
                       " is mapped at 0x%08" PRIx32 ": %s",
-                 (uint32_t)vaddr, slot->flash_offset, (uint32_t)ibus, xip_refusal(s));
+                 (uint32_t)vaddr, slot->flash_offset, (uint32_t)ibus, xip_refusal());
         return DYNAPPS_ERR_ADDRESS_UNAVAILABLE;
     }
     invalidate_icache(vaddr, size);
