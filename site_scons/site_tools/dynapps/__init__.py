@@ -124,17 +124,12 @@ def _partition_table_action(target, source, env):
 
 
 def _flash_apps_action(target, source, env):
-    """flash-apps without PORT: write the changed regions into the emulator's flash image."""
+    """flash-apps without PORT: write the regions whose bytes in the emulator's flash image differ."""
     settings, wanted = _wanted_regions(source)
-    record = flash.Record(Path(FLASH_RECORD))
-    flash_image = Path(str(target[0]))
-    if not flash_image.exists():
-        record.forget("emulator")
-    changed = record.changed("emulator", wanted)
-    written = flash.write_flash_image(flash_image, settings["flash_size"], changed)
-    record.remember("emulator", changed)
-    labels = ", ".join(r.label for r in changed) or "nothing changed"
-    print(f"flash-apps: wrote {written} bytes into {flash_image} ({labels})")
+    flash_image = flash.FlashImage(Path(str(target[0])), settings["flash_size"])
+    changed = flash_image.differing(wanted)
+    written = flash_image.write(changed)
+    print(f"flash-apps: wrote {written} bytes into {flash_image.path} ({flash.labels(changed)})")
     return 0
 
 
@@ -162,11 +157,11 @@ def _flash_board_action(target, source, env):
     if env["FORCE"] or env["SKIP_FLASHED"]:
         record.forget(key)
     changed = record.changed(key, wanted)
-    written = esptool_target.write_regions(port, env["BAUD"], settings["chip"], changed,
+    record.forget_regions(key, changed)  # unknown until verified: a write cut off is redone next run
+    flashed = esptool_target.write_regions(port, env["BAUD"], settings["chip"], changed,
                                            skip_flashed=bool(env["SKIP_FLASHED"]), **_esptool_options(env, settings))
-    record.remember(key, changed)
-    labels = ", ".join(r.label for r in changed) or "nothing changed"
-    print(f"flash-apps: wrote {written} bytes to {port} ({labels})")
+    record.remember(key, list(flashed.on_chip))
+    print(f"flash-apps: wrote {flashed.byte_count} bytes to {port} ({flash.labels(list(flashed.written))})")
     return 0
 
 
@@ -176,12 +171,12 @@ def _flash_all_action(target, source, env):
     port, record = env["PORT"], flash.Record(Path(FLASH_RECORD))
     if not port:
         raise DynappsError("flash-all writes a board: give PORT=... (or set ESPTOOL_PORT)")
-    written = esptool_target.full_flash(port, env["BAUD"], settings["chip"], Path(env.Dir(env["IDF_BUILD"]).abspath),
+    record.forget(_board_key(port))  # the whole flash is rewritten: nothing is known until verified
+    flashed = esptool_target.full_flash(port, env["BAUD"], settings["chip"], Path(env.Dir(env["IDF_BUILD"]).abspath),
                                         wanted, skip_flashed=bool(env["SKIP_FLASHED"]),
                                         **_esptool_options(env, settings))
-    record.forget(_board_key(port))
-    record.remember(_board_key(port), wanted)
-    print(f"flash-all: wrote {written} bytes to {port}")
+    record.remember(_board_key(port), list(flashed.on_chip))
+    print(f"flash-all: wrote {flashed.byte_count} bytes to {port} ({flash.labels(list(flashed.written))})")
     return 0
 
 
