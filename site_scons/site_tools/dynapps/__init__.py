@@ -32,6 +32,11 @@ CORE_SOURCES = [COMPONENT / "src" / name for name in ("dynapps_core.c", "dynapps
 EMULATOR_MAIN = HOME / "firmware/emulator/emu_main.c"
 FIRMWARE_CFLAGS = ["-O2", "-g", "-Wall", "-Wextra", "-Werror"]
 FLASH_RECORD = f"{BUILD_DIR}/flash-record.json"
+# Folders that only hold what this build produces: a file in them that no target of the build
+# makes is a leftover (a removed app's wrappers, objects and image) and is deleted by `apps`.
+# ESP-IDF's build compiles every build/generated/*.c, so a stale wrapper would still be built.
+OWNED_FOLDERS = (APPS_BUILD, GENERATED, f"{EMULATOR_BUILD}/obj/generated")
+APP_LIST = f"{BUILD_DIR}/app-list.txt"  # the apps of the last build: leftovers are looked for when it changes
 STAGE_MODULES = [str(TOOL_DIR / f"{name}.py") for name in ("link", "elf32", "relocs", "signatures", "csig", "image", "render",
                                                           "summary")]
 
@@ -80,7 +85,8 @@ def _image_action(target, source, env):
     data = built.to_bytes()
     slot_size = analysis["slot"]["size"]
     if len(data) > slot_size:
-        needed = (len(data) + 0xFFFF) // 0x10000 * 64
+        granularity = settings["slot_alignment"]  # the slot is laid out in these: the hint must be one
+        needed = (len(data) + granularity - 1) // granularity * granularity // 1024
         raise DynappsError(f"app {analysis['app']}: image is {len(data)} bytes but its slot holds "
                            f"{slot_size}; set limits.flash: {needed}K in {settings['manifest']}")
     Path(str(target[0])).write_bytes(data)
@@ -180,6 +186,48 @@ def _flash_all_action(target, source, env):
     return 0
 
 
+def _entry(folder, name: str):
+    """The node SCons has for `name` in `folder` (a Dir node, or None), without creating one:
+    this runs in a build thread, beside the taskmaster."""
+    return getattr(folder, "entries", {}).get(name) if folder is not None else None
+
+
+def _holds_targets(folder) -> bool:
+    """Whether this build makes anything in `folder` (a Dir node or None) or below it."""
+    entries = [node for name, node in getattr(folder, "entries", {}).items() if name not in (".", "..")]
+    return any(node.has_builder() or _holds_targets(node) for node in entries)
+
+
+def _stale_files(folder, path: Path) -> list[tuple[Path, object]]:
+    """(file, its folder's Dir node) for every file under `path` that no target of this build
+    makes; `folder` is the Dir node of `path`."""
+    stale = []
+    for child in sorted(path.iterdir()) if path.is_dir() else ():
+        node = _entry(folder, child.name)
+        if child.is_dir():
+            stale += _stale_files(node, child)
+        elif node is None or not node.has_builder():
+            stale.append((child, folder))
+    return stale
+
+
+def _remove_stale_action(target, source, env):
+    """Delete the leftovers of removed apps in OWNED_FOLDERS, and the app folders they emptied;
+    then write the app list (target). Runs beside other actions (-j): it only touches files and
+    folders no target of this build is in, so it never races a compiler for a file or SCons for
+    a folder it creates."""
+    root = Path(env.Dir("#").abspath)
+    for owned in OWNED_FOLDERS:
+        top = env.Dir(f"#{owned}")
+        for path, folder in _stale_files(top, Path(top.abspath)):
+            print(f"REMOVE {path.relative_to(root)}")
+            path.unlink(missing_ok=True)
+            if folder is not top and not any(path.parent.iterdir()) and not _holds_targets(folder):
+                path.parent.rmdir()
+    Path(str(target[0])).write_text(source[0].read())
+    return 0
+
+
 def _linker_script_action(target, source, env):
     Path(str(target[0])).write_text(source[0].read())
     return 0
@@ -268,7 +316,8 @@ def _build_app(env, tools, profile, proj, exports, app, slot):
     linked = env.DynappsLink(f"#{out}/{app.name}.elf", objects + [config])
     env.Depends(linked, STAGE_MODULES + [str(render.template_path(t)) for t in ("imports.S.j2", "iram.ld.j2", "xip.ld.j2")])
     settings = env.Value(json.dumps({"chip_id": profile.chip_id, "has_fpu": profile.has_fpu,
-                                     "firmware_id": exports.id, "manifest": app.path}, sort_keys=True))
+                                     "firmware_id": exports.id, "manifest": app.path,
+                                     "slot_alignment": layout.slot_alignment(profile, slot.xip_capable)}, sort_keys=True))
     built = env.DynappsImage(f"#{APPS_BUILD}/{app.name}.dapp", [linked[0], linked[1], settings])
     env.Depends(built, STAGE_MODULES)
     return linked[1], built[0]
@@ -355,15 +404,20 @@ def _apps(env):
     pairs = [_build_app(env, tools, profile, proj, exports, app, plan.slot(app.name)) for app in manifests]
     images = [image_node for _, image_node in pairs]
     report = env.DynappsSummary(f"#{APPS_BUILD}/summary.txt", [n for pair in pairs for n in pair])
+    env.NoCache(report)  # built to be printed: taken from a CacheDir it would print nothing
     generated = _generated_sources(env, manifests, exports)
     csv_node, table_bin = _partition_outputs(env, proj, table)
-    env.Alias("apps", [report, csv_node, table_bin] + generated)
+    app_list = env.Command(f"#{APP_LIST}", env.Value("".join(f"{app.name}\n" for app in manifests)),
+                           SCons.Action.Action(_action(_remove_stale_action), None))
+    env.NoCache(app_list)  # its action is the point
+    env.Alias("apps", [report, csv_node, table_bin] + generated + app_list)
     env.Default("apps")
     settings = env.Value(json.dumps({"flash_size": proj.flash_size, "chip": proj.chip,
                                      "slots": [[a.name, plan.slot(a.name).flash_offset] for a in manifests]}))
     flashed = env.DynappsFlashApps(f"#{EMULATOR_FLASH}", [table_bin] + images + [settings])
     env.AlwaysBuild(flashed)
     env.Precious(flashed)  # written region by region: SCons must not delete it first
+    env.NoCache(flashed)  # its action is the point: a copy from a CacheDir would skip the writing
     if env.get("PORT"):  # a board; `run` keeps using the emulator's image
         env.AlwaysBuild(env.Alias("flash-apps", [table_bin] + images + [settings],
                                   SCons.Action.Action(_action(_flash_board_action), "$DYNAPPS_FLASHCOMSTR")))
@@ -380,7 +434,16 @@ def _apps(env):
     env.Alias("run", ["apps", ran])
 
 
+def _default_jobs() -> None:
+    """-j defaults to the CPUs this process may use, unless the user gave -j (or SCONSFLAGS did)."""
+    given = SCons.Script.Main.OptionsParser.values.__dict__  # command-line values only, not defaults
+    if "num_jobs" not in given:
+        SCons.Script.SetOption("num_jobs", len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                               else os.cpu_count() or 1)
+
+
 def generate(env):
+    _default_jobs()
     variables = _variables()
     variables.Update(env)
     env.Help(variables.GenerateHelpText(env))
