@@ -7,6 +7,8 @@ import re
 
 from serial_peer import SerialPeer
 
+from dynapps import flash
+
 SECTOR = 0x1000
 
 
@@ -215,3 +217,16 @@ def test_an_unreadable_record_means_every_region_is_written(empty_project):
         again = empty_project.scons("flash-apps", *port)
         assert _flashed_labels(again) == "partition-table, alpha, beta"
         _assert_on_board(empty_project, peer)
+
+
+def test_a_recorded_region_written_over_in_part_is_no_longer_known(tmp_path):
+    """The record keys regions by offset and size: a write that covers part of a recorded region
+    (slots resized or moved) makes that region unknown, whatever its label."""
+    path = tmp_path / "flash-record.json"
+    alpha = flash.Region("alpha", 0x200000, bytes(0x2000))
+    beta = flash.Region("beta", 0x201000, bytes([1]) * 0x1000)
+    flash.Record(path).remember("serial:x", [alpha])
+    assert flash.Record(path).changed("serial:x", [alpha]) == []
+    flash.Record(path).remember("serial:x", [beta])
+    assert flash.Record(path).changed("serial:x", [alpha, beta]) == [alpha]
+    assert flash.Record(path).changed("serial:y", [beta]) == [beta]  # another board knows nothing

@@ -101,17 +101,20 @@ class Record:
     def forget_regions(self, target: str, about_to_write: list[Region]) -> None:
         """Called before writing: until verified, these regions (and any recorded region they
         overlap) hold unknown bytes."""
-        known = self.targets.setdefault(target, {})
-        for region in about_to_write:
-            for key in [key for key in known if _overlaps(_span(key), region)]:
-                del known[key]
+        self._drop_overlapped(target, about_to_write)
         self._save()
 
     def remember(self, target: str, verified: list[Region]) -> None:
-        """Called with the regions verified on the chip."""
-        self.forget_regions(target, verified)
-        self.targets[target].update({region.key: region.digest for region in verified})
+        """Called with the regions verified on the chip: they replace what they overlap."""
+        self._drop_overlapped(target, verified).update({region.key: region.digest for region in verified})
         self._save()
+
+    def _drop_overlapped(self, target: str, regions: list[Region]) -> dict[str, str]:
+        known = self.targets.setdefault(target, {})
+        for region in regions:
+            for key in [key for key in known if _overlaps(_span(key), region)]:
+                del known[key]
+        return known
 
     def forget(self, target: str) -> None:
         self.targets.pop(target, None)
