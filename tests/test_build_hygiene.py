@@ -41,6 +41,9 @@ def test_jobs_default_to_the_number_of_cpus(empty_project):
     assert re.search(r"^jobs (\d+)$", empty_project.scons("-n").stdout, re.M).group(1) == str(len(os.sched_getaffinity(0)))
     assert re.search(r"^jobs (\d+)$", empty_project.scons("-n", "-j1").stdout, re.M).group(1) == "1"
     assert re.search(r"^jobs (\d+)$", empty_project.scons("-n", "-j3").stdout, re.M).group(1) == "3"
+    sconstruct = empty_project.root / "SConstruct"
+    sconstruct.write_text('SetOption("num_jobs", 3)\n' + sconstruct.read_text())  # the project's own choice
+    assert re.search(r"^jobs (\d+)$", empty_project.scons("-n").stdout, re.M).group(1) == "3"
 
 
 def test_removing_an_app_removes_its_generated_files_and_outputs(empty_project):

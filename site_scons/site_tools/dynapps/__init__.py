@@ -15,7 +15,7 @@ import SCons.Builder
 import SCons.Script
 
 from . import (chips, emulator, esptool_target, firmware, flash, image, layout, link, manifest, partitions,
-               project, render, summary, toolchain, wrappers)
+               project, render, stale, summary, toolchain, wrappers)
 from .errors import DynappsError
 
 TOOL_DIR = Path(__file__).parent
@@ -186,44 +186,10 @@ def _flash_all_action(target, source, env):
     return 0
 
 
-def _entry(folder, name: str):
-    """The node SCons has for `name` in `folder` (a Dir node, or None), without creating one:
-    this runs in a build thread, beside the taskmaster."""
-    return getattr(folder, "entries", {}).get(name) if folder is not None else None
-
-
-def _holds_targets(folder) -> bool:
-    """Whether this build makes anything in `folder` (a Dir node or None) or below it."""
-    entries = [node for name, node in getattr(folder, "entries", {}).items() if name not in (".", "..")]
-    return any(node.has_builder() or _holds_targets(node) for node in entries)
-
-
-def _stale_files(folder, path: Path) -> list[tuple[Path, object]]:
-    """(file, its folder's Dir node) for every file under `path` that no target of this build
-    makes; `folder` is the Dir node of `path`."""
-    stale = []
-    for child in sorted(path.iterdir()) if path.is_dir() else ():
-        node = _entry(folder, child.name)
-        if child.is_dir():
-            stale += _stale_files(node, child)
-        elif node is None or not node.has_builder():
-            stale.append((child, folder))
-    return stale
-
-
 def _remove_stale_action(target, source, env):
-    """Delete the leftovers of removed apps in OWNED_FOLDERS, and the app folders they emptied;
-    then write the app list (target). Runs beside other actions (-j): it only touches files and
-    folders no target of this build is in, so it never races a compiler for a file or SCons for
-    a folder it creates."""
-    root = Path(env.Dir("#").abspath)
-    for owned in OWNED_FOLDERS:
-        top = env.Dir(f"#{owned}")
-        for path, folder in _stale_files(top, Path(top.abspath)):
-            print(f"REMOVE {path.relative_to(root)}")
-            path.unlink(missing_ok=True)
-            if folder is not top and not any(path.parent.iterdir()) and not _holds_targets(folder):
-                path.parent.rmdir()
+    """Delete what removed apps left in OWNED_FOLDERS (stale.py), then write the app list."""
+    for path in stale.remove([env.Dir(f"#{folder}") for folder in OWNED_FOLDERS], Path(env.Dir("#").abspath)):
+        print(f"REMOVE {path}")
     Path(str(target[0])).write_text(source[0].read())
     return 0
 
@@ -436,8 +402,8 @@ def _apps(env):
 
 def _default_jobs() -> None:
     """-j defaults to the CPUs this process may use, unless the user gave -j (or SCONSFLAGS did)."""
-    given = SCons.Script.Main.OptionsParser.values.__dict__  # command-line values only, not defaults
-    if "num_jobs" not in given:
+    values = SCons.Script.Main.OptionsParser.values.__dict__  # command line (and SCONSFLAGS) only, not defaults
+    if "num_jobs" not in values and "num_jobs" not in values["__SConscript_settings__"]:  # nor SetOption
         SCons.Script.SetOption("num_jobs", len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                                else os.cpu_count() or 1)
 
