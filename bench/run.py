@@ -98,7 +98,7 @@ def _max_apps() -> int:
     from dynapps import partitions
 
     base = partitions.read_csv(workload.REPO / "firmware/partitions-base.csv", "partitions-base.csv")
-    return partitions.TABLE_MAX_SIZE // partitions.ENTRY.size - 1 - len(base)
+    return partitions.MAX_ENTRIES - len(base)
 
 
 def figure_noop(work: Path, config: Config, calibration, chip: str, jobs: int) -> dict:

@@ -153,6 +153,8 @@ class _Connection:
     download: _Download | None = None
     ram_segments: list = field(default_factory=list)  # (start, bytes)
     finished: bool = False
+    programmed: int = 0  # flash bytes programmed in this connection
+    cut: bool = False  # the connection dropped in the middle of a command (see SerialPeer.cut_after)
 
 
 class SerialPeer:
@@ -179,6 +181,9 @@ class SerialPeer:
                 raise ValueError("serial peer: flash_init must be flash_size bytes")
             self.flash = bytearray(flash_init)
         self.mute = mute  # accept connections but never answer (a board not in download mode)
+        # Flash bytes a connection may program before it drops without an answer, as a pulled
+        # cable or a killed flasher leaves it; None: never. Tests set it between connections.
+        self.cut_after: int | None = None
         self.lifetime = lifetime
         self.max_connections = max_connections
         self.registers: dict[int, int] = {}
@@ -328,6 +333,9 @@ class SerialPeer:
         except Refused as refused:
             self._error(str(refused))
             self._reply(client, state, op, 0, b"", refused.kind)
+            return
+        if state.cut:  # the link dropped mid-command: no answer, the connection ends
+            state.finished = True
             return
         if not isinstance(result[0], str):  # (value, body): one plain response
             self._reply(client, state, op, *result)
@@ -559,8 +567,11 @@ class SerialPeer:
         limit = state.spi_size or self.flash_size
         if start + len(inside) > limit:
             raise Refused("write", f"{command}: write past the flash size {limit:#x}")
+        if self.cut_after is not None and state.programmed + len(inside) >= self.cut_after:
+            inside, state.cut = inside[:max(0, self.cut_after - state.programmed)], True
         for index, byte in enumerate(inside):
             self.flash[start + index] &= byte
+        state.programmed += len(inside)
         if inside:
             self.writes.append(Write(start, len(inside), command))
         download.cursor += len(inside)

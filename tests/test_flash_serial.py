@@ -77,9 +77,10 @@ def test_two_regions_through_the_stub(peers, capsys):
     peer = peers("esp32c3", flash_init=before)
     regions = two_regions()
 
-    written = esptool_target.write_regions(peer.url, 460800, "esp32c3", regions, flash_size=4 * MB)
+    flashed = esptool_target.write_regions(peer.url, 460800, "esp32c3", regions, flash_size=4 * MB)
 
-    assert written == sum(len(r.data) for r in regions)
+    assert flashed.written == flashed.on_chip == tuple(regions)  # written, then verified by esptool's MD5
+    assert flashed.byte_count == sum(len(r.data) for r in regions)
     assert peer.errors == []
     assert_only(peer, before, regions)
     assert peer.connections == 1 and peer.count("SYNC") == 1  # one connection, one sync
@@ -99,9 +100,9 @@ def test_two_regions_through_the_rom_loader(peers):
     peer = peers("esp32c3", flash_init=before)
     regions = two_regions()
 
-    written = esptool_target.write_regions(peer.url, 115200, "esp32c3", regions, no_stub=True)
+    flashed = esptool_target.write_regions(peer.url, 115200, "esp32c3", regions, no_stub=True)
 
-    assert written == sum(len(r.data) for r in regions)
+    assert flashed.written == flashed.on_chip == tuple(regions)
     assert peer.errors == []
     assert_only(peer, before, regions)
     assert peer.stub_started == 0 and peer.count("MEM_BEGIN") == 0
@@ -114,7 +115,7 @@ def test_other_chips(peers, chip):
     before = pattern(4 * MB, seed=4)
     peer = peers(chip, flash_init=before)
     regions = two_regions()
-    assert esptool_target.write_regions(peer.url, 921600, chip, regions) == sum(len(r.data) for r in regions)
+    assert esptool_target.write_regions(peer.url, 921600, chip, regions).written == tuple(regions)
     assert peer.errors == []
     assert_only(peer, before, regions)
 
@@ -132,8 +133,8 @@ def test_wrong_chip_is_one_line_and_writes_nothing(peers):
 
 def test_nothing_to_write_opens_no_connection(peers):
     peer = peers()
-    assert esptool_target.write_regions(peer.url, 460800, "esp32c3", []) == 0
-    assert esptool_target.write_regions(closed_port(), 460800, "esp32c3", []) == 0  # not even opened
+    assert esptool_target.write_regions(peer.url, 460800, "esp32c3", []) == esptool_target.Flashed()
+    assert esptool_target.write_regions(closed_port(), 460800, "esp32c3", []).byte_count == 0  # not even opened
     peer.stop()
     assert peer.connections == 0 and peer.commands == []
 
@@ -160,9 +161,10 @@ def test_skip_flashed_writes_only_what_the_chip_lacks(peers):
     peer.writes.clear()
     peer.erases.clear()
 
-    written = esptool_target.write_regions(peer.url, 460800, "esp32c3", [first, second], skip_flashed=True)
+    flashed = esptool_target.write_regions(peer.url, 460800, "esp32c3", [first, second], skip_flashed=True)
 
-    assert written == len(second.data)
+    assert flashed.written == (second,) and flashed.byte_count == len(second.data)
+    assert flashed.on_chip == (first, second)  # the first found by its MD5, the second written and verified
     assert peer.written_ranges() == [(second.offset, second.offset + len(second.data))]
     assert peer.errors == []
     assert peer.connections == 2
@@ -251,14 +253,15 @@ def test_full_flash_writes_everything_in_one_call(peers, tmp_path, chip, bootloa
     table = flash.Region("partition-table", 0x8000, flash.pad_to_sector(idf_table()))  # the one scons apps writes
     apps = [table] + two_regions()
 
-    written = esptool_target.full_flash(peer.url, 460800, chip, build, apps, flash_size=4 * MB)
+    flashed = esptool_target.full_flash(peer.url, 460800, chip, build, apps, flash_size=4 * MB)
 
     firmware = [flash.Region("bootloader", bootloader_at,
                              flash.pad_to_sector((build / "bootloader" / "bootloader.bin").read_bytes())),
                 table,
                 flash.Region("firmware", 0x10000, flash.pad_to_sector((build / "dynapps-example.bin").read_bytes()))]
     everything = firmware + two_regions()
-    assert written == sum(len(r.data) for r in everything)
+    assert flashed.byte_count == sum(len(r.data) for r in everything)
+    assert [r.label for r in flashed.written] == ["bootloader", "partition-table", "firmware", "crc", "pid"]
     assert peer.errors == []
     assert_only(peer, before, everything)
     assert peer.connections == 1 and peer.count("SYNC") == 1

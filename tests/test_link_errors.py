@@ -78,7 +78,7 @@ def test_image_larger_than_its_slot(empty_project):
     source = "#include <stdint.h>\nconst uint8_t blob[6000] = {1};\nuint8_t get(uint32_t i) { return blob[i]; }\n"
     _app(empty_project, source, "strategy: iram\nlimits:\n  flash: 4K\nexports:\n  - uint8_t get(uint32_t i)\n")
     error = _error(empty_project)
-    assert re.fullmatch(r"app bad: image is \d+ bytes but its slot holds 4096; set limits\.flash: 64K in "
+    assert re.fullmatch(r"app bad: image is \d+ bytes but its slot holds 4096; set limits\.flash: 8K in "
                         r"apps/bad/app\.yaml", error), error
 
 

@@ -100,10 +100,37 @@ def test_app_larger_than_its_slot_says_what_it_needs(empty_project):
                         r"apps/big/app\.yaml", _error(empty_project))
 
 
-def test_too_many_apps_for_the_partition_table(empty_project):
-    for index in range(93):
+def _many_apps(project, count: int) -> None:
+    for index in range(count):
         source, manifest = (text.replace("add", f"add{index}") for text in ADDER)
-        empty_project.write(f"apps/a{index:03d}/app.yaml", manifest + "strategy: iram\nlimits:\n  flash: 4K\n")
-        empty_project.write(f"apps/a{index:03d}/add.c", source)
-    assert _error(empty_project) == ("93 apps and 3 firmware partitions need 96 partition table entries; "
-                                     "ESP-IDF's table holds 95, so at most 92 apps fit with this firmware")
+        project.write(f"apps/a{index:03d}/app.yaml", manifest + "strategy: iram\nlimits:\n  flash: 4K\n")
+        project.write(f"apps/a{index:03d}/add.c", source)
+
+
+def test_94_partition_table_entries_fit(empty_project):
+    """ESP-IDF's gen_esp32part.py accepts a table only if its entries and the MD5 entry leave room
+    for a 32-byte end marker inside 0xC00 bytes: 94 entries. 91 apps + 3 firmware partitions."""
+    _many_apps(empty_project, 91)
+    empty_project.scons("partitions.csv", "build/partition-table.bin")
+    binary = (empty_project.root / "build/partition-table.bin").read_bytes()
+    csv_text = (empty_project.root / "partitions.csv").read_text()
+    assert binary == _independent_binary(csv_text)
+    assert len(partitions.read_binary(binary)) == 94
+    assert binary[94 * 32:95 * 32].startswith(b"\xeb\xeb")  # the MD5 entry
+    assert binary[95 * 32:] == b"\xff" * (0xC00 - 95 * 32) and len(binary[95 * 32:]) >= 32  # the end marker
+
+
+def test_95_partition_table_entries_are_refused(empty_project):
+    _many_apps(empty_project, 92)
+    assert _error(empty_project) == ("92 apps and 3 firmware partitions need 95 partition table entries; ESP-IDF's "
+                                     "table holds at most 94 (0xc00 bytes: the entries, the MD5 entry and the end "
+                                     "marker), so at most 91 apps fit with this firmware")
+
+
+def test_a_binary_table_without_room_for_the_end_marker_is_refused():
+    entry = partitions.Partition("slot", partitions.TYPES["data"], 0x40, 0x10000, 0x1000)
+    rows = tuple(partitions.Partition(f"s{i}", e.type, e.subtype, e.offset + i * 0x1000, e.size)
+                 for i, e in enumerate([entry] * 95))
+    with pytest.raises(partitions.DynappsError, match=r"^partition table: 95 partitions do not fit"):
+        partitions.Table(rows, 4 * 1024 * 1024).to_binary()
+    assert len(partitions.Table(rows[:94], 4 * 1024 * 1024).to_binary()) == 0xC00

@@ -15,7 +15,7 @@ import SCons.Builder
 import SCons.Script
 
 from . import (chips, emulator, esptool_target, firmware, flash, image, layout, link, manifest, partitions,
-               project, render, summary, toolchain, wrappers)
+               project, render, stale, summary, toolchain, wrappers)
 from .errors import DynappsError
 
 TOOL_DIR = Path(__file__).parent
@@ -32,6 +32,11 @@ CORE_SOURCES = [COMPONENT / "src" / name for name in ("dynapps_core.c", "dynapps
 EMULATOR_MAIN = HOME / "firmware/emulator/emu_main.c"
 FIRMWARE_CFLAGS = ["-O2", "-g", "-Wall", "-Wextra", "-Werror"]
 FLASH_RECORD = f"{BUILD_DIR}/flash-record.json"
+# Folders that only hold what this build produces: a file in them that no target of the build
+# makes is a leftover (a removed app's wrappers, objects and image) and is deleted by `apps`.
+# ESP-IDF's build compiles every build/generated/*.c, so a stale wrapper would still be built.
+OWNED_FOLDERS = (APPS_BUILD, GENERATED, f"{EMULATOR_BUILD}/obj/generated")
+APP_LIST = f"{BUILD_DIR}/app-list.txt"  # the apps of the last build: leftovers are looked for when it changes
 STAGE_MODULES = [str(TOOL_DIR / f"{name}.py") for name in ("link", "elf32", "relocs", "signatures", "csig", "image", "render",
                                                           "summary")]
 
@@ -80,7 +85,8 @@ def _image_action(target, source, env):
     data = built.to_bytes()
     slot_size = analysis["slot"]["size"]
     if len(data) > slot_size:
-        needed = (len(data) + 0xFFFF) // 0x10000 * 64
+        granularity = settings["slot_alignment"]  # the slot is laid out in these: the hint must be one
+        needed = (len(data) + granularity - 1) // granularity * granularity // 1024
         raise DynappsError(f"app {analysis['app']}: image is {len(data)} bytes but its slot holds "
                            f"{slot_size}; set limits.flash: {needed}K in {settings['manifest']}")
     Path(str(target[0])).write_bytes(data)
@@ -124,17 +130,12 @@ def _partition_table_action(target, source, env):
 
 
 def _flash_apps_action(target, source, env):
-    """flash-apps without PORT: write the changed regions into the emulator's flash image."""
+    """flash-apps without PORT: write the regions whose bytes in the emulator's flash image differ."""
     settings, wanted = _wanted_regions(source)
-    record = flash.Record(Path(FLASH_RECORD))
-    flash_image = Path(str(target[0]))
-    if not flash_image.exists():
-        record.forget("emulator")
-    changed = record.changed("emulator", wanted)
-    written = flash.write_flash_image(flash_image, settings["flash_size"], changed)
-    record.remember("emulator", changed)
-    labels = ", ".join(r.label for r in changed) or "nothing changed"
-    print(f"flash-apps: wrote {written} bytes into {flash_image} ({labels})")
+    flash_image = flash.FlashImage(Path(str(target[0])), settings["flash_size"])
+    changed = flash_image.differing(wanted)
+    written = flash_image.write(changed)
+    print(f"flash-apps: wrote {written} bytes into {flash_image.path} ({flash.labels(changed)})")
     return 0
 
 
@@ -162,11 +163,11 @@ def _flash_board_action(target, source, env):
     if env["FORCE"] or env["SKIP_FLASHED"]:
         record.forget(key)
     changed = record.changed(key, wanted)
-    written = esptool_target.write_regions(port, env["BAUD"], settings["chip"], changed,
+    record.forget_regions(key, changed)  # unknown until verified: a write cut off is redone next run
+    flashed = esptool_target.write_regions(port, env["BAUD"], settings["chip"], changed,
                                            skip_flashed=bool(env["SKIP_FLASHED"]), **_esptool_options(env, settings))
-    record.remember(key, changed)
-    labels = ", ".join(r.label for r in changed) or "nothing changed"
-    print(f"flash-apps: wrote {written} bytes to {port} ({labels})")
+    record.remember(key, list(flashed.on_chip))
+    print(f"flash-apps: wrote {flashed.byte_count} bytes to {port} ({flash.labels(list(flashed.written))})")
     return 0
 
 
@@ -176,12 +177,20 @@ def _flash_all_action(target, source, env):
     port, record = env["PORT"], flash.Record(Path(FLASH_RECORD))
     if not port:
         raise DynappsError("flash-all writes a board: give PORT=... (or set ESPTOOL_PORT)")
-    written = esptool_target.full_flash(port, env["BAUD"], settings["chip"], Path(env.Dir(env["IDF_BUILD"]).abspath),
+    record.forget(_board_key(port))  # the whole flash is rewritten: nothing is known until verified
+    flashed = esptool_target.full_flash(port, env["BAUD"], settings["chip"], Path(env.Dir(env["IDF_BUILD"]).abspath),
                                         wanted, skip_flashed=bool(env["SKIP_FLASHED"]),
                                         **_esptool_options(env, settings))
-    record.forget(_board_key(port))
-    record.remember(_board_key(port), wanted)
-    print(f"flash-all: wrote {written} bytes to {port}")
+    record.remember(_board_key(port), list(flashed.on_chip))
+    print(f"flash-all: wrote {flashed.byte_count} bytes to {port} ({flash.labels(list(flashed.written))})")
+    return 0
+
+
+def _remove_stale_action(target, source, env):
+    """Delete what removed apps left in OWNED_FOLDERS (stale.py), then write the app list."""
+    for path in stale.remove([env.Dir(f"#{folder}") for folder in OWNED_FOLDERS], Path(env.Dir("#").abspath)):
+        print(f"REMOVE {path}")
+    Path(str(target[0])).write_text(source[0].read())
     return 0
 
 
@@ -273,8 +282,8 @@ def _build_app(env, tools, profile, proj, exports, app, slot):
     linked = env.DynappsLink(f"#{out}/{app.name}.elf", objects + [config])
     env.Depends(linked, STAGE_MODULES + [str(render.template_path(t)) for t in ("imports.S.j2", "iram.ld.j2", "xip.ld.j2")])
     settings = env.Value(json.dumps({"chip_id": profile.chip_id, "has_fpu": profile.has_fpu,
-                                     "firmware_id": exports.id, "manifest": app.path, "version": app.version},
-                                    sort_keys=True))
+                                     "firmware_id": exports.id, "manifest": app.path, "version": app.version,
+                                     "slot_alignment": layout.slot_alignment(profile, slot.xip_capable)}, sort_keys=True))
     built = env.DynappsImage(f"#{APPS_BUILD}/{app.name}.dapp", [linked[0], linked[1], settings])
     env.Depends(built, STAGE_MODULES)
     return linked[1], built[0]
@@ -361,15 +370,20 @@ def _apps(env):
     pairs = [_build_app(env, tools, profile, proj, exports, app, plan.slot(app.name)) for app in manifests]
     images = [image_node for _, image_node in pairs]
     report = env.DynappsSummary(f"#{APPS_BUILD}/summary.txt", [n for pair in pairs for n in pair])
+    env.NoCache(report)  # built to be printed: taken from a CacheDir it would print nothing
     generated = _generated_sources(env, manifests, exports)
     csv_node, table_bin = _partition_outputs(env, proj, table)
-    env.Alias("apps", [report, csv_node, table_bin] + generated)
+    app_list = env.Command(f"#{APP_LIST}", env.Value("".join(f"{app.name}\n" for app in manifests)),
+                           SCons.Action.Action(_action(_remove_stale_action), None))
+    env.NoCache(app_list)  # its action is the point
+    env.Alias("apps", [report, csv_node, table_bin] + generated + app_list)
     env.Default("apps")
     settings = env.Value(json.dumps({"flash_size": proj.flash_size, "chip": proj.chip,
                                      "slots": [[a.name, plan.slot(a.name).flash_offset] for a in manifests]}))
     flashed = env.DynappsFlashApps(f"#{EMULATOR_FLASH}", [table_bin] + images + [settings])
     env.AlwaysBuild(flashed)
     env.Precious(flashed)  # written region by region: SCons must not delete it first
+    env.NoCache(flashed)  # its action is the point: a copy from a CacheDir would skip the writing
     if env.get("PORT"):  # a board; `run` keeps using the emulator's image
         env.AlwaysBuild(env.Alias("flash-apps", [table_bin] + images + [settings],
                                   SCons.Action.Action(_action(_flash_board_action), "$DYNAPPS_FLASHCOMSTR")))
@@ -386,7 +400,16 @@ def _apps(env):
     env.Alias("run", ["apps", ran])
 
 
+def _default_jobs() -> None:
+    """-j defaults to the CPUs this process may use, unless the user gave -j (or SCONSFLAGS did)."""
+    values = SCons.Script.Main.OptionsParser.values.__dict__  # command line (and SCONSFLAGS) only, not defaults
+    if "num_jobs" not in values and "num_jobs" not in values["__SConscript_settings__"]:  # nor SetOption
+        SCons.Script.SetOption("num_jobs", len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                               else os.cpu_count() or 1)
+
+
 def generate(env):
+    _default_jobs()
     variables = _variables()
     variables.Update(env)
     env.Help(variables.GenerateHelpText(env))

@@ -15,6 +15,10 @@ write_flash -> reset_chip. Every error a user can cause (port missing or busy, n
 chip, region past the end of the flash, ...) becomes a one-line DynappsError; the port is always
 closed. On an error the chip is not reset: it stays in its loader, so a retry needs no reset.
 
+Both return a `Flashed`: the regions written, and the regions known to be on the chip afterwards
+(written and verified by esptool's MD5 check, or found there by `skip_flashed`), which is what
+flash-apps records; in Secure Download Mode nothing can be verified, so nothing is known.
+
 `skip_flashed=True` first asks the chip for the MD5 of each region (SPI_FLASH_MD5, what esptool's
 own `--skip-flashed` does) and leaves out the regions already there. The chip reads and hashes
 the region, which costs far less than erasing and writing it, so it is cheap; it is what makes a
@@ -30,6 +34,7 @@ import hashlib
 import io
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import chips, flash
@@ -48,10 +53,20 @@ IDF_PARTITION_TABLE = "partition_table/partition-table.bin"
 IDF_DESCRIPTION = "project_description.json"  # project_name, app_bin, target, ...
 
 
+@dataclass(frozen=True)
+class Flashed:
+    written: tuple[flash.Region, ...] = ()  # what this connection wrote, in flash order
+    on_chip: tuple[flash.Region, ...] = ()  # verified on the chip by MD5: written, or already there
+
+    @property
+    def byte_count(self) -> int:
+        return sum(len(region.data) for region in self.written)
+
+
 def write_regions(port: str, baud: int, chip: str, regions: list[flash.Region], *, before: str = "default-reset",
                   after: str = "hard-reset", flash_size: int | None = None, skip_flashed: bool = False,
-                  no_stub: bool = False, connect_attempts: int | None = None) -> int:
-    """Write `regions` to the board on `port` in one esptool connection; returns bytes written.
+                  no_stub: bool = False, connect_attempts: int | None = None) -> Flashed:
+    """Write `regions` to the board on `port` in one esptool connection.
 
     chip: the project's chip ("esp32c3", ...); the board must be that chip.
     before/after: esptool's reset modes (hyphenated or underscored).
@@ -61,7 +76,7 @@ def write_regions(port: str, baud: int, chip: str, regions: list[flash.Region], 
     no_stub: talk to the ROM loader only (slower: no compression, 1 KiB blocks).
     connect_attempts: esptool's connection attempts (default 7, each with a reset).
 
-    No region: nothing to write, no connection is opened, 0 is returned.
+    No region: nothing to write, no connection is opened, nothing is returned as written.
     """
     before, after = _mode(before, BEFORE_MODES, "before"), _mode(after, AFTER_MODES, "after")
     if after == "soft-reset" and not no_stub:  # esptool: "Soft resetting is currently only supported on ESP8266"
@@ -71,15 +86,15 @@ def write_regions(port: str, baud: int, chip: str, regions: list[flash.Region], 
     baud = _baud(baud)
     regions = _check_layout(list(regions), flash_size)
     if not regions:
-        return 0
+        return Flashed()
     return _Session(port, baud, chip, before, after, flash_size, skip_flashed, no_stub, connect_attempts).run(regions)
 
 
 def full_flash(port: str, baud: int, chip: str, idf_build: Path, regions: list[flash.Region], *,
                before: str = "default-reset", after: str = "hard-reset", flash_size: int | None = None,
-               skip_flashed: bool = False, no_stub: bool = False, connect_attempts: int | None = None) -> int:
+               skip_flashed: bool = False, no_stub: bool = False, connect_attempts: int | None = None) -> Flashed:
     """Write the ESP-IDF firmware from `idf_build` (bootloader, partition table, app) and every
-    region in `regions` in one connection and one esptool write; returns bytes written."""
+    region in `regions` in one connection and one esptool write."""
     everything = merge(firmware_regions(Path(idf_build), chip), list(regions))
     return write_regions(port, baud, chip, everything, before=before, after=after, flash_size=flash_size,
                          skip_flashed=skip_flashed, no_stub=no_stub, connect_attempts=connect_attempts)
@@ -152,7 +167,7 @@ class _Session:
         self.connect_attempts = connect_attempts
         self.step = "connecting"
 
-    def run(self, regions: list[flash.Region]) -> int:
+    def run(self, regions: list[flash.Region]) -> Flashed:
         _esptool()  # installed, and new enough
         import serial
 
@@ -181,7 +196,7 @@ class _Session:
         self.link = link
         return link
 
-    def _flash(self, cmds, regions: list[flash.Region]) -> int:
+    def _flash(self, cmds, regions: list[flash.Region]) -> Flashed:
         from esptool.loader import DEFAULT_CONNECT_ATTEMPTS
         from esptool.targets import CHIP_DEFS
         from esptool.util import NotImplementedInROMError, flash_size_bytes
@@ -213,24 +228,31 @@ class _Session:
             if detected and flash_size_bytes(detected) < self.flash_size:
                 raise DynappsError(f"the board on {self.port} has {detected} of flash, the project needs "
                                    f"{self.flash_size // 0x100000} MB (flash_size: in dynapps.yaml)")
-        todo = self._not_on_chip(esp, regions) if self.skip_flashed and not esp.secure_download_mode else regions
+        todo, present = regions, []
+        if self.skip_flashed and not esp.secure_download_mode:
+            todo, present = self._split_by_md5(esp, regions)
         if todo:
             self.step = "writing"
+            # esptool reads back the MD5 of every region it wrote and raises on a mismatch;
+            # the ROM in Secure Download Mode has no MD5 command, so nothing is verified there.
             cmds.write_flash(esp, [(r.offset, _named(r)) for r in todo],
                              flash_freq="keep", flash_mode="keep", flash_size="keep")
+        verified = present + ([] if esp.secure_download_mode else todo)
         self.step = f"resetting ({self.after})"
         cmds.reset_chip(esp, self.after)
-        return sum(len(r.data) for r in todo)
+        return Flashed(tuple(todo), tuple(sorted(verified, key=lambda r: r.offset)))
 
-    def _not_on_chip(self, esp, regions: list[flash.Region]) -> list[flash.Region]:
+    def _split_by_md5(self, esp, regions: list[flash.Region]) -> tuple[list[flash.Region], list[flash.Region]]:
+        """(regions to write, regions whose MD5 on the chip already matches)."""
         self.step = "comparing MD5s"
-        todo = []
+        todo, present = [], []
         for region in regions:
             if esp.flash_md5sum(region.offset, len(region.data)) == hashlib.md5(region.data).hexdigest():
                 print(f"flash: {region.label} at {region.offset:#x} is already on the chip, skipped")
+                present.append(region)
             else:
                 todo.append(region)
-        return todo
+        return todo, present
 
     def _message(self, error: Exception) -> str:
         cause = _one_line(error)

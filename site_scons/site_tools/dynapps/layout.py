@@ -40,6 +40,11 @@ class Layout:
         return next(s for s in self.slots if s.app == app)
 
 
+def slot_alignment(profile: chips.ChipProfile, xip_capable: bool) -> int:
+    """What slots are laid out in: an XIP slot is mapped by the MMU page, an IRAM slot is sectors."""
+    return profile.mmu_page_size if xip_capable else SECTOR
+
+
 def _align(value: int, alignment: int) -> int:
     return (value + alignment - 1) // alignment * alignment
 
@@ -60,7 +65,7 @@ def plan(project: Project, manifests: list[Manifest], arena: DataArena) -> Layou
     arena_cursor = arena.address
     for manifest in slot_order(project, manifests):
         xip_capable = manifest.strategy != "iram"
-        alignment = profile.mmu_page_size if xip_capable else SECTOR
+        alignment = slot_alignment(profile, xip_capable)
         size = _align(manifest.flash_limit or project.default_flash, alignment)
         offset = _align(offset, alignment)
         vaddr = ram_address = ram_size = None

@@ -22,7 +22,9 @@ TABLE_OFFSET = 0x8000
 TABLE_MAX_SIZE = 0xC00
 FIRST_PARTITION = TABLE_OFFSET + 0x1000
 ENTRY = struct.Struct("<2sBBII16sI")
-MAX_ENTRIES = (TABLE_MAX_SIZE - ENTRY.size) // ENTRY.size  # 95: the MD5 entry takes the last place
+# ESP-IDF's gen_esp32part.py refuses a table whose entries plus the MD5 entry reach 0xC00 bytes:
+# the bootloader reads up to an end marker (32 bytes of 0xFF), which must fit too. So 94 entries.
+MAX_ENTRIES = TABLE_MAX_SIZE // ENTRY.size - 2  # the MD5 entry and the end marker take the last two places
 ENTRY_MAGIC = b"\xaa\x50"
 MD5_MAGIC = b"\xeb\xeb"
 APP_SLOT_SUBTYPE = 0x40
@@ -82,8 +84,9 @@ class Table:
                                       p.name.encode().ljust(16, b"\0"), p.flags) for p in self.partitions)
         md5 = MD5_MAGIC + b"\xff" * 14 + hashlib.md5(entries).digest()
         table = entries + md5
-        if len(table) > TABLE_MAX_SIZE:
-            raise DynappsError(f"partition table: {len(self.partitions)} partitions do not fit in {TABLE_MAX_SIZE:#x} bytes")
+        if len(table) + ENTRY.size > TABLE_MAX_SIZE:  # no room left for the end marker
+            raise DynappsError(f"partition table: {len(self.partitions)} partitions do not fit in {TABLE_MAX_SIZE:#x} "
+                               f"bytes with the MD5 entry and the end marker (at most {MAX_ENTRIES})")
         return table + b"\xff" * (TABLE_MAX_SIZE - len(table))
 
 
@@ -149,7 +152,8 @@ def build(base: list[Partition], layout: Layout, flash_size: int) -> Table:
              for s in layout.slots]
     if len(base) + len(slots) > MAX_ENTRIES:
         raise DynappsError(f"{len(slots)} apps and {len(base)} firmware partitions need {len(base) + len(slots)} "
-                           f"partition table entries; ESP-IDF's table holds {MAX_ENTRIES}, so at most "
+                           f"partition table entries; ESP-IDF's table holds at most {MAX_ENTRIES} "
+                           f"({TABLE_MAX_SIZE:#x} bytes: the entries, the MD5 entry and the end marker), so at most "
                            f"{MAX_ENTRIES - len(base)} apps fit with this firmware")
     table = Table(tuple(base) + tuple(slots), flash_size)
     check(table)
