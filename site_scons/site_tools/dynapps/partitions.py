@@ -14,6 +14,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import textfile
 from .errors import DynappsError
 from .layout import Layout
 from .schema import parse_size
@@ -110,7 +111,7 @@ def _parse_subtype(type_value: int, text: str, where) -> int:
 def read_csv(path: Path, display: str) -> list[Partition]:
     partitions: list[Partition] = []
     cursor = FIRST_PARTITION
-    for line_number, line in enumerate(path.read_text().splitlines(), start=1):
+    for line_number, line in enumerate(textfile.read(path, display).splitlines(), start=1):
         stripped = line.split("#", 1)[0].strip()
         if not stripped:
             continue
