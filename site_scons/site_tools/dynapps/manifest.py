@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,15 +98,30 @@ def _files(root: Path, app_dir: Path, top: Section, key: str, default, suffixes=
             raise DynappsError("no C sources: add .c files to the app folder or list them under 'sources'",
                                top.path, 1)
         entries = [(name, top.mapping.line) for name in default]
+    elif key == "sources" and not entries:
+        raise top.error(key, f"expected at least one {' or '.join(suffixes)} file")
     result = []
     for name, line in entries:
         if suffixes and not name.endswith(suffixes):
             raise DynappsError(f"{key}: expected a {' or '.join(suffixes)} file, got '{name}'", top.path, line)
-        if not (app_dir / name).is_file():
+        relative = _project_relative(root, app_dir, name)
+        if relative is None:
+            raise DynappsError(f"{key}: '{name}' is outside the project ({root}): the build and the firmware's "
+                               f"wrappers read only files inside it; copy it (or link it) into "
+                               f"{app_dir.relative_to(root).as_posix()}/", top.path, line)
+        if not (root / relative).is_file():
             raise DynappsError(f"{key}: '{name}' does not exist in {app_dir.relative_to(root).as_posix()}/",
                                top.path, line)
-        result.append((app_dir / name).relative_to(root).as_posix())
+        result.append(relative)
     return tuple(result)
+
+
+def _project_relative(root: Path, app_dir: Path, name: str) -> str | None:
+    """`name` (relative to the app folder, or absolute) as a path relative to the project root, or
+    None if it is outside. Lexical: `..` is resolved, symbolic links are not (a link inside the
+    project to a shared file elsewhere is the user's explicit choice)."""
+    path = Path(os.path.normpath(app_dir / name))
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) and path != root else None
 
 
 _TYPEDEF = re.compile(r"\btypedef\b[^;]*?\b([A-Za-z_]\w*)\s*(?:\[[^\]]*\])?\s*;", re.S)
@@ -185,4 +201,23 @@ def load_all(root: Path) -> list[Manifest]:
             raise DynappsError(f"name: duplicate app name '{manifest.name}' (also used by {clash.path})",
                                manifest.path, manifest.name_line)
         manifests.append(manifest)
+    _check_folders_without_manifest(root, manifests)
     return sorted(manifests, key=lambda m: m.name)
+
+
+def _check_folders_without_manifest(root: Path, manifests: list[Manifest]) -> None:
+    """A folder under apps/ with C sources but no app.yaml is refused, not skipped: it is usually a
+    misnamed manifest (app.yml) or a forgotten one, and an app silently missing from the build
+    only shows up on the device. A folder whose sources other apps list is a shared one: fine."""
+    listed = {source for m in manifests for source in m.sources}
+    folders = sorted(p for p in (root / "apps").glob("*/") if not (p / "app.yaml").exists())
+    for folder in folders:
+        relative = folder.relative_to(root).as_posix()
+        sources = sorted(p.name for p in folder.iterdir() if p.suffix in (".c", ".S") and p.is_file())
+        if not sources or any(f"{relative}/{name}" in listed for name in sources):
+            continue
+        misnamed = sorted(p.name for p in folder.iterdir() if re.fullmatch(r"app\.ya?ml.*", p.name, re.I))
+        hint = (f"rename {relative}/{misnamed[0]} to app.yaml" if misnamed else
+                f"add {relative}/app.yaml (docs/manifest.md) or move the folder out of apps/")
+        raise DynappsError(f"C sources ({', '.join(sources)}) but no app.yaml, so it would not be built; {hint}",
+                           f"{relative}/")
