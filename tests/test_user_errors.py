@@ -139,3 +139,128 @@ def test_data_arena_outside_data_ram(empty_project, case, address, size, message
     error = single_error_line(empty_project.scons("apps", check=False))
     assert error.startswith(f"dynapps.yaml:{line}: firmware.data_arena.address: "), error
     assert re.search(message, error), error
+
+
+# ------------------------------------------------------------------ command line
+
+def test_unknown_variable(empty_project):
+    _adder(empty_project)
+    error = single_error_line(empty_project.scons("apps", "PROT=/dev/ttyUSB0", check=False))
+    assert error.startswith("command line: unknown variable PROT=/dev/ttyUSB0; the variables are: "), error
+    assert "PORT" in error and "CHIP" in error and "VERBOSE" in error, error
+
+
+def test_bad_variable_value(empty_project):
+    _adder(empty_project)
+    error = single_error_line(empty_project.scons("apps", "CHIP=esp32", check=False))
+    assert error.startswith("command line: CHIP=esp32: expected one of esp32c3, esp32c6, esp32h2, esp32p4"), error
+
+
+# ------------------------------------------------------------------ corrupt objects
+
+@pytest.mark.parametrize("damage", ["truncated", "not ELF"])
+def test_corrupt_object_between_compile_and_link(empty_project, damage):
+    _adder(empty_project)
+    empty_project.scons("apps")
+    obj = empty_project.root / "build/apps/adder/add.o"
+    obj.write_bytes(obj.read_bytes()[:300] if damage == "truncated" else b"hello, I am not an object\n")
+    (empty_project.root / "build/apps/adder/adder.elf").unlink()  # make the link run again
+    error = single_error_line(empty_project.scons("apps", check=False))
+    assert error.startswith("build/apps/adder/add.o: "), error
+    assert re.search(r"not a valid ELF32 object|not an ELF file", error), error
+    assert "delete it and build again" in error, error
+
+
+# ------------------------------------------------------------------ failing compiler
+
+def _stand_in_compiler(folder: Path, crash_when: str) -> str:
+    """A riscv64-unknown-elf-gcc that runs the real one, except that it crashes (SIGSEGV) when
+    its arguments match the shell pattern `crash_when`."""
+    script = folder / "riscv64-unknown-elf-gcc"
+    script.write_text(f'#!/bin/sh\ncase " $* " in\n  {crash_when}) kill -SEGV $$ ;;\nesac\nexec {DEBIAN_GCC} "$@"\n')
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return str(folder)
+
+
+@pytest.mark.skipif(DEBIAN_GCC is None, reason="needs Debian's riscv64-unknown-elf-gcc")
+@pytest.mark.parametrize("stage, pattern, expected", [
+    ("compile", "*' -c '*", r"^build/apps/adder/add\.o: .*riscv64-unknown-elf-gcc was killed by SIGSEGV"),
+    ("link", "*-print-libgcc-file-name*",
+     r"^build/apps/adder/adder\.elf: .*riscv64-unknown-elf-gcc .*-print-libgcc-file-name was killed by SIGSEGV"),
+])
+def test_compiler_that_crashes(empty_project, tmp_path_factory, stage, pattern, expected):
+    _adder(empty_project)
+    folder = _stand_in_compiler(tmp_path_factory.mktemp("bin"), pattern)
+    result = empty_project.scons("apps", "TOOLCHAIN=riscv64-unknown-elf", check=False, path_prefix=folder)
+    error = single_error_line(result)
+    assert re.search(expected, error), error
+
+
+@pytest.mark.skipif(DEBIAN_GCC is None, reason="needs Debian's riscv64-unknown-elf-gcc")
+def test_compiler_part_missing(empty_project, tmp_path_factory):
+    """gcc found, but a program it runs is not there (exit status 127 from the shell)."""
+    _adder(empty_project)
+    folder = tmp_path_factory.mktemp("bin")
+    script = folder / "riscv64-unknown-elf-gcc"
+    script.write_text("#!/bin/sh\nexec /nonexistent/cc1 \"$@\"\n")
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    result = empty_project.scons("apps", "TOOLCHAIN=riscv64-unknown-elf", check=False, path_prefix=str(folder))
+    error = single_error_line(result)
+    assert re.search(r"^build/apps/adder/add\.o: .*riscv64-unknown-elf-gcc: command not found", error), error
+
+
+# ------------------------------------------------------------------ the emulator
+
+def test_firmware_fault_in_run_is_one_line(example_project):
+    source = example_project.root / "apps/pid/pid.c"
+    text = source.read_text()
+    source.write_text(text.replace("    state.kp = kp;\n", "    *(volatile int *)0x10 = 1; /* a bug */\n"
+                                                       "    state.kp = kp;\n", 1))
+    result = example_project.scons("run", check=False)
+    error = single_error_line(result)
+    assert re.fullmatch(r"the emulator firmware faulted: write_unmapped at pc 0x[0-9a-f]{8}: address 0x00000010 .*; "
+                        r"the pc is in iram\+0x[0-9a-f]+; the last app it loaded was pid", error), error
+    assert "emulator:" not in result.stderr, result.stderr
+
+
+def test_internal_error_is_one_line_and_verbose_shows_the_traceback(empty_project):
+    """A bug of dynapps itself (here: the image stage fed a corrupt link analysis) is reported as one
+    line naming the step; VERBOSE=1 prints the traceback for the bug report."""
+    _adder(empty_project)
+    empty_project.scons("apps")
+    analysis = empty_project.root / "build/apps/adder/adder.link.json"
+    analysis.write_text("{}")
+    error = single_error_line(empty_project.scons("apps", check=False))
+    assert re.fullmatch(r"build/apps/\S+: internal error \(KeyError: .*\); this is a dynapps bug: "
+                        r"VERBOSE=1 shows the traceback", error), error
+    verbose = empty_project.scons("apps", "VERBOSE=1", check=False)
+    assert "Traceback (most recent call last)" in verbose.stderr, verbose.stderr
+
+
+@pytest.fixture
+def truncated_firmware(example_project) -> Path:
+    """The example's emulator firmware, built by scons and then cut short (a killed copy, a full disk)."""
+    example_project.scons("build/emulator/firmware.elf")
+    elf = example_project.root / "build/emulator/firmware.elf"
+    elf.write_bytes(elf.read_bytes()[:20000])
+    return elf
+
+
+def test_truncated_firmware_in_run_is_one_line(example_project, truncated_firmware):
+    error = single_error_line(example_project.scons("run", check=False))
+    assert re.fullmatch(r".*build/emulator/firmware\.elf: segment 0x[0-9a-f]+ is cut short: the file is truncated",
+                        error), error
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ([], r"firmware\.elf: segment 0x[0-9a-f]+ is cut short"),
+    (["--flash-size", "0x1234"], r"flash size 0x1234 must be a multiple of 0x10000"),
+    (["--flash", "/nonexistent/flash.bin"], r"/nonexistent/flash\.bin: No such file or directory"),
+])
+def test_emulator_command_line_errors(truncated_firmware, arguments, message):
+    command = [sys.executable, "-m", "dynapps.emulator", "--chip", "esp32c3", "--firmware", str(truncated_firmware),
+               *arguments]
+    result = subprocess.run(command, capture_output=True, text=True, env={"PYTHONPATH": str(TOOLS), "PATH": "/usr/bin"})
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and re.search(message, errors[0]), result.stderr
