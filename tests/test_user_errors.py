@@ -150,10 +150,14 @@ def test_unknown_variable(empty_project):
     assert "PORT" in error and "CHIP" in error and "VERBOSE" in error, error
 
 
-def test_bad_variable_value(empty_project):
+@pytest.mark.parametrize("variable, expected", [
+    ("CHIP=esp32", "expected one of esp32c3, esp32c6, esp32h2, esp32p4"),
+    ("VERBOSE=maybe", "expected 1 or 0 (also yes/no, true/false, on/off)"),
+])
+def test_bad_variable_value(empty_project, variable, expected):
     _adder(empty_project)
-    error = single_error_line(empty_project.scons("apps", "CHIP=esp32", check=False))
-    assert error.startswith("command line: CHIP=esp32: expected one of esp32c3, esp32c6, esp32h2, esp32p4"), error
+    error = single_error_line(empty_project.scons("apps", variable, check=False))
+    assert error == f"command line: {variable}: {expected}", error
 
 
 # ------------------------------------------------------------------ corrupt objects

@@ -244,6 +244,18 @@ def _choice_variable(key: str, help_text: str, choices) -> tuple:
     return key, f"{help_text} ({' | '.join(choices)})", "", validate
 
 
+def _bool_variable(key: str, help_text: str, default: bool) -> tuple:
+    """SCons's BoolVariable, whose bad value names the variable and the accepted spellings."""
+    key, help_text, default, validator, convert = SCons.Script.BoolVariable(key, help_text, default)
+
+    def converter(value):
+        try:
+            return convert(value)
+        except ValueError:
+            raise DynappsError(f"{key}={value}: expected 1 or 0 (also yes/no, true/false, on/off)") from None
+    return key, help_text, default, validator, converter
+
+
 def _variables():
     variables = SCons.Script.Variables(None, SCons.Script.ARGUMENTS)
     variables.Add(*_choice_variable("CHIP", "target chip (default: dynapps.yaml)", chips.names()))
@@ -255,11 +267,11 @@ def _variables():
                   os.environ.get("ESPTOOL_BEFORE", "default-reset"))
     variables.Add("AFTER", "reset after flashing: hard-reset, no-reset, no-reset-stub, watchdog-reset (or ESPTOOL_AFTER)",
                   os.environ.get("ESPTOOL_AFTER", "hard-reset"))
-    variables.Add(SCons.Script.BoolVariable("NO_STUB", "flash through the ROM loader only, without esptool's stub", False))
-    variables.Add(SCons.Script.BoolVariable("FORCE", "flash-apps: write every region, whatever build/flash-record.json says", False))
-    variables.Add(SCons.Script.BoolVariable("SKIP_FLASHED", "flash-apps: offer every region, write those whose MD5 on the chip differs", False))
+    variables.Add(*_bool_variable("NO_STUB", "flash through the ROM loader only, without esptool's stub", False))
+    variables.Add(*_bool_variable("FORCE", "flash-apps: write every region, whatever build/flash-record.json says", False))
+    variables.Add(*_bool_variable("SKIP_FLASHED", "flash-apps: offer every region, write those whose MD5 on the chip differs", False))
     variables.Add("IDF_BUILD", "ESP-IDF build folder flash-all reads", "firmware/build")
-    variables.Add(SCons.Script.BoolVariable("VERBOSE", "print full commands", False))
+    variables.Add(*_bool_variable("VERBOSE", "print full commands", False))
     return variables
 
 
@@ -372,12 +384,18 @@ def _load_everything(env):
 
 
 def _apps(env):
-    """Define every app's targets, the generated files, partitions, `apps` and `flash-apps`."""
+    """`env.DynappsApps()`: any failure while reading the project and defining the targets is one
+    `error:` line (errors.report) and exit status 2, before anything is built."""
     try:
-        proj, manifests, exports, plan, table, tools = _load_everything(env)
+        _define_targets(env)
     except Exception as error:  # noqa: BLE001 - the SConscript phase's one report
         errors.report(error, "reading the project", bool(env.get("VERBOSE")))
         SCons.Script.Exit(2)
+
+
+def _define_targets(env):
+    """Define every app's targets, the generated files, partitions, `apps` and `flash-apps`."""
+    proj, manifests, exports, plan, table, tools = _load_everything(env)
     profile = proj.profile
     pairs = [_build_app(env, tools, profile, proj, exports, app, plan.slot(app.name)) for app in manifests]
     images = [image_node for _, image_node in pairs]
