@@ -84,6 +84,20 @@ def test_source_outside_the_project(empty_project, tmp_path_factory, spelling):
     assert "is outside the project" in error, error
 
 
+@pytest.mark.parametrize("spelling", ["absolute", "dot-dot"])
+def test_emulator_source_outside_the_project(empty_project, spelling):
+    outside = empty_project.root.parent / "outside.c"
+    outside.write_text("int outside(void) { return 1; }\n")
+    name = str(outside) if spelling == "absolute" else "../outside.c"
+    _adder(empty_project)
+    project_file = empty_project.root / "dynapps.yaml"
+    text = project_file.read_text().replace("    - firmware/main/demo.c\n", f"    - firmware/main/demo.c\n    - {name}\n", 1)
+    project_file.write_text(text)
+    line = text.splitlines().index(f"    - {name}") + 1
+    error = single_error_line(empty_project.scons("apps", check=False))
+    assert error.startswith(f"dynapps.yaml:{line}: firmware.emulator_sources: '{name}' is outside the project"), error
+
+
 def test_source_shared_from_another_folder_inside_the_project(empty_project):
     """`..` that stays inside the project is fine, and a folder of shared sources needs no app.yaml."""
     empty_project.write("apps/common/add.c", GOOD_SOURCE)

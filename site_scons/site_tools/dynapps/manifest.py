@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import csig, yamlfile
+from . import csig, project, yamlfile
 from .errors import DynappsError
 from .schema import Section
 
@@ -104,24 +103,14 @@ def _files(root: Path, app_dir: Path, top: Section, key: str, default, suffixes=
     for name, line in entries:
         if suffixes and not name.endswith(suffixes):
             raise DynappsError(f"{key}: expected a {' or '.join(suffixes)} file, got '{name}'", top.path, line)
-        relative = _project_relative(root, app_dir, name)
+        relative = project.relative_path(root, app_dir, name)
         if relative is None:
-            raise DynappsError(f"{key}: '{name}' is outside the project ({root}): the build and the firmware's "
-                               f"wrappers read only files inside it; copy it (or link it) into "
-                               f"{app_dir.relative_to(root).as_posix()}/", top.path, line)
+            raise DynappsError(project.outside_message(key, name, root, app_dir), top.path, line)
         if not (root / relative).is_file():
             raise DynappsError(f"{key}: '{name}' does not exist in {app_dir.relative_to(root).as_posix()}/",
                                top.path, line)
         result.append(relative)
     return tuple(result)
-
-
-def _project_relative(root: Path, app_dir: Path, name: str) -> str | None:
-    """`name` (relative to the app folder, or absolute) as a path relative to the project root, or
-    None if it is outside. Lexical: `..` is resolved, symbolic links are not (a link inside the
-    project to a shared file elsewhere is the user's explicit choice)."""
-    path = Path(os.path.normpath(app_dir / name))
-    return path.relative_to(root).as_posix() if path.is_relative_to(root) and path != root else None
 
 
 _TYPEDEF = re.compile(r"\btypedef\b[^;]*?\b([A-Za-z_]\w*)\s*(?:\[[^\]]*\])?\s*;", re.S)

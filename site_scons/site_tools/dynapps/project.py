@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,12 +95,30 @@ def load(root: Path, chip_override: str | None = None, toolchain_override: str |
     )
 
 
+def relative_path(root: Path, folder: Path, name: str) -> str | None:
+    """`name` (relative to `folder`, or absolute) as a path relative to the project root, or None
+    if it is outside the project. Lexical: `..` is resolved, symbolic links are not (a link inside
+    the project to a file elsewhere is the user's explicit choice)."""
+    path = Path(os.path.normpath(folder / name))
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) and path != root else None
+
+
+def outside_message(key: str, name: str, root: Path, folder: Path) -> str:
+    return (f"{key}: '{name}' is outside the project ({root}): the build and the firmware read only "
+            f"files inside it; copy it (or link it) into {folder.relative_to(root).as_posix() or '.'}/")
+
+
 def _existing_files(root: Path, section: Section, key: str) -> tuple[str, ...]:
     entries = section.strings(key, default=[], pattern=r"[\w./-]+\.c", expected="a .c file")
+    result = []
     for name, line in entries:
-        if not (root / name).is_file():
+        relative = relative_path(root, root, name)
+        if relative is None:
+            raise DynappsError(outside_message(section.name(key), name, root, root), PROJECT_FILE, line)
+        if not (root / relative).is_file():
             raise DynappsError(f"{section.name(key)}: '{name}' does not exist", PROJECT_FILE, line)
-    return tuple(name for name, _ in entries)
+        result.append(relative)
+    return tuple(result)
 
 
 def _existing_file(root: Path, section: Section, key: str, default: str) -> str:
