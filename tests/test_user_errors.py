@@ -106,6 +106,18 @@ def test_source_shared_from_another_folder_inside_the_project(empty_project):
     assert "CC apps/common/add.c" in result.stdout, result.stdout
 
 
+@pytest.mark.parametrize("sources, message", [
+    ("[add.c, ../common/add.c]", "'../common/add.c' compiles to add.o, as apps/adder/add.c does"),
+    ("[add.c, ./add.c]", "'./add.c' is listed twice"),
+])
+def test_sources_with_one_object_name(empty_project, sources, message):
+    if "common" in sources:
+        empty_project.write("apps/common/add.c", GOOD_SOURCE)
+    _adder(empty_project, GOOD_MANIFEST + f"sources: {sources}\n")
+    error = single_error_line(empty_project.scons("apps", check=False))
+    assert error.startswith(f"apps/adder/app.yaml:4: sources: {message}"), error
+
+
 def test_empty_source_list(empty_project):
     _adder(empty_project, GOOD_MANIFEST + "sources: []\n")
     error = single_error_line(empty_project.scons("apps", check=False))

@@ -109,8 +109,21 @@ def _files(root: Path, app_dir: Path, top: Section, key: str, default, suffixes=
         if not (root / relative).is_file():
             raise DynappsError(f"{key}: '{name}' does not exist in {app_dir.relative_to(root).as_posix()}/",
                                top.path, line)
+        if key == "sources":
+            _check_object_name(result, relative, name, top.path, line)
         result.append(relative)
     return tuple(result)
+
+
+def _check_object_name(earlier: list[str], relative: str, name: str, path: str, line: int) -> None:
+    """An app's objects are build/apps/<app>/<source stem>.o: two sources can't share a stem."""
+    stem = Path(relative).stem
+    clash = next((source for source in earlier if Path(source).stem == stem), None)
+    if clash == relative:
+        raise DynappsError(f"sources: '{name}' is listed twice", path, line)
+    if clash:
+        raise DynappsError(f"sources: '{name}' compiles to {stem}.o, as {clash} does; rename one "
+                           "(objects are named after their source)", path, line)
 
 
 _TYPEDEF = re.compile(r"\btypedef\b[^;]*?\b([A-Za-z_]\w*)\s*(?:\[[^\]]*\])?\s*;", re.S)
