@@ -60,6 +60,22 @@ def test_control_character_from_a_yaml_escape(empty_project):
     assert re.fullmatch(r"apps/adder/app\.yaml:4: description: control character U\+001B in the value.*", error), error
 
 
+CSV_ROWS = [
+    ("type over a byte", "extra, 0x1ff, 0x1f, 0x300000, 4K", r"Type: expected 0x00\.\.0xfe, got 0x1ff"),
+    ("subtype over a byte", "extra, data, 999, 0x300000, 4K", r"SubType: expected 0x00\.\.0xfe, got 0x3e7"),
+    ("empty name", ", data, nvs, 0x300000, 4K", r"Name: expected a partition name"),
+]
+
+
+@pytest.mark.parametrize("case, row, message", CSV_ROWS, ids=[c[0] for c in CSV_ROWS])
+def test_partition_row_out_of_range(empty_project, case, row, message):
+    _adder(empty_project)
+    line = _append_bytes(empty_project.root / "firmware/partitions-base.csv", row.encode())
+    error = single_error_line(empty_project.scons("apps", check=False))
+    assert error.startswith(f"firmware/partitions-base.csv:{line}: "), error
+    assert re.search(message, error), error
+
+
 # ------------------------------------------------------------------ YAML structure
 
 @pytest.mark.parametrize("key, kind", [("[a, b]", "a list"), ("{a: 1}", "a mapping"), ("? - a\n", "a list")])
