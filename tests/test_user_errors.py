@@ -269,6 +269,13 @@ def test_firmware_fault_in_run_is_one_line(example_project):
     assert "emulator:" not in result.stderr, result.stderr
 
 
+def test_firmware_failure_in_run_names_its_last_line(example_project):
+    source = example_project.root / "apps/crc/crc.c"
+    source.write_text(source.read_text().replace("    return crc ^ 0xFFFFFFFFu;", "    return crc; /* a bug */", 1))
+    error = single_error_line(example_project.scons("run", check=False))
+    assert error == "the emulator firmware exited with code 1; its last line saying so: DEMO FAILED: 1 failure(s)", error
+
+
 def test_internal_error_is_one_line_and_verbose_shows_the_traceback(empty_project):
     """A bug of dynapps itself (here: the image stage fed a corrupt link analysis) is reported as one
     line naming the step; VERBOSE=1 prints the traceback for the bug report."""

@@ -1043,12 +1043,25 @@ if __name__ == "__main__":
 
 
 def failure(machine: Machine, result: RunResult, timeout_s: float) -> str | None:
-    """Why a run of the firmware failed, in one line (None if it exited with 0): the first fault,
-    where its pc is and which app the firmware loaded last, since that is usually the culprit."""
+    """Why a run of the firmware failed, in one line (None if it exited with 0)."""
     if result.reason == "exit":
-        return f"the emulator firmware exited with code {result.exit_code}" if result.exit_code else None
+        return _exit_failure(result) if result.exit_code else None
     if result.reason != "fault":
         return f"the emulator firmware stopped ({result.reason}) after {result.seconds:.1f} s (limit {timeout_s:.0f} s)"
+    return _fault_failure(machine, result)
+
+
+def _exit_failure(result: RunResult) -> str:
+    """The exit code and the firmware's own word on it: its last line that mentions a failure or
+    an error, else its last line."""
+    lines = [line.strip() for line in result.uart_text.splitlines() if line.strip()]
+    failed = [line for line in lines if re.search(r"fail|error", line, re.I)]
+    said = f"; its last line saying so: {failed[-1]}" if failed else f"; its last line: {lines[-1]}" if lines else ""
+    return f"the emulator firmware exited with code {result.exit_code}{said}"
+
+
+def _fault_failure(machine: Machine, result: RunResult) -> str:
+    """The first fault, where its pc is and which app the firmware loaded last (usually the culprit)."""
     first = result.faults[0]
     text = f"the emulator firmware faulted: {first}; the pc is in {machine.region_name(first.pc)}"
     loaded = re.findall(r"^LOADED (\S+)", result.uart_text, re.M)
