@@ -30,9 +30,13 @@ class Project:
         path.write_text(text)
         return path
 
-    def scons(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    def scons(self, *args: str, check: bool = True, path_prefix: str = "") -> subprocess.CompletedProcess:
+        """`path_prefix`: a folder searched before PATH (e.g. one holding a stand-in compiler)."""
         command = [sys.executable, "-m", "SCons", f"--site-dir={REPO / 'site_scons'}", "-C", str(self.root), *args]
-        result = subprocess.run(command, capture_output=True, text=True, env=_env())
+        env = _env()
+        if path_prefix:
+            env["PATH"] = path_prefix + os.pathsep + env["PATH"]
+        result = subprocess.run(command, capture_output=True, text=True, env=env)
         if check and result.returncode != 0:
             raise AssertionError(f"scons {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
         return result

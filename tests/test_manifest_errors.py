@@ -39,7 +39,8 @@ MANIFEST_CASES = [
 ]
 
 
-def _single_error_line(result) -> str:
+def single_error_line(result) -> str:
+    """The one `error: ` line of a failed scons run (without the prefix); no traceback."""
     assert result.returncode != 0, result.stdout
     assert "Traceback" not in result.stderr + result.stdout
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
@@ -51,7 +52,7 @@ def _single_error_line(result) -> str:
 def test_bad_manifest(empty_project, case, manifest, line, message):
     empty_project.write("apps/adder/add.c", GOOD_SOURCE)
     empty_project.write("apps/adder/app.yaml", manifest)
-    error = _single_error_line(empty_project.scons("apps", check=False))
+    error = single_error_line(empty_project.scons("apps", check=False))
     assert error.startswith(f"apps/adder/app.yaml:{line}: "), error
     assert re.search(message, error), error
 
@@ -60,7 +61,7 @@ def test_duplicate_app_names(empty_project):
     for folder in ("one", "two"):
         empty_project.write(f"apps/{folder}/add.c", GOOD_SOURCE)
         empty_project.write(f"apps/{folder}/app.yaml", "name: adder\n" + GOOD_MANIFEST)
-    error = _single_error_line(empty_project.scons("apps", check=False))
+    error = single_error_line(empty_project.scons("apps", check=False))
     assert error == "apps/two/app.yaml:1: name: duplicate app name 'adder' (also used by apps/one/app.yaml)"
 
 
@@ -79,7 +80,7 @@ def test_bad_project_file(empty_project, case, text, line, message):
     empty_project.write("apps/adder/add.c", GOOD_SOURCE)
     empty_project.write("apps/adder/app.yaml", GOOD_MANIFEST)
     empty_project.write("dynapps.yaml", text)
-    error = _single_error_line(empty_project.scons("apps", check=False))
+    error = single_error_line(empty_project.scons("apps", check=False))
     assert error.startswith(f"dynapps.yaml:{line}: "), error
     assert re.search(message, error), error
 
@@ -87,5 +88,5 @@ def test_bad_project_file(empty_project, case, text, line, message):
 def test_slots_that_do_not_fit_the_region(empty_project):
     empty_project.write("apps/adder/add.c", GOOD_SOURCE)
     empty_project.write("apps/adder/app.yaml", GOOD_MANIFEST + "limits:\n  flash: 2M\n")
-    error = _single_error_line(empty_project.scons("apps", check=False))
+    error = single_error_line(empty_project.scons("apps", check=False))
     assert re.search(r"apps\.region_size: the app slots need 0x200000 bytes .* raise apps\.region_size", error), error

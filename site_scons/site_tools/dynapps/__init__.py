@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
 import SCons.Action
 import SCons.Builder
+import SCons.Errors
 import SCons.Script
 
-from . import (chips, emulator, esptool_target, firmware, flash, image, layout, link, manifest, partitions,
-               project, render, stale, summary, toolchain, wrappers)
+from . import (chips, emulator, errors, esptool_target, firmware, flash, image, layout, link, manifest,
+               partitions, project, render, stale, summary, toolchain, wrappers)
 from .errors import DynappsError
 
 TOOL_DIR = Path(__file__).parent
@@ -37,6 +39,7 @@ FLASH_RECORD = f"{BUILD_DIR}/flash-record.json"
 # ESP-IDF's build compiles every build/generated/*.c, so a stale wrapper would still be built.
 OWNED_FOLDERS = (APPS_BUILD, GENERATED, f"{EMULATOR_BUILD}/obj/generated")
 APP_LIST = f"{BUILD_DIR}/app-list.txt"  # the apps of the last build: leftovers are looked for when it changes
+RUN_TIMEOUT_S = 120.0
 STAGE_MODULES = [str(TOOL_DIR / f"{name}.py") for name in ("link", "elf32", "relocs", "signatures", "csig", "image", "render",
                                                           "summary")]
 
@@ -46,19 +49,29 @@ APP_CFLAGS = ["-mcmodel=medany", "-mno-relax", "-fno-pic", "-ffunction-sections"
               "-fno-common", "-g", "-Wall", "-Wextra"]
 
 
-def _report(error: DynappsError) -> int:
-    print(f"error: {error}", file=sys.stderr)
-    return 1
-
-
 def _action(function):
-    """Every Python action: a DynappsError (a user's mistake) is one `error:` line, never a traceback."""
+    """Every Python action: any exception is one `error:` line naming the file being built
+    (errors.report), never a traceback; VERBOSE=1 adds the traceback of a dynapps bug."""
     def run(target, source, env):
         try:
             return function(target, source, env)
-        except DynappsError as error:
-            return _report(error)
+        except Exception as error:  # noqa: BLE001 - the one place every action's failure is reported
+            errors.report(error, str(target[0]), bool(env.get("VERBOSE")))
+            return 1
     run.__name__ = function.__name__
+    return run
+
+
+def _reporting_spawn(spawn):
+    """Commands SCons runs (the compiler): one `error:` line when one crashes or can't be run. Its
+    own diagnostics already say what is wrong with the code, so ordinary failures pass through."""
+    def run(shell, escape, command, arguments, env):
+        status = spawn(shell, escape, command, arguments, env)
+        if status < 0 or status >= 126:
+            words = shlex.split(" ".join(arguments))  # undo SCons's shell quoting
+            output = words[words.index("-o") + 1] if "-o" in words[:-1] else "build"
+            print(f"error: {output}: {errors.exit_status(words[0], status)}", file=sys.stderr)
+        return status
     return run
 
 
@@ -204,15 +217,17 @@ def _run_action(target, source, env):
     chip = source[-1].read()
     machine = emulator.Machine(chips.profile(chip), Path(str(source[1])).read_bytes(), echo=sys.stdout.buffer)
     machine.load_firmware(str(source[0]))
-    result = machine.run(timeout_s=120.0)
+    result = machine.run(timeout_s=RUN_TIMEOUT_S)
     sys.stdout.flush()
-    for fault in result.faults:
-        print(f"emulator: {fault}", file=sys.stderr)
+    if env.get("VERBOSE"):
+        for fault in result.faults:
+            print(f"emulator: {fault}", file=sys.stderr)
     table = emulator.where_apps_ran(machine, result.uart_text)  # empty for firmware without LOADED lines
     if table:
         print(table)
-    if result.reason != "exit" or result.exit_code != 0:
-        raise DynappsError(f"the emulator firmware stopped ({result.reason}, exit code {result.exit_code})")
+    failure = emulator.failure(machine, result, RUN_TIMEOUT_S)
+    if failure:
+        raise DynappsError(failure)
     return 0
 
 
@@ -230,11 +245,30 @@ LinkerScriptBuilder = _builder(_linker_script_action, "$DYNAPPS_GENCOMSTR")
 RunBuilder = _builder(_run_action, "$DYNAPPS_RUNCOMSTR")
 
 
+def _choice_variable(key: str, help_text: str, choices) -> tuple:
+    """A variable that is empty (the project file decides) or one of `choices`."""
+    def validate(_key, value, _env):
+        if value and value not in choices:
+            raise DynappsError(f"{key}={value}: expected one of {', '.join(choices)}")
+    return key, f"{help_text} ({' | '.join(choices)})", "", validate
+
+
+def _bool_variable(key: str, help_text: str, default: bool) -> tuple:
+    """SCons's BoolVariable, whose bad value names the variable and the accepted spellings."""
+    key, help_text, default, validator, convert = SCons.Script.BoolVariable(key, help_text, default)
+
+    def converter(value):
+        try:
+            return convert(value)
+        except ValueError:
+            raise DynappsError(f"{key}={value}: expected 1 or 0 (also yes/no, true/false, on/off)") from None
+    return key, help_text, default, validator, converter
+
+
 def _variables():
     variables = SCons.Script.Variables(None, SCons.Script.ARGUMENTS)
-    variables.Add(SCons.Script.EnumVariable("CHIP", "target chip (default: dynapps.yaml)", "", allowed_values=("",) + tuple(chips.names())))
-    variables.Add(SCons.Script.EnumVariable("TOOLCHAIN", "RISC-V compiler (default: dynapps.yaml)", "",
-                                            allowed_values=("",) + project.TOOLCHAINS))
+    variables.Add(*_choice_variable("CHIP", "target chip (default: dynapps.yaml)", chips.names()))
+    variables.Add(*_choice_variable("TOOLCHAIN", "RISC-V compiler (default: dynapps.yaml)", project.TOOLCHAINS))
     variables.Add("PORT", "serial port of a board for flash-apps (or ESPTOOL_PORT); none: the emulator's flash image",
                   os.environ.get("ESPTOOL_PORT", ""))
     variables.Add("BAUD", "baud rate for flash-apps and flash-all (or ESPTOOL_BAUD)", os.environ.get("ESPTOOL_BAUD", "460800"))
@@ -242,11 +276,11 @@ def _variables():
                   os.environ.get("ESPTOOL_BEFORE", "default-reset"))
     variables.Add("AFTER", "reset after flashing: hard-reset, no-reset, no-reset-stub, watchdog-reset (or ESPTOOL_AFTER)",
                   os.environ.get("ESPTOOL_AFTER", "hard-reset"))
-    variables.Add(SCons.Script.BoolVariable("NO_STUB", "flash through the ROM loader only, without esptool's stub", False))
-    variables.Add(SCons.Script.BoolVariable("FORCE", "flash-apps: write every region, whatever build/flash-record.json says", False))
-    variables.Add(SCons.Script.BoolVariable("SKIP_FLASHED", "flash-apps: offer every region, write those whose MD5 on the chip differs", False))
+    variables.Add(*_bool_variable("NO_STUB", "flash through the ROM loader only, without esptool's stub", False))
+    variables.Add(*_bool_variable("FORCE", "flash-apps: write every region, whatever build/flash-record.json says", False))
+    variables.Add(*_bool_variable("SKIP_FLASHED", "flash-apps: offer every region, write those whose MD5 on the chip differs", False))
     variables.Add("IDF_BUILD", "ESP-IDF build folder flash-all reads", "firmware/build")
-    variables.Add(SCons.Script.BoolVariable("VERBOSE", "print full commands", False))
+    variables.Add(*_bool_variable("VERBOSE", "print full commands", False))
     return variables
 
 
@@ -360,12 +394,18 @@ def _load_everything(env):
 
 
 def _apps(env):
-    """Define every app's targets, the generated files, partitions, `apps` and `flash-apps`."""
+    """`env.DynappsApps()`: any failure while reading the project and defining the targets is one
+    `error:` line (errors.report) and exit status 2, before anything is built."""
     try:
-        proj, manifests, exports, plan, table, tools = _load_everything(env)
-    except DynappsError as error:
-        _report(error)
+        _define_targets(env)
+    except Exception as error:  # noqa: BLE001 - the SConscript phase's one report
+        errors.report(error, "reading the project", bool(env.get("VERBOSE")))
         SCons.Script.Exit(2)
+
+
+def _define_targets(env):
+    """Define every app's targets, the generated files, partitions, `apps` and `flash-apps`."""
+    proj, manifests, exports, plan, table, tools = _load_everything(env)
     profile = proj.profile
     pairs = [_build_app(env, tools, profile, proj, exports, app, plan.slot(app.name)) for app in manifests]
     images = [image_node for _, image_node in pairs]
@@ -408,10 +448,31 @@ def _default_jobs() -> None:
                                else os.cpu_count() or 1)
 
 
+def _command_line_error(message: str) -> None:
+    print(f"error: command line: {' '.join(message.split())}", file=sys.stderr)
+    SCons.Script.Exit(2)
+
+
+def _read_variables(env):
+    """The command-line variables into `env`; a misspelt or invalid one stops the build (a
+    silently ignored PROT=/dev/ttyUSB0 would flash the emulator's image instead of the board)."""
+    variables = _variables()
+    try:
+        variables.Update(env)
+    except (DynappsError, SCons.Errors.UserError) as error:
+        _command_line_error(str(error))
+    unknown = variables.UnknownVariables()
+    if unknown:
+        key, value = next(iter(unknown.items()))
+        _command_line_error(f"unknown variable {key}={value}; the variables are: "
+                            f"{', '.join(sorted(variables.keys()))} (scons -h describes them)")
+    return variables
+
+
 def generate(env):
     _default_jobs()
-    variables = _variables()
-    variables.Update(env)
+    variables = _read_variables(env)
+    env["SPAWN"] = _reporting_spawn(env["SPAWN"])
     env.Help(variables.GenerateHelpText(env))
     env.SetDefault(**STEP_COMSTRS)
     if not env.get("VERBOSE"):

@@ -9,6 +9,8 @@ import struct
 from dataclasses import dataclass
 from functools import cached_property
 
+from .errors import DynappsError
+
 SHF_ALLOC = 0x2
 SHT_PROGBITS = 1
 SHT_RELA = 4
@@ -57,10 +59,31 @@ class Elf32:
     def __init__(self, path: str):
         with open(path, "rb") as stream:
             self.data = stream.read()
-        fields = _HEADER.unpack_from(self.data)
-        if fields[0][:4] != b"\x7fELF" or fields[0][4] != 1 or fields[0][5] != 1:
-            raise ValueError(f"{path}: not a little-endian ELF32 file")
-        self._shoff, self._shnum, self._shstrndx = fields[6], fields[12], fields[13]
+        if self.data[:4] != b"\x7fELF":
+            raise DynappsError("not an ELF file: delete it and build again", path)
+        try:  # everything read later is checked here once: a damaged file is one clear error
+            if len(self.data) < _HEADER.size:
+                raise ValueError(f"{len(self.data)} bytes, shorter than the ELF header")
+            fields = _HEADER.unpack_from(self.data)
+            if fields[0][4] != 1 or fields[0][5] != 1:
+                raise ValueError("not a little-endian ELF32 file")
+            self._shoff, self._shnum, self._shstrndx = fields[6], fields[12], fields[13]
+            self._check_bounds()
+        except (struct.error, ValueError, IndexError, UnicodeDecodeError) as error:
+            raise DynappsError(f"not a valid ELF32 object ({error}): it is truncated or corrupt; "
+                               "delete it and build again", path) from None
+
+    def _check_bounds(self) -> None:
+        table_end = self._shoff + self._shnum * _SECTION.size
+        if table_end > len(self.data):
+            raise ValueError(f"its section headers end at {table_end:#x}, past the end of the file "
+                             f"({len(self.data):#x})")
+        if self._shnum and self._shstrndx >= self._shnum:
+            raise ValueError(f"section name table {self._shstrndx} of {self._shnum} sections")
+        for section in self.sections:
+            if section.type != SHT_NOBITS and section.offset + section.size > len(self.data):
+                raise ValueError(f"section {section.name} ends at {section.offset + section.size:#x}, "
+                                 f"past the end of the file ({len(self.data):#x})")
 
     @cached_property
     def sections(self) -> list[Section]:

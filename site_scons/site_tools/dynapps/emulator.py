@@ -85,7 +85,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import chips
+from . import chips, errors
 
 # ---------------------------------------------------------------- control block (dynapps_emu.h)
 
@@ -142,7 +142,7 @@ PORT_SOURCE = REPO_ROOT / "firmware" / "components" / "dynapps" / "port" / "emul
 INCLUDE_DIRS = (EMULATOR_FIRMWARE_DIR / "include", REPO_ROOT / "firmware" / "components" / "dynapps" / "include")
 
 
-class EmulatorError(Exception):
+class EmulatorError(errors.DynappsError):
     """The machine can't be set up as asked (bad ELF, firmware outside the memory map, ...)."""
 
 
@@ -394,6 +394,14 @@ class Machine:
 
     def load_firmware(self, elf_path) -> int:
         """Map the firmware ELF's PT_LOAD segments; returns the entry point."""
+        from elftools.common.exceptions import ELFError
+
+        try:
+            return self._load_firmware(elf_path)
+        except ELFError as error:
+            raise EmulatorError(f"{elf_path}: not a valid ELF file ({error})") from None
+
+    def _load_firmware(self, elf_path) -> int:
         from elftools.elf.elffile import ELFFile
 
         if self.entry is not None:
@@ -409,6 +417,8 @@ class Machine:
                     continue
                 address, memsz = segment["p_vaddr"], segment["p_memsz"]
                 data = segment.data() + bytes(memsz - segment["p_filesz"])
+                if len(data) != memsz:
+                    raise EmulatorError(f"{elf_path}: segment {address:#x} is cut short: the file is truncated")
                 if p.dram.contains(address, memsz) or p.iram.contains(address, memsz):
                     at = (address if p.dram.contains(address, memsz) else address - p.i_d_offset) - self._sram_lo
                     self._sram[at:at + memsz] = data
@@ -1005,13 +1015,13 @@ def main(argv=None) -> int:
     parser.add_argument("--max-instructions", type=int)
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds")
     args = parser.parse_args(argv)
-    image = Path(args.flash).read_bytes() if args.flash else b""
-    machine = Machine(chips.profile(args.chip), image, flash_size=args.flash_size,
-                      count_instructions=args.count, echo=sys.stdout.buffer)
     try:
+        image = Path(args.flash).read_bytes() if args.flash else b""
+        machine = Machine(chips.profile(args.chip), image, flash_size=args.flash_size,
+                          count_instructions=args.count, echo=sys.stdout.buffer)
         machine.load_firmware(args.firmware)
-    except (EmulatorError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except Exception as error:  # noqa: BLE001 - a bad ELF, flash image or size: one line
+        errors.report(error)
         return 2
     result = machine.run(max_instructions=args.max_instructions, timeout_s=args.timeout)
     sys.stdout.flush()
@@ -1030,6 +1040,36 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def failure(machine: Machine, result: RunResult, timeout_s: float) -> str | None:
+    """Why a run of the firmware failed, in one line (None if it exited with 0)."""
+    if result.reason == "exit":
+        return _exit_failure(result) if result.exit_code else None
+    if result.reason != "fault":
+        return f"the emulator firmware stopped ({result.reason}) after {result.seconds:.1f} s (limit {timeout_s:.0f} s)"
+    return _fault_failure(machine, result)
+
+
+def _exit_failure(result: RunResult) -> str:
+    """The exit code and the firmware's own word on it: its last line that mentions a failure or
+    an error, else its last line."""
+    lines = [line.strip() for line in result.uart_text.splitlines() if line.strip()]
+    failed = [line for line in lines if re.search(r"fail|error", line, re.I)]
+    said = f"; its last line saying so: {failed[-1]}" if failed else f"; its last line: {lines[-1]}" if lines else ""
+    return f"the emulator firmware exited with code {result.exit_code}{said}"
+
+
+def _fault_failure(machine: Machine, result: RunResult) -> str:
+    """The first fault, where its pc is and which app the firmware loaded last (usually the culprit)."""
+    first = result.faults[0]
+    text = f"the emulator firmware faulted: {first}; the pc is in {machine.region_name(first.pc)}"
+    loaded = re.findall(r"^LOADED (\S+)", result.uart_text, re.M)
+    if loaded:
+        text += f"; the last app it loaded was {loaded[-1]}"
+    if len(result.faults) > 1:
+        text += f" ({len(result.faults) - 1} more faults: VERBOSE=1 lists them)"
+    return text
 
 
 def where_apps_ran(machine: Machine, uart_text: str) -> str:

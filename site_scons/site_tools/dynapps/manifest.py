@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import csig, yamlfile
+from . import csig, project, yamlfile
 from .errors import DynappsError
 from .schema import Section
 
@@ -97,15 +97,33 @@ def _files(root: Path, app_dir: Path, top: Section, key: str, default, suffixes=
             raise DynappsError("no C sources: add .c files to the app folder or list them under 'sources'",
                                top.path, 1)
         entries = [(name, top.mapping.line) for name in default]
+    elif key == "sources" and not entries:
+        raise top.error(key, f"expected at least one {' or '.join(suffixes)} file")
     result = []
     for name, line in entries:
         if suffixes and not name.endswith(suffixes):
             raise DynappsError(f"{key}: expected a {' or '.join(suffixes)} file, got '{name}'", top.path, line)
-        if not (app_dir / name).is_file():
+        relative = project.relative_path(root, app_dir, name)
+        if relative is None:
+            raise DynappsError(project.outside_message(key, name, root, app_dir), top.path, line)
+        if not (root / relative).is_file():
             raise DynappsError(f"{key}: '{name}' does not exist in {app_dir.relative_to(root).as_posix()}/",
                                top.path, line)
-        result.append((app_dir / name).relative_to(root).as_posix())
+        if key == "sources":
+            _check_object_name(result, relative, name, top.path, line)
+        result.append(relative)
     return tuple(result)
+
+
+def _check_object_name(earlier: list[str], relative: str, name: str, path: str, line: int) -> None:
+    """An app's objects are build/apps/<app>/<source stem>.o: two sources can't share a stem."""
+    stem = Path(relative).stem
+    clash = next((source for source in earlier if Path(source).stem == stem), None)
+    if clash == relative:
+        raise DynappsError(f"sources: '{name}' is listed twice", path, line)
+    if clash:
+        raise DynappsError(f"sources: '{name}' compiles to {stem}.o, as {clash} does; rename one "
+                           "(objects are named after their source)", path, line)
 
 
 _TYPEDEF = re.compile(r"\btypedef\b[^;]*?\b([A-Za-z_]\w*)\s*(?:\[[^\]]*\])?\s*;", re.S)
@@ -185,4 +203,23 @@ def load_all(root: Path) -> list[Manifest]:
             raise DynappsError(f"name: duplicate app name '{manifest.name}' (also used by {clash.path})",
                                manifest.path, manifest.name_line)
         manifests.append(manifest)
+    _check_folders_without_manifest(root, manifests)
     return sorted(manifests, key=lambda m: m.name)
+
+
+def _check_folders_without_manifest(root: Path, manifests: list[Manifest]) -> None:
+    """A folder under apps/ with C sources but no app.yaml is refused, not skipped: it is usually a
+    misnamed manifest (app.yml) or a forgotten one, and an app silently missing from the build
+    only shows up on the device. A folder whose sources other apps list is a shared one: fine."""
+    listed = {source for m in manifests for source in m.sources}
+    folders = sorted(p for p in (root / "apps").glob("*/") if not (p / "app.yaml").exists())
+    for folder in folders:
+        relative = folder.relative_to(root).as_posix()
+        sources = sorted(p.name for p in folder.iterdir() if p.suffix in (".c", ".S") and p.is_file())
+        if not sources or any(f"{relative}/{name}" in listed for name in sources):
+            continue
+        misnamed = sorted(p.name for p in folder.iterdir() if re.fullmatch(r"app\.ya?ml.*", p.name, re.I))
+        hint = (f"rename {relative}/{misnamed[0]} to app.yaml" if misnamed else
+                f"add {relative}/app.yaml (docs/manifest.md) or move the folder out of apps/")
+        raise DynappsError(f"C sources ({', '.join(sources)}) but no app.yaml, so it would not be built; {hint}",
+                           f"{relative}/")

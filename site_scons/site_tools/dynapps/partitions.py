@@ -14,6 +14,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import textfile
 from .errors import DynappsError
 from .layout import Layout
 from .schema import parse_size
@@ -97,23 +98,31 @@ def _number(text: str, where: tuple[str, int], what: str) -> int:
     return value
 
 
+def _type_byte(text: str, where: tuple[str, int], what: str) -> int:
+    """A numeric Type or SubType: one byte of the binary entry; 0xFF means "any" to ESP-IDF."""
+    value = _number(text, where, what)
+    if not 0 <= value <= 0xFE:
+        raise DynappsError(f"{what}: expected 0x00..0xfe, got {value:#x}", *where)
+    return value
+
+
 def _parse_type(text: str, where) -> int:
     if text in TYPES:
         return TYPES[text]
-    return _number(text, where, "Type")
+    return _type_byte(text, where, "Type")
 
 
 def _parse_subtype(type_value: int, text: str, where) -> int:
     names = SUBTYPES.get(next((k for k, v in TYPES.items() if v == type_value), ""), {})
     if text in names:
         return names[text]
-    return _number(text, where, "SubType")
+    return _type_byte(text, where, "SubType")
 
 
 def read_csv(path: Path, display: str) -> list[Partition]:
     partitions: list[Partition] = []
     cursor = FIRST_PARTITION
-    for line_number, line in enumerate(path.read_text().splitlines(), start=1):
+    for line_number, line in enumerate(textfile.read(path, display).splitlines(), start=1):
         stripped = line.split("#", 1)[0].strip()
         if not stripped:
             continue
@@ -122,6 +131,8 @@ def read_csv(path: Path, display: str) -> list[Partition]:
         if len(fields) < 5:
             raise DynappsError("expected Name, Type, SubType, Offset, Size[, Flags]", *where)
         name, type_text, subtype_text, offset_text, size_text = fields[:5]
+        if not name:
+            raise DynappsError("Name: expected a partition name in the first column", *where)
         type_value = _parse_type(type_text, where)
         alignment = ALIGNMENT.get(type_value, 0x1000)
         offset = _number(offset_text, where, "Offset") if offset_text else _align(cursor, alignment)

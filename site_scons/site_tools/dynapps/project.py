@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,23 +85,40 @@ def load(root: Path, chip_override: str | None = None, toolchain_override: str |
         region_size=region_size,
         default_flash=apps.size("default_flash", default=0x10000, minimum=0x1000, multiple=0x1000),
         default_ram=apps.size("default_ram", default=0x1000, minimum=16, multiple=16),
-        order=tuple(name for name, _ in apps.strings("order", default=[], pattern=_IDENT,
-                                                     expected="an app name")),
+        order=_slot_order(apps),
         exports_file=_existing_file(root, firmware, "exports", "firmware/exports.yaml"),
         base_partitions=_existing_file(root, firmware, "partitions", "firmware/partitions-base.csv"),
         firmware_elf=firmware.string("elf"),
-        data_arena=_data_arena(firmware),
+        data_arena=_data_arena(firmware, profile),
         cflags=tuple(flag for flag, _ in top.strings("cflags", default=[("-O2", 0)])),
         emulator_sources=_existing_files(root, firmware, "emulator_sources"),
     )
 
 
+def relative_path(root: Path, folder: Path, name: str) -> str | None:
+    """`name` (relative to `folder`, or absolute) as a path relative to the project root, or None
+    if it is outside the project. Lexical: `..` is resolved, symbolic links are not (a link inside
+    the project to a file elsewhere is the user's explicit choice)."""
+    path = Path(os.path.normpath(folder / name))
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) and path != root else None
+
+
+def outside_message(key: str, name: str, root: Path, folder: Path) -> str:
+    return (f"{key}: '{name}' is outside the project ({root}): the build and the firmware read only "
+            f"files inside it; copy it (or link it) into {folder.relative_to(root).as_posix() or '.'}/")
+
+
 def _existing_files(root: Path, section: Section, key: str) -> tuple[str, ...]:
     entries = section.strings(key, default=[], pattern=r"[\w./-]+\.c", expected="a .c file")
+    result = []
     for name, line in entries:
-        if not (root / name).is_file():
+        relative = relative_path(root, root, name)
+        if relative is None:
+            raise DynappsError(outside_message(section.name(key), name, root, root), PROJECT_FILE, line)
+        if not (root / relative).is_file():
             raise DynappsError(f"{section.name(key)}: '{name}' does not exist", PROJECT_FILE, line)
-    return tuple(name for name, _ in entries)
+        result.append(relative)
+    return tuple(result)
 
 
 def _existing_file(root: Path, section: Section, key: str, default: str) -> str:
@@ -112,11 +130,40 @@ def _existing_file(root: Path, section: Section, key: str, default: str) -> str:
     return relative
 
 
-def _data_arena(firmware: Section) -> DataArena | None:
+def _slot_order(apps: Section) -> tuple[str, ...]:
+    entries = apps.strings("order", default=[], pattern=_IDENT, expected="an app name")
+    for index, (name, line) in enumerate(entries):
+        if any(earlier == name for earlier, _ in entries[:index]):
+            raise DynappsError(f"{apps.name('order')}[{index}]: '{name}' is listed twice", PROJECT_FILE, line)
+    return tuple(name for name, _ in entries)
+
+
+def _data_arena(firmware: Section, profile: chips.ChipProfile) -> DataArena | None:
     if not firmware.has("data_arena"):
         return None
     arena = firmware.section("data_arena")
     arena.check_keys({"address", "size"})
     address = arena.size("address", required=True, multiple=16)
     size = arena.size("size", required=True, minimum=16, multiple=16)
+    problem = arena_problem(profile, address, size)
+    if problem:
+        raise arena.error("address", problem)
     return DataArena(address, size, f"{PROJECT_FILE} firmware.data_arena")
+
+
+def arena_problem(profile: chips.ChipProfile, address: int, size: int) -> str | None:
+    """Why [address, address + size) can't hold XIP apps' data and bss on this chip, or None.
+    They are read and written through the data bus, so the arena must lie in the chip's data RAM."""
+    if profile.dram.contains(address, size):
+        return None
+    span = f"{address:#x}..{address + size:#x}"
+    if profile.flash_dbus.contains(address):
+        return f"{span} is in the flash data window: flash is read-only, the arena must be in data RAM " \
+               f"{profile.dram.start:#x}..{profile.dram.end:#x}"
+    if profile.flash_ibus.contains(address):
+        return f"{span} is in the flash instruction window: the arena must be in data RAM " \
+               f"{profile.dram.start:#x}..{profile.dram.end:#x}"
+    if profile.i_d_offset and profile.iram.contains(address):
+        return f"{span} is the IRAM alias of {address - profile.i_d_offset:#x}: give the data-bus address " \
+               f"(IRAM takes only 32-bit accesses)"
+    return f"{span} is not in the {profile.name}'s data RAM {profile.dram.start:#x}..{profile.dram.end:#x}"

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import yaml
 
+from . import textfile
 from .errors import DynappsError
 
 
@@ -39,6 +40,9 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Mapping:
     result.key_lines = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
+        if isinstance(key, (Mapping, Sequence)):  # `[a, b]: 1`, `{a: 1}: 1`, `? - a`
+            kind = "a mapping" if isinstance(key, Mapping) else "a list"
+            raise DynappsError(f"a key must be a name, got {kind}", loader.name, key_node.start_mark.line + 1)
         if key in result:
             raise DynappsError(f"duplicate key '{key}'", loader.name, key_node.start_mark.line + 1)
         result[key] = loader.construct_object(value_node, deep=True)
@@ -59,19 +63,31 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _constr
 
 def load(path: Path, display: str) -> Mapping:
     """Parse `path`; errors name it as `display`. The document must be a mapping."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise DynappsError(f"cannot read: {error.strerror}", display) from None
-    loader = _Loader(text)
+    loader = _Loader(textfile.read(path, display))
     loader.name = display
     try:
         document = loader.get_single_data()
     except yaml.MarkedYAMLError as error:
         line = error.problem_mark.line + 1 if error.problem_mark else None
         raise DynappsError(f"invalid YAML: {error.problem}", display, line) from None
+    except yaml.YAMLError as error:  # e.g. a character YAML does not allow (U+FFFE)
+        raise DynappsError(f"invalid YAML: {error}".splitlines()[0], display) from None
     finally:
         loader.dispose()
     if not isinstance(document, Mapping):
         raise DynappsError("expected a mapping of keys at the top level", display, 1)
+    _check_values(document, display)
     return document
+
+
+def _check_values(node, display: str) -> None:
+    """Refuse control characters that YAML escapes ("\\x1b") put into string values."""
+    items = node.items() if isinstance(node, Mapping) else enumerate(node)
+    for key, value in items:
+        if isinstance(value, (Mapping, Sequence)):
+            _check_values(value, display)
+        elif isinstance(value, str) and textfile.control_character(value):
+            character = textfile.control_character(value).group()
+            label = f"{key}: " if isinstance(node, Mapping) else ""
+            raise DynappsError(f"{label}{textfile.describe_control(character)} in the value; remove it",
+                               display, node.line_of(key))
