@@ -8,6 +8,8 @@ tests/c/handles/ holds three test programs, each built here from the core, the h
   under ASan/UBSan.
 - test_threads.c: four threads loading, calling, unloading and reloading at once; under ASan/UBSan
   and, separately, under TSan.
+- test_status.c: the wrappers `scons apps` generates for a real app, compiled for the host:
+  <app>_status() per task, a wrapper whose app was unloaded elsewhere.
 
 Each program has a watchdog (tiny_app.c) that reports a deadlock and exits 3; the subprocess
 timeout is only a backstop.
@@ -35,11 +37,12 @@ SANITIZERS = {
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="no host gcc")
 
 
-def _build_and_run(tmp_path: Path, program: str, sanitizer: str) -> str:
+def _build_and_run(tmp_path: Path, program: str, sanitizer: str, extra: list[Path] = (),
+                   include: list[Path] = ()) -> str:
     binary = tmp_path / f"{program}_{sanitizer}"
-    sources = [*CORE_SOURCES, *SUPPORT, HANDLES / f"{program}.c"]
-    build = subprocess.run(["gcc", *COMMON_FLAGS, *SANITIZERS[sanitizer], *map(str, sources), "-o", str(binary)],
-                           capture_output=True, text=True)
+    sources = [*CORE_SOURCES, *SUPPORT, *extra, HANDLES / f"{program}.c"]
+    build = subprocess.run(["gcc", *COMMON_FLAGS, *SANITIZERS[sanitizer], *(f"-I{i}" for i in include),
+                            *map(str, sources), "-o", str(binary)], capture_output=True, text=True)
     assert build.returncode == 0, f"compile failed:\n{build.stdout}{build.stderr}"
     try:
         run = subprocess.run([str(binary)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
@@ -58,3 +61,19 @@ def test_handles_and_lock(tmp_path: Path) -> None:
 @pytest.mark.parametrize("sanitizer", ["asan", "tsan"])
 def test_four_threads(tmp_path: Path, sanitizer: str) -> None:
     _build_and_run(tmp_path, "test_threads", sanitizer)
+
+
+TLS_APP = """\
+version: 1.0.0
+strategy: iram
+exports:
+  - int32_t tls_add(int32_t a, int32_t b)
+"""
+
+
+def test_generated_wrapper_status_per_task(empty_project, tmp_path: Path) -> None:
+    empty_project.write("apps/tls/app.yaml", TLS_APP)
+    empty_project.write("apps/tls/tls.c", "#include <stdint.h>\nint32_t tls_add(int32_t a, int32_t b) { return a + b; }\n")
+    empty_project.scons("apps")
+    generated = empty_project.root / "build" / "generated"
+    _build_and_run(tmp_path, "test_status", "asan", extra=[generated / "dynapps_tls.c"], include=[generated])
