@@ -140,6 +140,29 @@ static void test_unmatched_call_end(void)
     CHECK_ERR(dynapps_call_end(NULL), DYNAPPS_ERR_INVALID_ARG);
 }
 
+/* Handles that were never given out: an index past the table, an empty entry, the right index
+ * with another sequence number. All refused, none read as a record. */
+static void test_made_up_handles(void)
+{
+    dynapps_app_t *app = NULL;
+    CHECK_ERR(dynapps_load("a", &app), DYNAPPS_OK);
+    uintptr_t real = (uintptr_t)app;
+    const uintptr_t made_up[] = {
+        (real & ~(uintptr_t)0xFF) | DYNAPPS_MAX_LOADED_APPS, /* index past the table */
+        real + 1,                                             /* an empty entry */
+        real + 0x100,                                         /* the next sequence number */
+        real | ((uintptr_t)1 << 40),                          /* more than 32 bits (64-bit hosts) */
+    };
+    dynapps_app_info_t info;
+    for (size_t i = 0; i < sizeof made_up / sizeof made_up[0]; i++) {
+        dynapps_app_t *handle = (dynapps_app_t *)made_up[i];
+        CHECK_ERR(dynapps_get_info(handle, &info), DYNAPPS_ERR_STALE_HANDLE);
+        CHECK_ERR(dynapps_unload(handle), DYNAPPS_ERR_STALE_HANDLE);
+        CHECK_ERR(dynapps_call_end(handle), DYNAPPS_ERR_STALE_HANDLE);
+    }
+    CHECK_ERR(dynapps_unload(app), DYNAPPS_OK);
+}
+
 /* ---- init and deinit run without the lock ------------------------------------------------- */
 
 static dynapps_app_t *wrapper_a, *wrapper_b; /* the handles of two generated wrappers */
@@ -258,6 +281,7 @@ int main(int argc, char **argv)
         TEST(test_unload_handle_after_unload),
         TEST(test_stale_handle_of_reused_record),
         TEST(test_unmatched_call_end),
+        TEST(test_made_up_handles),
         TEST(test_init_and_deinit_call_the_loader),
         TEST(test_app_invisible_during_init),
         TEST(test_too_many_apps),
