@@ -45,8 +45,11 @@ static void unexpected_at(const char *what, dynapps_err_t err, int line)
     atomic_fetch_add(&unexpected, 1);
 }
 
+static atomic_int outcomes[DYNAPPS_ERR_COUNT]; /* how often each result came back */
+
 #define EXPECT_ONE_OF(err, mask, what)                                                          \
     do {                                                                                        \
+        atomic_fetch_add(&outcomes[(err)], 1);                                                  \
         if ((((mask) >> (err)) & 1u) == 0) {                                                    \
             unexpected_at((what), (err), __LINE__);                                             \
         }                                                                                       \
@@ -199,8 +202,16 @@ static void test_four_threads(void)
     if (last != NULL) {
         CHECK_ERR(dynapps_unload(last), DYNAPPS_OK);
     }
-    printf("  %d inits, %d deinits, %d calls\n", inits, deinits, calls);
+    printf("  %d inits, %d deinits, %d calls; results:", inits, deinits, calls);
+    for (int err = 0; err < DYNAPPS_ERR_COUNT; err++) {
+        if (outcomes[err] != 0) {
+            printf(" %s %d", dynapps_err_name((dynapps_err_t)err) + sizeof "DYNAPPS_" - 1, outcomes[err]);
+        }
+    }
+    printf("\n");
     CHECK(inits == deinits && inits > THREADS && calls > THREADS);
+    /* the threads did get in each other's way (thousands of each in a normal run) */
+    CHECK(outcomes[DYNAPPS_ERR_SLOT_BUSY] > 0 && outcomes[DYNAPPS_ERR_BUSY] > 0);
     CHECK(live[0] == 0 && live[1] == 0);
     CHECK(lock_held_in_app == 0);
     CHECK(unexpected == 0);
