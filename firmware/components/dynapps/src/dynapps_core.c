@@ -18,8 +18,7 @@
  * Handles (docs/loader-api.md, "Handles"): the dynapps_app_t * given out is a token naming one
  * load, never the record's address, so that a handle whose app was unloaded is refused without
  * touching freed memory. Locking: init and deinit run app code, which may call the loader, so
- * they run without the lock while their app is in the table but invisible (APP_LOADING,
- * APP_UNLOADING).
+ * they run without the lock while their app is in the table but invisible (no handle).
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -67,6 +66,14 @@ _Static_assert(DYNAPPS_MAX_LOADED_APPS >= 1 && DYNAPPS_MAX_LOADED_APPS <= 256, "
 #define HANDLE_INDEX_MASK ((1u << HANDLE_INDEX_BITS) - 1u)
 #define HANDLE_SEQUENCE_MASK (UINT32_MAX >> HANDLE_INDEX_BITS)
 
+/* The few helpers of the call path, inlined even where they are used twice: a call through a
+ * wrapper should cost little more than a plain call. */
+#if defined(__GNUC__)
+#define CALL_PATH static inline __attribute__((always_inline))
+#else
+#define CALL_PATH static inline
+#endif
+
 /* memcpy through a pointer known to be 4-aligned: a single load or store on rv32, and free of
  * the aliasing questions a cast to uint32_t * would raise. */
 #if defined(__GNUC__)
@@ -98,14 +105,6 @@ typedef struct {
     bool aligned; /* bytes is 4-aligned: every table can be read a word at a time */
 } image_t;
 
-/* Where a record is in its life. Only an APP_LIVE app is reachable through its handle; the
- * other two hold their slot and memory while init or deinit runs without the lock. */
-typedef enum {
-    APP_LOADING,   /* placed, init running */
-    APP_LIVE,      /* init done, handle given out */
-    APP_UNLOADING, /* unload accepted, deinit running */
-} app_state_t;
-
 /*
  * One loaded app: 56 bytes on rv32, its only heap block (plus its pointer in `apps`). The
  * export records and their names are not copied here: an XIP app's stay in its mapped slot
@@ -126,10 +125,13 @@ struct dynapps_app {
     uint32_t fixup_count;
     uint32_t import_count;
     uint32_t export_count;
-    uint32_t handle;       /* the handle of this load: index in `apps` and sequence number */
+    /* The handle this load gave out (index and sequence number), or 0 while the app is not
+     * live: its init is running, or its unload was accepted and deinit is running. Only a live
+     * app is reachable through a handle; the others hold their slot and memory meanwhile. */
+    uint32_t handle;
     uint16_t active_calls; /* calls through the wrappers now running: unload waits for 0 */
     uint8_t strategy;
-    uint8_t state; /* app_state_t */
+    uint8_t index; /* in `apps` */
 };
 
 /* The bookkeeping bound (docs/loader-api.md): one record per app, at most 64 bytes on 32-bit
@@ -504,19 +506,11 @@ static dynapps_app_t *live_app(const dynapps_app_t *handle)
 {
     uintptr_t token = (uintptr_t)handle;
     uintptr_t index = token & HANDLE_INDEX_MASK;
-    if (index >= DYNAPPS_MAX_LOADED_APPS) {
-        return NULL;
+    if (index >= DYNAPPS_MAX_LOADED_APPS || token >> HANDLE_INDEX_BITS == 0) {
+        return NULL; /* sequence number 0: NULL, or never given out (app->handle 0 = not live) */
     }
     dynapps_app_t *app = apps[index];
-    if (app == NULL || app->handle != token || app->state != APP_LIVE) {
-        return NULL;
-    }
-    return app;
-}
-
-static dynapps_app_t *handle_of(const dynapps_app_t *app)
-{
-    return (dynapps_app_t *)(uintptr_t)app->handle;
+    return app != NULL && app->handle == token ? app : NULL;
 }
 
 /* A free index in `apps`, or -1. */
@@ -530,16 +524,23 @@ static int free_index(void)
     return -1;
 }
 
-/* Put a placed app in the table at `index`, invisible until its init has run. */
+/* Put a placed app in the table at `index`, invisible (no handle) until its init has run. */
 static void register_app(dynapps_app_t *app, int index)
+{
+    app->index = (uint8_t)index;
+    app->handle = 0;
+    apps[index] = app;
+}
+
+/* Make the app live: a new handle, with the next sequence number. */
+static dynapps_app_t *publish(dynapps_app_t *app)
 {
     load_sequence = (load_sequence + 1u) & HANDLE_SEQUENCE_MASK;
     if (load_sequence == 0) {
         load_sequence = 1;
     }
-    app->handle = load_sequence << HANDLE_INDEX_BITS | (uint32_t)index;
-    app->state = APP_LOADING;
-    apps[index] = app;
+    app->handle = load_sequence << HANDLE_INDEX_BITS | app->index;
+    return (dynapps_app_t *)(uintptr_t)app->handle;
 }
 
 /* Whether slot `slot` can be loaded: not while an app from it is loaded, or being loaded or
@@ -549,7 +550,7 @@ static dynapps_err_t slot_free(uintptr_t slot)
     for (int i = 0; i < DYNAPPS_MAX_LOADED_APPS; i++) {
         const dynapps_app_t *a = apps[i];
         if (a != NULL && slot != NO_SLOT && a->slot == slot) {
-            return a->state == APP_LIVE ? DYNAPPS_ERR_ALREADY_LOADED : DYNAPPS_ERR_SLOT_BUSY;
+            return a->handle != 0 ? DYNAPPS_ERR_ALREADY_LOADED : DYNAPPS_ERR_SLOT_BUSY;
         }
     }
     return DYNAPPS_OK;
@@ -840,7 +841,7 @@ static void unplace(dynapps_app_t *app)
 /* Out of the table, and everything back: the end of a failed init and of every unload. */
 static void discard(dynapps_app_t *app)
 {
-    apps[app->handle & HANDLE_INDEX_MASK] = NULL;
+    apps[app->index] = NULL;
     unplace(app);
     dynapps_port_free(app);
 }
@@ -945,8 +946,7 @@ static dynapps_err_t start_app(dynapps_app_t *app, dynapps_app_t **out)
     dynapps_err_t err = run_init(app);
     dynapps_port_lock();
     if (err == DYNAPPS_OK) {
-        app->state = APP_LIVE;
-        *out = handle_of(app);
+        *out = publish(app);
     } else {
         discard(app);
     }
@@ -1066,7 +1066,7 @@ static dynapps_err_t stop_app(const dynapps_app_t *handle, dynapps_app_t **app)
     if ((*app)->active_calls != 0) {
         return DYNAPPS_ERR_BUSY;
     }
-    (*app)->state = APP_UNLOADING;
+    (*app)->handle = 0;
     return DYNAPPS_OK;
 }
 
@@ -1136,7 +1136,7 @@ dynapps_err_t dynapps_unload_handle(dynapps_app_t **handle)
 
 /* Export `index` in manifest order (init and deinit come after the exports). NOT_LOADED for an
  * empty handle: the caller loads the app and comes back. */
-static dynapps_err_t begin_locked(dynapps_app_t **handle, uint32_t index, void **function)
+CALL_PATH dynapps_err_t begin_locked(dynapps_app_t **handle, uint32_t index, void **function)
 {
     if (*handle == NULL) {
         return DYNAPPS_ERR_NOT_LOADED;
@@ -1157,11 +1157,29 @@ static dynapps_err_t begin_locked(dynapps_app_t **handle, uint32_t index, void *
     return DYNAPPS_OK;
 }
 
-static dynapps_err_t begin(dynapps_app_t **handle, uint32_t index, void **function)
+CALL_PATH dynapps_err_t begin(dynapps_app_t **handle, uint32_t index, void **function)
 {
     dynapps_port_lock();
     dynapps_err_t err = begin_locked(handle, index, function);
     dynapps_port_unlock();
+    return err;
+}
+
+/* The first call through a wrapper: load the app (init runs unlocked), then begin the call. Out
+ * of line, so that the common path of a call saves no registers for it. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static dynapps_err_t begin_first(const char *name, dynapps_app_t **handle, uint32_t index, void **function)
+{
+    dynapps_err_t err = DYNAPPS_ERR_NOT_LOADED;
+    dynapps_err_t loaded = dynapps_load_handle(name, handle);
+    if (loaded == DYNAPPS_OK || loaded == DYNAPPS_ERR_ALREADY_LOADED) {
+        err = begin(handle, index, function); /* ALREADY_LOADED: by another task, same wrapper */
+    }
+    if (err == DYNAPPS_ERR_NOT_LOADED && loaded != DYNAPPS_OK) {
+        err = loaded; /* e.g. NOT_FOUND, or ALREADY_LOADED through another handle */
+    }
     return err;
 }
 
@@ -1172,16 +1190,7 @@ dynapps_err_t dynapps_call_begin(const char *name, dynapps_app_t **handle, uint3
     }
     *function = NULL;
     dynapps_err_t err = begin(handle, index, function);
-    if (err == DYNAPPS_ERR_NOT_LOADED) { /* the first call loads the app (init runs unlocked) */
-        dynapps_err_t loaded = dynapps_load_handle(name, handle);
-        if (loaded == DYNAPPS_OK || loaded == DYNAPPS_ERR_ALREADY_LOADED) {
-            err = begin(handle, index, function); /* ALREADY_LOADED: by another task, same wrapper */
-        }
-        if (err == DYNAPPS_ERR_NOT_LOADED && loaded != DYNAPPS_OK) {
-            err = loaded; /* e.g. NOT_FOUND, or ALREADY_LOADED through another handle */
-        }
-    }
-    return err;
+    return err == DYNAPPS_ERR_NOT_LOADED ? begin_first(name, handle, index, function) : err;
 }
 
 dynapps_err_t dynapps_call_end(dynapps_app_t *handle)
