@@ -61,7 +61,7 @@ FUNCTION_PHASES = {
     "check_contents": "verifying", "copy_header": "verifying",
     "load_slot": "lookup", "slot_free": "lookup", "dynapps_load": "lookup",
     "app_new": "bookkeeping", "copy_exports": "bookkeeping", "export_names_span": "bookkeeping",
-    "free_index": "bookkeeping", "register_app": "bookkeeping",
+    "free_index": "bookkeeping", "register_app": "bookkeeping", "publish": "bookkeeping",
     "place_iram": "placing", "place_xip": "placing", "alias_ok": "placing", "arena_range_free": "placing",
     "reserve_xip": "placing",
     "unplace": "placing",
