@@ -59,12 +59,13 @@ FUNCTION_PHASES = {
     "check_header": "verifying", "layout_ok": "verifying", "iram_fields_ok": "verifying",
     "xip_fields_ok": "verifying", "strategy_ok": "verifying", "chip_ok": "verifying", "exports_ok": "verifying",
     "check_contents": "verifying", "copy_header": "verifying", "identity_ok": "verifying",
-    "load_slot": "lookup", "slot_loaded": "lookup", "dynapps_load": "lookup",
+    "load_slot": "lookup", "slot_free": "lookup", "dynapps_load": "lookup",
     "app_new": "bookkeeping", "copy_exports": "bookkeeping", "export_names_span": "bookkeeping",
+    "free_index": "bookkeeping", "register_app": "bookkeeping", "publish": "bookkeeping",
     "place_iram": "placing", "place_xip": "placing", "alias_ok": "placing", "arena_range_free": "placing",
     "reserve_xip": "placing", "xip_ram_bytes": "placing",
     "unplace": "placing",
-    "run_init": "init", "find_flagged": "init",
+    "run_init": "init", "find_flagged": "init", "start_app": "init",
     "load_image": "other",
 }
 

@@ -29,6 +29,7 @@ HOST_FLAGS = [
     "-fsanitize=address,undefined",
     "-fno-sanitize-recover=all",
     "-g",
+    "-pthread",  # the host port's lock is a pthread mutex
 ]
 HOST_DEFINES = [
     "-DDYNAPPS_CHIP_ID=0",  # the test images are built for chip 0

@@ -26,6 +26,8 @@ typedef struct {
     long fail_alloc_at;     /* the n-th allocation (malloc or exec, counting from 0) fails; -1 never */
     dynapps_err_t exec_err; /* if not DYNAPPS_OK, exec_alloc fails with it */
     size_t exec_limit;      /* exec_alloc of more than this many bytes fails with NO_MEM; 0: no limit */
+    int reuse_freed;        /* malloc hands back the block free took last when the size matches,
+                               as a real heap may: a record address then comes back at once */
     uintptr_t xip_vaddrs[HOST_MAX_XIP_VADDRS]; /* map_xip succeeds only at these */
     host_slot_t slots[HOST_MAX_SLOTS];
     size_t slot_count;
@@ -34,11 +36,12 @@ typedef struct {
 
     /* accounting */
     long alloc_calls;
+    long reused_blocks; /* mallocs that got the block free kept (reuse_freed) */
     size_t heap_bytes; /* live bytes: bookkeeping malloc + exec allocations (requested sizes) */
     long heap_blocks;
     long slots_live;
     long maps_live;
-    long lock_depth;
+    long lock_depth; /* lock holders: 0 or 1 (changed only with the lock held) */
     long violations; /* port contract broken by the core: bad free, call without lock, ... */
 
     /* what the core asked for last */
@@ -57,6 +60,9 @@ typedef struct {
 } host_port_t;
 
 extern host_port_t host;
+
+/* Whether the calling thread holds the loader lock (dynapps_port_lock). */
+int host_port_lock_held(void);
 
 /* Map the arena once (first call), then reset configuration and counters. */
 void host_port_reset(void);

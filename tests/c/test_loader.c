@@ -14,47 +14,9 @@
 #include "dynapps_image.h"
 #include "dynapps_internal.h"
 #include "dynapps_sha256.h"
+#include "check.h"
 #include "host_port.h"
 #include "image_builder.h"
-
-/* ---- tiny test framework ------------------------------------------------------------------ */
-
-static int failures; /* failed checks in the current test */
-
-static void check_at(int ok, const char *what, const char *file, int line)
-{
-    if (!ok) {
-        fprintf(stderr, "  %s:%d: CHECK failed: %s\n", file, line, what);
-        failures++;
-    }
-}
-
-static void check_err_at(dynapps_err_t got, dynapps_err_t want, const char *file, int line)
-{
-    if (got != want) {
-        fprintf(stderr, "  %s:%d: got %s, want %s\n", file, line, dynapps_err_name(got),
-                dynapps_err_name(want));
-        failures++;
-    }
-}
-
-/* Everything the core took from the port has been given back. */
-static void check_clean_at(const char *file, int line)
-{
-    if (host.heap_bytes != 0 || host.heap_blocks != 0 || host.slots_live != 0 ||
-        host.maps_live != 0 || host.lock_depth != 0 || host.violations != 0) {
-        fprintf(stderr,
-                "  %s:%d: port not clean: heap %zu bytes in %ld blocks, %ld slots, %ld maps, "
-                "lock depth %ld, %ld violations\n",
-                file, line, host.heap_bytes, host.heap_blocks, host.slots_live, host.maps_live,
-                host.lock_depth, host.violations);
-        failures++;
-    }
-}
-
-#define CHECK(cond) check_at((cond) != 0, #cond, __FILE__, __LINE__)
-#define CHECK_ERR(got, want) check_err_at((got), (want), __FILE__, __LINE__)
-#define CHECK_CLEAN() check_clean_at(__FILE__, __LINE__)
 
 /* ---- the firmware export table the test images bind against ------------------------------ */
 
@@ -83,7 +45,7 @@ static struct {
 
 int dynapps_call_init(uintptr_t address)
 {
-    CHECK(host.lock_depth == 1); /* documented: init runs under the loader lock */
+    CHECK(!host_port_lock_held()); /* documented: init runs without the loader lock */
     calls.init_calls++;
     calls.init_addr = address;
     return calls.init_result;
@@ -91,7 +53,7 @@ int dynapps_call_init(uintptr_t address)
 
 void dynapps_call_deinit(uintptr_t address)
 {
-    CHECK(host.lock_depth == 1);
+    CHECK(!host_port_lock_held());
     calls.deinit_calls++;
     calls.deinit_addr = address;
 }
@@ -698,9 +660,9 @@ static void test_invalid_arguments(void)
     CHECK_ERR(dynapps_get_info(app, NULL), DYNAPPS_ERR_INVALID_ARG);
     CHECK_ERR(dynapps_unload(app), DYNAPPS_OK);
     /* a stale handle is refused without being touched (it is freed memory now) */
-    CHECK_ERR(dynapps_unload(app), DYNAPPS_ERR_INVALID_ARG);
-    CHECK_ERR(dynapps_find_export(app, "app_run", &fn), DYNAPPS_ERR_INVALID_ARG);
-    CHECK_ERR(dynapps_get_info(app, &info), DYNAPPS_ERR_INVALID_ARG);
+    CHECK_ERR(dynapps_unload(app), DYNAPPS_ERR_STALE_HANDLE);
+    CHECK_ERR(dynapps_find_export(app, "app_run", &fn), DYNAPPS_ERR_STALE_HANDLE);
+    CHECK_ERR(dynapps_get_info(app, &info), DYNAPPS_ERR_STALE_HANDLE);
     CHECK(calls.deinit_calls == 1);
     CHECK_CLEAN();
     free(image);

@@ -17,6 +17,10 @@ extern "C" {
 #define DYNAPPS_ERRORS(X)                                                                       \
     X(DYNAPPS_OK)                                                                               \
     X(DYNAPPS_ERR_INVALID_ARG)          /* NULL pointer or bad argument */                      \
+    X(DYNAPPS_ERR_STALE_HANDLE)         /* the handle names no loaded app: unloaded already */  \
+    X(DYNAPPS_ERR_NO_CALL)              /* dynapps_call_end without a call running */           \
+    X(DYNAPPS_ERR_SLOT_BUSY)            /* another task is loading or unloading that slot */    \
+    X(DYNAPPS_ERR_TOO_MANY_APPS)        /* DYNAPPS_MAX_LOADED_APPS apps are loaded already */   \
     X(DYNAPPS_ERR_BAD_MAGIC)            /* not a dynapps image */                               \
     X(DYNAPPS_ERR_UNSUPPORTED_VERSION)  /* image format version this loader does not know */    \
     X(DYNAPPS_ERR_BAD_HEADER)           /* header fields inconsistent (sizes, strategy) */      \
@@ -64,6 +68,11 @@ typedef struct {
 
 extern const dynapps_firmware_t dynapps_firmware;
 
+/*
+ * A handle names one load of one app (docs/loader-api.md, "Handles"). It is not an address:
+ * once its app is unloaded, every function refuses it with DYNAPPS_ERR_STALE_HANDLE, also after
+ * a later load of the same or another app, and never touches freed memory.
+ */
 typedef struct dynapps_app dynapps_app_t;
 
 typedef struct {
@@ -79,7 +88,9 @@ typedef struct {
     uint32_t export_count;
 } dynapps_app_info_t;
 
-/* Load the app whose slot (partition) is labelled `name`; verify, place, bind, run init. */
+/* Load the app whose slot (partition) is labelled `name`; verify, place, bind, run init. init
+ * runs without the loader lock and may call the loader; meanwhile the app is not visible and its
+ * slot refuses another load with DYNAPPS_ERR_SLOT_BUSY. */
 dynapps_err_t dynapps_load(const char *name, dynapps_app_t **out);
 
 /* Load an IRAM image from a RAM buffer (an XIP image needs its flash slot). The buffer may be
@@ -91,24 +102,27 @@ dynapps_err_t dynapps_find_export(const dynapps_app_t *app, const char *name, vo
 
 dynapps_err_t dynapps_get_info(const dynapps_app_t *app, dynapps_app_info_t *info);
 
-/* Run deinit, then return every byte and mapping the app held. DYNAPPS_ERR_BUSY while a call
- * through the wrappers is running in it. */
+/* Run deinit (without the lock, like init), then return every byte and mapping the app held.
+ * DYNAPPS_ERR_BUSY while a call through the wrappers is running in it. */
 dynapps_err_t dynapps_unload(dynapps_app_t *app);
 
 /*
- * Used by the generated wrappers (docs/wrappers.md); *handle is the wrapper's own app handle.
- * Every function here takes the loader lock, so loads, unloads and calls from several tasks are
- * serialised against each other; the call itself runs without the lock.
+ * Used by the generated wrappers (docs/wrappers.md); *handle is the wrapper's own app handle,
+ * read and written only with the loader lock held. Loads, unloads and the start and end of
+ * calls from several tasks are serialised by that lock; the call itself, init and deinit run
+ * without it. A stale *handle (its app was unloaded through another path) is never used: load
+ * replaces it, unload and call refuse it with DYNAPPS_ERR_STALE_HANDLE and clear it.
  */
-/* Load slot `name` into *handle; DYNAPPS_ERR_ALREADY_LOADED if *handle is set. */
+/* Load slot `name` into *handle; DYNAPPS_ERR_ALREADY_LOADED if *handle names a loaded app. */
 dynapps_err_t dynapps_load_handle(const char *name, dynapps_app_t **handle);
 /* Unload *handle and clear it; DYNAPPS_ERR_NOT_LOADED if it is not set, BUSY during calls. */
 dynapps_err_t dynapps_unload_handle(dynapps_app_t **handle);
 /* Start a call of export `index` (manifest order): loads the app first if *handle is NULL,
  * counts the call so that unload waits for it, and gives the export's address. */
 dynapps_err_t dynapps_call_begin(const char *name, dynapps_app_t **handle, uint32_t index, void **function);
-/* End a call begun with dynapps_call_begin. */
-void dynapps_call_end(dynapps_app_t *app);
+/* End a call begun with dynapps_call_begin: DYNAPPS_ERR_NO_CALL if none is running (the count
+ * stays 0), DYNAPPS_ERR_STALE_HANDLE for a stale handle. */
+dynapps_err_t dynapps_call_end(dynapps_app_t *app);
 /* Called by a wrapper whose call could not run; a weak default does nothing. */
 void dynapps_on_call_error(const char *app, const char *function, dynapps_err_t err);
 

@@ -83,7 +83,8 @@ void dynapps_port_data_arena(uintptr_t *base, size_t *size);
  */
 void dynapps_port_sha256(const void *data, size_t size, uint8_t digest[32]);
 
-/* Serialise load/unload (FreeRTOS mutex on ESP-IDF). */
+/* The loader lock: a plain, non-recursive mutex is enough (a FreeRTOS mutex on ESP-IDF). The
+ * core never takes it twice and never holds it while app code runs (init, deinit, calls). */
 void dynapps_port_lock(void);
 void dynapps_port_unlock(void);
 

@@ -9,10 +9,17 @@
  * usually) its tables are read a word at a time; a buffer handed to dynapps_load_from_buffer
  * may have any alignment, and is then read with byte-wise memcpy.
  *
- * A load, in order: header checks; identity (slot label, XIP address); bookkeeping record; executable RAM (IRAM) or the data arena
- * range (XIP) reserved; SHA-256 of the image; table checks; copy, fix-ups, import binding (IRAM)
- * or mapping, data copy, import binding (XIP); init. Nothing is copied, mapped or run before
- * the hash has been checked, and a load that can't get its memory fails before hashing.
+ * A load, in order: header checks; identity (slot label, XIP address); a place in the table of
+ * loaded apps and the bookkeeping record; executable RAM (IRAM) or the data arena range (XIP)
+ * reserved; SHA-256 of the image; table checks; copy, fix-ups, import binding (IRAM) or mapping,
+ * data copy, import binding (XIP); then, with the loader lock released, init. Nothing is copied,
+ * mapped or run before the hash has been checked, and a load that can't get its memory fails
+ * before hashing.
+ *
+ * Handles (docs/loader-api.md, "Handles"): the dynapps_app_t * given out is a token naming one
+ * load, never the record's address, so that a handle whose app was unloaded is refused without
+ * touching freed memory. Locking: init and deinit run app code, which may call the loader, so
+ * they run without the lock while their app is in the table but invisible (no handle).
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -47,6 +54,27 @@
 #define ADDRESS_SPACE ((uint64_t)1 << 32) /* image addresses are 32-bit */
 #define NO_SLOT ((uintptr_t)0)            /* dynapps_app.slot of an app loaded from a buffer */
 
+/* How many apps can be loaded at once: one pointer each in `apps`, static. ESP-IDF sets it from
+ * Kconfig (CONFIG_DYNAPPS_MAX_LOADED_APPS). At most 256: a handle keeps the index in 8 bits. */
+#ifndef DYNAPPS_MAX_LOADED_APPS
+#define DYNAPPS_MAX_LOADED_APPS 32
+#endif
+_Static_assert(DYNAPPS_MAX_LOADED_APPS >= 1 && DYNAPPS_MAX_LOADED_APPS <= 256, "1 to 256 apps");
+
+/* A handle: bits 0-7 the record's index in `apps`, bits 8-31 the load's sequence number, which
+ * is never 0 (so neither is a handle) and repeats only after 2^24 - 1 loads. */
+#define HANDLE_INDEX_BITS 8u
+#define HANDLE_INDEX_MASK ((1u << HANDLE_INDEX_BITS) - 1u)
+#define HANDLE_SEQUENCE_MASK (UINT32_MAX >> HANDLE_INDEX_BITS)
+
+/* The few helpers of the call path, inlined even where they are used twice: a call through a
+ * wrapper should cost little more than a plain call. */
+#if defined(__GNUC__)
+#define CALL_PATH static inline __attribute__((always_inline))
+#else
+#define CALL_PATH static inline
+#endif
+
 /* memcpy through a pointer known to be 4-aligned: a single load or store on rv32, and free of
  * the aliasing questions a cast to uint32_t * would raise. */
 #if defined(__GNUC__)
@@ -79,15 +107,14 @@ typedef struct {
 } image_t;
 
 /*
- * One loaded app: 56 bytes on rv32, its only heap block. The export records and their names
- * are not copied here: an XIP app's stay in its mapped slot (dynapps_port.h: the slot's bytes
- * stay readable while the mapping lives), an IRAM app's are copied into its executable
- * allocation after bss (app RAM, counted in ram_bytes). In both, `exports` points at
- * export_count records followed by the names their name_offset indexes.
+ * One loaded app: 56 bytes on rv32, its only heap block (plus its pointer in `apps`). The
+ * export records and their names are not copied here: an XIP app's stay in its mapped slot
+ * (dynapps_port.h: the slot's bytes stay readable while the mapping lives), an IRAM app's are
+ * copied into its executable allocation after bss (app RAM, counted in ram_bytes). In both,
+ * `exports` points at export_count records followed by the names their name_offset indexes.
  */
 struct dynapps_app {
-    dynapps_app_t *next; /* list of loaded apps */
-    void *mem;           /* IRAM: data view of the executable allocation. XIP: the mapping */
+    void *mem; /* IRAM: data view of the executable allocation. XIP: the mapping */
     const dynapps_image_export_t *exports;
     uintptr_t slot; /* dynapps_slot_t.id of the slot it came from; NO_SLOT for a buffer */
     uintptr_t code_addr;
@@ -99,15 +126,23 @@ struct dynapps_app {
     uint32_t fixup_count;
     uint32_t import_count;
     uint32_t export_count;
+    /* The handle this load gave out (index and sequence number), or 0 while the app is not
+     * live: its init is running, or its unload was accepted and deinit is running. Only a live
+     * app is reachable through a handle; the others hold their slot and memory meanwhile. */
+    uint32_t handle;
     uint16_t active_calls; /* calls through the wrappers now running: unload waits for 0 */
     uint8_t strategy;
+    uint8_t index; /* in `apps` */
 };
 
 /* The bookkeeping bound (docs/loader-api.md): one record per app, at most 64 bytes on 32-bit
  * targets; a 64-bit host (the unit tests) has wider pointers. */
 _Static_assert(sizeof(struct dynapps_app) <= 56 || UINTPTR_MAX > 0xFFFFFFFFu, "keep it small");
 
-static dynapps_app_t *loaded_apps;
+/* Every app from the start of its load to the end of its unload, by the index in its handle.
+ * Guarded by the loader lock, like everything below that changes. */
+static dynapps_app_t *apps[DYNAPPS_MAX_LOADED_APPS];
+static uint32_t load_sequence; /* sequence number of the last load's handle */
 
 /* ---- reading the image ------------------------------------------------------------------ */
 
@@ -485,34 +520,60 @@ static uint32_t app_ram_bytes(const dynapps_app_t *app)
     return held + (uint32_t)sizeof *app;
 }
 
-static bool is_loaded(const dynapps_app_t *app)
+/* The live app `handle` names, or NULL: one table look-up, and the record is only read once the
+ * table says it is there, so a stale or made-up handle never reaches freed memory. */
+static dynapps_app_t *live_app(const dynapps_app_t *handle)
 {
-    for (const dynapps_app_t *a = loaded_apps; a != NULL; a = a->next) {
-        if (a == app) {
-            return true;
-        }
+    uintptr_t token = (uintptr_t)handle;
+    uintptr_t index = token & HANDLE_INDEX_MASK;
+    if (index >= DYNAPPS_MAX_LOADED_APPS || token >> HANDLE_INDEX_BITS == 0) {
+        return NULL; /* sequence number 0: NULL, or never given out (app->handle 0 = not live) */
     }
-    return false;
+    dynapps_app_t *app = apps[index];
+    return app != NULL && app->handle == token ? app : NULL;
 }
 
-static bool slot_loaded(uintptr_t slot)
+/* A free index in `apps`, or -1. */
+static int free_index(void)
 {
-    for (const dynapps_app_t *a = loaded_apps; a != NULL; a = a->next) {
-        if (a->slot == slot && slot != NO_SLOT) {
-            return true;
+    for (int i = 0; i < DYNAPPS_MAX_LOADED_APPS; i++) {
+        if (apps[i] == NULL) {
+            return i;
         }
     }
-    return false;
+    return -1;
 }
 
-static void unlink_app(const dynapps_app_t *app)
+/* Put a placed app in the table at `index`, invisible (no handle) until its init has run. */
+static void register_app(dynapps_app_t *app, int index)
 {
-    for (dynapps_app_t **link = &loaded_apps; *link != NULL; link = &(*link)->next) {
-        if (*link == app) {
-            *link = app->next;
-            return;
+    app->index = (uint8_t)index;
+    app->handle = 0;
+    apps[index] = app;
+}
+
+/* Make the app live: a new handle, with the next sequence number. */
+static dynapps_app_t *publish(dynapps_app_t *app)
+{
+    load_sequence = (load_sequence + 1u) & HANDLE_SEQUENCE_MASK;
+    if (load_sequence == 0) {
+        load_sequence = 1;
+    }
+    app->handle = load_sequence << HANDLE_INDEX_BITS | app->index;
+    return (dynapps_app_t *)(uintptr_t)app->handle;
+}
+
+/* Whether slot `slot` can be loaded: not while an app from it is loaded, or being loaded or
+ * unloaded by another task (its init or deinit is running). */
+static dynapps_err_t slot_free(uintptr_t slot)
+{
+    for (int i = 0; i < DYNAPPS_MAX_LOADED_APPS; i++) {
+        const dynapps_app_t *a = apps[i];
+        if (a != NULL && slot != NO_SLOT && a->slot == slot) {
+            return a->handle != 0 ? DYNAPPS_ERR_ALREADY_LOADED : DYNAPPS_ERR_SLOT_BUSY;
         }
     }
+    return DYNAPPS_OK;
 }
 
 /* ---- placing ------------------------------------------------------------------------------ */
@@ -733,7 +794,11 @@ static bool arena_range_free(uint32_t base, uint64_t size)
     if (base < arena || base - arena > arena_size || size > arena_size - (base - arena)) {
         return false;
     }
-    for (const dynapps_app_t *a = loaded_apps; a != NULL; a = a->next) {
+    for (int i = 0; i < DYNAPPS_MAX_LOADED_APPS; i++) {
+        const dynapps_app_t *a = apps[i];
+        if (a == NULL) {
+            continue;
+        }
         uint64_t a_end = (uint64_t)a->data_addr + a->data_size + a->bss_size;
         if (a->strategy == DYNAPPS_STRATEGY_XIP && a_end > a->data_addr && base < a_end &&
             a->data_addr < (uint64_t)base + size) {
@@ -801,6 +866,14 @@ static void unplace(dynapps_app_t *app)
     }
 }
 
+/* Out of the table, and everything back: the end of a failed init and of every unload. */
+static void discard(dynapps_app_t *app)
+{
+    apps[app->index] = NULL;
+    unplace(app);
+    dynapps_port_free(app);
+}
+
 /* ---- calling into the app ----------------------------------------------------------------- */
 
 #ifndef DYNAPPS_APP_CALL_HOOK
@@ -835,7 +908,9 @@ static dynapps_err_t run_init(const dynapps_app_t *app)
 
 /* ---- loading ------------------------------------------------------------------------------ */
 
-/* slot is NULL for a RAM buffer, which can only hold an IRAM image and has no name to check. */
+/* Everything of a load that runs with the lock held: on success *out is the placed app, in the
+ * table but not visible yet (start_app runs its init). slot is NULL for a RAM buffer, which can
+ * only hold an IRAM image and has no name to check. */
 static dynapps_err_t load_image(const uint8_t *bytes, size_t avail, const dynapps_slot_t *slot,
                                 dynapps_app_t **out)
 {
@@ -857,6 +932,10 @@ static dynapps_err_t load_image(const uint8_t *bytes, size_t avail, const dynapp
         }
         return err;
     }
+    int index = free_index();
+    if (index < 0) {
+        return DYNAPPS_ERR_TOO_MANY_APPS;
+    }
     dynapps_app_t *app = app_new(&img, slot != NULL ? slot->id : NO_SLOT);
     if (app == NULL) {
         return DYNAPPS_ERR_NO_MEM;
@@ -875,9 +954,6 @@ static dynapps_err_t load_image(const uint8_t *bytes, size_t avail, const dynapp
             held = err == DYNAPPS_OK;
         }
     }
-    if (err == DYNAPPS_OK) {
-        err = run_init(app); /* a failed init gets no deinit: it set nothing up */
-    }
     if (err != DYNAPPS_OK) {
         if (held) {
             unplace(app);
@@ -885,10 +961,28 @@ static dynapps_err_t load_image(const uint8_t *bytes, size_t avail, const dynapp
         dynapps_port_free(app);
         return err;
     }
-    app->next = loaded_apps;
-    loaded_apps = app;
+    register_app(app, index);
     *out = app;
     return DYNAPPS_OK;
+}
+
+/*
+ * The rest of a load, called without the lock: run init (app code, which may call the loader;
+ * its own app is invisible meanwhile and its slot refuses another load), then make the app
+ * visible and give its handle to *out, or give everything back. A failed init gets no deinit:
+ * it set nothing up.
+ */
+static dynapps_err_t start_app(dynapps_app_t *app, dynapps_app_t **out)
+{
+    dynapps_err_t err = run_init(app);
+    dynapps_port_lock();
+    if (err == DYNAPPS_OK) {
+        *out = publish(app);
+    } else {
+        discard(app);
+    }
+    dynapps_port_unlock();
+    return err;
 }
 
 /* The slot is only read while loading; an XIP mapping made from it keeps its view readable. */
@@ -900,8 +994,10 @@ static dynapps_err_t load_slot(const char *name, dynapps_app_t **out)
     if (err != DYNAPPS_OK) {
         return err;
     }
-    err = slot_loaded(slot.id) ? DYNAPPS_ERR_ALREADY_LOADED
-                               : load_image(slot.bytes, slot.size, &slot, out);
+    err = slot_free(slot.id);
+    if (err == DYNAPPS_OK) {
+        err = load_image(slot.bytes, slot.size, &slot, out);
+    }
     dynapps_port_release_slot(&slot);
     return err;
 }
@@ -914,10 +1010,11 @@ dynapps_err_t dynapps_load(const char *name, dynapps_app_t **out)
         return DYNAPPS_ERR_INVALID_ARG;
     }
     *out = NULL;
+    dynapps_app_t *app = NULL;
     dynapps_port_lock();
-    dynapps_err_t err = load_slot(name, out);
+    dynapps_err_t err = load_slot(name, &app);
     dynapps_port_unlock();
-    return err;
+    return err == DYNAPPS_OK ? start_app(app, out) : err;
 }
 
 dynapps_err_t dynapps_load_from_buffer(const void *image, size_t size, dynapps_app_t **out)
@@ -926,16 +1023,18 @@ dynapps_err_t dynapps_load_from_buffer(const void *image, size_t size, dynapps_a
         return DYNAPPS_ERR_INVALID_ARG;
     }
     *out = NULL;
+    dynapps_app_t *app = NULL;
     dynapps_port_lock();
-    dynapps_err_t err = load_image(image, size, NULL, out);
+    dynapps_err_t err = load_image(image, size, NULL, &app);
     dynapps_port_unlock();
-    return err;
+    return err == DYNAPPS_OK ? start_app(app, out) : err;
 }
 
-static dynapps_err_t find_export(const dynapps_app_t *app, const char *name, void **function)
+static dynapps_err_t find_export(const dynapps_app_t *handle, const char *name, void **function)
 {
-    if (!is_loaded(app)) {
-        return DYNAPPS_ERR_INVALID_ARG;
+    const dynapps_app_t *app = live_app(handle);
+    if (app == NULL) {
+        return DYNAPPS_ERR_STALE_HANDLE;
     }
     for (uint32_t i = 0; i < app->export_count; i++) {
         if (strcmp(export_name(app, &app->exports[i]), name) == 0) {
@@ -979,54 +1078,73 @@ dynapps_err_t dynapps_get_info(const dynapps_app_t *app, dynapps_app_info_t *inf
         return DYNAPPS_ERR_INVALID_ARG;
     }
     dynapps_port_lock();
-    dynapps_err_t err = is_loaded(app) ? DYNAPPS_OK : DYNAPPS_ERR_INVALID_ARG;
-    if (err == DYNAPPS_OK) {
-        fill_info(app, info);
+    const dynapps_app_t *live = live_app(app);
+    if (live != NULL) {
+        fill_info(live, info);
     }
     dynapps_port_unlock();
-    return err;
+    return live != NULL ? DYNAPPS_OK : DYNAPPS_ERR_STALE_HANDLE;
 }
 
-/* Deinit, then give back everything. Caller holds the lock and checked the handle. */
-static dynapps_err_t unload_locked(dynapps_app_t *app)
+/* The first half of an unload, with the lock held: `handle` must name a live app that no call
+ * is running in. From here on its handle is refused, but it keeps its slot and memory. */
+static dynapps_err_t stop_app(const dynapps_app_t *handle, dynapps_app_t **app)
 {
-    if (app->active_calls != 0) {
+    *app = live_app(handle);
+    if (*app == NULL) {
+        return DYNAPPS_ERR_STALE_HANDLE;
+    }
+    if ((*app)->active_calls != 0) {
         return DYNAPPS_ERR_BUSY;
     }
+    (*app)->handle = 0;
+    return DYNAPPS_OK;
+}
+
+/* The second half, called without the lock: deinit (app code, which may call the loader), then
+ * everything back. */
+static void finish_unload(dynapps_app_t *app)
+{
     const dynapps_image_export_t *deinit = find_flagged(app, DYNAPPS_EXPORT_FLAG_DEINIT);
     if (deinit != NULL) {
         dynapps_call_deinit(export_address(app, deinit));
     }
-    unlink_app(app);
-    unplace(app);
-    dynapps_port_free(app);
-    return DYNAPPS_OK;
+    dynapps_port_lock();
+    discard(app);
+    dynapps_port_unlock();
 }
 
-/* A handle that is not in the list (never loaded, or unloaded already) is refused without
- * being dereferenced, so a double unload is an error rather than a double free. */
-dynapps_err_t dynapps_unload(dynapps_app_t *app)
+dynapps_err_t dynapps_unload(dynapps_app_t *handle)
 {
-    if (app == NULL) {
+    if (handle == NULL) {
         return DYNAPPS_ERR_INVALID_ARG;
     }
+    dynapps_app_t *app = NULL;
     dynapps_port_lock();
-    dynapps_err_t err = is_loaded(app) ? unload_locked(app) : DYNAPPS_ERR_INVALID_ARG;
+    dynapps_err_t err = stop_app(handle, &app);
     dynapps_port_unlock();
+    if (err == DYNAPPS_OK) {
+        finish_unload(app);
+    }
     return err;
 }
 
 /* ---- calls through the generated wrappers ------------------------------------------------- */
+
+/* A handle that is stale (its app was unloaded elsewhere) is not used, only forgotten: load
+ * treats it as empty; unload and call refuse with STALE_HANDLE and clear it, so the wrapper is
+ * back to "not loaded" and its next call loads the app again. */
 
 dynapps_err_t dynapps_load_handle(const char *name, dynapps_app_t **handle)
 {
     if (name == NULL || handle == NULL) {
         return DYNAPPS_ERR_INVALID_ARG;
     }
+    dynapps_app_t *app = NULL;
     dynapps_port_lock();
-    dynapps_err_t err = *handle != NULL ? DYNAPPS_ERR_ALREADY_LOADED : load_slot(name, handle);
+    dynapps_err_t err = live_app(*handle) != NULL ? DYNAPPS_ERR_ALREADY_LOADED : load_slot(name, &app);
     dynapps_port_unlock();
-    return err;
+    return err == DYNAPPS_OK ? start_app(app, handle) : err;
 }
 
 dynapps_err_t dynapps_unload_handle(dynapps_app_t **handle)
@@ -1034,26 +1152,31 @@ dynapps_err_t dynapps_unload_handle(dynapps_app_t **handle)
     if (handle == NULL) {
         return DYNAPPS_ERR_INVALID_ARG;
     }
+    dynapps_app_t *app = NULL;
     dynapps_port_lock();
-    dynapps_err_t err = *handle == NULL ? DYNAPPS_ERR_NOT_LOADED : unload_locked(*handle);
-    if (err == DYNAPPS_OK) {
+    dynapps_err_t err = *handle == NULL ? DYNAPPS_ERR_NOT_LOADED : stop_app(*handle, &app);
+    if (err == DYNAPPS_OK || err == DYNAPPS_ERR_STALE_HANDLE) {
         *handle = NULL;
     }
     dynapps_port_unlock();
+    if (err == DYNAPPS_OK) {
+        finish_unload(app);
+    }
     return err;
 }
 
-/* Export `index` in manifest order (init and deinit come after the exports). */
-static dynapps_err_t begin_locked(const char *name, dynapps_app_t **handle, uint32_t index, void **function)
+/* Export `index` in manifest order (init and deinit come after the exports). NOT_LOADED for an
+ * empty handle: the caller loads the app and comes back. */
+CALL_PATH dynapps_err_t begin_locked(dynapps_app_t **handle, uint32_t index, void **function)
 {
     if (*handle == NULL) {
-        dynapps_err_t err = load_slot(name, handle); /* first call loads the app */
-        if (err != DYNAPPS_OK) {
-            *handle = NULL;
-            return err;
-        }
+        return DYNAPPS_ERR_NOT_LOADED;
     }
-    dynapps_app_t *app = *handle;
+    dynapps_app_t *app = live_app(*handle);
+    if (app == NULL) {
+        *handle = NULL;
+        return DYNAPPS_ERR_STALE_HANDLE;
+    }
     if (index >= app->export_count || app->exports[index].flags != 0) {
         return DYNAPPS_ERR_NOT_FOUND; /* wrappers and image disagree: rebuild both */
     }
@@ -1065,22 +1188,57 @@ static dynapps_err_t begin_locked(const char *name, dynapps_app_t **handle, uint
     return DYNAPPS_OK;
 }
 
+CALL_PATH dynapps_err_t begin(dynapps_app_t **handle, uint32_t index, void **function)
+{
+    dynapps_port_lock();
+    dynapps_err_t err = begin_locked(handle, index, function);
+    dynapps_port_unlock();
+    return err;
+}
+
+/* The first call through a wrapper: load the app (init runs unlocked), then begin the call. Out
+ * of line, so that the common path of a call saves no registers for it. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static dynapps_err_t begin_first(const char *name, dynapps_app_t **handle, uint32_t index, void **function)
+{
+    dynapps_err_t err = DYNAPPS_ERR_NOT_LOADED;
+    dynapps_err_t loaded = dynapps_load_handle(name, handle);
+    if (loaded == DYNAPPS_OK || loaded == DYNAPPS_ERR_ALREADY_LOADED) {
+        err = begin(handle, index, function); /* ALREADY_LOADED: by another task, same wrapper */
+    }
+    if (err == DYNAPPS_ERR_NOT_LOADED && loaded != DYNAPPS_OK) {
+        err = loaded; /* e.g. NOT_FOUND, or ALREADY_LOADED through another handle */
+    }
+    return err;
+}
+
 dynapps_err_t dynapps_call_begin(const char *name, dynapps_app_t **handle, uint32_t index, void **function)
 {
     if (name == NULL || handle == NULL || function == NULL) {
         return DYNAPPS_ERR_INVALID_ARG;
     }
-    dynapps_port_lock();
-    dynapps_err_t err = begin_locked(name, handle, index, function);
-    dynapps_port_unlock();
-    return err;
+    *function = NULL;
+    dynapps_err_t err = begin(handle, index, function);
+    return err == DYNAPPS_ERR_NOT_LOADED ? begin_first(name, handle, index, function) : err;
 }
 
-void dynapps_call_end(dynapps_app_t *app)
+dynapps_err_t dynapps_call_end(dynapps_app_t *handle)
 {
+    if (handle == NULL) {
+        return DYNAPPS_ERR_INVALID_ARG;
+    }
     dynapps_port_lock();
-    app->active_calls--;
+    dynapps_app_t *app = live_app(handle);
+    dynapps_err_t err = app == NULL                ? DYNAPPS_ERR_STALE_HANDLE
+                        : app->active_calls == 0u ? DYNAPPS_ERR_NO_CALL
+                                                  : DYNAPPS_OK;
+    if (err == DYNAPPS_OK) {
+        app->active_calls--;
+    }
     dynapps_port_unlock();
+    return err;
 }
 
 /* Firmware may define its own to log or count; by default a failed call only sets the status. */

@@ -13,7 +13,8 @@
  * SHA-256: the control block's SHA engine (dynapps_emu_sha256), standing in for the chip's SHA
  * accelerator; built with -DDYNAPPS_EMU_SOFTWARE_SHA=1, the core's software SHA-256 instead
  * (what a load costs without the accelerator).
- * Single core, no RTOS: lock/unlock do nothing.
+ * Single core, no RTOS: lock/unlock do nothing (the host tests' port has a real mutex, which
+ * is where a locking mistake shows: tests/test_loader_handles.py).
  */
 #include <stdbool.h>
 #include <stdint.h>

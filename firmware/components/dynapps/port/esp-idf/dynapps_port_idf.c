@@ -463,6 +463,10 @@ void dynapps_port_sha256(const void *data, size_t size, uint8_t digest[32])
 
 /* ---- lock ---------------------------------------------------------------------------------- */
 
+/* A standard FreeRTOS mutex, not a recursive one: the core never takes it twice, and runs the
+ * apps' init and deinit without it, so an init that calls a wrapper or the loader takes it
+ * afresh (tests/c/handles/test_handles.c checks this against a non-recursive pthread mutex). */
+
 static portMUX_TYPE s_mutex_init_lock = portMUX_INITIALIZER_UNLOCKED;
 static StaticSemaphore_t s_mutex_storage;
 static SemaphoreHandle_t s_mutex;
