@@ -135,3 +135,17 @@ def test_import_slots_after_odd_sized_data_are_aligned(tmp_path, chip, strategy)
     assert "LOAD-ERROR" not in result.uart_text, result.uart_text
     assert "RESULT oddsize oddsize_greet.out s Hi" in result.uart_text, result.uart_text
     assert "CHECKS OK: 0 failure(s)" in result.uart_text
+
+
+@pytest.mark.parametrize("chip", ["esp32c3", "esp32p4"])
+def test_assembly_sources_are_assembled_for_the_chip(tmp_path, chip):
+    """A .S source gets the chip's -march/-mabi: an ELF32 RISC-V object with the C objects' ABI."""
+    project = make_project(tmp_path, chip, "iram", apps=["asmfn"])
+    result = project.scons("apps", check=False)
+    assert "Traceback" not in result.stdout + result.stderr
+    assert result.returncode == 0, result.stderr
+    c_object = (project.root / "build/apps/asmfn/asmfn.o").read_bytes()
+    asm_object = (project.root / "build/apps/asmfn/mac.o").read_bytes()
+    assert asm_object[4] == 1  # ELFCLASS32
+    assert struct.unpack_from("<H", asm_object, 18)[0] == 243  # EM_RISCV
+    assert struct.unpack_from("<I", asm_object, 36)[0] == struct.unpack_from("<I", c_object, 36)[0]  # e_flags: ABI

@@ -39,6 +39,7 @@ STAGE_MODULES = [str(TOOL_DIR / f"{name}.py") for name in ("link", "elf32", "rel
 # (gp belongs to the firmware), one section per function so --gc-sections drops the unused.
 APP_CFLAGS = ["-mcmodel=medany", "-mno-relax", "-fno-pic", "-ffunction-sections", "-fdata-sections",
               "-fno-common", "-g", "-Wall", "-Wextra"]
+APP_ASFLAGS = ["-mno-relax", "-g"]
 
 
 def _report(error: DynappsError) -> int:
@@ -246,6 +247,7 @@ def _app_env(env, tools: toolchain.Toolchain, profile: chips.ChipProfile, proj, 
     app_env.Replace(
         CC=tools.cc, AS=tools.cc, OBJSUFFIX=".o",
         CCFLAGS=tools.arch_flags(profile) + tools.libc_flags() + APP_CFLAGS + list(proj.cflags) + list(app.cflags),
+        ASFLAGS=tools.arch_flags(profile) + APP_ASFLAGS,  # .S sources: the same ISA and ABI as the C objects
         CPPPATH=[f"#{app.directory}", "#firmware/components/dynapps/include"],
         CPPDEFINES=list(app.defines),
     )

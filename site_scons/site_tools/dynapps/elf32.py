@@ -9,6 +9,9 @@ import struct
 from dataclasses import dataclass
 from functools import cached_property
 
+from .errors import DynappsError
+
+EM_RISCV = 243
 SHF_ALLOC = 0x2
 SHT_PROGBITS = 1
 SHT_RELA = 4
@@ -57,9 +60,10 @@ class Elf32:
     def __init__(self, path: str):
         with open(path, "rb") as stream:
             self.data = stream.read()
-        fields = _HEADER.unpack_from(self.data)
-        if fields[0][:4] != b"\x7fELF" or fields[0][4] != 1 or fields[0][5] != 1:
-            raise ValueError(f"{path}: not a little-endian ELF32 file")
+        fields = _HEADER.unpack_from(self.data) if len(self.data) >= _HEADER.size else (b"",) * 14
+        if fields[0][:4] != b"\x7fELF" or fields[0][4] != 1 or fields[0][5] != 1 or fields[2] != EM_RISCV:
+            raise DynappsError(f"{path}: not a little-endian ELF32 RISC-V file (an object built for another "
+                               "target, e.g. a .S assembled without the chip's -march/-mabi)")
         self._shoff, self._shnum, self._shstrndx = fields[6], fields[12], fields[13]
 
     @cached_property
