@@ -32,13 +32,17 @@ CORE_SOURCES = [COMPONENT / "src" / name for name in ("dynapps_core.c", "dynapps
 EMULATOR_MAIN = HOME / "firmware/emulator/emu_main.c"
 FIRMWARE_CFLAGS = ["-O2", "-g", "-Wall", "-Wextra", "-Werror"]
 FLASH_RECORD = f"{BUILD_DIR}/flash-record.json"
-STAGE_MODULES = [str(TOOL_DIR / f"{name}.py") for name in ("link", "elf32", "relocs", "signatures", "csig", "image", "render",
+STAGE_MODULES = [str(TOOL_DIR / f"{name}.py") for name in ("link", "clib", "elf32", "relocs", "signatures", "csig", "image", "render",
                                                           "summary")]
 
 # Compile flags every app gets (DESIGN constraints 2 and 3): PC-relative code, no relaxation
 # (gp belongs to the firmware), one section per function so --gc-sections drops the unused.
+# GCC must not turn a call the source makes into one it does not (malloc + memset into calloc,
+# printf into puts): those functions come from the firmware, and a missing one must be named as
+# the source calls it.
 APP_CFLAGS = ["-mcmodel=medany", "-mno-relax", "-fno-pic", "-ffunction-sections", "-fdata-sections",
-              "-fno-common", "-g", "-Wall", "-Wextra"]
+              "-fno-common", "-fno-builtin-malloc", "-fno-builtin-printf", "-fno-builtin-fprintf",
+              "-fno-builtin-fputs", "-g", "-Wall", "-Wextra"]
 APP_ASFLAGS = ["-mno-relax", "-g"]
 
 
@@ -263,7 +267,7 @@ def _link_config(tools, profile, proj, exports, app: manifest.Manifest, slot: la
         "signatures": [e.signature.declare() for e in app.exports], "known_types": sorted(app.known_types),
         "init": app.init, "deinit": app.deinit,
         "firmware_symbols": list(exports.symbols), "exports_file": exports.path,
-        "cc": tools.cc, "arch_flags": tools.arch_flags(profile),
+        "cc": tools.cc, "arch_flags": tools.arch_flags(profile), "libc_flags": tools.libc_flags(),
     }
 
 

@@ -19,6 +19,7 @@ SHT_NOBITS = 8
 SHN_UNDEF = 0
 SHN_ABS = 0xFFF1
 STB_LOCAL = 0
+STT_OBJECT = 1
 STT_FUNC = 2
 STT_SECTION = 3
 
@@ -57,14 +58,21 @@ class Symbol:
 
 
 class Elf32:
-    def __init__(self, path: str):
-        with open(path, "rb") as stream:
-            self.data = stream.read()
+    def __init__(self, path: str, data: bytes | None = None):
+        if data is None:
+            with open(path, "rb") as stream:
+                data = stream.read()
+        self.data = data
         fields = _HEADER.unpack_from(self.data) if len(self.data) >= _HEADER.size else (b"",) * 14
         if fields[0][:4] != b"\x7fELF" or fields[0][4] != 1 or fields[0][5] != 1 or fields[2] != EM_RISCV:
             raise DynappsError(f"{path}: not a little-endian ELF32 RISC-V file (an object built for another "
                                "target, e.g. a .S assembled without the chip's -march/-mabi)")
         self._shoff, self._shnum, self._shstrndx = fields[6], fields[12], fields[13]
+
+    @classmethod
+    def from_bytes(cls, data: bytes, name: str) -> "Elf32":
+        """An ELF file held in memory (an archive member); `name` is for messages."""
+        return cls(name, data)
 
     @cached_property
     def sections(self) -> list[Section]:
