@@ -265,7 +265,7 @@ def _link_config(tools, profile, proj, exports, app: manifest.Manifest, slot: la
         "rodata_delta": profile.flash_dbus.start - profile.flash_ibus.start,
         "exports": [e.name for e in app.exports], "export_lines": {e.name: e.line for e in app.exports},
         "signatures": [e.signature.declare() for e in app.exports], "known_types": sorted(app.known_types),
-        "init": app.init, "deinit": app.deinit,
+        "init": app.init, "deinit": app.deinit, "lifecycle_lines": {"init": app.init_line, "deinit": app.deinit_line},
         "firmware_symbols": list(exports.symbols), "exports_file": exports.path,
         "cc": tools.cc, "arch_flags": tools.arch_flags(profile), "libc_flags": tools.libc_flags(),
     }

@@ -195,7 +195,8 @@ def link(config: dict, objects: list[str], outputs: dict, log=None) -> dict:
     resolved = plan_imports(config, facts, libgcc, library)
     analysis = _link_for_strategy(config, facts, objects, outputs, resolved, log)
     check_data_imports(config, facts, library, resolved, outputs["elf"])
-    signatures.check(outputs["elf"], config["app"], config["manifest"], _manifest_exports(config))
+    signatures.check(outputs["elf"], config["app"], config["manifest"], _manifest_exports(config),
+                     [(key, config[key], config["lifecycle_lines"][key]) for key in ("init", "deinit") if config[key]])
     Path(outputs["json"]).write_text(json.dumps(analysis, indent=1, sort_keys=True))
     return analysis
 
