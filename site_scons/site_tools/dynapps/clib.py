@@ -74,9 +74,6 @@ class Member:
     def data_objects(self) -> set[str]:
         return {s.name for s in self.elf.global_symbols() if s.shndx != SHN_UNDEF and s.type == STT_OBJECT}
 
-    def uses_tls(self) -> bool:
-        return any(s.name.startswith((".tdata", ".tbss")) for s in self.elf.sections)
-
 
 class Archive:
     """A GNU ar archive of ELF32 objects, read lazily: its symbol table, then only the members a
@@ -176,10 +173,6 @@ class Library:
     def __init__(self, paths: list[str]):
         self.archives = [_archive(path) for path in paths]
 
-    @property
-    def paths(self) -> list[str]:
-        return [archive.path for archive in self.archives]
-
     def member(self, symbol: str) -> Member | None:
         return next((m for m in (a.member(symbol) for a in self.archives) if m), None)
 
@@ -201,11 +194,13 @@ class Plan:
         return {(m.archive, m.name) for m in self.members}
 
 
-def plan(undefined: dict[str, str], firmware: set[str], libgcc: set[str], library: Library) -> Plan:
+def plan(undefined: dict[str, str], defined: set[str], firmware: set[str], libgcc: set[str],
+         library: Library) -> Plan:
     """Resolve `undefined` (symbol -> first object using it) in order: firmware export, libgcc,
-    pure C library member (and what it needs in turn). Names nothing resolves are `missing`."""
+    pure C library member (and what it needs in turn); `defined`: what the app defines itself.
+    Names nothing resolves are `missing`."""
     result = Plan(imports=[])
-    linked: set[str] = set()
+    linked: set[str] = set(defined)
     queue = [(name, user, None) for name, user in sorted(undefined.items())]
     while queue:
         name, user, called = queue.pop(0)  # called: the function the app called that needs `name`
@@ -236,15 +231,6 @@ def needing(library_plan: Plan, kinds: set[int]) -> list[str]:
     return sorted({library_plan.called_as[member.name] for member in library_plan.members
                    if any(kind in kinds for rela, target in member.elf.relocation_sections() if target.allocated
                           for _offset, kind, _index, _addend in member.elf.relocations(rela))})
-
-
-def check_tls(app: str, library_plan: Plan) -> None:
-    for member in library_plan.members:
-        if member.uses_tls():
-            names = ", ".join(sorted(member.defined & set(library_plan.needed_by)))
-            raise DynappsError(f"app {app}: {names} from the C library ({member.name}) uses thread-local "
-                               "storage (errno), which an app can't have: have the firmware export it "
-                               "(firmware/exports.yaml) or avoid it")
 
 
 def data_imports(imports: list[str], facts, library: Library, library_plan: Plan, elf_path: str) -> dict[str, str]:

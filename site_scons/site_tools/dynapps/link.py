@@ -113,7 +113,7 @@ def plan_imports(config: dict, facts: ObjectFacts, libgcc: set[str], library: cl
     firmware's export table, libgcc, or a pure function of the C library. Anything else is an
     error naming it and who called it."""
     firmware = set(config["firmware_symbols"])
-    resolved = clib.plan(facts.undefined, firmware, libgcc, library)
+    resolved = clib.plan(facts.undefined, facts.defined, firmware, libgcc, library)
     if resolved.stateful:
         names = ", ".join(f"{name} (used by {user})" for name, user in sorted(resolved.stateful.items()))
         raise DynappsError(f"app {config['app']}: {names}: the C library's state (heap, stdio, errno, locks) "
@@ -125,7 +125,6 @@ def plan_imports(config: dict, facts: ObjectFacts, libgcc: set[str], library: cl
         raise DynappsError(f"app {config['app']}: the firmware does not export {users}; add "
                            f"{_it_or_them(resolved.missing)} to {config['exports_file']} "
                            f"or define {_it_or_them(resolved.missing)} in the app")
-    clib.check_tls(config["app"], resolved)
     return resolved
 
 
