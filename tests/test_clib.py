@@ -7,6 +7,10 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
+from dynapps import chips, clib, link, toolchain
+from dynapps.errors import DynappsError
 from test_link_errors import _app, _error
 
 MATH_AND_STRINGS = """#include <ctype.h>
@@ -107,3 +111,20 @@ def test_export_named_like_a_c_library_function_is_refused(empty_project):
     assert _error(empty_project) == ("apps/bad/app.yaml:3: app bad: export 'isdigit' has the name of a C library "
                                      "function; the firmware's wrapper isdigit() would replace it for the whole "
                                      "firmware: rename it")
+
+
+def test_a_c_library_member_the_plan_did_not_allow_is_an_error(empty_project):
+    """The map is checked: whatever ld takes from the C library must be what clib planned."""
+    _app(empty_project, MATH_AND_STRINGS, "strategy: xip\n" + MATH_EXPORTS)
+    empty_project.scons("apps")
+    tools = toolchain.discover("riscv64-unknown-elf")
+    arch = tools.arch_flags(chips.profile("esp32c3"))
+    library = clib.Library(clib.library_paths(tools.cc, arch + tools.libc_flags()))
+    only_strchr = clib.plan({"strchr": "bad.o"}, set(), set(), set(), library)
+    map_path = str(empty_project.root / "build/apps/bad/bad.map")
+    with pytest.raises(DynappsError, match=r"app bad: the link took .*ctype.* from the C library, which dynapps "
+                                           r"did not plan"):
+        link._check_library_members({"app": "bad"}, map_path, only_strchr)
+    link._check_library_members({"app": "bad"}, map_path, clib.plan(
+        {"strchr": "bad.o", "_ctype_": "bad.o", "sqrt": "bad.o", "cos": "bad.o"}, set(), set(),
+        link.libgcc_symbols(tools.cc, arch), library))
