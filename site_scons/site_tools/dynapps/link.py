@@ -249,7 +249,7 @@ def _link_as(config: dict, facts: ObjectFacts, objects: list[str], outputs: dict
     command = [cc, *arch, "-nostdlib", "-nostartfiles", "-static", "-T", outputs["script"],
                "-Wl,--no-relax", "-Wl,--emit-relocs", "-Wl,--gc-sections", "-Wl,--no-warn-rwx-segments",
                f"-Wl,-Map={outputs['map']}", *[f"-Wl,--undefined={name}" for name in roots],
-               "-o", outputs["elf"], *objects, outputs["stubs_obj"], *_library_archives(resolved), "-lgcc"]
+               "-o", outputs["elf"], *objects, outputs["stubs_obj"], *_library_arguments(resolved), "-lgcc"]
     _run(command, log, config["app"], "link")
     _check_library_members(config, outputs["map"], resolved)
     return analyse(config, outputs["elf"], strategy, addresses, imports)
@@ -259,6 +259,12 @@ def _library_archives(resolved: clib.Plan) -> list[str]:
     """The C library archives, only when a pure member of them is planned: then ld pulls exactly
     the planned members (every other name is already defined by the app or an import stub)."""
     return list(dict.fromkeys(member.archive for member in resolved.members))
+
+
+def _library_arguments(resolved: clib.Plan) -> list[str]:
+    """libc.a and libm.a as one group: a member of either may need one of the other."""
+    archives = _library_archives(resolved)
+    return ["-Wl,--start-group", *archives, "-Wl,--end-group"] if archives else []
 
 
 _MAP_MEMBER = re.compile(r"^(\S+\.a)\((.+)\)$", re.M)
