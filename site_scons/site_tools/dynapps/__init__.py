@@ -40,13 +40,18 @@ FLASH_RECORD = f"{BUILD_DIR}/flash-record.json"
 OWNED_FOLDERS = (APPS_BUILD, GENERATED, f"{EMULATOR_BUILD}/obj/generated")
 APP_LIST = f"{BUILD_DIR}/app-list.txt"  # the apps of the last build: leftovers are looked for when it changes
 RUN_TIMEOUT_S = 120.0
-STAGE_MODULES = [str(TOOL_DIR / f"{name}.py") for name in ("link", "elf32", "relocs", "signatures", "csig", "image", "render",
+STAGE_MODULES = [str(TOOL_DIR / f"{name}.py") for name in ("link", "clib", "elf32", "relocs", "signatures", "csig", "image", "render",
                                                           "summary")]
 
 # Compile flags every app gets (DESIGN constraints 2 and 3): PC-relative code, no relaxation
 # (gp belongs to the firmware), one section per function so --gc-sections drops the unused.
+# GCC must not turn a call the source makes into one it does not (malloc + memset into calloc,
+# printf into puts): those functions come from the firmware, and a missing one must be named as
+# the source calls it.
 APP_CFLAGS = ["-mcmodel=medany", "-mno-relax", "-fno-pic", "-ffunction-sections", "-fdata-sections",
-              "-fno-common", "-g", "-Wall", "-Wextra"]
+              "-fno-common", "-fno-builtin-malloc", "-fno-builtin-printf", "-fno-builtin-fprintf",
+              "-fno-builtin-fputs", "-g", "-Wall", "-Wextra"]
+APP_ASFLAGS = ["-mno-relax", "-g"]
 
 
 def _action(function):
@@ -289,6 +294,7 @@ def _app_env(env, tools: toolchain.Toolchain, profile: chips.ChipProfile, proj, 
     app_env.Replace(
         CC=tools.cc, AS=tools.cc, OBJSUFFIX=".o",
         CCFLAGS=tools.arch_flags(profile) + tools.libc_flags() + APP_CFLAGS + list(proj.cflags) + list(app.cflags),
+        ASFLAGS=tools.arch_flags(profile) + APP_ASFLAGS,  # .S sources: the same ISA and ABI as the C objects
         CPPPATH=[f"#{app.directory}", "#firmware/components/dynapps/include"],
         CPPDEFINES=list(app.defines),
     )
@@ -302,9 +308,9 @@ def _link_config(tools, profile, proj, exports, app: manifest.Manifest, slot: la
         "rodata_delta": profile.flash_dbus.start - profile.flash_ibus.start,
         "exports": [e.name for e in app.exports], "export_lines": {e.name: e.line for e in app.exports},
         "signatures": [e.signature.declare() for e in app.exports], "known_types": sorted(app.known_types),
-        "init": app.init, "deinit": app.deinit,
+        "init": app.init, "deinit": app.deinit, "lifecycle_lines": {"init": app.init_line, "deinit": app.deinit_line},
         "firmware_symbols": list(exports.symbols), "exports_file": exports.path,
-        "cc": tools.cc, "arch_flags": tools.arch_flags(profile),
+        "cc": tools.cc, "arch_flags": tools.arch_flags(profile), "libc_flags": tools.libc_flags(),
     }
 
 

@@ -11,6 +11,7 @@ from functools import cached_property
 
 from .errors import DynappsError
 
+EM_RISCV = 243
 SHF_ALLOC = 0x2
 SHT_PROGBITS = 1
 SHT_RELA = 4
@@ -18,6 +19,7 @@ SHT_NOBITS = 8
 SHN_UNDEF = 0
 SHN_ABS = 0xFFF1
 STB_LOCAL = 0
+STT_OBJECT = 1
 STT_FUNC = 2
 STT_SECTION = 3
 
@@ -56,17 +58,20 @@ class Symbol:
 
 
 class Elf32:
-    def __init__(self, path: str):
-        with open(path, "rb") as stream:
-            self.data = stream.read()
+    def __init__(self, path: str, data: bytes | None = None):
+        if data is None:
+            with open(path, "rb") as stream:
+                data = stream.read()
+        self.data = data
         if self.data[:4] != b"\x7fELF":
             raise DynappsError("not an ELF file: delete it and build again", path)
         try:  # everything read later is checked here once: a damaged file is one clear error
             if len(self.data) < _HEADER.size:
                 raise ValueError(f"{len(self.data)} bytes, shorter than the ELF header")
             fields = _HEADER.unpack_from(self.data)
-            if fields[0][4] != 1 or fields[0][5] != 1:
-                raise ValueError("not a little-endian ELF32 file")
+            if fields[0][4] != 1 or fields[0][5] != 1 or fields[2] != EM_RISCV:
+                raise DynappsError("not a little-endian ELF32 RISC-V file (an object built for another "
+                                   "target, e.g. a .S assembled without the chip's -march/-mabi)", path)
             self._shoff, self._shnum, self._shstrndx = fields[6], fields[12], fields[13]
             self._check_bounds()
         except (struct.error, ValueError, IndexError, UnicodeDecodeError) as error:
@@ -84,6 +89,11 @@ class Elf32:
             if section.type != SHT_NOBITS and section.offset + section.size > len(self.data):
                 raise ValueError(f"section {section.name} ends at {section.offset + section.size:#x}, "
                                  f"past the end of the file ({len(self.data):#x})")
+
+    @classmethod
+    def from_bytes(cls, data: bytes, name: str) -> "Elf32":
+        """An ELF file held in memory (an archive member); `name` is for messages."""
+        return cls(name, data)
 
     @cached_property
     def sections(self) -> list[Section]:

@@ -8,12 +8,13 @@ as a Value, so a change to any of it relinks) plus the app's object files.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import csig, image, relocs, render, signatures
+from . import clib, csig, image, relocs, render, signatures
 from .elf32 import SHN_ABS, SHN_UNDEF, STT_FUNC, STT_SECTION, Elf32
 from .manifest import Export
 from .errors import DynappsError
@@ -96,40 +97,66 @@ def check_object_relocations(config: dict, facts: ObjectFacts, strategy: str) ->
                                f"{relocs.name(kind)} is {reason}")
 
 
-_LIBGCC_CACHE: dict[str, set[str]] = {}
-
-
 def libgcc_symbols(cc: str, arch_flags: list[str]) -> set[str]:
     """Global symbols libgcc defines, read from its archive symbol table."""
     path = subprocess.run([cc, *arch_flags, "-print-libgcc-file-name"], capture_output=True,
                           text=True, check=True).stdout.strip()
-    if path not in _LIBGCC_CACHE:
-        _LIBGCC_CACHE[path] = _archive_symbols(Path(path).read_bytes())
-    return _LIBGCC_CACHE[path]
+    return clib.archive_symbols(path)
 
 
-def _archive_symbols(data: bytes) -> set[str]:
-    """Names in the GNU ar symbol table ('/' member): count, offsets, NUL-terminated names."""
-    if not data.startswith(b"!<arch>\n") or data[8:10] != b"/ ":
-        return set()
-    size = int(data[8 + 48:8 + 58].decode().strip())
-    table = data[68:68 + size]
-    count = int.from_bytes(table[:4], "big")
-    names = table[4 + 4 * count:].split(b"\0")
-    return {n.decode() for n in names[:count] if n}
+def c_library(config: dict) -> clib.Library:
+    return clib.Library(clib.library_paths(config["cc"], config["arch_flags"] + config["libc_flags"]))
 
 
-def plan_imports(config: dict, facts: ObjectFacts, libgcc: set[str]) -> list[str]:
-    """Symbols to import from the firmware; anything else missing is an error naming it."""
+def plan_imports(config: dict, facts: ObjectFacts, libgcc: set[str], library: clib.Library) -> clib.Plan:
+    """Where each missing symbol comes from (docs/manifest.md, "What an app may call"): the
+    firmware's export table, libgcc, or a pure function of the C library. Anything else is an
+    error naming it and who called it."""
     firmware = set(config["firmware_symbols"])
-    imports = sorted(name for name in facts.undefined if name in firmware)
-    missing = sorted(name for name in facts.undefined if name not in firmware and name not in libgcc)
-    if missing:
-        users = ", ".join(f"{name} (used by {facts.undefined[name]})" for name in missing)
+    resolved = clib.plan(facts.undefined, facts.defined, firmware, libgcc, library)
+    if resolved.stateful:
+        names = ", ".join(f"{name} (used by {user})" for name, user in sorted(resolved.stateful.items()))
+        raise DynappsError(f"app {config['app']}: {names}: the C library's state (heap, stdio, errno, locks) "
+                           f"belongs to the firmware, so only the firmware can provide "
+                           f"{_it_or_them(resolved.stateful)}: add {_it_or_them(resolved.stateful)} to "
+                           f"{config['exports_file']}")
+    if resolved.missing:
+        users = ", ".join(f"{name} (used by {user})" for name, user in sorted(resolved.missing.items()))
         raise DynappsError(f"app {config['app']}: the firmware does not export {users}; add "
-                           f"{'it' if len(missing) == 1 else 'them'} to {config['exports_file']} "
-                           f"or define {'it' if len(missing) == 1 else 'them'} in the app")
-    return imports
+                           f"{_it_or_them(resolved.missing)} to {config['exports_file']} "
+                           f"or define {_it_or_them(resolved.missing)} in the app")
+    return resolved
+
+
+def check_data_imports(config: dict, facts: ObjectFacts, library: clib.Library, resolved: clib.Plan,
+                       elf_path: str) -> None:
+    """Never a code stub for data: an imported data object is one error naming it."""
+    data = clib.data_imports(resolved.imports, facts, library, resolved, elf_path)
+    if data:
+        names = ", ".join(f"{name} (used by {user})" for name, user in sorted(data.items()))
+        raise DynappsError(f"app {config['app']}: {names} in {config['exports_file']} "
+                           f"{'is a data object' if len(data) == 1 else 'are data objects'}, but an app "
+                           "reaches the firmware through code stubs, which work for functions only: remove "
+                           f"{_it_or_them(data)} from {config['exports_file']} (constant tables of the C library "
+                           "such as _ctype_ are then linked into the app) or export a function that returns "
+                           "its address")
+
+
+def _it_or_them(names) -> str:
+    return "it" if len(names) == 1 else "them"
+
+
+def check_export_names(config: dict, libgcc: set[str], library: clib.Library) -> None:
+    """An export's name must not be the firmware's or the C library's: the firmware's wrapper
+    of that name would replace the real function for the whole firmware."""
+    firmware = set(config["firmware_symbols"])
+    for name in config["exports"]:
+        owner = ("a firmware export" if name in firmware else
+                 "a C library function" if library.defines(name) or name in libgcc else None)
+        if owner:
+            raise DynappsError(f"app {config['app']}: export '{name}' has the name of {owner}; the firmware's "
+                               f"wrapper {name}() would replace it for the whole firmware: rename it",
+                               config["manifest"], config["export_lines"][name])
 
 
 def layout_addresses(config: dict, strategy: str) -> dict:
@@ -159,26 +186,45 @@ def _first_error(stderr: str) -> str:
 
 
 def link(config: dict, objects: list[str], outputs: dict, log=None) -> dict:
-    """Link `objects` into outputs['elf'] and write the analysis to outputs['json'].
-
-    With strategy auto the app is linked as an IRAM blob first; if that is at or above the
-    hybrid threshold it is linked again as an XIP image.
-    """
+    """Link `objects` into outputs['elf'] and write the analysis to outputs['json']."""
     facts = object_facts(objects)
     check_object_sections(config, facts)
-    imports = plan_imports(config, facts, libgcc_symbols(config["cc"], config["arch_flags"]))
+    libgcc, library = libgcc_symbols(config["cc"], config["arch_flags"]), c_library(config)
+    check_export_names(config, libgcc, library)
+    resolved = plan_imports(config, facts, libgcc, library)
+    analysis = _link_for_strategy(config, facts, objects, outputs, resolved, log)
+    check_data_imports(config, facts, library, resolved, outputs["elf"])
+    signatures.check(outputs["elf"], config["app"], config["manifest"], _manifest_exports(config),
+                     [(key, config[key], config["lifecycle_lines"][key]) for key in ("init", "deinit") if config[key]])
+    Path(outputs["json"]).write_text(json.dumps(analysis, indent=1, sort_keys=True))
+    return analysis
+
+
+def _link_for_strategy(config: dict, facts: ObjectFacts, objects: list[str], outputs: dict,
+                       resolved: clib.Plan, log) -> dict:
+    """With strategy auto the app is linked as an IRAM blob first; if that is at or above the
+    hybrid threshold it is linked again as an XIP image. C library code built for fixed
+    addresses (medlow) can only go into an XIP image."""
     setting, threshold = config["strategy"], config["threshold"]
-    strategy = "iram" if setting == "auto" else setting
-    analysis = _link_as(config, facts, objects, outputs, imports, strategy, log)
+    fixed = clib.needing(resolved, relocs.ABSOLUTE_IN_CODE) if setting != "xip" else []
+    if fixed and setting == "iram":
+        raise DynappsError(f"app {config['app']}: strategy iram: {', '.join(fixed)} from the C library "
+                           f"{'uses' if len(fixed) == 1 else 'use'} absolute addresses in the code (the "
+                           "toolchain builds its C library with "
+                           "-mcmodel=medlow), which an IRAM blob can't relocate: use strategy xip or auto, or add "
+                           f"{_it_or_them(fixed)} to {config['exports_file']} to call the firmware's copy")
+    if fixed:
+        analysis = _link_as(config, facts, objects, outputs, resolved, "xip", log)
+        analysis["reason"] = f"auto: C library code for fixed addresses ({', '.join(fixed)})"
+        return analysis
+    analysis = _link_as(config, facts, objects, outputs, resolved, "iram" if setting == "auto" else setting, log)
     reason = f"manifest: strategy: {setting}"
     if setting == "auto":
         size = loaded_bytes(analysis)
         if size >= threshold:
-            analysis = _link_as(config, facts, objects, outputs, imports, "xip", log)
+            analysis = _link_as(config, facts, objects, outputs, resolved, "xip", log)
         reason = _auto_reason(size, threshold, analysis["strategy"])
     analysis["reason"] = reason
-    signatures.check(outputs["elf"], config["app"], config["manifest"], _manifest_exports(config))
-    Path(outputs["json"]).write_text(json.dumps(analysis, indent=1, sort_keys=True))
     return analysis
 
 
@@ -188,8 +234,9 @@ def _manifest_exports(config: dict) -> list[Export]:
     return [Export(signature, config["export_lines"][signature.name]) for signature in signatures]
 
 
-def _link_as(config: dict, facts: ObjectFacts, objects: list[str], outputs: dict, imports: list[str],
+def _link_as(config: dict, facts: ObjectFacts, objects: list[str], outputs: dict, resolved: clib.Plan,
              strategy: str, log) -> dict:
+    imports = resolved.imports
     check_object_relocations(config, facts, strategy)
     cc, arch = config["cc"], config["arch_flags"]
     addresses = layout_addresses(config, strategy)
@@ -202,9 +249,38 @@ def _link_as(config: dict, facts: ObjectFacts, objects: list[str], outputs: dict
     command = [cc, *arch, "-nostdlib", "-nostartfiles", "-static", "-T", outputs["script"],
                "-Wl,--no-relax", "-Wl,--emit-relocs", "-Wl,--gc-sections", "-Wl,--no-warn-rwx-segments",
                f"-Wl,-Map={outputs['map']}", *[f"-Wl,--undefined={name}" for name in roots],
-               "-o", outputs["elf"], *objects, outputs["stubs_obj"], "-lgcc"]
+               "-o", outputs["elf"], *objects, outputs["stubs_obj"], *_library_arguments(resolved), "-lgcc"]
     _run(command, log, config["app"], "link")
+    _check_library_members(config, outputs["map"], resolved)
     return analyse(config, outputs["elf"], strategy, addresses, imports)
+
+
+def _library_archives(resolved: clib.Plan) -> list[str]:
+    """The C library archives, only when a pure member of them is planned: then ld pulls exactly
+    the planned members (every other name is already defined by the app or an import stub)."""
+    return list(dict.fromkeys(member.archive for member in resolved.members))
+
+
+def _library_arguments(resolved: clib.Plan) -> list[str]:
+    """libc.a and libm.a as one group: a member of either may need one of the other."""
+    archives = _library_archives(resolved)
+    return ["-Wl,--start-group", *archives, "-Wl,--end-group"] if archives else []
+
+
+_MAP_MEMBER = re.compile(r"^(\S+\.a)\((.+)\)$", re.M)
+
+
+def _check_library_members(config: dict, map_path: str, resolved: clib.Plan) -> None:
+    """What ld took from the C library is what the plan allowed, nothing more (read from the map's
+    "Archive member included" list)."""
+    text = Path(map_path).read_text(errors="replace")
+    included = text.split("\n\n", 2)[1] if text.startswith("Archive member included") else ""
+    archives = set(_library_archives(resolved))
+    extra = sorted(f"{member} ({archive})" for archive, member in _MAP_MEMBER.findall(included)
+                   if archive in archives and (archive, member) not in resolved.member_names)
+    if extra:
+        raise DynappsError(f"app {config['app']}: the link took {', '.join(extra)} from the C library, which "
+                           f"dynapps did not plan (see {map_path})")
 
 
 def analyse(config: dict, elf_path: str, strategy: str, addresses: dict, imports: list[str]) -> dict:

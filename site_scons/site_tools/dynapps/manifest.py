@@ -44,6 +44,8 @@ class Manifest:
     cflags: tuple[str, ...]
     defines: tuple[str, ...]
     name_line: int
+    init_line: int = 1  # manifest lines of init and deinit, for the checks against the code
+    deinit_line: int = 1
     known_types: frozenset = frozenset()  # typedef names from `headers`, usable in signatures
 
     def export(self, name: str) -> Export | None:
@@ -66,6 +68,10 @@ def load(root: Path, app_dir: Path) -> Manifest:
     _check_tags_visible(root, top, headers, exports, relative_dir)
     limits = top.section("limits")
     limits.check_keys({"flash", "ram"})
+    init, deinit = _lifecycle(top, "init", exports), _lifecycle(top, "deinit", exports)
+    if init and init == deinit:
+        raise top.error("deinit", f"'{deinit}' is also the init function: the loader would call it as "
+                                  "int f(void) after loading and as void f(void) before unloading")
     return Manifest(
         name=name,
         path=path,
@@ -78,14 +84,16 @@ def load(root: Path, app_dir: Path) -> Manifest:
         headers=headers,
         strategy=top.choice("strategy", STRATEGIES, default="auto"),
         exports=exports,
-        init=_lifecycle(top, "init", exports),
-        deinit=_lifecycle(top, "deinit", exports),
+        init=init,
+        deinit=deinit,
         flash_limit=limits.size("flash", minimum=0x1000, multiple=0x1000),
         ram_limit=limits.size("ram", minimum=16, multiple=16),
         cflags=tuple(f for f, _ in top.strings("cflags", default=[])),
         defines=tuple(d for d, _ in top.strings("defines", default=[], pattern=r"[A-Za-z_]\w*(=.*)?",
                                                   expected="NAME or NAME=value")),
         name_line=top.mapping.line_of("name") if top.has("name") else 1,
+        init_line=top.mapping.line_of("init") if init else 1,
+        deinit_line=top.mapping.line_of("deinit") if deinit else 1,
         known_types=frozenset(known_types),
     )
 

@@ -136,8 +136,13 @@ def describe(shape: tuple) -> str:
     return kind
 
 
-def check(elf_path: str, app: str, manifest_path: str, exports: list) -> None:
-    """`exports`: the manifest's Export objects. Raises DynappsError at the first difference."""
+# What the loader calls init and deinit as (docs/manifest.md): the ABI shape each must return.
+LIFECYCLE = {"init": ("int {}(void)", ("int", 4, True, False)), "deinit": ("void {}(void)", ("void", 0, None, False))}
+
+
+def check(elf_path: str, app: str, manifest_path: str, exports: list, lifecycle: list = ()) -> None:
+    """`exports`: the manifest's Export objects; `lifecycle`: (key, function name, manifest line)
+    of init and deinit. Raises DynappsError at the first difference."""
     with open(elf_path, "rb") as stream:
         elf = ELFFile(stream)
         if not elf.has_dwarf_info():
@@ -145,17 +150,41 @@ def check(elf_path: str, app: str, manifest_path: str, exports: list) -> None:
         dwarf = _Dwarf(elf)
         for export in exports:
             _check_export(dwarf, app, manifest_path, export)
+        for key, name, line in lifecycle:
+            _check_lifecycle(dwarf, app, manifest_path, key, name, line)
+
+
+def _fail(app: str, label: str, manifest_path: str, line: int):
+    def fail(message: str) -> DynappsError:
+        return DynappsError(f"app {app}: {label}: {message}", manifest_path, line)
+    return fail
+
+
+def _definition(dwarf: _Dwarf, name: str, fail):
+    """The function's DWARF definition: external, with a fixed parameter list."""
+    function = dwarf.functions.get(name)
+    if function is None:
+        raise fail("the code defines no such external function")
+    if any(child.tag == "DW_TAG_unspecified_parameters" for child in function.iter_children()):
+        raise fail("the code defines it variadic (...), which a typed call can't pass: give it a fixed "
+                   "parameter list")
+    return function
+
+
+def _check_lifecycle(dwarf: _Dwarf, app: str, manifest_path: str, key: str, name: str, line: int) -> None:
+    prototype, returns = LIFECYCLE[key]
+    fail = _fail(app, f"{key} {name}", manifest_path, line)
+    function = _definition(dwarf, name, fail)
+    params, have = dwarf.parameters(function), dwarf.shape(function)
+    if params or not _same(returns, have, top_level=True):
+        raise fail(f"the loader calls it as {prototype.format(name)}, but the code defines it returning "
+                   f"{describe(have)} with {len(params)} parameter(s)")
 
 
 def _check_export(dwarf: _Dwarf, app: str, manifest_path: str, export) -> None:
     signature = export.signature
-
-    def fail(message: str) -> DynappsError:
-        return DynappsError(f"app {app}: {signature.name}: {message}", manifest_path, export.line)
-
-    function = dwarf.functions.get(signature.name)
-    if function is None:
-        raise fail("the code defines no such external function")
+    fail = _fail(app, signature.name, manifest_path, export.line)
+    function = _definition(dwarf, signature.name, fail)
     params = dwarf.parameters(function)
     if len(params) != len(signature.params):
         raise fail(f"the manifest declares {len(signature.params)} parameter(s), the code has {len(params)}")
