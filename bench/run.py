@@ -3,7 +3,7 @@
 
     ./dev bench [--quick] [--work DIR] [--out DIR] [--figures 1,2,3,6] [--chip esp32c3] [--jobs N]
     ./dev bench --render bench/results.json    (table and plot again from recorded numbers)
-    python bench/run.py ...          (the same, with site_scons/site_tools importable: ./dev does it)
+    python bench/run.py ...          (the same, with src/ importable: ./dev does it)
 
 Generates its own workloads (dynapps projects with apps of chosen sizes and counts) in a work
 folder (default: a temporary one, deleted afterwards), measures
@@ -38,7 +38,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-import workload  # noqa: E402  (puts site_scons/site_tools on sys.path)
+import workload  # noqa: E402  (puts src/ on sys.path)
 import buildtime  # noqa: E402
 import iteration  # noqa: E402
 import loadcost  # noqa: E402

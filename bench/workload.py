@@ -32,7 +32,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
-TOOLS = REPO / "site_scons" / "site_tools"
+TOOLS = REPO / "src"
 if str(TOOLS) not in sys.path:
     sys.path.insert(0, str(TOOLS))
 
@@ -179,7 +179,7 @@ class Calibration:
 
 
 def _app_cflags(chip: str, tools: toolchain.Toolchain) -> list[str]:
-    from dynapps import APP_CFLAGS  # the flags scons gives every app
+    from dynapps.toolchain import APP_CFLAGS  # the flags scons gives every app
 
     return tools.arch_flags(chips.profile(chip)) + tools.libc_flags() + list(APP_CFLAGS) + ["-O2"]
 
@@ -309,7 +309,7 @@ def edit_app(root: Path, name: str, marker: int) -> Path:
 
 
 def scons_command(root: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "SCons", f"--site-dir={REPO / 'site_scons'}", "-C", str(root), *args]
+    return [sys.executable, "-m", "SCons", "-C", str(root), *args]
 
 
 def scons_env() -> dict:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-TOOLS = REPO / "site_scons" / "site_tools"
+TOOLS = REPO / "src"
 sys.path.insert(0, str(TOOLS))
 
 PROJECT_FILES = ["SConstruct", "dynapps.yaml", "firmware/exports.yaml", "firmware/partitions-base.csv",
@@ -32,7 +32,7 @@ class Project:
 
     def scons(self, *args: str, check: bool = True, path_prefix: str = "") -> subprocess.CompletedProcess:
         """`path_prefix`: a folder searched before PATH (e.g. one holding a stand-in compiler)."""
-        command = [sys.executable, "-m", "SCons", f"--site-dir={REPO / 'site_scons'}", "-C", str(self.root), *args]
+        command = [sys.executable, "-m", "SCons", "-C", str(self.root), *args]
         env = _env()
         if path_prefix:
             env["PATH"] = path_prefix + os.pathsep + env["PATH"]

@@ -1,4 +1,4 @@
-"""The emulator machine (site_scons/site_tools/dynapps/emulator.py) and the emulator firmware's
+"""The emulator machine (src/dynapps/emulator.py) and the emulator firmware's
 platform and port, with small RV32 programs compiled here.
 
 Needs riscv64-unknown-elf-gcc and picolibc (Debian packages) and unicorn + pyelftools.
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-TOOLS = REPO / "site_scons" / "site_tools"
+TOOLS = REPO / "src"
 if str(TOOLS) not in sys.path:
     sys.path.insert(0, str(TOOLS))
 

@@ -1,6 +1,6 @@
 /*
  * The emulator machine's devices, as the emulator firmware sees them
- * (site_scons/site_tools/dynapps/emulator.py implements them; tests/test_emulator.py checks
+ * (src/dynapps/emulator.py implements them; tests/test_emulator.py checks
  * that the register offsets below match the Python side).
  *
  * Addresses come from the chip profile (chips.py EmulatorProfile) through -D defines that

@@ -1,7 +1,7 @@
 /*
  * dynapps image format, version 2 (docs/image-format.md is the reference).
  *
- * Written by site_scons/site_tools/dynapps/image.py; read by the loader core.
+ * Written by src/dynapps/image.py; read by the loader core.
  * Everything is little-endian. The file is:
  *
  *   [header 88][code segment][data segment][fix-ups][imports][exports][strtab][SHA-256 32]

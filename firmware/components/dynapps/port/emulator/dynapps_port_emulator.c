@@ -1,5 +1,5 @@
 /*
- * dynapps port for the emulator machine (site_scons/site_tools/dynapps/emulator.py).
+ * dynapps port for the emulator machine (src/dynapps/emulator.py).
  *
  * Memory: one first-fit heap over the EmulatorProfile heap range (linker symbols
  * dynapps_emu_heap_start/_end). Bookkeeping and executable RAM come from it; executable RAM is

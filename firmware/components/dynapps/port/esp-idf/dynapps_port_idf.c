@@ -416,7 +416,7 @@ void dynapps_port_unmap_xip(void *mapping)
 /*
  * XIP apps' data and bss live at fixed addresses inside this array. The app build reads its
  * address and size from the firmware ELF (symbol dynapps_data_arena, st_value / st_size:
- * site_scons/site_tools/dynapps/firmware.py), so it is a global, kept symbol in .bss. Its address
+ * src/dynapps/firmware.py), so it is a global, kept symbol in .bss. Its address
  * changes when the firmware's RAM layout changes: rebuild the XIP apps against the new ELF.
  */
 #if CONFIG_DYNAPPS_DATA_ARENA_SIZE > 0

@@ -19,6 +19,16 @@ from .errors import DynappsError
 ESP_IDF_GCC = "riscv32-esp-elf-gcc"
 DEBIAN_GCC = "riscv64-unknown-elf-gcc"
 
+# Compile flags every app gets (DESIGN constraints 2 and 3): PC-relative code, no relaxation
+# (gp belongs to the firmware), one section per function so --gc-sections drops the unused.
+# GCC must not turn a call the source makes into one it does not (malloc + memset into calloc,
+# printf into puts): those functions come from the firmware, and a missing one must be named as
+# the source calls it.
+APP_CFLAGS = ["-mcmodel=medany", "-mno-relax", "-fno-pic", "-ffunction-sections", "-fdata-sections",
+              "-fno-common", "-fno-builtin-malloc", "-fno-builtin-printf", "-fno-builtin-fprintf",
+              "-fno-builtin-fputs", "-g", "-Wall", "-Wextra"]
+APP_ASFLAGS = ["-mno-relax", "-g"]
+
 
 @dataclass(frozen=True)
 class Toolchain:

@@ -1,4 +1,4 @@
-"""SCons tool `dynapps`: registers the builders, methods and aliases that turn apps/*/app.yaml
+"""The SCons side of the tool `dynapps` (the package's generate() calls generate() here): registers the builders, methods and aliases that turn apps/*/app.yaml
 into loadable images. The work itself lives in the stage modules (manifest, layout, toolchain,
 link, image, ...); this module only wires them into SCons.
 """
@@ -21,7 +21,7 @@ from . import (chips, emulator, errors, esptool_target, firmware, flash, image, 
 from .errors import DynappsError
 
 TOOL_DIR = Path(__file__).parent
-HOME = TOOL_DIR.parents[2]  # the dynapps checkout: loader component, emulator firmware
+HOME = TOOL_DIR.parents[1]  # the dynapps checkout: loader component, emulator firmware
 BUILD_DIR = "build"
 APPS_BUILD = f"{BUILD_DIR}/apps"
 GENERATED = f"{BUILD_DIR}/generated"
@@ -43,15 +43,6 @@ RUN_TIMEOUT_S = 120.0
 STAGE_MODULES = [str(TOOL_DIR / f"{name}.py") for name in ("link", "clib", "elf32", "relocs", "signatures", "csig", "image", "render",
                                                           "summary")]
 
-# Compile flags every app gets (DESIGN constraints 2 and 3): PC-relative code, no relaxation
-# (gp belongs to the firmware), one section per function so --gc-sections drops the unused.
-# GCC must not turn a call the source makes into one it does not (malloc + memset into calloc,
-# printf into puts): those functions come from the firmware, and a missing one must be named as
-# the source calls it.
-APP_CFLAGS = ["-mcmodel=medany", "-mno-relax", "-fno-pic", "-ffunction-sections", "-fdata-sections",
-              "-fno-common", "-fno-builtin-malloc", "-fno-builtin-printf", "-fno-builtin-fprintf",
-              "-fno-builtin-fputs", "-g", "-Wall", "-Wextra"]
-APP_ASFLAGS = ["-mno-relax", "-g"]
 
 
 def _action(function):
@@ -293,8 +284,8 @@ def _app_env(env, tools: toolchain.Toolchain, profile: chips.ChipProfile, proj, 
     app_env = env.Clone()
     app_env.Replace(
         CC=tools.cc, AS=tools.cc, OBJSUFFIX=".o",
-        CCFLAGS=tools.arch_flags(profile) + tools.libc_flags() + APP_CFLAGS + list(proj.cflags) + list(app.cflags),
-        ASFLAGS=tools.arch_flags(profile) + APP_ASFLAGS,  # .S sources: the same ISA and ABI as the C objects
+        CCFLAGS=tools.arch_flags(profile) + tools.libc_flags() + toolchain.APP_CFLAGS + list(proj.cflags) + list(app.cflags),
+        ASFLAGS=tools.arch_flags(profile) + toolchain.APP_ASFLAGS,  # .S sources: the same ISA and ABI as the C objects
         CPPPATH=[f"#{app.directory}", "#firmware/components/dynapps/include"],
         CPPDEFINES=list(app.defines),
     )

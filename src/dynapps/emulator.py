@@ -69,7 +69,7 @@ Instruction counting (`Machine(count_instructions=True)`) uses a code hook on ev
 (exact and repeatable, a few million instructions per second); without it the machine runs at
 full Unicorn speed and the counter register reads 0.
 
-Command line (with site_scons/site_tools on sys.path):
+Command line (with src/ on sys.path):
     python -m dynapps.emulator --chip esp32c3 --firmware fw.elf [--flash flash.bin]
 prints the UART output and exits with the firmware's exit code.
 """
@@ -136,7 +136,7 @@ MSTATUS_MPP = 3 << 11
 MSTATUS_FS_INITIAL = 1 << 13
 MAX_TRAP_DELIVERIES = 8
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 EMULATOR_FIRMWARE_DIR = REPO_ROOT / "firmware" / "emulator"
 PORT_SOURCE = REPO_ROOT / "firmware" / "components" / "dynapps" / "port" / "emulator" / "dynapps_port_emulator.c"
 INCLUDE_DIRS = (EMULATOR_FIRMWARE_DIR / "include", REPO_ROOT / "firmware" / "components" / "dynapps" / "include")
