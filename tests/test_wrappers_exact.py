@@ -113,6 +113,21 @@ def test_restrict_and_long_double_pass_through_the_wrappers(empty_project, chip)
     assert "PEEK 42 COPY 7 8 9 SAME 1 PICK 1 STATUS DYNAPPS_OK" in result.uart_text
 
 
+def test_header_with_restrict_compiles_as_cpp(empty_project):
+    """The header has extern "C" guards for C++ firmware, which has no `restrict` keyword."""
+    _exact_app(empty_project)
+    empty_project.scons("apps")
+    main = empty_project.write("firmware/main/uses_exact.cpp",
+                               '#include "dynapps_exact.h"\nint restrict = 0;  // still a plain name after it\n'
+                               "int main() { uint32_t a[1], b[1] = {1}; copy_words(a, b, 1); return restrict; }\n")
+    spec = emulator.firmware_link_spec(chips.profile("esp32c3"))
+    include = REPO / "firmware" / "components" / "dynapps" / "include"
+    command = [GCC.replace("gcc", "g++"), *spec["cflags"], "-Wall", "-Wextra", "-Werror", f"-I{include}",
+               f"-I{empty_project.root / 'build' / 'generated'}", "-fsyntax-only", str(main)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
 DWARF_CASES = [
     ("volatile dropped", "uint32_t peek(const uint32_t *p)",
      "app exact: peek: parameter 1 'p' is const uint32_t * in the manifest but const volatile uint32_t * in the code"),
