@@ -169,6 +169,11 @@ def test_printed_prototype_keeps_every_qualifier(text, printed):
     assert csig.parse(text).declare() == printed
 
 
+def test_unnamed_parameters_get_names_no_written_one_has():
+    assert csig.parse("int32_t f(int32_t arg1, int32_t, int32_t arg0)").declare() == \
+        "int32_t f(int32_t arg1, int32_t arg1_, int32_t arg0)"
+
+
 @pytest.mark.parametrize("text, reason", [
     ("void f(restrict int *p)", "'restrict' qualifies pointers only: write it after the '*'"),
     ("restrict int f(void)", "'restrict' qualifies pointers only: write it after the '*'"),

@@ -276,12 +276,25 @@ class _Parser:
             name, ctype = self.declarator(base, allow_abstract=True)
             if ctype.kind == "base" and ctype.name == "void":
                 raise SignatureError("a parameter can't have type void")
-            params.append(Param(name or f"arg{len(params)}", ctype))
+            params.append(Param(name, ctype))
             if self.peek() == ",":
                 self.take()
                 continue
             self.take(")")
-            return tuple(params)
+            return _name_unnamed(params)
+
+
+def _name_unnamed(params: list[Param]) -> tuple:
+    """The wrappers need a name for every parameter: argN, N its position, unless a written name
+    already is argN (then argN_, argN__, ...)."""
+    written = {p.name for p in params if p.name}
+    named = []
+    for index, param in enumerate(params):
+        name = param.name or f"arg{index}"
+        while not param.name and name in written:
+            name += "_"
+        named.append(Param(name, param.type))
+    return tuple(named)
 
 
 def parse(text: str, known_types: set[str] = frozenset()) -> Signature:
