@@ -1,9 +1,13 @@
 """Check each manifest signature against the compiled code, read from the app's DWARF.
 
 Types are compared by what the ilp32/ilp32f calling convention sees — integer width and
-signedness, float width, pointer (and the const-ness and type of what it points to), struct /
+signedness, float width, pointer (and the qualifiers and type of what it points to), struct /
 union / enum tag, function-pointer shape — so `int32_t` in a manifest matches `long` in code
-where the C library defines it so, but `int16_t *` never matches `uint16_t *` or `const int16_t *`.
+where the C library defines it so, but `int16_t *` never matches `uint16_t *`, `const int16_t *`
+or `volatile int16_t *`. A parameter's own qualifiers (`int *restrict p`, `const int x`) are not
+part of the function's type in C, so they are not compared.
+
+A shape is (kind, detail, detail, qualifiers), qualifiers in csig.QUALIFIERS order.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ _BASE = {
     "int": ("int", 4, True), "unsigned int": ("int", 4, False),
     "long": ("int", 4, True), "unsigned long": ("int", 4, False),
     "long long": ("int", 8, True), "unsigned long long": ("int", 8, False),
-    "float": ("float", 4, None), "double": ("float", 8, None), "bool": ("bool", 1, None), "void": ("void", 0, None),
+    "float": ("float", 4, None), "double": ("float", 8, None), "long double": ("float", 16, None), "bool": ("bool", 1, None), "void": ("void", 0, None),
 }
 _STDINT = {
     "int8_t": ("int", 1, True), "uint8_t": ("int", 1, False), "int16_t": ("int", 2, True),
@@ -29,6 +33,8 @@ _STDINT = {
     "uintptr_t": ("int", 4, False), "size_t": ("int", 4, False), "ptrdiff_t": ("int", 4, True),
     "bool": ("bool", 1, None),
 }
+_QUALIFIER_TAGS = {"DW_TAG_const_type": "const", "DW_TAG_volatile_type": "volatile",
+                   "DW_TAG_restrict_type": "restrict"}
 _DWARF_BASE_NAMES = {
     "short int": "short", "short unsigned int": "unsigned short", "long int": "long",
     "long unsigned int": "unsigned long", "long long int": "long long",
@@ -62,29 +68,30 @@ class _Dwarf:
     def shape(self, die) -> tuple:
         """ABI shape of the type a DIE's DW_AT_type names (void when absent)."""
         if die is None or "DW_AT_type" not in die.attributes:
-            return ("void", 0, None, False)
+            return ("void", 0, None, ())
         return self._type(die.get_DIE_from_attribute("DW_AT_type"))
 
     def _type(self, die) -> tuple:
-        const = False
-        while die.tag in ("DW_TAG_typedef", "DW_TAG_const_type", "DW_TAG_volatile_type"):
-            const = const or die.tag == "DW_TAG_const_type"
+        qualifiers = []
+        while die.tag == "DW_TAG_typedef" or die.tag in _QUALIFIER_TAGS:
+            qualifiers.append(_QUALIFIER_TAGS.get(die.tag))
             if "DW_AT_type" not in die.attributes:
-                return ("void", 0, None, const)
+                return ("void", 0, None, csig.ordered_qualifiers(qualifiers))
             die = die.get_DIE_from_attribute("DW_AT_type")
+        qualifiers = csig.ordered_qualifiers(qualifiers)
         if die.tag == "DW_TAG_base_type":
             name = _text(_attr(die, "DW_AT_name"))
-            return _BASE.get(_DWARF_BASE_NAMES.get(name, name), ("base:" + name, 0, None)) + (const,)
+            return _BASE.get(_DWARF_BASE_NAMES.get(name, name), ("base:" + name, 0, None)) + (qualifiers,)
         if die.tag == "DW_TAG_pointer_type":
-            return ("pointer", self.shape(die), None, const)
+            return ("pointer", self.shape(die), None, qualifiers)
         if die.tag in ("DW_TAG_structure_type", "DW_TAG_union_type", "DW_TAG_enumeration_type"):
             kind = {"DW_TAG_structure_type": "struct", "DW_TAG_union_type": "union"}.get(die.tag, "enum")
-            return (kind, _text(_attr(die, "DW_AT_name")) or "(anonymous)", None, const)
+            return (kind, _text(_attr(die, "DW_AT_name")) or "(anonymous)", None, qualifiers)
         if die.tag == "DW_TAG_subroutine_type":
-            params = tuple(self.shape(child) for child in die.iter_children()
+            params = tuple(_unqualified(self.shape(child)) for child in die.iter_children()
                            if child.tag == "DW_TAG_formal_parameter")
-            return ("function", self.shape(die), params, const)
-        return ("unknown:" + die.tag, 0, None, const)
+            return ("function", self.shape(die), params, qualifiers)
+        return ("unknown:" + die.tag, 0, None, qualifiers)
 
     def parameters(self, function) -> list:
         return [child for child in function.iter_children() if child.tag == "DW_TAG_formal_parameter"]
@@ -92,43 +99,47 @@ class _Dwarf:
 
 def manifest_shape(ctype: csig.CType, dwarf: _Dwarf) -> tuple:
     """The same ABI shape for a manifest type (typedef names resolved through the app's DWARF)."""
+    qualifiers = ctype.qualifiers
     if ctype.kind == "base":
-        return _BASE[ctype.name] + (ctype.const,)
+        return _BASE[ctype.name] + (qualifiers,)
     if ctype.kind == "named":
         if ctype.name in dwarf.typedefs:
-            kind, a, b, const = dwarf._type(dwarf.typedefs[ctype.name])
-            return (kind, a, b, const or ctype.const)
+            kind, a, b, inner = dwarf._type(dwarf.typedefs[ctype.name])
+            return (kind, a, b, csig.ordered_qualifiers(inner + qualifiers))
         if ctype.name in _STDINT:
-            return _STDINT[ctype.name] + (ctype.const,)
-        return ("typedef:" + ctype.name, 0, None, ctype.const)
+            return _STDINT[ctype.name] + (qualifiers,)
+        return ("typedef:" + ctype.name, 0, None, qualifiers)
     if ctype.kind in ("struct", "union", "enum"):
-        return (ctype.kind, ctype.name, None, ctype.const)
+        return (ctype.kind, ctype.name, None, qualifiers)
     if ctype.kind == "pointer":
-        return ("pointer", manifest_shape(ctype.target, dwarf), None, ctype.const)
+        return ("pointer", manifest_shape(ctype.target, dwarf), None, qualifiers)
     if ctype.kind == "function":
         return ("function", manifest_shape(ctype.target, dwarf),
-                tuple(manifest_shape(p.type, dwarf) for p in ctype.params), False)
+                tuple(_unqualified(manifest_shape(p.type, dwarf)) for p in ctype.params), ())
     raise AssertionError(ctype.kind)
 
 
-def _same(manifest: tuple, code: tuple, top_level: bool) -> bool:
-    """Equal shapes; a parameter's own top-level const does not change the call."""
-    if top_level:
-        manifest, code = manifest[:3] + (False,), code[:3] + (False,)
-    return manifest == code
+def _unqualified(shape: tuple) -> tuple:
+    """The shape without its own top-level qualifiers (what a parameter's type means to a call)."""
+    return shape[:3] + ((),)
+
+
+def _same(manifest: tuple, code: tuple) -> bool:
+    """Equal shapes; a parameter's own top-level qualifiers do not change the call."""
+    return _unqualified(manifest) == _unqualified(code)
 
 
 def describe(shape: tuple) -> str:
-    kind, a, b, const = shape
-    prefix = "const " if const else ""
+    kind, a, b, qualifiers = shape
+    prefix = "".join(f"{q} " for q in qualifiers)
     if kind == "int":
         return f"{prefix}{'' if b else 'u'}int{a * 8}_t"
     if kind in ("float", "bool", "void", "char"):
-        return prefix + {"float": "float" if a == 4 else "double"}.get(kind, kind)
+        return prefix + {"float": {4: "float", 8: "double"}.get(a, "long double")}.get(kind, kind)
     if kind == "pointer":
         if a[0] == "function":
             return describe(a)  # already spelled as a pointer: void (*)(...)
-        return f"{describe(a)} *{' const' if const else ''}"
+        return f"{describe(a)} *" + "".join(f" {q}" for q in qualifiers)
     if kind in ("struct", "union", "enum"):
         return f"{prefix}{kind} {a}"
     if kind == "function":
@@ -137,7 +148,7 @@ def describe(shape: tuple) -> str:
 
 
 # What the loader calls init and deinit as (docs/manifest.md): the ABI shape each must return.
-LIFECYCLE = {"init": ("int {}(void)", ("int", 4, True, False)), "deinit": ("void {}(void)", ("void", 0, None, False))}
+LIFECYCLE = {"init": ("int {}(void)", ("int", 4, True, ())), "deinit": ("void {}(void)", ("void", 0, None, ()))}
 
 
 def check(elf_path: str, app: str, manifest_path: str, exports: list, lifecycle: list = ()) -> None:
@@ -176,7 +187,7 @@ def _check_lifecycle(dwarf: _Dwarf, app: str, manifest_path: str, key: str, name
     fail = _fail(app, f"{key} {name}", manifest_path, line)
     function = _definition(dwarf, name, fail)
     params, have = dwarf.parameters(function), dwarf.shape(function)
-    if params or not _same(returns, have, top_level=True):
+    if params or not _same(returns, have):
         raise fail(f"the loader calls it as {prototype.format(name)}, but the code defines it returning "
                    f"{describe(have)} with {len(params)} parameter(s)")
 
@@ -189,10 +200,11 @@ def _check_export(dwarf: _Dwarf, app: str, manifest_path: str, export) -> None:
     if len(params) != len(signature.params):
         raise fail(f"the manifest declares {len(signature.params)} parameter(s), the code has {len(params)}")
     want, have = manifest_shape(signature.returns, dwarf), dwarf.shape(function)
-    if not _same(want, have, top_level=True):
-        raise fail(f"returns {describe(want)} in the manifest but {describe(have)} in the code")
+    if not _same(want, have):
+        raise fail(f"returns {describe(_unqualified(want))} in the manifest but {describe(_unqualified(have))} "
+                   "in the code")
     for index, (param, die) in enumerate(zip(signature.params, params), start=1):
         want, have = manifest_shape(param.type, dwarf), dwarf.shape(die)
-        if not _same(want, have, top_level=True):
-            raise fail(f"parameter {index} '{param.name}' is {describe(want)} in the manifest "
-                       f"but {describe(have)} in the code")
+        if not _same(want, have):
+            raise fail(f"parameter {index} '{param.name}' is {describe(_unqualified(want))} in the manifest "
+                       f"but {describe(_unqualified(have))} in the code")

@@ -10,6 +10,10 @@ from .firmware import ExportTable
 from .manifest import Manifest
 
 WRAPPER_SUFFIXES = ("load", "unload", "status", "handle")
+# Locals of each generated wrapper (templates/app_wrappers.c.j2). Like all of the template's own
+# names they start with dynapps_, which csig refuses in manifest names: no parameter can clash.
+ENTRY = "dynapps_gen_entry"
+RESULT = "dynapps_gen_result"
 
 
 def app_context(manifest: Manifest) -> dict:
@@ -21,10 +25,10 @@ def app_context(manifest: Manifest) -> dict:
         exports.append({
             "name": signature.name,
             "prototype": signature.declare(),
-            "function_pointer": signature.returns.declare(f"(*function)({param_types})"),
+            "function_pointer": signature.returns.declare(f"(*{ENTRY})({param_types})"),
             "returns_void": returns_void,
             "return_type": signature.returns.declare(),
-            "result": None if returns_void else signature.returns.declare("result"),
+            "result": None if returns_void else signature.returns.declare(RESULT),
             "arguments": ", ".join(p.name for p in signature.params),
         })
     return {
@@ -54,11 +58,22 @@ def check_names(manifests: list[Manifest]) -> None:
             if export.name in helpers:
                 raise DynappsError(f"exports: '{export.name}' clashes with the generated wrapper of the same name",
                                    manifest.path, export.line)
+            _check_parameter_names(manifest, export, helpers | {e.name for e in manifest.exports})
             if export.name in owners:
                 raise DynappsError(f"exports: '{export.name}' is also exported by app {owners[export.name].name} "
                                    f"({owners[export.name].path}); the firmware's wrappers need distinct names",
                                    manifest.path, export.line)
             owners[export.name] = manifest
+
+
+def _check_parameter_names(manifest: Manifest, export, functions: set[str]) -> None:
+    """The wrappers of one app are defined in one file: a parameter named like one of its functions
+    would shadow it there (an error under -Wshadow for a callback parameter)."""
+    for param in export.signature.params:
+        if param.name in functions:
+            raise DynappsError(f"exports: {export.name}: parameter '{param.name}' has the name of a function of "
+                               f"the generated wrappers of app {manifest.name}; rename the parameter",
+                               manifest.path, export.line)
 
 
 def exports_context(table: ExportTable) -> dict:
