@@ -441,7 +441,7 @@ class Machine:
         return self.entry
 
     def _map_firmware_flash(self, window, executable: bool, pieces, elf_path) -> None:
-        limit = window.start + self.emu.flash_data_view_from - self.page
+        limit = window.start + self.profile.emulator_firmware_flash_size
         start = _align_down(min(a for a, _ in pieces), self.page)
         end = _align_up(max(a + len(d) for a, d in pieces), self.page)
         if end > limit:
@@ -812,12 +812,6 @@ class Machine:
 # ---------------------------------------------------------------- building the emulator firmware
 
 
-def _plain_march(march: str) -> str:
-    """'rv32imc_zicsr_zifencei' -> 'rv32imc' (Debian's multilib selection needs the plain form;
-    -misa-spec=2.2 brings zicsr/zifencei back)."""
-    return march.split("_")[0]
-
-
 def firmware_defines(profile: chips.ChipProfile) -> dict[str, int]:
     e, p = profile.emulator, profile
     return {
@@ -830,7 +824,7 @@ def firmware_defines(profile: chips.ChipProfile) -> dict[str, int]:
         "DYNAPPS_EMU_FLASH_DBUS_BASE": p.flash_dbus.start,
         "DYNAPPS_EMU_FLASH_DBUS_SIZE": p.flash_dbus.size,
         "DYNAPPS_EMU_FLASH_DATA_VIEW_FROM": e.flash_data_view_from,
-        "DYNAPPS_EMU_FLASH_SCRATCH_VADDR": p.flash_dbus.start + e.flash_data_view_from - p.mmu_page_size,
+        "DYNAPPS_EMU_FLASH_SCRATCH_VADDR": p.flash_scratch_vaddr,
         "DYNAPPS_EMU_MMU_PAGE_SIZE": p.mmu_page_size,
         "DYNAPPS_EMU_DATA_ARENA_SIZE": e.data_arena.size,
     }
@@ -839,7 +833,7 @@ def firmware_defines(profile: chips.ChipProfile) -> dict[str, int]:
 def firmware_linker_script(profile: chips.ChipProfile, stack_size: int = DEFAULT_STACK_SIZE) -> str:
     """Linker script of the emulator firmware for `profile` (text for a file passed with -T)."""
     p, e = profile, profile.emulator
-    limit = e.flash_data_view_from - p.mmu_page_size
+    limit = p.emulator_firmware_flash_size
     rodata = "fw_text" if p.unified_flash_window else "fw_rodata"
     rodata_memory = "" if p.unified_flash_window else (
         f"  fw_rodata (r)  : ORIGIN = {p.flash_dbus.start:#010x}, LENGTH = {limit:#x}\n")
@@ -974,7 +968,7 @@ def firmware_link_spec(profile: chips.ChipProfile, linker_script_path=None,
     The loader core (src/), the firmware main and the export table are the caller's.
     """
     defines = firmware_defines(profile)
-    arch = [f"-march={_plain_march(profile.march)}", "-misa-spec=2.2", f"-mabi={profile.mabi}"]
+    arch = [f"-march={profile.plain_march}", "-misa-spec=2.2", f"-mabi={profile.mabi}"]
     cflags = arch + ["--specs=picolibc.specs", "-ffunction-sections", "-fdata-sections"]
     cflags += [f"-D{name}={value:#x}" for name, value in defines.items()]
     cflags += [f"-I{directory}" for directory in INCLUDE_DIRS]

@@ -45,8 +45,7 @@ class Toolchain:
     def arch_flags(self, profile: ChipProfile) -> list[str]:
         if self.kind == "esp-idf":
             return [f"-march={profile.march}", f"-mabi={profile.mabi}"]
-        plain = profile.march.split("_")[0]
-        return [f"-march={plain}", "-misa-spec=2.2", f"-mabi={profile.mabi}"]
+        return [f"-march={profile.plain_march}", "-misa-spec=2.2", f"-mabi={profile.mabi}"]
 
     def libc_flags(self) -> list[str]:
         """Headers of the C library the firmware links (picolibc on Debian, newlib in ESP-IDF)."""

@@ -1,0 +1,100 @@
+"""Chip profiles: stated facts only, derived facts computed once."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+
+from dynapps import chips
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Expressions that compute a chip fact from a profile's fields. Each has one home, a property or
+# function of chips.py; found anywhere else in the build (src/, tools/, bench/) it is a second copy.
+DERIVED_FACT_EXPRESSIONS = {
+    "rodata delta (ChipProfile.rodata_delta)": r"flash_dbus\.start\s*-\s*[\w.]*flash_ibus\.start",
+    "plain -march (ChipProfile.plain_march)": r"march\.split\(",
+    "emulator scratch page (ChipProfile.flash_scratch_vaddr / emulator_firmware_flash_size)":
+        r"flash_data_view_from\s*-",
+    "XIP address of a flash offset (ChipProfile.xip_vaddr)": r"flash_ibus\.start\s*\+",
+    "chip-id map (chips.chip_names)": r"\.chip_id\s*:",
+    "slot alignment (ChipProfile.slot_alignment)": r"mmu_page_size\s+if\b",
+    "-march written per chip (ChipProfile.plain_march, .mabi)": r"[\"']-march=rv32",
+}
+
+
+def _build_sources() -> list[Path]:
+    sources = [p for p in (REPO / "src" / "dynapps").rglob("*.py") if p.name != "chips.py"]
+    return sources + sorted((REPO / "tools").glob("*.py")) + sorted((REPO / "bench").glob("*.py"))
+
+
+def _code_lines(path: Path):
+    """(number, line) of the code in `path`: comment lines and docstrings, which may describe a
+    rule, are left out."""
+    text = path.read_text()
+    prose: set[int] = set()
+    for node in ast.walk(ast.parse(text)):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            prose.update(range(body[0].lineno, body[0].end_lineno + 1))
+    for number, line in enumerate(text.splitlines(), 1):
+        if number not in prose and not line.lstrip().startswith("#"):
+            yield number, line
+
+
+def test_derived_chip_facts_are_computed_only_in_chips_py():
+    copies = []
+    for path in _build_sources():
+        for number, line in _code_lines(path):
+            for fact, pattern in DERIVED_FACT_EXPRESSIONS.items():
+                if re.search(pattern, line):
+                    copies.append(f"{path.relative_to(REPO)}:{number}: {fact}: {line.strip()}")
+    assert not copies, "derived chip facts computed outside chips.py:\n" + "\n".join(copies)
+
+
+def test_derived_facts_follow_from_the_stated_ones():
+    c3, c6, p4 = chips.profile("esp32c3"), chips.profile("esp32c6"), chips.profile("esp32p4")
+    assert c3.rodata_delta == 0x3C000000 - 0x42000000 and c6.rodata_delta == 0 == p4.rodata_delta
+    assert (c3.plain_march, c6.plain_march, p4.plain_march) == ("rv32imc", "rv32imac", "rv32imafc")
+    assert c3.xip_vaddr(0x200000) == 0x42200000 and p4.xip_vaddr(0x200000) == 0x40200000
+    assert (c3.slot_alignment(True), c3.slot_alignment(False)) == (0x10000, chips.FLASH_SECTOR)
+    # the page just under the flash data view (1 MiB), on the data bus
+    assert c3.flash_scratch_vaddr == 0x3C0F0000 and c6.flash_scratch_vaddr == 0x420F0000
+    assert c3.emulator_firmware_flash_size == 0xF0000
+    assert chips.chip_names() == {0x05: "esp32c3", 0x0D: "esp32c6", 0x10: "esp32h2", 0x12: "esp32p4"}
+
+
+def _stated_differences(child: chips.ChipProfile, parent: chips.ChipProfile) -> set[str]:
+    return {f.name for f in dataclasses.fields(child) if f.name != "parent"
+            and getattr(child, f.name) != getattr(parent, f.name)}
+
+
+def test_esp32h2_is_esp32c6_with_only_what_differs():
+    h2, c6 = chips.profile("esp32h2"), chips.profile("esp32c6")
+    assert h2.parent == "esp32c6"
+    # esp32h2 has less SRAM (so the emulator's pieces move) and its own chip id; nothing else
+    assert _stated_differences(h2, c6) == {"name", "chip_id", "iram", "dram", "emulator"}
+    assert (h2.iram, h2.emulator.data_arena) == (chips.MemoryRegion(0x40800000, 0x40850000),
+                                                 chips.MemoryRegion(0x40840000, 0x40850000))
+
+
+def test_a_derived_profile_may_not_restate_its_parent():
+    c6 = chips.profile("esp32c6")
+    with pytest.raises(chips.ProfileError, match=r"esp32x: march, mmu_page_size restate\(s\) esp32c6"):
+        c6.derive(name="esp32x", chip_id=0x99, march=c6.march, mmu_page_size=c6.mmu_page_size)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"mabi": "ilp32f"}, r"esp32c3: has_fpu=False but mabi=ilp32f"),
+    ({"has_fpu": True}, r"esp32c3: has_fpu=True but mabi=ilp32"),
+    ({"i_d_offset": 0}, r"esp32c3: iram 0x40380000..0x403e0000 is not dram 0x3fc80000..0x3fce0000 moved by"),
+    ({"dram": chips.MemoryRegion(0x3FC80000, 0x3FCD0000)}, r"esp32c3: iram .* is not dram"),
+])
+def test_a_profile_refuses_facts_that_contradict_each_other(change, message):
+    with pytest.raises(chips.ProfileError, match=message):
+        dataclasses.replace(chips.profile("esp32c3"), **change)
