@@ -1,17 +1,24 @@
-"""Chip profiles: stated facts only, derived facts computed once."""
+"""Chip profiles: stated facts only, derived facts computed once, and the slot partition
+constants the Python build writes agreeing with the C header the loader's ports read."""
 
 from __future__ import annotations
 
 import ast
 import dataclasses
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from dynapps import chips
+from dynapps import chips, partitions
 
 REPO = Path(__file__).resolve().parent.parent
+COMPONENT = REPO / "firmware" / "components" / "dynapps"
+PARTITION_HEADER = COMPONENT / "include" / "dynapps_partition.h"
+PORTS = [COMPONENT / "port" / "esp-idf" / "dynapps_port_idf.c",
+         COMPONENT / "port" / "emulator" / "dynapps_port_emulator.c"]
 
 # Expressions that compute a chip fact from a profile's fields. Each has one home, a property or
 # function of chips.py; found anywhere else in the build (src/, tools/, bench/) it is a second copy.
@@ -98,3 +105,47 @@ def test_a_derived_profile_may_not_restate_its_parent():
 def test_a_profile_refuses_facts_that_contradict_each_other(change, message):
     with pytest.raises(chips.ProfileError, match=message):
         dataclasses.replace(chips.profile("esp32c3"), **change)
+
+
+# ---------------------------------------------------------------- slot subtype and table offset
+
+def _c_header_values(tmp_path: Path, *macros: str) -> list[int]:
+    """The macros' values as the C compiler sees them (the header compiled and run on the host)."""
+    if shutil.which("gcc") is None:
+        pytest.skip("no host gcc")
+    program = tmp_path / "print_macros.c"
+    formats = " ".join(["%lu"] * len(macros))
+    values = ", ".join(f"(unsigned long)({m})" for m in macros)
+    program.write_text(f'#include <stdio.h>\n#include "{PARTITION_HEADER.name}"\n'
+                       f'int main(void) {{ printf("{formats}\\n", {values}); return 0; }}\n')
+    binary = tmp_path / "print_macros"
+    subprocess.run(["gcc", "-Wall", "-Werror", f"-I{PARTITION_HEADER.parent}", str(program), "-o", str(binary)],
+                   check=True, capture_output=True, text=True)
+    output = subprocess.run([str(binary)], check=True, capture_output=True, text=True).stdout
+    return [int(word) for word in output.split()]
+
+
+def test_slot_subtype_and_table_offset_agree_with_the_c_header(tmp_path):
+    subtype, table_offset, table_size = _c_header_values(tmp_path, "DYNAPPS_SLOT_PARTITION_SUBTYPE",
+                                                         "DYNAPPS_PARTITION_TABLE_OFFSET",
+                                                         "DYNAPPS_PARTITION_TABLE_MAX_SIZE")
+    assert subtype == partitions.APP_SLOT_SUBTYPE
+    assert table_offset == partitions.TABLE_OFFSET
+    assert table_size == partitions.TABLE_MAX_SIZE
+
+
+def test_the_example_firmware_reads_the_table_where_the_build_writes_it():
+    defaults = (REPO / "firmware" / "sdkconfig.defaults").read_text()
+    offset = re.search(r"^CONFIG_PARTITION_TABLE_OFFSET=(\w+)$", defaults, re.MULTILINE)
+    assert offset and int(offset.group(1), 0) == partitions.TABLE_OFFSET
+
+
+@pytest.mark.parametrize("port", PORTS, ids=lambda p: p.parent.name)
+def test_the_ports_take_the_slot_constants_from_the_header(port):
+    source = port.read_text()
+    assert f'#include "{PARTITION_HEADER.name}"' in source
+    # no value of their own: a second 0x40 / 0x8000 could drift from the header
+    own = re.findall(r"^#define\s+\w+\s+\(?(?:\(\w+\))?\s*0x(?:40|8000|C00)u?\)?\s*$", source,
+                     re.MULTILINE | re.IGNORECASE)
+    assert not own, own
+    assert "DYNAPPS_SLOT_PARTITION_SUBTYPE" in source
