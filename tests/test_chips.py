@@ -20,22 +20,27 @@ PARTITION_HEADER = COMPONENT / "include" / "dynapps_partition.h"
 PORTS = [COMPONENT / "port" / "esp-idf" / "dynapps_port_idf.c",
          COMPONENT / "port" / "emulator" / "dynapps_port_emulator.c"]
 
-# Expressions that compute a chip fact from a profile's fields. Each has one home, a property or
-# function of chips.py; found anywhere else in the build (src/, tools/, bench/) it is a second copy.
+# Expressions that compute a chip fact from a profile's fields, with their one home: a property
+# or function of chips.py (or, for compiler flags, toolchain.py). Found anywhere else in the build
+# (src/, tools/, bench/) it is a second copy.
 DERIVED_FACT_EXPRESSIONS = {
-    "rodata delta (ChipProfile.rodata_delta)": r"flash_dbus\.start\s*-\s*[\w.]*flash_ibus\.start",
-    "plain -march (ChipProfile.plain_march)": r"march\.split\(",
+    "rodata delta (ChipProfile.rodata_delta)": ("chips.py", r"flash_dbus\.start\s*-\s*[\w.]*flash_ibus\.start"),
+    "plain -march (ChipProfile.plain_march)": ("chips.py", r"march\.split\("),
     "emulator scratch page (ChipProfile.flash_scratch_vaddr / emulator_firmware_flash_size)":
-        r"flash_data_view_from\s*-",
-    "XIP address of a flash offset (ChipProfile.xip_vaddr)": r"flash_ibus\.start\s*\+",
-    "chip-id map (chips.chip_names)": r"\.chip_id\s*:",
-    "slot alignment (ChipProfile.slot_alignment)": r"mmu_page_size\s+if\b",
-    "-march written per chip (ChipProfile.plain_march, .mabi)": r"[\"']-march=rv32",
+        ("chips.py", r"flash_data_view_from\s*-"),
+    "XIP address of a flash offset (ChipProfile.xip_vaddr)": ("chips.py", r"flash_ibus\.start\s*\+"),
+    "chip-id map (chips.chip_names)": ("chips.py", r"\.chip_id\s*:"),
+    "slot alignment (ChipProfile.slot_alignment)": ("chips.py", r"mmu_page_size\s+if\b"),
+    "SRAM alias address (ChipProfile.dram_address / iram_address)": ("chips.py", r"[-+]\s*[\w.]*i_d_offset\b"),
+    "word-only IRAM alias (ChipProfile.iram_alias_words_only)":
+        ("chips.py", r"i_d_offset\s+and\s+not\s+[\w.]*iram_byte_access"),
+    "-march written per chip (ChipProfile.plain_march, .mabi)": ("chips.py", r"[\"']-march=rv32"),
+    "Debian GCC's arch flags (toolchain.debian_arch_flags)": ("toolchain.py", r"-misa-spec="),
 }
 
 
 def _build_sources() -> list[Path]:
-    sources = [p for p in (REPO / "src" / "dynapps").rglob("*.py") if p.name != "chips.py"]
+    sources = sorted((REPO / "src" / "dynapps").rglob("*.py"))
     return sources + sorted((REPO / "tools").glob("*.py")) + sorted((REPO / "bench").glob("*.py"))
 
 
@@ -54,14 +59,14 @@ def _code_lines(path: Path):
             yield number, line
 
 
-def test_derived_chip_facts_are_computed_only_in_chips_py():
+def test_derived_chip_facts_are_computed_only_in_their_home():
     copies = []
     for path in _build_sources():
         for number, line in _code_lines(path):
-            for fact, pattern in DERIVED_FACT_EXPRESSIONS.items():
-                if re.search(pattern, line):
+            for fact, (home, pattern) in DERIVED_FACT_EXPRESSIONS.items():
+                if path.name != home and re.search(pattern, line):
                     copies.append(f"{path.relative_to(REPO)}:{number}: {fact}: {line.strip()}")
-    assert not copies, "derived chip facts computed outside chips.py:\n" + "\n".join(copies)
+    assert not copies, "derived chip facts computed outside their home:\n" + "\n".join(copies)
 
 
 def test_derived_facts_follow_from_the_stated_ones():
@@ -73,6 +78,9 @@ def test_derived_facts_follow_from_the_stated_ones():
     # the page just under the flash data view (1 MiB), on the data bus
     assert c3.flash_scratch_vaddr == 0x3C0F0000 and c6.flash_scratch_vaddr == 0x420F0000
     assert c3.emulator_firmware_flash_size == 0xF0000
+    assert (c3.dram_address(0x40380010), c3.iram_address(0x3FC80010)) == (0x3FC80010, 0x40380010)
+    assert (p4.dram_address(0x4FF00010), p4.iram_address(0x4FF00010)) == (0x4FF00010, 0x4FF00010)
+    assert c3.iram_alias_words_only and not c6.iram_alias_words_only and not p4.iram_alias_words_only
     assert chips.chip_names() == {0x05: "esp32c3", 0x0D: "esp32c6", 0x10: "esp32h2", 0x12: "esp32p4"}
 
 

@@ -30,9 +30,7 @@ from dynapps import chips, toolchain  # noqa: E402  (the repository's own packag
 
 COMPONENT = ROOT / "firmware/components/dynapps"
 FIRMWARE = ROOT / "firmware"
-# Debian's gcc, with -march/-mabi from the chip profile spelled for it (toolchain.py)
-DEBIAN = toolchain.Toolchain("riscv64-unknown-elf", toolchain.DEBIAN_GCC[: -len("gcc")])
-CC = DEBIAN.cc
+CC = toolchain.DEBIAN_GCC  # with -march/-mabi from the chip profile spelled for it (toolchain.py)
 
 # The component's PRIV_REQUIRES and what their public headers include in turn. Between ESP-IDF
 # releases some moved (newlib -> esp_libc in 6.0, esp_security split out of esp_hw_support):
@@ -124,7 +122,7 @@ def compile_component(idf: Path, chip: str, header: Path, work: Path, libc_inclu
     """Compile every component source; returns the failures (compiler output)."""
     chip_id = config_value(header, "IDF_FIRMWARE_CHIP_ID")
     fpu = "1" if config_value(header, "SOC_CPU_HAS_FPU") else "0"
-    flags = DEBIAN.arch_flags(chips.profile(chip)) + ["-std=gnu17", "-Os", "-ffunction-sections", "-Wall", "-Wextra", "-Werror",
+    flags = toolchain.debian_arch_flags(chips.profile(chip)) + ["-std=gnu17", "-Os", "-ffunction-sections", "-Wall", "-Wextra", "-Werror",
                           "-Wno-error=deprecated-declarations",
                           f"-DDYNAPPS_CHIP_ID={chip_id}", f"-DDYNAPPS_FPU_ABI={fpu}", "-DESP_PLATFORM",
                           "-DIDF_VER=\"check\"", "-D_GNU_SOURCE", "-D_POSIX_READER_WRITER_LOCKS",

@@ -108,6 +108,19 @@ class ChipProfile:
     def unified_flash_window(self) -> bool:
         return self.flash_ibus == self.flash_dbus
 
+    def dram_address(self, iram_address: int) -> int:
+        """The data-bus address of the SRAM byte at `iram_address` (the same when i_d_offset is 0)."""
+        return iram_address - self.i_d_offset
+
+    def iram_address(self, dram_address: int) -> int:
+        """The instruction-bus address of the SRAM byte at `dram_address`."""
+        return dram_address + self.i_d_offset
+
+    @property
+    def iram_alias_words_only(self) -> bool:
+        """SRAM has a separate IRAM alias that takes 32-bit accesses only (esp32c3)."""
+        return bool(self.i_d_offset) and not self.iram_byte_access
+
     @property
     def rodata_delta(self) -> int:
         """Data-bus address minus instruction-bus address of one flash byte (0: one window)."""

@@ -85,7 +85,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import chips, errors
+from . import chips, errors, toolchain
 
 # ---------------------------------------------------------------- control block (dynapps_emu.h)
 
@@ -420,7 +420,7 @@ class Machine:
                 if len(data) != memsz:
                     raise EmulatorError(f"{elf_path}: segment {address:#x} is cut short: the file is truncated")
                 if p.dram.contains(address, memsz) or p.iram.contains(address, memsz):
-                    at = (address if p.dram.contains(address, memsz) else address - p.i_d_offset) - self._sram_lo
+                    at = (address if p.dram.contains(address, memsz) else p.dram_address(address)) - self._sram_lo
                     self._sram[at:at + memsz] = data
                 elif p.flash_ibus.contains(address, memsz):
                     flash_pieces.setdefault("ibus", []).append((address, data))
@@ -619,9 +619,9 @@ class Machine:
         ranges = [(address, address + size)]
         if p.i_d_offset:
             if p.iram.contains(address):
-                ranges.append((address - p.i_d_offset, address - p.i_d_offset + size))
+                ranges.append((p.dram_address(address), p.dram_address(address) + size))
             elif p.dram.contains(address):
-                ranges.append((address + p.i_d_offset, address + p.i_d_offset + size))
+                ranges.append((p.iram_address(address), p.iram_address(address) + size))
         for start, end in ranges:
             self.uc.ctl_remove_cache(start & 0xFFFFFFFF, min(end, 0x1_0000_0000))
 
@@ -692,7 +692,7 @@ class Machine:
                 return f"the range overlaps the {name} page"
         if not p.unified_flash_window and address < p.flash_ibus.end and p.flash_ibus.start < end:
             return "the instruction-bus flash window serves fetches only"
-        if p.i_d_offset and not p.iram_byte_access and address < p.iram.end and p.iram.start < end:
+        if p.iram_alias_words_only and address < p.iram.end and p.iram.start < end:
             return "the IRAM alias takes 32-bit word accesses only; read through the DRAM alias"
         covered = address
         for start, last, perms in sorted(self.uc.mem_regions()):
@@ -968,7 +968,7 @@ def firmware_link_spec(profile: chips.ChipProfile, linker_script_path=None,
     The loader core (src/), the firmware main and the export table are the caller's.
     """
     defines = firmware_defines(profile)
-    arch = [f"-march={profile.plain_march}", "-misa-spec=2.2", f"-mabi={profile.mabi}"]
+    arch = toolchain.debian_arch_flags(profile)
     cflags = arch + ["--specs=picolibc.specs", "-ffunction-sections", "-fdata-sections"]
     cflags += [f"-D{name}={value:#x}" for name, value in defines.items()]
     cflags += [f"-I{directory}" for directory in INCLUDE_DIRS]
