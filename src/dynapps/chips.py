@@ -96,13 +96,13 @@ class ChipProfile:
             raise ProfileError(f"{self.name}: iram {self.iram.start:#x}..{self.iram.end:#x} is not dram "
                                f"{self.dram.start:#x}..{self.dram.end:#x} moved by i_d_offset {self.i_d_offset:#x}")
 
-    def derive(self, **differences) -> ChipProfile:
-        """A chip that is this one but for `differences`; a difference equal to this chip's value is
-        refused, so a derived profile states exactly what differs (`name` always does)."""
+    def derive(self, name: str, **differences) -> ChipProfile:
+        """Chip `name`: this one but for `differences`. A difference equal to this chip's value is
+        refused, so a derived profile states exactly what differs."""
         restated = sorted(key for key, value in differences.items() if getattr(self, key) == value)
         if restated:
-            raise ProfileError(f"{differences.get('name', '?')}: {', '.join(restated)} restate(s) {self.name}")
-        return dataclasses.replace(self, parent=self.name, **differences)
+            raise ProfileError(f"{name}: {', '.join(restated)} restate(s) {self.name}")
+        return dataclasses.replace(self, name=name, parent=self.name, **differences)
 
     @property
     def unified_flash_window(self) -> bool:
