@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from dynapps import image, layout
+from dynapps import chips, image
 
 READELF = "riscv64-unknown-elf-readelf"
 REPO_INCLUDE = __import__("conftest").REPO / "firmware/components/dynapps/include"
@@ -148,7 +148,7 @@ def test_layout_slots_are_aligned_and_disjoint(built):
     for before, after in zip(slots, slots[1:]):
         assert before["flash_offset"] + before["size"] <= after["flash_offset"]
     for slot in slots:
-        assert slot["flash_offset"] % (0x10000 if slot["xip_capable"] else layout.SECTOR) == 0
+        assert slot["flash_offset"] % (0x10000 if slot["xip_capable"] else chips.FLASH_SECTOR) == 0
 
 
 def test_inspect_prints_an_image(built):

@@ -24,18 +24,13 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from dynapps import chips, toolchain  # noqa: E402  (the repository's own package, from src/)
+
 COMPONENT = ROOT / "firmware/components/dynapps"
 FIRMWARE = ROOT / "firmware"
-CC = "riscv64-unknown-elf-gcc"
-
-# -march/-mabi per chip, spelled for Debian's gcc (NOTES-toolchain.md: -misa-spec=2.2 implies
-# zicsr/zifencei). ESP-IDF builds esp32p4 for rv32imafc_zicsr_zifencei_xesppie with ilp32f.
-ARCH = {
-    "esp32c3": ["-march=rv32imc", "-misa-spec=2.2", "-mabi=ilp32"],
-    "esp32c6": ["-march=rv32imac", "-misa-spec=2.2", "-mabi=ilp32"],
-    "esp32h2": ["-march=rv32imac", "-misa-spec=2.2", "-mabi=ilp32"],
-    "esp32p4": ["-march=rv32imafc", "-misa-spec=2.2", "-mabi=ilp32f"],
-}
+CC = toolchain.DEBIAN_GCC  # with -march/-mabi from the chip profile spelled for it (toolchain.py)
 
 # The component's PRIV_REQUIRES and what their public headers include in turn. Between ESP-IDF
 # releases some moved (newlib -> esp_libc in 6.0, esp_security split out of esp_hw_support):
@@ -127,7 +122,7 @@ def compile_component(idf: Path, chip: str, header: Path, work: Path, libc_inclu
     """Compile every component source; returns the failures (compiler output)."""
     chip_id = config_value(header, "IDF_FIRMWARE_CHIP_ID")
     fpu = "1" if config_value(header, "SOC_CPU_HAS_FPU") else "0"
-    flags = ARCH[chip] + ["-std=gnu17", "-Os", "-ffunction-sections", "-Wall", "-Wextra", "-Werror",
+    flags = toolchain.debian_arch_flags(chips.profile(chip)) + ["-std=gnu17", "-Os", "-ffunction-sections", "-Wall", "-Wextra", "-Werror",
                           "-Wno-error=deprecated-declarations",
                           f"-DDYNAPPS_CHIP_ID={chip_id}", f"-DDYNAPPS_FPU_ABI={fpu}", "-DESP_PLATFORM",
                           "-DIDF_VER=\"check\"", "-D_GNU_SOURCE", "-D_POSIX_READER_WRITER_LOCKS",
@@ -158,7 +153,7 @@ def compile_component(idf: Path, chip: str, header: Path, work: Path, libc_inclu
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--idf", type=Path, required=True, help="an ESP-IDF tree with its mbedtls submodule")
-    parser.add_argument("--chip", choices=sorted(ARCH), action="append", help="default: every chip")
+    parser.add_argument("--chip", choices=chips.names(), action="append", help="default: every chip")
     parser.add_argument("--libc-include", type=Path, action="append",
                         help="newlib headers as ESP-IDF's toolchain has them (Espressif's newlib fork: "
                              "newlib/libc/include); default: Debian's libnewlib-dev, /usr/include/newlib")
@@ -166,7 +161,7 @@ def main() -> int:
                         help="a Python with esp-idf-kconfig installed (default: this one)")
     args = parser.parse_args()
     failed = False
-    for chip in args.chip or sorted(ARCH):
+    for chip in args.chip or chips.names():
         if not (args.idf / "components/soc" / chip).is_dir():
             print(f"ESP-IDF {idf_version(args.idf)} {chip}: not supported by this release, skipped")
             continue

@@ -15,12 +15,22 @@ says otherwise. Paths are relative to ESP-IDF's components/ directory:
   -march/-mabi: ../tools/cmake/toolchain-<chip>.cmake (IDF <= 5.5) and
                 soc/project_include.cmake (IDF >= 6.0)
 docs/adding-a-chip.md says how to fill in a new chip.
-The rest of the build reads these through `profile(name)`; no other module branches on a chip name.
+A chip like another is that chip's `derive()` with only what differs (esp32h2 from esp32c6), the way
+esptool's targets/ subclass their parent. Facts that follow from the stated ones (the rodata delta,
+the plain -march, slot alignment, the emulator's scratch page, the chip-id map) are computed here
+and nowhere else. The rest of the build reads these through `profile(name)`; no other module
+branches on a chip name.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+
+# The SPI flash erase unit, the same on every chip: sector-aligned regions can be written alone.
+FLASH_SECTOR = 0x1000
+# -mabi values that pass floats in FPU registers: a chip with one of these must have an FPU.
+HARD_FLOAT_ABIS = ("ilp32f", "ilp32d")
 
 
 @dataclass(frozen=True)
@@ -34,6 +44,29 @@ class MemoryRegion:
 
     def contains(self, address: int, size: int = 1) -> bool:
         return self.start <= address and address + size <= self.end
+
+
+class ProfileError(ValueError):
+    """A profile whose stated facts contradict each other, or a derived one that restates its parent."""
+
+
+@dataclass(frozen=True)
+class EmulatorProfile:
+    """Where the emulator firmware puts its own pieces inside the chip's real memory map."""
+
+    firmware_ram: MemoryRegion  # firmware data, bss, stack
+    heap: MemoryRegion  # heap the emulator port allocates from (exec RAM and bookkeeping)
+    data_arena: MemoryRegion  # XIP apps' data + bss (fixed addresses)
+    # MMIO base of the emulator's UART: the chip's real UART0 (TX FIFO register at +0), the same
+    # on esp32c3/c6/h2 (soc/<chip>/register/soc/reg_base.h DR_REG_UART_BASE)
+    uart: int = 0x60000000
+    control: int = 0x7F000000  # MMIO base of the emulator control block (exit, MMU, counters): an
+    #                            address no device decodes on the real chip (outside every soc.h
+    #                            region), 4 KiB page
+    # Flash offset from which the flash image is visible on the data bus at
+    # flash_dbus.start + offset (identity). The firmware's own text/rodata must end below
+    # window start + this - mmu_page_size (the page under it is the port's scratch mapping).
+    flash_data_view_from: int = 0x100000
 
 
 @dataclass(frozen=True)
@@ -52,35 +85,80 @@ class ChipProfile:
     iram_byte_access: bool  # False: IRAM alias takes 32-bit accesses only
     cache_sync_after_copy: bool  # code copied into RAM must be written back / invalidated
     bootloader_offset: int  # where the ROM looks for the second-stage bootloader in flash
-    emulator: "EmulatorProfile" = field(compare=False)
+    emulator: EmulatorProfile = field(compare=False)
+    parent: str | None = field(default=None, compare=False)  # the profile this one was derived from
+
+    def __post_init__(self) -> None:
+        """Refuse stated facts that contradict each other (docs/adding-a-chip.md states the rules)."""
+        if self.has_fpu != (self.mabi in HARD_FLOAT_ABIS):
+            raise ProfileError(f"{self.name}: has_fpu={self.has_fpu} but mabi={self.mabi}")
+        if self.iram.start - self.dram.start != self.i_d_offset or self.iram.size != self.dram.size:
+            raise ProfileError(f"{self.name}: iram {self.iram.start:#x}..{self.iram.end:#x} is not dram "
+                               f"{self.dram.start:#x}..{self.dram.end:#x} moved by i_d_offset {self.i_d_offset:#x}")
+
+    def derive(self, name: str, **differences) -> ChipProfile:
+        """Chip `name`: this one but for `differences`. A difference equal to this chip's value is
+        refused, so a derived profile states exactly what differs."""
+        restated = sorted(key for key, value in differences.items() if getattr(self, key) == value)
+        if restated:
+            raise ProfileError(f"{name}: {', '.join(restated)} restate(s) {self.name}")
+        return dataclasses.replace(self, name=name, parent=self.name, **differences)
 
     @property
     def unified_flash_window(self) -> bool:
         return self.flash_ibus == self.flash_dbus
 
+    def dram_address(self, iram_address: int) -> int:
+        """The data-bus address of the SRAM byte at `iram_address` (the same when i_d_offset is 0)."""
+        return iram_address - self.i_d_offset
 
-@dataclass(frozen=True)
-class EmulatorProfile:
-    """Where the emulator firmware puts its own pieces inside the chip's real memory map."""
+    def iram_address(self, dram_address: int) -> int:
+        """The instruction-bus address of the SRAM byte at `dram_address`."""
+        return dram_address + self.i_d_offset
 
-    uart: int  # MMIO base of the emulator's UART (the chip's real UART0; TX FIFO register at +0)
-    control: int  # MMIO base of the emulator control block (exit, MMU, counters): an address no
-    #               device decodes on the real chip (outside every soc.h region), 4 KiB page
-    firmware_ram: MemoryRegion  # firmware data, bss, stack
-    heap: MemoryRegion  # heap the emulator port allocates from (exec RAM and bookkeeping)
-    data_arena: MemoryRegion  # XIP apps' data + bss (fixed addresses)
-    # Flash offset from which the flash image is visible on the data bus at
-    # flash_dbus.start + offset (identity). The firmware's own text/rodata must end below
-    # window start + this - mmu_page_size (the page under it is the port's scratch mapping).
-    flash_data_view_from: int = 0x100000
+    @property
+    def iram_alias_words_only(self) -> bool:
+        """SRAM has a separate IRAM alias that takes 32-bit accesses only (esp32c3)."""
+        return bool(self.i_d_offset) and not self.iram_byte_access
+
+    @property
+    def rodata_delta(self) -> int:
+        """Data-bus address minus instruction-bus address of one flash byte (0: one window)."""
+        return self.flash_dbus.start - self.flash_ibus.start
+
+    @property
+    def plain_march(self) -> str:
+        """The ISA without its _zicsr_zifencei suffixes ('rv32imc'): Debian's GCC picks its multilib
+        from this form, and -misa-spec=2.2 brings the two extensions back."""
+        return self.march.split("_")[0]
+
+    def xip_vaddr(self, flash_offset: int) -> int:
+        """Instruction-bus address of a flash offset (the MMU linear address equals the flash address)."""
+        return self.flash_ibus.start + flash_offset
+
+    def slot_alignment(self, xip_capable: bool) -> int:
+        """What slots are laid out in: an XIP slot is mapped by the MMU page, an IRAM slot is sectors."""
+        return self.mmu_page_size if xip_capable else FLASH_SECTOR
+
+    @property
+    def emulator_firmware_flash_size(self) -> int:
+        """Room for the emulator firmware's own text/rodata from each window's base: everything
+        below the scratch page, which lies just under the flash data view."""
+        return self.emulator.flash_data_view_from - self.mmu_page_size
+
+    @property
+    def flash_scratch_vaddr(self) -> int:
+        """Data-bus page the emulator port maps any flash page at (to read the partition table)."""
+        return self.flash_dbus.start + self.emulator_firmware_flash_size
 
 
 # Values filled in below are checked against the ESP-IDF headers named in the module docstring.
 PROFILES: dict[str, ChipProfile] = {}
 
 
-def _add(profile: ChipProfile) -> None:
+def _add(profile: ChipProfile) -> ChipProfile:
     PROFILES[profile.name] = profile
+    return profile
 
 
 def profile(name: str) -> ChipProfile:
@@ -89,6 +167,11 @@ def profile(name: str) -> ChipProfile:
 
 def names() -> list[str]:
     return sorted(PROFILES)
+
+
+def chip_names() -> dict[int, str]:
+    """esp_chip_id_t -> profile name (what an image's chip id field means)."""
+    return {p.chip_id: p.name for p in PROFILES.values()}
 
 
 _add(
@@ -128,8 +211,6 @@ _add(
         # targets/<chip>.py BOOTLOADER_FLASH_OFFSET says the same (a test compares them)
         bootloader_offset=0x0,
         emulator=EmulatorProfile(
-            uart=0x60000000,
-            control=0x7F000000,
             firmware_ram=MemoryRegion(0x3FC80000, 0x3FCA0000),
             heap=MemoryRegion(0x3FCA0000, 0x3FCD0000),
             data_arena=MemoryRegion(0x3FCD0000, 0x3FCE0000),
@@ -137,7 +218,7 @@ _add(
     )
 )
 
-_add(
+ESP32C6 = _add(
     ChipProfile(
         name="esp32c6",
         # esp_app_format.h ESP_CHIP_ID_ESP32C6 = 0x000D
@@ -174,8 +255,6 @@ _add(
         # targets/<chip>.py BOOTLOADER_FLASH_OFFSET says the same (a test compares them)
         bootloader_offset=0x0,
         emulator=EmulatorProfile(
-            uart=0x60000000,
-            control=0x7F000000,
             firmware_ram=MemoryRegion(0x40800000, 0x40820000),
             heap=MemoryRegion(0x40820000, 0x40870000),
             data_arena=MemoryRegion(0x40870000, 0x40880000),
@@ -183,45 +262,20 @@ _add(
     )
 )
 
+# esp32h2 is an esp32c6 with less SRAM. Checked the same way, its files give esp32c6's values for
+# everything not stated here: -march/-mabi (toolchain-esp32h2.cmake), no FPU (soc_caps.h), one
+# 8 MB flash window for both buses (soc.h, ext_mem_defs.h, mmu_ll.h), 64 KB MMU pages
+# (Kconfig.mmu), byte-accessible uncached SRAM, bootloader at 0x0, UART0 at 0x60000000.
 _add(
-    ChipProfile(
+    ESP32C6.derive(
         name="esp32h2",
         # esp_app_format.h ESP_CHIP_ID_ESP32H2 = 0x0010
         chip_id=0x0010,
-        # IDF <= 5.5 tools/cmake/toolchain-esp32h2.cmake: -march=rv32imac_zicsr_zifencei.
-        # IDF 6.0 soc/project_include.cmake: rv32imac_zicsr_zifencei_zaamo_zalrsc (Zaamo + Zalrsc
-        # = the A extension, same instructions); master (6.2-dev) is back to
-        # rv32imac_zicsr_zifencei. The plain string is kept: Debian's GCC takes it.
-        march="rv32imac_zicsr_zifencei",
-        mabi="ilp32",
-        has_fpu=False,  # soc/esp32h2/include/soc/soc_caps.h: no SOC_CPU_HAS_FPU
-        # soc/esp32h2/include/soc/soc.h SOC_IROM_LOW 0x42000000; SOC_IROM_HIGH is
-        # SOC_IROM_LOW + (SOC_MMU_PAGE_SIZE << 8) = 16 MB at 64 KB pages (256 MMU entries), but
-        # the esp_mm driver only maps the linear range of ext_mem_defs.h
-        # SOC_MMU_IRAM0_LINEAR_ADDRESS_LOW/HIGH, masked by SOC_MMU_LINEAR_ADDR_MASK 0x7FFFFF:
-        # 8 MB. esp_mmu_map_virt() refuses a vaddr above 0x42800000 (hal/esp32h2/.../mmu_ll.h
-        # mmu_ll_vaddr_to_laddr), so the usable window is 0x42000000..0x42800000.
-        flash_ibus=MemoryRegion(0x42000000, 0x42800000),
-        # soc.h SOC_DROM_LOW = SOC_IROM_LOW (soc_caps.h SOC_MMU_DI_VADDR_SHARED): one address
-        flash_dbus=MemoryRegion(0x42000000, 0x42800000),
-        # soc/esp32h2/Kconfig.mmu: MMU_PAGE_SIZE_64KB unless ESPTOOLPY_FLASHSIZE_1MB (16 KB) or
-        # _2MB (32 KB); the example firmware uses 4 MB flash (firmware/sdkconfig.defaults)
-        mmu_page_size=0x10000,
         # soc.h SOC_IRAM_LOW 0x40800000 .. SOC_IRAM_HIGH 0x40850000 (= SOC_DIRAM_IRAM_*)
         iram=MemoryRegion(0x40800000, 0x40850000),
         # soc.h SOC_DRAM_LOW 0x40800000 .. SOC_DRAM_HIGH 0x40850000: same addresses
         dram=MemoryRegion(0x40800000, 0x40850000),
-        i_d_offset=0,  # soc.h: SOC_DIRAM_IRAM_LOW == SOC_DIRAM_DRAM_LOW, no SOC_I_D_OFFSET
-        # soc.h SOC_BYTE_ACCESSIBLE_LOW/HIGH 0x40800000..0x40850000: all of it
-        iram_byte_access=True,
-        # internal SRAM is not behind a cache (soc_caps.h: no SOC_CACHE_INTERNAL_MEM_VIA_L1CACHE)
-        cache_sync_after_copy=False,
-        # bootloader/Kconfig.projbuild BOOTLOADER_OFFSET_IN_FLASH (ESP-IDF v5.5); esptool 5.6
-        # targets/<chip>.py BOOTLOADER_FLASH_OFFSET says the same (a test compares them)
-        bootloader_offset=0x0,
         emulator=EmulatorProfile(
-            uart=0x60000000,
-            control=0x7F000000,
             firmware_ram=MemoryRegion(0x40800000, 0x40818000),
             heap=MemoryRegion(0x40818000, 0x40840000),
             data_arena=MemoryRegion(0x40840000, 0x40850000),
@@ -265,8 +319,7 @@ _add(
         # targets/<chip>.py BOOTLOADER_FLASH_OFFSET says the same (a test compares them)
         bootloader_offset=0x2000,
         emulator=EmulatorProfile(
-            uart=0x500CA000,
-            control=0x7F000000,
+            uart=0x500CA000,  # DR_REG_UART_BASE (esp32p4 in IDF 6.x: register/hw_ver1/ and hw_ver3/)
             firmware_ram=MemoryRegion(0x4FF00000, 0x4FF40000),
             heap=MemoryRegion(0x4FF40000, 0x4FFB0000),
             data_arena=MemoryRegion(0x4FFB0000, 0x4FFC0000),

@@ -85,7 +85,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import chips, errors
+from . import chips, errors, toolchain
 
 # ---------------------------------------------------------------- control block (dynapps_emu.h)
 
@@ -420,7 +420,7 @@ class Machine:
                 if len(data) != memsz:
                     raise EmulatorError(f"{elf_path}: segment {address:#x} is cut short: the file is truncated")
                 if p.dram.contains(address, memsz) or p.iram.contains(address, memsz):
-                    at = (address if p.dram.contains(address, memsz) else address - p.i_d_offset) - self._sram_lo
+                    at = (address if p.dram.contains(address, memsz) else p.dram_address(address)) - self._sram_lo
                     self._sram[at:at + memsz] = data
                 elif p.flash_ibus.contains(address, memsz):
                     flash_pieces.setdefault("ibus", []).append((address, data))
@@ -441,7 +441,7 @@ class Machine:
         return self.entry
 
     def _map_firmware_flash(self, window, executable: bool, pieces, elf_path) -> None:
-        limit = window.start + self.emu.flash_data_view_from - self.page
+        limit = window.start + self.profile.emulator_firmware_flash_size
         start = _align_down(min(a for a, _ in pieces), self.page)
         end = _align_up(max(a + len(d) for a, d in pieces), self.page)
         if end > limit:
@@ -619,9 +619,9 @@ class Machine:
         ranges = [(address, address + size)]
         if p.i_d_offset:
             if p.iram.contains(address):
-                ranges.append((address - p.i_d_offset, address - p.i_d_offset + size))
+                ranges.append((p.dram_address(address), p.dram_address(address) + size))
             elif p.dram.contains(address):
-                ranges.append((address + p.i_d_offset, address + p.i_d_offset + size))
+                ranges.append((p.iram_address(address), p.iram_address(address) + size))
         for start, end in ranges:
             self.uc.ctl_remove_cache(start & 0xFFFFFFFF, min(end, 0x1_0000_0000))
 
@@ -692,7 +692,7 @@ class Machine:
                 return f"the range overlaps the {name} page"
         if not p.unified_flash_window and address < p.flash_ibus.end and p.flash_ibus.start < end:
             return "the instruction-bus flash window serves fetches only"
-        if p.i_d_offset and not p.iram_byte_access and address < p.iram.end and p.iram.start < end:
+        if p.iram_alias_words_only and address < p.iram.end and p.iram.start < end:
             return "the IRAM alias takes 32-bit word accesses only; read through the DRAM alias"
         covered = address
         for start, last, perms in sorted(self.uc.mem_regions()):
@@ -812,12 +812,6 @@ class Machine:
 # ---------------------------------------------------------------- building the emulator firmware
 
 
-def _plain_march(march: str) -> str:
-    """'rv32imc_zicsr_zifencei' -> 'rv32imc' (Debian's multilib selection needs the plain form;
-    -misa-spec=2.2 brings zicsr/zifencei back)."""
-    return march.split("_")[0]
-
-
 def firmware_defines(profile: chips.ChipProfile) -> dict[str, int]:
     e, p = profile.emulator, profile
     return {
@@ -830,7 +824,7 @@ def firmware_defines(profile: chips.ChipProfile) -> dict[str, int]:
         "DYNAPPS_EMU_FLASH_DBUS_BASE": p.flash_dbus.start,
         "DYNAPPS_EMU_FLASH_DBUS_SIZE": p.flash_dbus.size,
         "DYNAPPS_EMU_FLASH_DATA_VIEW_FROM": e.flash_data_view_from,
-        "DYNAPPS_EMU_FLASH_SCRATCH_VADDR": p.flash_dbus.start + e.flash_data_view_from - p.mmu_page_size,
+        "DYNAPPS_EMU_FLASH_SCRATCH_VADDR": p.flash_scratch_vaddr,
         "DYNAPPS_EMU_MMU_PAGE_SIZE": p.mmu_page_size,
         "DYNAPPS_EMU_DATA_ARENA_SIZE": e.data_arena.size,
     }
@@ -839,7 +833,7 @@ def firmware_defines(profile: chips.ChipProfile) -> dict[str, int]:
 def firmware_linker_script(profile: chips.ChipProfile, stack_size: int = DEFAULT_STACK_SIZE) -> str:
     """Linker script of the emulator firmware for `profile` (text for a file passed with -T)."""
     p, e = profile, profile.emulator
-    limit = e.flash_data_view_from - p.mmu_page_size
+    limit = p.emulator_firmware_flash_size
     rodata = "fw_text" if p.unified_flash_window else "fw_rodata"
     rodata_memory = "" if p.unified_flash_window else (
         f"  fw_rodata (r)  : ORIGIN = {p.flash_dbus.start:#010x}, LENGTH = {limit:#x}\n")
@@ -974,7 +968,7 @@ def firmware_link_spec(profile: chips.ChipProfile, linker_script_path=None,
     The loader core (src/), the firmware main and the export table are the caller's.
     """
     defines = firmware_defines(profile)
-    arch = [f"-march={_plain_march(profile.march)}", "-misa-spec=2.2", f"-mabi={profile.mabi}"]
+    arch = toolchain.debian_arch_flags(profile)
     cflags = arch + ["--specs=picolibc.specs", "-ffunction-sections", "-fdata-sections"]
     cflags += [f"-D{name}={value:#x}" for name, value in defines.items()]
     cflags += [f"-I{directory}" for directory in INCLUDE_DIRS]

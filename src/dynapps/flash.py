@@ -24,10 +24,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .chips import FLASH_SECTOR as SECTOR
 from .errors import DynappsError
 from .partitions import TABLE_OFFSET
 
-SECTOR = 0x1000
 ERASED = 0xFF
 
 

@@ -46,8 +46,7 @@ def main(argv: list[str]) -> int:
         reason = f"unknown option {options[0]}" if options else "no image given"
         print(f"error: {reason}\n{USAGE.splitlines()[0]}", file=sys.stderr)
         return EXIT_USAGE
-    names = {profile.chip_id: name for name, profile in chips.PROFILES.items()}
-    results = [_inspect(path, names) for path in argv]
+    results = [_inspect(path, chips.chip_names()) for path in argv]
     return 0 if all(results) else EXIT_BAD_IMAGE
 
 

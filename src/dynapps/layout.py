@@ -14,8 +14,6 @@ from .errors import DynappsError
 from .manifest import Manifest
 from .project import DataArena, Project
 
-SECTOR = 0x1000
-
 
 @dataclass(frozen=True)
 class Slot:
@@ -40,11 +38,6 @@ class Layout:
         return next(s for s in self.slots if s.app == app)
 
 
-def slot_alignment(profile: chips.ChipProfile, xip_capable: bool) -> int:
-    """What slots are laid out in: an XIP slot is mapped by the MMU page, an IRAM slot is sectors."""
-    return profile.mmu_page_size if xip_capable else SECTOR
-
-
 def _align(value: int, alignment: int) -> int:
     return (value + alignment - 1) // alignment * alignment
 
@@ -65,7 +58,7 @@ def plan(project: Project, manifests: list[Manifest], arena: DataArena) -> Layou
     arena_cursor = arena.address
     for manifest in slot_order(project, manifests):
         xip_capable = manifest.strategy != "iram"
-        alignment = slot_alignment(profile, xip_capable)
+        alignment = profile.slot_alignment(xip_capable)
         size = _align(manifest.flash_limit or project.default_flash, alignment)
         offset = _align(offset, alignment)
         vaddr = ram_address = ram_size = None
@@ -81,7 +74,7 @@ def plan(project: Project, manifests: list[Manifest], arena: DataArena) -> Layou
 
 
 def _xip_address(profile: chips.ChipProfile, manifest: Manifest, offset: int, size: int) -> int:
-    vaddr = profile.flash_ibus.start + offset
+    vaddr = profile.xip_vaddr(offset)
     if not profile.flash_ibus.contains(vaddr, size):
         raise DynappsError(f"app {manifest.name}: its slot at flash offset {offset:#x} is outside the "
                            f"{profile.name} instruction-bus window ({profile.flash_ibus.size // 0x100000} MB)")

@@ -164,6 +164,6 @@ def arena_problem(profile: chips.ChipProfile, address: int, size: int) -> str | 
         return f"{span} is in the flash instruction window: the arena must be in data RAM " \
                f"{profile.dram.start:#x}..{profile.dram.end:#x}"
     if profile.i_d_offset and profile.iram.contains(address):
-        return f"{span} is the IRAM alias of {address - profile.i_d_offset:#x}: give the data-bus address " \
+        return f"{span} is the IRAM alias of {profile.dram_address(address):#x}: give the data-bus address " \
                f"(IRAM takes only 32-bit accesses)"
     return f"{span} is not in the {profile.name}'s data RAM {profile.dram.start:#x}..{profile.dram.end:#x}"

@@ -296,7 +296,7 @@ def _link_config(tools, profile, proj, exports, app: manifest.Manifest, slot: la
     return {
         "app": app.name, "manifest": app.path, "strategy": app.strategy, "threshold": proj.hybrid_threshold,
         "i_d_offset": profile.i_d_offset, "slot": slot.__dict__,
-        "rodata_delta": profile.flash_dbus.start - profile.flash_ibus.start,
+        "rodata_delta": profile.rodata_delta,
         "exports": [e.name for e in app.exports], "export_lines": {e.name: e.line for e in app.exports},
         "signatures": [e.signature.declare() for e in app.exports], "known_types": sorted(app.known_types),
         "init": app.init, "deinit": app.deinit, "lifecycle_lines": {"init": app.init_line, "deinit": app.deinit_line},
@@ -314,7 +314,7 @@ def _build_app(env, tools, profile, proj, exports, app, slot):
     env.Depends(linked, STAGE_MODULES + [str(render.template_path(t)) for t in ("imports.S.j2", "iram.ld.j2", "xip.ld.j2")])
     settings = env.Value(json.dumps({"chip_id": profile.chip_id, "has_fpu": profile.has_fpu,
                                      "firmware_id": exports.id, "manifest": app.path, "version": app.version,
-                                     "slot_alignment": layout.slot_alignment(profile, slot.xip_capable)}, sort_keys=True))
+                                     "slot_alignment": profile.slot_alignment(slot.xip_capable)}, sort_keys=True))
     built = env.DynappsImage(f"#{APPS_BUILD}/{app.name}.dapp", [linked[0], linked[1], settings])
     env.Depends(built, STAGE_MODULES)
     return linked[1], built[0]

@@ -30,6 +30,12 @@ APP_CFLAGS = ["-mcmodel=medany", "-mno-relax", "-fno-pic", "-ffunction-sections"
 APP_ASFLAGS = ["-mno-relax", "-g"]
 
 
+def debian_arch_flags(profile: ChipProfile) -> list[str]:
+    """-march/-mabi as Debian's riscv64-unknown-elf-gcc takes them (see the module docstring);
+    also what the emulator firmware and tools/idf_port_check.py compile with."""
+    return [f"-march={profile.plain_march}", "-misa-spec=2.2", f"-mabi={profile.mabi}"]
+
+
 @dataclass(frozen=True)
 class Toolchain:
     kind: str  # esp-idf | riscv64-unknown-elf
@@ -45,8 +51,7 @@ class Toolchain:
     def arch_flags(self, profile: ChipProfile) -> list[str]:
         if self.kind == "esp-idf":
             return [f"-march={profile.march}", f"-mabi={profile.mabi}"]
-        plain = profile.march.split("_")[0]
-        return [f"-march={plain}", "-misa-spec=2.2", f"-mabi={profile.mabi}"]
+        return debian_arch_flags(profile)
 
     def libc_flags(self) -> list[str]:
         """Headers of the C library the firmware links (picolibc on Debian, newlib in ESP-IDF)."""

@@ -4,7 +4,7 @@
  * Memory: one first-fit heap over the EmulatorProfile heap range (linker symbols
  * dynapps_emu_heap_start/_end). Bookkeeping and executable RAM come from it; executable RAM is
  * returned as data view + DYNAPPS_EMU_I_D_OFFSET (the IRAM alias on esp32c3, 0 elsewhere).
- * Slots: the ESP-IDF partition table at flash offset 0x8000, read through a scratch data-bus
+ * Slots: the ESP-IDF partition table at DYNAPPS_PARTITION_TABLE_OFFSET (dynapps_partition.h), read through a scratch data-bus
  * mapping; a slot's bytes are read through the identity data view of the flash
  * (flash_dbus + offset, present from DYNAPPS_EMU_FLASH_DATA_VIEW_FROM up).
  * XIP: the control block's MMU request, like esp_mmu_map on a chip, only ever at the slot's own
@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "dynapps_emu.h"
+#include "dynapps_partition.h"
 #include "dynapps_port.h"
 
 #ifndef DYNAPPS_EMU_I_D_OFFSET
@@ -262,12 +263,9 @@ void dynapps_port_sync_code(uint8_t *data_view, uintptr_t exec_addr, size_t size
 
 /* ---------------------------------------------------------------- slots */
 
-#define PARTITION_TABLE_OFFSET 0x8000u
-#define PARTITION_TABLE_MAX 0xC00u
 #define PARTITION_MAGIC 0x50AAu     /* bytes 0xAA 0x50 */
 #define PARTITION_MAGIC_MD5 0xEBEBu /* the MD5 entry that ends the table */
 #define PARTITION_TYPE_DATA 0x01u
-#define PARTITION_SUBTYPE_DYNAPPS 0x40u
 
 typedef struct __attribute__((packed)) {
     uint16_t magic;
@@ -281,9 +279,10 @@ typedef struct __attribute__((packed)) {
 
 _Static_assert(sizeof(partition_entry_t) == 32, "ESP-IDF partition entry");
 
-/* The first word of an app slot's entry: magic, type data, subtype 0x40 (little-endian). */
+/* The first word of an app slot's entry: magic, type data, the slot subtype (little-endian). */
 #define SLOT_ENTRY_WORD0 \
-    ((uint32_t)PARTITION_MAGIC | (uint32_t)PARTITION_TYPE_DATA << 16 | (uint32_t)PARTITION_SUBTYPE_DYNAPPS << 24)
+    ((uint32_t)PARTITION_MAGIC | (uint32_t)PARTITION_TYPE_DATA << 16 | \
+     (uint32_t)DYNAPPS_SLOT_PARTITION_SUBTYPE << 24)
 
 /* Like esp_mmu_map on a chip with identity mapping: a slot is executed at the instruction-bus
  * address of its flash offset (layout.py links XIP images there), nowhere else; 0 if that is
@@ -316,16 +315,16 @@ dynapps_err_t dynapps_port_find_slot(const char *name, dynapps_slot_t *slot)
     memcpy(key, key_bytes, sizeof key);
     memcpy(mask, mask_bytes, sizeof mask);
     const uint32_t page = DYNAPPS_EMU_MMU_PAGE_SIZE;
-    const uint32_t table_page = PARTITION_TABLE_OFFSET & ~(page - 1);
+    const uint32_t table_page = DYNAPPS_PARTITION_TABLE_OFFSET & ~(page - 1);
     if (dynapps_emu_mmu(DYNAPPS_EMU_MMU_MAP_DATA, DYNAPPS_EMU_FLASH_SCRATCH_VADDR, table_page, page) !=
         DYNAPPS_EMU_MMU_OK) {
         return DYNAPPS_ERR_ADDRESS_UNAVAILABLE;
     }
     const uint32_t *table =
-        (const uint32_t *)(uintptr_t)(DYNAPPS_EMU_FLASH_SCRATCH_VADDR + (PARTITION_TABLE_OFFSET - table_page));
+        (const uint32_t *)(uintptr_t)(DYNAPPS_EMU_FLASH_SCRATCH_VADDR + (DYNAPPS_PARTITION_TABLE_OFFSET - table_page));
     bool found = false;
     partition_entry_t entry;
-    for (uint32_t at = 0; at + sizeof entry <= PARTITION_TABLE_MAX; at += sizeof entry) {
+    for (uint32_t at = 0; at + sizeof entry <= DYNAPPS_PARTITION_TABLE_MAX_SIZE; at += sizeof entry) {
         const uint32_t *words = table + at / 4;
         uint32_t word0 = words[0];
         if ((word0 & 0xFFFFu) != PARTITION_MAGIC) {

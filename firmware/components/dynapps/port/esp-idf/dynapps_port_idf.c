@@ -53,6 +53,7 @@
 #include "freertos/FreeRTOS.h"
 #include "freertos/semphr.h"
 
+#include "dynapps_partition.h"
 #include "dynapps_port.h"
 #include "dynapps_sha256.h" /* the core's software SHA-256 (src/, PRIV_INCLUDE_DIRS) */
 
@@ -76,8 +77,10 @@
 
 static const char *TAG = "dynapps";
 
-/* An app slot is a data partition of this subtype, labelled with the app's name. */
-#define DYNAPPS_SLOT_SUBTYPE ((esp_partition_subtype_t)0x40)
+/* The bootloader and esp_partition read the table the build writes (dynapps_partition.h). */
+#if CONFIG_PARTITION_TABLE_OFFSET != DYNAPPS_PARTITION_TABLE_OFFSET
+#error "CONFIG_PARTITION_TABLE_OFFSET must equal DYNAPPS_PARTITION_TABLE_OFFSET, where the build writes the table"
+#endif
 
 #define ALIGN_UP(value, align) (((value) + (align) - 1) & ~((uintptr_t)(align) - 1))
 #define ALIGN_DOWN(value, align) ((value) & ~((uintptr_t)(align) - 1))
@@ -313,7 +316,8 @@ static void fill_slot(dynapps_slot_t *slot, idf_slot_t *s)
 dynapps_err_t dynapps_port_find_slot(const char *name, dynapps_slot_t *slot)
 {
     const esp_partition_t *part =
-        esp_partition_find_first(ESP_PARTITION_TYPE_DATA, DYNAPPS_SLOT_SUBTYPE, name);
+        esp_partition_find_first(ESP_PARTITION_TYPE_DATA, (esp_partition_subtype_t)DYNAPPS_SLOT_PARTITION_SUBTYPE,
+                                 name);
     if (part == NULL) {
         return DYNAPPS_ERR_NOT_FOUND;
     }
