@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, TOOLS
-from dynapps import chips, emulator
+from dynapps import chips, emulator, project
 from dynapps.emulator import devices
 from emu_support import (ALIASED_CHIPS, ALL_CHIPS, APP_SLOT, FPU_CHIPS, build, build_dir,  # noqa: F401
                          flash_image, machine_for)
@@ -85,6 +85,20 @@ def test_build_spec_contract(tmp_path):
         assert f"-mabi={profile.mabi}" in spec.cflags and "-Werror" in spec.ccflags and "-Werror" not in spec.cflags
         assert spec.project_include_dirs == ("build/generated", "firmware/main")
         assert spec.compiler_prefix == "riscv64-unknown-elf"
+
+
+def test_scons_builds_the_firmware_the_spec_describes(example_project):
+    """scons_tool only wires the spec: the firmware's objects are the spec's sources, the
+    project's emulator sources and the generated C files, and its linker script is the spec's."""
+    example_project.scons("build/emulator/firmware.elf")
+    root = example_project.root
+    proj = project.load(root)
+    spec = emulator.build_spec(proj.profile, proj.emulator_sources, "build/generated")
+    objects = {path.stem for path in (root / "build/emulator/obj").rglob("*.o")}
+    expected = {source.stem for source in spec.dynapps_sources} | {Path(s).stem for s in spec.project_sources}
+    expected |= {path.stem for path in (root / "build/generated").glob("*.c")}
+    assert objects == expected
+    assert (root / "build/emulator/firmware.ld").read_text() == spec.linker_script
 
 
 def test_linker_script_is_rendered_from_its_template():
