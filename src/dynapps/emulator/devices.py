@@ -67,7 +67,8 @@ def align_up(value: int, alignment: int) -> int:
 
 
 class Uart:
-    """UART0's TX FIFO register: a write outputs one byte; reads return 0 (nothing received)."""
+    """UART0's TX FIFO register (offset 0, as on the chip): a write outputs one byte; reads
+    return 0 (nothing received)."""
 
     def __init__(self, echo=None):
         """`echo`: a binary stream that gets every byte as it is written (None: keep only)."""
@@ -173,9 +174,20 @@ class Mmu:
 
 
 class ShaEngine:
-    """SHA-256 over guest memory, like the accelerator ESP-IDF drives through mbedtls: it reads
-    what a data load could read; any other range stops the run with a "sha_read" fault. Every
-    request is logged as (address, length)."""
+    """SHA-256 over guest memory, like the accelerator ESP-IDF drives through mbedtls.
+
+    The firmware writes a source address to REG_SHA_SRC and a length to REG_SHA_LEN, then any
+    value to REG_SHA_START; the device reads those bytes of guest memory and computes their
+    digest in Python, and REG_SHA_DIGEST + 4 i (i = 0..7) then read back digest bytes 4 i .. 4 i + 3
+    as a little-endian word (memcpy order). It reads what a data load could read: SRAM through its
+    data alias (on esp32c3 not through the IRAM alias, which takes words only), the flash data-bus
+    window where something is mapped (data view, firmware rodata, MMU mappings); anything else
+    (unmapped, a device page, esp32c3's fetch-only instruction bus, a range past 4 GiB) stops the
+    run with a "sha_read" fault naming the address. It takes no instructions: the firmware side is a
+    fixed 3 register writes and 8 reads per digest (dynapps_emu_sha256), however long the data, as
+    with a DMA-fed accelerator (whose real time grows with the length: the instruction count does
+    not show it). Every request is logged in `log` as (address, length).
+    """
 
     def __init__(self, machine: Machine):
         self._machine = machine

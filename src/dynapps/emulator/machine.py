@@ -32,23 +32,10 @@ Memory map
   - any store into a flash window stops the run ("flash_write" fault, address and pc); where
     the two windows differ (esp32c3), any load from the instruction-bus window stops it too
     ("ibus_data_read"): on silicon that bus serves instruction fetches only.
-* Devices (MMIO, 4 KiB each): a UART at `EmulatorProfile.uart` (a write to offset 0, the real
-  UART0 TX FIFO register, outputs one byte; reads return 0) and the control block at
-  `EmulatorProfile.control` (registers in firmware/emulator/include/dynapps_emu.h, mirrored
-  in devices.py as REG_*): exit, benchmark marks, instruction counter, MMU map/unmap, code sync, flash
-  size, and a SHA-256 engine (below).
-* The SHA-256 engine (control block, like the SHA accelerator ESP-IDF drives through mbedtls):
-  the firmware writes a source address to REG_SHA_SRC and a length to REG_SHA_LEN, then any
-  value to REG_SHA_START; the device reads those bytes of guest memory and computes their
-  digest in Python, and REG_SHA_DIGEST + 4 i (i = 0..7) then read back digest bytes 4 i .. 4 i + 3
-  as a little-endian word (memcpy order). It reads what a data load could read: SRAM through its
-  data alias (on esp32c3 not through the IRAM alias, which takes words only), the flash data-bus
-  window where something is mapped (data view, firmware rodata, MMU mappings); anything else
-  (unmapped, a device page, esp32c3's fetch-only instruction bus, a range past 4 GiB) stops the
-  run with a "sha_read" fault naming the address. It takes no instructions: the firmware side is a
-  fixed 3 register writes and 8 reads per digest (dynapps_emu_sha256), however long the data, as
-  with a DMA-fed accelerator (whose real time grows with the length: the instruction count does
-  not show it). Every request is logged in Machine.sha.log as (address, length).
+* Devices (MMIO, 4 KiB each, devices.py): a UART at `EmulatorProfile.uart` and the control
+  block at `EmulatorProfile.control` (registers in firmware/emulator/include/dynapps_emu.h,
+  mirrored in devices.py as REG_*): exit, benchmark marks, instruction counter, MMU map/unmap,
+  code sync, flash size and a SHA-256 engine.
 * Anything else is unmapped: a fetch, load or store there stops the run with a fault.
 
 CPU
