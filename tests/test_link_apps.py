@@ -24,17 +24,6 @@ FIRMWARE_DIR = "firmware/checks"
 ULP_TOLERANT = {"mathlib"}
 MAX_ULPS = 2
 
-HOST_MAIN = r"""
-#include "checks_calls.h"
-int main(int argc, char **argv)
-{
-    for (int i = 1; i < argc; i++) {
-        if (checks_call_app(argv[i]) != 0) return 1;
-    }
-    return 0;
-}
-"""
-
 
 # picolibc's code for these is built for fixed addresses (medlow): an IRAM blob can't hold it, so
 # IRAM runs call the firmware's copies (the firmware exports them); XIP runs link picolibc's.
@@ -75,10 +64,8 @@ def run_in_emulator(project: Project, chip: str) -> emulator.RunResult:
 
 def host_results(project: Project, work) -> dict:
     """The same calls compiled natively with the apps' C sources (mac.S has a C twin)."""
-    main = work / "host_main.c"
-    main.write_text(HOST_MAIN)
     firmware = project.root / FIRMWARE_DIR
-    sources = [main, firmware / "checks_calls.c", firmware / "mac_host.c"]
+    sources = [firmware / "checks_host_main.c", firmware / "checks_calls.c", firmware / "mac_host.c"]
     sources += [path for app in APPS for path in sorted((project.root / "apps" / app).glob("*.c"))]
     includes = [firmware, REPO / "firmware/components/dynapps/include", project.root / "build/generated"]
     binary = work / "host_checks"

@@ -120,9 +120,9 @@ def test_header_with_restrict_compiles_as_cpp(empty_project):
     main = empty_project.write("firmware/main/uses_exact.cpp",
                                '#include "dynapps_exact.h"\nint restrict = 0;  // still a plain name after it\n'
                                "int main() { uint32_t a[1], b[1] = {1}; copy_words(a, b, 1); return restrict; }\n")
-    spec = emulator.firmware_link_spec(chips.profile("esp32c3"))
+    spec = emulator.build_spec(chips.profile("esp32c3"))
     include = REPO / "firmware" / "components" / "dynapps" / "include"
-    command = [GCC.replace("gcc", "g++"), *spec["cflags"], "-Wall", "-Wextra", "-Werror", f"-I{include}",
+    command = [GCC.replace("gcc", "g++"), *spec.cflags, "-Wall", "-Wextra", "-Werror", f"-I{include}",
                f"-I{empty_project.root / 'build' / 'generated'}", "-fsyntax-only", str(main)]
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
@@ -240,10 +240,10 @@ def test_wrappers_compile_with_wshadow(empty_project):
     """Compiled with -Wall -Wextra -Wshadow -Werror: no parameter shadows or is shadowed."""
     _names_project(empty_project)
     empty_project.scons("apps")
-    spec = emulator.firmware_link_spec(chips.profile("esp32c3"))
+    spec = emulator.build_spec(chips.profile("esp32c3"))
     include = REPO / "firmware" / "components" / "dynapps" / "include"
     generated = empty_project.root / "build" / "generated"
-    command = [GCC, *spec["cflags"], "-O2", "-Wall", "-Wextra", "-Wshadow", "-Werror", f"-I{include}",
+    command = [GCC, *spec.cflags, "-O2", "-Wall", "-Wextra", "-Wshadow", "-Werror", f"-I{include}",
                f"-I{generated}", "-c", str(generated / "dynapps_names.c"), "-o", str(generated / "names.o")]
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -29,10 +29,6 @@ PARTITION_TABLE_BIN = f"{BUILD_DIR}/partition-table.bin"
 EMULATOR_BUILD = f"{BUILD_DIR}/emulator"
 EMULATOR_FLASH = f"{EMULATOR_BUILD}/flash.bin"
 EMULATOR_FIRMWARE = f"{EMULATOR_BUILD}/firmware.elf"
-COMPONENT = HOME / "firmware/components/dynapps"
-CORE_SOURCES = [COMPONENT / "src" / name for name in ("dynapps_core.c", "dynapps_err.c", "dynapps_sha256.c")]
-EMULATOR_MAIN = HOME / "firmware/emulator/emu_main.c"
-FIRMWARE_CFLAGS = ["-O2", "-g", "-Wall", "-Wextra", "-Werror"]
 FLASH_RECORD = f"{BUILD_DIR}/flash-record.json"
 # Folders that only hold what this build produces: a file in them that no target of the build
 # makes is a leftover (a removed app's wrappers, objects and image) and is deleted by `apps`.
@@ -356,19 +352,16 @@ def _object_name(env, source: Path) -> str:
 
 
 def _emulator_firmware(env, proj, generated):
-    """The firmware the emulator runs: loader core, emulator port and platform, the project's
-    firmware sources (firmware.emulator_sources) and the generated wrappers and export table."""
-    profile = proj.profile
-    tools = toolchain.discover("riscv64-unknown-elf")  # picolibc's: the emulator firmware's C library
-    spec = emulator.firmware_link_spec(profile)
-    script = env.DynappsLinkerScript(f"#{EMULATOR_BUILD}/firmware.ld", env.Value(spec["linker_script"]))
-    includes = [str(COMPONENT / "include"), str(HOME / "firmware/emulator/include"), f"#{GENERATED}"]
-    includes += sorted({f"#{Path(source).parent.as_posix()}" for source in proj.emulator_sources})
+    """The firmware the emulator runs, as emulator.build_spec composes it, wired into SCons: its
+    sources (then the generated wrappers and export table) compiled and linked with its script."""
+    spec = emulator.build_spec(proj.profile, proj.emulator_sources, GENERATED)
+    tools = toolchain.discover(spec.compiler_prefix)
+    script = env.DynappsLinkerScript(f"#{EMULATOR_BUILD}/firmware.ld", env.Value(spec.linker_script))
+    includes = [str(d) for d in spec.include_dirs] + [f"#{d}" for d in spec.project_include_dirs]
     fw_env = env.Clone(CC=tools.cc, AS=tools.cc, OBJSUFFIX=".o", CPPPATH=includes, CPPDEFINES=[],
-                       CCFLAGS=spec["cflags"] + FIRMWARE_CFLAGS, ASFLAGS=spec["cflags"],
-                       LINKFLAGS=spec["ldflags"] + [f"-T{script[0]}"], LIBS=[])
-    sources = [Path(p) for p in spec["sources"]] + CORE_SOURCES + [EMULATOR_MAIN]
-    sources += [proj.root / source for source in proj.emulator_sources]
+                       CCFLAGS=list(spec.ccflags), ASFLAGS=list(spec.cflags),
+                       LINKFLAGS=spec.link_flags(script[0]), LIBS=[])
+    sources = [*spec.dynapps_sources, *(proj.root / source for source in spec.project_sources)]
     objects = [fw_env.Object(f"#{EMULATOR_BUILD}/obj/{_object_name(env, source)}", str(source))[0]
                for source in sources]
     objects += [fw_env.Object(f"#{EMULATOR_BUILD}/obj/generated/{node.name[:-2]}.o", node)[0]

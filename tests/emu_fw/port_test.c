@@ -1,7 +1,7 @@
 /*
  * Emulator firmware that exercises the emulator port on its own (no loader core):
  * heap, executable RAM, partition-table lookup, XIP mapping, data arena, counters.
- * tests/test_emulator.py builds it with emulator.firmware_link_spec() and a flash image holding
+ * tests/test_emu_firmware.py builds it with emulator.build_spec() and a flash image holding
  * a partition table, and checks the "ok"/"FAIL" lines and the exit code (= failures).
  */
 #include <stdint.h>

@@ -1,10 +1,10 @@
 /*
  * The emulator machine's devices, as the emulator firmware sees them
- * (src/dynapps/emulator.py implements them; tests/test_emulator.py checks
+ * (src/dynapps/emulator/devices.py implements them; tests/test_emu_firmware.py checks
  * that the register offsets below match the Python side).
  *
  * Addresses come from the chip profile (chips.py EmulatorProfile) through -D defines that
- * emulator.firmware_link_spec() puts in the compile flags:
+ * emulator.build_spec() puts in the compile flags:
  *   DYNAPPS_EMU_UART_BASE, DYNAPPS_EMU_CTRL_BASE, DYNAPPS_EMU_I_D_OFFSET,
  *   DYNAPPS_EMU_FLASH_IBUS_BASE, DYNAPPS_EMU_FLASH_IBUS_SIZE, DYNAPPS_EMU_FLASH_DBUS_BASE,
  *   DYNAPPS_EMU_FLASH_DBUS_SIZE, DYNAPPS_EMU_FLASH_DATA_VIEW_FROM, DYNAPPS_EMU_FLASH_SCRATCH_VADDR,
@@ -106,7 +106,7 @@ static inline void dynapps_emu_sync_code(uintptr_t addr, size_t size)
 }
 
 /*
- * SHA-256 of `size` bytes at `data` by the emulator's SHA engine (emulator.py), standing in for
+ * SHA-256 of `size` bytes at `data` by the emulator's SHA engine (emulator/devices.py), standing in for
  * the chip's SHA accelerator. Fixed cost, whatever the length (the engine itself takes no
  * instructions): 3 register writes, 8 reads and the stores of the digest, about 40 instructions
  * with a 4-aligned `digest`. `data` must be readable

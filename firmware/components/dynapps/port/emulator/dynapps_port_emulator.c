@@ -1,5 +1,5 @@
 /*
- * dynapps port for the emulator machine (src/dynapps/emulator.py).
+ * dynapps port for the emulator machine (src/dynapps/emulator/: machine.py, devices.py).
  *
  * Memory: one first-fit heap over the EmulatorProfile heap range (linker symbols
  * dynapps_emu_heap_start/_end). Bookkeeping and executable RAM come from it; executable RAM is
@@ -25,7 +25,7 @@
 #include "dynapps_port.h"
 
 #ifndef DYNAPPS_EMU_I_D_OFFSET
-#error "DYNAPPS_EMU_I_D_OFFSET must come from the chip profile (emulator.firmware_link_spec)"
+#error "DYNAPPS_EMU_I_D_OFFSET must come from the chip profile (emulator.build_spec)"
 #endif
 
 #ifndef DYNAPPS_EMU_SOFTWARE_SHA

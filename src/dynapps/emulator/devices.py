@@ -1,0 +1,286 @@
+"""The emulator machine's devices: the UART, the MMU, the SHA-256 engine and the control block that
+exposes the last two (and exit, marks, the instruction counter) to the firmware.
+
+Register offsets mirror firmware/emulator/include/dynapps_emu.h (tests/test_emu_firmware_spec.py
+checks that the two agree). Each device is a small class the machine owns; the machine maps the
+UART and the control block as 4 KiB MMIO pages and hands them the callbacks below.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+from typing import TYPE_CHECKING
+
+from .results import Mapping, Mark
+
+if TYPE_CHECKING:
+    from .machine import Machine
+
+# ---------------------------------------------------------------- control block (dynapps_emu.h)
+
+REG_EXIT = 0x00
+REG_MARK = 0x04
+REG_ICOUNT_LO = 0x08
+REG_ICOUNT_HI = 0x0C
+REG_MMU_VADDR = 0x10
+REG_MMU_OFFSET = 0x14
+REG_MMU_SIZE = 0x18
+REG_MMU_CMD = 0x1C
+REG_MMU_STATUS = 0x20
+REG_SYNC_ADDR = 0x24
+REG_SYNC_SIZE = 0x28
+REG_FLASH_SIZE = 0x2C
+REG_ID = 0x30
+REG_SHA_SRC = 0x34
+REG_SHA_LEN = 0x38
+REG_SHA_START = 0x3C
+REG_SHA_DIGEST = 0x40  # 8 words: 0x40 .. 0x5C
+EMU_ID = 0x554D4544
+SHA_DIGEST_WORDS = 8
+
+MMU_MAP_EXEC = 1
+MMU_MAP_DATA = 2
+MMU_UNMAP = 3
+
+MMU_OK = 0
+MMU_MISALIGNED = 1
+MMU_OUT_OF_WINDOW = 2
+MMU_BEYOND_FLASH = 3
+MMU_OVERLAP = 4
+MMU_NOT_MAPPED = 5
+MMU_BAD_COMMAND = 6
+
+EXIT_TRAP_BASE = 0x80
+EXIT_PANIC = 0x7F
+EXIT_SIGNAL_BASE = 128  # picolibc raise() / abort(): 128 + signal number (abort: 134)
+
+UART_TX_FIFO = 0x00
+MMIO_SIZE = 0x1000
+
+# Registers that only hold what the firmware wrote (a request's arguments, the last MMU status).
+_PLAIN_REGISTERS = (REG_MMU_VADDR, REG_MMU_OFFSET, REG_MMU_SIZE, REG_SYNC_ADDR, REG_SHA_SRC, REG_SHA_LEN)
+
+
+def align_up(value: int, alignment: int) -> int:
+    return (value + alignment - 1) // alignment * alignment
+
+
+class Uart:
+    """UART0's TX FIFO register (offset 0, as on the chip): a write outputs one byte; reads
+    return 0 (nothing received)."""
+
+    def __init__(self, echo=None):
+        """`echo`: a binary stream that gets every byte as it is written (None: keep only)."""
+        self.output = bytearray()
+        self._echo = echo
+
+    @property
+    def text(self) -> str:
+        return self.output.decode("utf-8", errors="replace")
+
+    def read(self, uc, offset, size, _):
+        return 0  # TX FIFO empty, nothing received
+
+    def write(self, uc, offset, size, value, _):
+        if offset == UART_TX_FIFO:
+            self.output.append(value & 0xFF)
+            if self._echo is not None:
+                self._echo.write(bytes([value & 0xFF]))
+                if value & 0xFF == 0x0A:
+                    self._echo.flush()
+
+    def flush(self) -> None:
+        if self._echo is not None:
+            self._echo.flush()
+
+
+class Mmu:
+    """The flash MMU (like esp_mmu_map_virt): flash pages mapped at requested addresses of the
+    instruction-bus window (READ|EXEC) or the data-bus window (READ). Owns the list of every flash
+    mapping of the machine, the firmware's own segments and the data view included."""
+
+    def __init__(self, machine: Machine, flash: ctypes.Array):
+        self._machine = machine
+        self._flash = flash
+        self.mappings: list[Mapping] = []
+        self.log: list[tuple[int, int, int, int, int]] = []  # (command, vaddr, offset, size, status)
+
+    def map_flash(self, vaddr: int, size: int, offset: int, executable: bool, kind: str) -> None:
+        """Map flash bytes [offset, offset + size) at vaddr, without any check."""
+        U = self._machine._U
+        perms = U.UC_PROT_READ | (U.UC_PROT_EXEC if executable else 0)
+        self._machine.uc.mem_map_ptr(vaddr, size, perms, ctypes.addressof(self._flash) + offset)
+        self.mappings.append(Mapping(vaddr, vaddr + size, kind, offset, executable))
+
+    def command(self, command: int, vaddr: int, flash_offset: int, size: int) -> int:
+        """A request of the firmware through the control block; logged with its MMU_* status."""
+        if command in (MMU_MAP_EXEC, MMU_MAP_DATA):
+            status = self.map(vaddr, flash_offset, size, executable=command == MMU_MAP_EXEC)
+        elif command == MMU_UNMAP:
+            status = self.unmap(vaddr)
+        else:
+            status = MMU_BAD_COMMAND
+        self.log.append((command, vaddr, flash_offset, size, status))
+        return status
+
+    def map(self, vaddr: int, flash_offset: int, size: int, executable: bool = True) -> int:
+        """Map flash bytes at vaddr (instruction bus READ|EXEC, or data bus READ); MMU_* status."""
+        machine = self._machine
+        p, page = machine.profile, machine.page
+        window = p.flash_ibus if executable else p.flash_dbus
+        if size <= 0:
+            return MMU_BAD_COMMAND
+        if vaddr % page or flash_offset % page:
+            return MMU_MISALIGNED
+        size = align_up(size, page)
+        if not window.contains(vaddr, size):
+            return MMU_OUT_OF_WINDOW
+        if flash_offset + size > machine.flash_size:
+            return MMU_BEYOND_FLASH
+        overlapping = [m for m in self.mappings if m.start < vaddr + size and vaddr < m.end]
+        if overlapping:
+            if executable and self._in_data_view_at_identity(overlapping, vaddr, flash_offset, size):
+                machine.uc.mem_protect(vaddr, size, machine._U.UC_PROT_READ | machine._U.UC_PROT_EXEC)
+                self.mappings.append(Mapping(vaddr, vaddr + size, "mmu_exec_in_data_view", flash_offset, True))
+                machine.uc.ctl_remove_cache(vaddr, vaddr + size)
+                return MMU_OK
+            return MMU_OVERLAP
+        self.map_flash(vaddr, size, flash_offset, executable, "mmu_exec" if executable else "mmu_data")
+        machine.uc.ctl_remove_cache(vaddr, vaddr + size)
+        return MMU_OK
+
+    @staticmethod
+    def _in_data_view_at_identity(overlapping: list[Mapping], vaddr: int, flash_offset: int, size: int) -> bool:
+        """On a unified window, pages the data view already shows at the same offset may turn executable."""
+        view = overlapping[0]
+        return (len(overlapping) == 1 and view.kind == "data_view"
+                and view.start <= vaddr and vaddr + size <= view.end
+                and vaddr - view.start == flash_offset - view.flash_offset)
+
+    def unmap(self, vaddr: int) -> int:
+        machine = self._machine
+        for mapping in self.mappings:
+            if mapping.start == vaddr and mapping.kind.startswith("mmu_"):
+                size = mapping.end - mapping.start
+                if mapping.kind == "mmu_exec_in_data_view":
+                    machine.uc.mem_protect(vaddr, size, machine._U.UC_PROT_READ)
+                else:
+                    machine.uc.mem_unmap(vaddr, size)
+                machine.uc.ctl_remove_cache(vaddr, vaddr + size)
+                self.mappings.remove(mapping)
+                return MMU_OK
+        return MMU_NOT_MAPPED
+
+
+class ShaEngine:
+    """SHA-256 over guest memory, like the accelerator ESP-IDF drives through mbedtls.
+
+    The firmware writes a source address to REG_SHA_SRC and a length to REG_SHA_LEN, then any
+    value to REG_SHA_START; the device reads those bytes of guest memory and computes their
+    digest in Python, and REG_SHA_DIGEST + 4 i (i = 0..7) then read back digest bytes 4 i .. 4 i + 3
+    as a little-endian word (memcpy order). It reads what a data load could read: SRAM through its
+    data alias (on esp32c3 not through the IRAM alias, which takes words only), the flash data-bus
+    window where something is mapped (data view, firmware rodata, MMU mappings); anything else
+    (unmapped, a device page, esp32c3's fetch-only instruction bus, a range past 4 GiB) stops the
+    run with a "sha_read" fault naming the address. It takes no instructions: the firmware side is a
+    fixed 3 register writes and 8 reads per digest (dynapps_emu_sha256), however long the data, as
+    with a DMA-fed accelerator (whose real time grows with the length: the instruction count does
+    not show it). Every request is logged in `log` as (address, length).
+    """
+
+    def __init__(self, machine: Machine):
+        self._machine = machine
+        self.digest = bytes(32)
+        self.log: list[tuple[int, int]] = []
+
+    def refusal(self, address: int, size: int) -> str | None:
+        """Why the engine can't read [address, address + size), or None if it can."""
+        if size == 0:
+            return None
+        end = address + size
+        if end > 1 << 32:
+            return "the range runs past 4 GiB"
+        machine = self._machine
+        p, e = machine.profile, machine.emu
+        for name, start in (("uart", e.uart), ("control block", e.control)):
+            if address < start + MMIO_SIZE and start < end:
+                return f"the range overlaps the {name} page"
+        if not p.unified_flash_window and address < p.flash_ibus.end and p.flash_ibus.start < end:
+            return "the instruction-bus flash window serves fetches only"
+        if p.iram_alias_words_only and address < p.iram.end and p.iram.start < end:
+            return "the IRAM alias takes 32-bit word accesses only; read through the DRAM alias"
+        return self._unreadable(address, end)
+
+    def _unreadable(self, address: int, end: int) -> str | None:
+        """Why Unicorn's mapped regions do not cover [address, end) readably, or None."""
+        machine = self._machine
+        covered = address
+        for start, last, perms in sorted(machine.uc.mem_regions()):
+            if start <= covered <= last:
+                if not perms & machine._U.UC_PROT_READ:
+                    return f"{covered:#010x} is not readable"
+                covered = last + 1
+                if covered >= end:
+                    return None
+        return f"nothing is mapped at {covered:#010x}"
+
+    def start(self, uc, address: int, size: int) -> None:
+        self.log.append((address, size))
+        refusal = self.refusal(address, size)
+        if refusal is not None:
+            self._machine.memory_fault("sha_read", address=address, size=size, detail=f"SHA-256 engine: {refusal}")
+            uc.emu_stop()
+            return
+        data = bytes(uc.mem_read(address, size)) if size else b""
+        self.digest = hashlib.sha256(data).digest()
+
+
+class ControlBlock:
+    """The firmware's window on the machine: exit, benchmark marks, the instruction counter,
+    MMU requests, code sync, the flash size and the SHA engine's registers."""
+
+    def __init__(self, machine: Machine, mmu: Mmu, sha: ShaEngine):
+        self._machine = machine
+        self._mmu = mmu
+        self._sha = sha
+        self.exit_code: int | None = None
+        self.exit_instructions: int | None = None
+        self.marks: list[Mark] = []
+        self._icount_hi_latch = 0
+        self._registers = {REG_MMU_VADDR: 0, REG_MMU_OFFSET: 0, REG_MMU_SIZE: 0, REG_MMU_STATUS: 0,
+                           REG_SYNC_ADDR: 0, REG_SHA_SRC: 0, REG_SHA_LEN: 0}
+
+    def read(self, uc, offset, size, _):
+        if offset == REG_ICOUNT_LO:
+            count = self._machine.counted_instructions() or 0
+            self._icount_hi_latch = count >> 32
+            return count & 0xFFFFFFFF
+        if offset == REG_ICOUNT_HI:
+            return self._icount_hi_latch
+        if offset == REG_FLASH_SIZE:
+            return self._machine.flash_size
+        if offset == REG_ID:
+            return EMU_ID
+        if REG_SHA_DIGEST <= offset < REG_SHA_DIGEST + 4 * SHA_DIGEST_WORDS:
+            at = offset - REG_SHA_DIGEST
+            return int.from_bytes(self._sha.digest[at:at + 4], "little")
+        return self._registers.get(offset, 0)
+
+    def write(self, uc, offset, size, value, _):
+        registers = self._registers
+        if offset == REG_EXIT:
+            self.exit_code = value - (1 << 32) if value & 0x80000000 else value
+            self.exit_instructions = self._machine.counted_instructions()
+            uc.emu_stop()
+        elif offset == REG_MARK:
+            self.marks.append(Mark(value, self._machine.counted_instructions()))
+        elif offset == REG_MMU_CMD:
+            registers[REG_MMU_STATUS] = self._mmu.command(value, registers[REG_MMU_VADDR],
+                                                          registers[REG_MMU_OFFSET], registers[REG_MMU_SIZE])
+        elif offset == REG_SYNC_SIZE:
+            self._machine.sync_code(registers[REG_SYNC_ADDR], value)
+        elif offset == REG_SHA_START:
+            self._sha.start(uc, registers[REG_SHA_SRC], registers[REG_SHA_LEN])
+        elif offset in _PLAIN_REGISTERS:
+            registers[offset] = value

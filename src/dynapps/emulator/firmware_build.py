@@ -1,0 +1,123 @@
+"""How the emulator firmware is built for a chip: its sources, include folders, compile and link
+flags, -D values and linker script, as one typed object (`FirmwareBuildSpec`).
+
+The emulator firmware is the loader core, the emulator port, the platform (start-up, UART,
+exit, panic: firmware/emulator/), its main, then the project's `firmware.emulator_sources` and
+the generated wrappers and export table. It is always compiled with Debian's
+riscv64-unknown-elf-gcc and picolibc (the emulator's C library), whatever compiles the apps.
+scons_tool.py turns the spec into SCons builders; tests compile small programs with it directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import chips, render, toolchain
+
+REPO_ROOT = Path(__file__).resolve().parents[3]  # the dynapps checkout
+COMPONENT = REPO_ROOT / "firmware" / "components" / "dynapps"
+EMULATOR_FIRMWARE_DIR = REPO_ROOT / "firmware" / "emulator"
+PLATFORM_SOURCES = (EMULATOR_FIRMWARE_DIR / "start.S", EMULATOR_FIRMWARE_DIR / "emu_platform.c")
+PORT_SOURCES = (COMPONENT / "port" / "emulator" / "dynapps_port_emulator.c",)
+MAIN_SOURCE = EMULATOR_FIRMWARE_DIR / "emu_main.c"
+INCLUDE_DIRS = (EMULATOR_FIRMWARE_DIR / "include", COMPONENT / "include")
+COMPILER_PREFIX = "riscv64-unknown-elf"  # picolibc's GCC: the emulator firmware's C library
+LINKER_SCRIPT_TEMPLATE = "emulator_firmware.ld.j2"
+# Optimisation and warnings of the firmware's C files (not of its .S files).
+C_ONLY_FLAGS = ("-O2", "-g", "-Wall", "-Wextra", "-Werror")
+DEFAULT_STACK_SIZE = 32 * 1024
+
+
+def core_sources() -> tuple[Path, ...]:
+    """The loader core's C files, in name order (the order they are linked in)."""
+    return tuple(sorted((COMPONENT / "src").glob("*.c")))
+
+
+def firmware_defines(profile: chips.ChipProfile) -> dict[str, int]:
+    """The -D values every firmware file gets (firmware/emulator/include/dynapps_emu.h lists them)."""
+    e, p = profile.emulator, profile
+    return {
+        "DYNAPPS_CHIP_ID": p.chip_id,  # the loader core checks images against it
+        "DYNAPPS_EMU_UART_BASE": e.uart,
+        "DYNAPPS_EMU_CTRL_BASE": e.control,
+        "DYNAPPS_EMU_I_D_OFFSET": p.i_d_offset,
+        "DYNAPPS_EMU_FLASH_IBUS_BASE": p.flash_ibus.start,
+        "DYNAPPS_EMU_FLASH_IBUS_SIZE": p.flash_ibus.size,
+        "DYNAPPS_EMU_FLASH_DBUS_BASE": p.flash_dbus.start,
+        "DYNAPPS_EMU_FLASH_DBUS_SIZE": p.flash_dbus.size,
+        "DYNAPPS_EMU_FLASH_DATA_VIEW_FROM": e.flash_data_view_from,
+        "DYNAPPS_EMU_FLASH_SCRATCH_VADDR": p.flash_scratch_vaddr,
+        "DYNAPPS_EMU_MMU_PAGE_SIZE": p.mmu_page_size,
+        "DYNAPPS_EMU_DATA_ARENA_SIZE": e.data_arena.size,
+    }
+
+
+def firmware_linker_script(profile: chips.ChipProfile, stack_size: int = DEFAULT_STACK_SIZE) -> str:
+    """The emulator firmware's linker script for `profile` (templates/emulator_firmware.ld.j2)."""
+    e = profile.emulator
+    return render.render(LINKER_SCRIPT_TEMPLATE, chip=profile.name, limit=profile.emulator_firmware_flash_size,
+                         unified_flash_window=profile.unified_flash_window, flash_ibus=profile.flash_ibus,
+                         flash_dbus=profile.flash_dbus, firmware_ram=e.firmware_ram, data_arena=e.data_arena,
+                         heap=e.heap, stack_size=stack_size)
+
+
+@dataclass(frozen=True)
+class FirmwareBuildSpec:
+    """Everything needed to compile and link the emulator firmware for one chip."""
+
+    chip: str
+    compiler_prefix: str
+    defines: dict[str, int]  # the -D values in `cflags`, by name (also usable from .S files)
+    cflags: tuple[str, ...]  # every C and .S file: arch, picolibc, -D, -I
+    c_only_flags: tuple[str, ...]  # C files only: optimisation, warnings
+    ldflags: tuple[str, ...]  # the final link, without the linker script's -T
+    linker_script: str  # its text
+    include_dirs: tuple[Path, ...]  # the -I folders of `cflags`
+    platform_sources: tuple[Path, ...]  # start-up, stdio/exit/panic
+    port_sources: tuple[Path, ...]  # the emulator port
+    core_sources: tuple[Path, ...]  # the loader core
+    main_source: Path  # the firmware's main: calls the project's dynapps_emu_app_main
+    project_sources: tuple[str, ...]  # the project's firmware.emulator_sources, project-relative
+    project_include_dirs: tuple[str, ...]  # project-relative: generated files, then each source's folder
+
+    @property
+    def ccflags(self) -> tuple[str, ...]:
+        return self.cflags + self.c_only_flags
+
+    @property
+    def dynapps_sources(self) -> tuple[Path, ...]:
+        """The checkout's part of the firmware, in link order; the project's sources follow."""
+        return self.platform_sources + self.port_sources + self.core_sources + (self.main_source,)
+
+    def link_flags(self, linker_script_path) -> list[str]:
+        return [*self.ldflags, f"-T{linker_script_path}"]
+
+    def write_linker_script(self, path) -> Path:
+        """Write the linker script to `path` (left alone when it holds that text already)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists() or path.read_text() != self.linker_script:
+            path.write_text(self.linker_script)
+        return path
+
+
+def build_spec(profile: chips.ChipProfile, project_sources: Sequence[str] = (), generated_dir: str = "",
+               stack_size: int = DEFAULT_STACK_SIZE) -> FirmwareBuildSpec:
+    """The emulator firmware of `profile`; `project_sources` (firmware.emulator_sources) and
+    `generated_dir` (wrappers, export table) are relative to the project's root."""
+    defines = firmware_defines(profile)
+    arch = tuple(toolchain.debian_arch_flags(profile))
+    picolibc = ("--specs=picolibc.specs",)
+    cflags = (*arch, *picolibc, "-ffunction-sections", "-fdata-sections",
+              *(f"-D{name}={value:#x}" for name, value in defines.items()),
+              *(f"-I{directory}" for directory in INCLUDE_DIRS))
+    source_dirs = sorted({Path(source).parent.as_posix() for source in project_sources})
+    return FirmwareBuildSpec(
+        chip=profile.name, compiler_prefix=COMPILER_PREFIX, defines=defines, cflags=cflags,
+        c_only_flags=C_ONLY_FLAGS, ldflags=(*arch, *picolibc, "-nostartfiles", "-Wl,--gc-sections"),
+        linker_script=firmware_linker_script(profile, stack_size), include_dirs=INCLUDE_DIRS,
+        platform_sources=PLATFORM_SOURCES, port_sources=PORT_SOURCES, core_sources=core_sources(),
+        main_source=MAIN_SOURCE, project_sources=tuple(project_sources),
+        project_include_dirs=tuple(([generated_dir] if generated_dir else []) + source_dirs))
