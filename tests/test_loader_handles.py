@@ -26,7 +26,7 @@ import pytest
 from test_loader_host import CORE_SOURCES, HOST_DEFINES, HOST_FLAGS, INCLUDES, ROOT
 
 HANDLES = ROOT / "tests" / "c" / "handles"
-SUPPORT = [ROOT / "tests" / "c" / "host_port.c", ROOT / "tests" / "c" / "image_builder.c", HANDLES / "tiny_app.c"]
+SUPPORT = [ROOT / "tests" / "c" / "host_port.c", ROOT / "tests" / "c" / "check.c", ROOT / "tests" / "c" / "image_builder.c", HANDLES / "tiny_app.c"]
 # test_loader_host's flags without its sanitizers: each program here picks its own
 COMMON_FLAGS = [*(f for f in HOST_FLAGS if "sanitize" not in f), "-DDYNAPPS_MAX_LOADED_APPS=8",
                 *HOST_DEFINES, *INCLUDES, f"-I{HANDLES}"]
