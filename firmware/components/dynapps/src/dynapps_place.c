@@ -18,14 +18,16 @@ static uint64_t align4(uint64_t value) { return (value + 3u) & ~(uint64_t)3u; }
 
 /*
  * Import slot i gets the address of the firmware symbol import i names. One pass over the
- * records, each read once and checked by the rule of verify (dynapps_import_symbol); at the
+ * records, each read once and checked by the rules verify uses (import_symbol); at the
  * first one that is off, dynapps_verify_imports says which error, in the documented order.
+ * `restrict`: a slot written is never the image or the firmware table, so neither is read again
+ * after each write.
  */
-static dynapps_err_t bind_imports(const image_t *img, uint8_t *slots)
+static dynapps_err_t bind_imports(const image_t *img, uint8_t *restrict slots)
 {
     PHASE(DYNAPPS_PHASE_BIND);
     for (uint32_t i = 0, n = img->h.import_count; i < n; i++) {
-        const dynapps_symbol_t *symbol = dynapps_import_symbol(img, read_import(img, i));
+        const dynapps_symbol_t *symbol = import_symbol(img, read_import(img, i));
         if (symbol == NULL) {
             dynapps_err_t err = dynapps_verify_imports(img);
             return err != DYNAPPS_OK ? err : DYNAPPS_ERR_BAD_TABLE; /* OK: changed under the loader */

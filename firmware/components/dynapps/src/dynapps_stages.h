@@ -184,6 +184,32 @@ CALL_PATH bool fixup_in_bounds(uint32_t offset, fixup_bounds_t b)
     return (offset & 3u) == 0 && offset < b.limit && offset - b.code_size >= b.padding;
 }
 
+/* ---- the import rules, shared by verify and by binding (place), which inlines them ------- */
+
+/* A name is a non-empty string that ends, with its NUL, inside the string table. When the
+ * table's last byte is a NUL (what the build makes) every name does, without searching. */
+CALL_PATH bool name_ok(const image_t *img, uint32_t offset)
+{
+    if (offset >= img->h.strtab_size) {
+        return false;
+    }
+    const uint8_t *name = img->bytes + img->strtab + offset;
+    return name[0] != '\0' &&
+           (img->strtab_terminated || memchr(name, '\0', img->h.strtab_size - offset) != NULL);
+}
+
+/* The firmware symbol import `imp` names, or NULL (bad name, bad index, other name there): by
+ * index, with the name as a check that image and firmware agree on what the index means. */
+CALL_PATH const dynapps_symbol_t *import_symbol(const image_t *img, dynapps_image_import_t imp)
+{
+    if (!name_ok(img, imp.name_offset) || imp.firmware_index >= dynapps_firmware.count) {
+        return NULL;
+    }
+    const dynapps_symbol_t *symbol = &dynapps_firmware.symbols[imp.firmware_index];
+    const char *recorded = (const char *)img->bytes + img->strtab + imp.name_offset;
+    return symbol->name != NULL && strcmp(symbol->name, recorded) == 0 ? symbol : NULL;
+}
+
 /* ---- verify (dynapps_verify.c) ---------------------------------------------------------- */
 
 /* Everything decided by the header alone, ending with "are all its bytes there". */
@@ -196,8 +222,6 @@ dynapps_err_t dynapps_verify_contents(image_t *img);
 /* Every import: BAD_TABLE for a bad slot range or name (all of them first), then
  * UNRESOLVED_IMPORT for one the firmware does not offer under that index and name. */
 dynapps_err_t dynapps_verify_imports(const image_t *img);
-/* The firmware symbol import `imp` names, or NULL (bad name, bad index, other name there). */
-const dynapps_symbol_t *dynapps_import_symbol(const image_t *img, dynapps_image_import_t imp);
 
 /* ---- place (dynapps_place.c) ------------------------------------------------------------ */
 

@@ -132,10 +132,9 @@ static bool chip_ok(const dynapps_image_header_t *h)
 static void copy_header(image_t *img)
 {
     if (img->aligned) {
-        uint8_t *to = (uint8_t *)&img->h;
+        uint8_t *to = (uint8_t *)&img->h; /* a struct of 32-bit fields: 4-aligned */
         for (uint32_t at = 0; at < sizeof img->h; at += 4u) {
-            uint32_t word = load_word(img->bytes + at);
-            memcpy(to + at, &word, sizeof word);
+            store_word(to + at, load_word(img->bytes + at));
         }
     } else {
         memcpy(&img->h, img->bytes, sizeof img->h);
@@ -172,8 +171,20 @@ dynapps_err_t dynapps_verify_header(const uint8_t *bytes, size_t avail, image_t 
     return DYNAPPS_OK;
 }
 
-/* The slot's label and the image's name are compared as the 16 bytes they are. */
+/* The slot's label and the image's name are compared as the 16 bytes they are, a word at a
+ * time: both lie on word boundaries of their structs (a call to memcmp would cost 8 times more). */
 _Static_assert(sizeof(((dynapps_slot_t *)0)->label) == DYNAPPS_IMAGE_NAME_SIZE, "label size");
+_Static_assert(offsetof(dynapps_slot_t, label) % 4 == 0 && _Alignof(dynapps_slot_t) >= 4, "label alignment");
+_Static_assert(offsetof(dynapps_image_header_t, name) % 4 == 0, "name alignment");
+
+static bool same_name(const void *name, const void *label)
+{
+    uint32_t diff = 0;
+    for (uint32_t at = 0; at < DYNAPPS_IMAGE_NAME_SIZE; at += 4u) {
+        diff |= load_word((const uint8_t *)name + at) ^ load_word((const uint8_t *)label + at);
+    }
+    return diff == 0;
+}
 
 /* Header-only, like the chip: an image built for another slot (another app, or this app for
  * another partition layout) is refused before anything is allocated, hashed or mapped. An XIP
@@ -181,7 +192,7 @@ _Static_assert(sizeof(((dynapps_slot_t *)0)->label) == DYNAPPS_IMAGE_NAME_SIZE, 
 dynapps_err_t dynapps_verify_identity(const image_t *img, const dynapps_slot_t *slot)
 {
     const dynapps_image_header_t *h = &img->h;
-    if (memcmp(h->name, slot->label, DYNAPPS_IMAGE_NAME_SIZE) != 0) {
+    if (!same_name(h->name, slot->label)) {
         return REFUSE(DYNAPPS_ERR_WRONG_SLOT, "identity.name");
     }
     if (h->strategy == DYNAPPS_STRATEGY_XIP &&
@@ -217,18 +228,6 @@ static bool fixups_ok(const image_t *img)
         }
     }
     return true;
-}
-
-/* A name is a non-empty string that ends, with its NUL, inside the string table. When the
- * table's last byte is a NUL (what the build makes) every name does, without searching. */
-static bool name_ok(const image_t *img, uint32_t offset)
-{
-    if (offset >= img->h.strtab_size) {
-        return false;
-    }
-    const uint8_t *name = img->bytes + img->strtab + offset;
-    return name[0] != '\0' &&
-           (img->strtab_terminated || memchr(name, '\0', img->h.strtab_size - offset) != NULL);
 }
 
 /* Import slots are written at load time, so they must be in the (RAM) data segment, and on
@@ -269,17 +268,6 @@ static bool exports_ok(const image_t *img)
     return true;
 }
 
-const dynapps_symbol_t *dynapps_import_symbol(const image_t *img, dynapps_image_import_t imp)
-{
-    /* By index, with the name as a check that image and firmware agree on what it means. */
-    if (!name_ok(img, imp.name_offset) || imp.firmware_index >= dynapps_firmware.count) {
-        return NULL;
-    }
-    const dynapps_symbol_t *symbol = &dynapps_firmware.symbols[imp.firmware_index];
-    const char *recorded = (const char *)img->bytes + img->strtab + imp.name_offset;
-    return symbol->name != NULL && strcmp(symbol->name, recorded) == 0 ? symbol : NULL;
-}
-
 dynapps_err_t dynapps_verify_imports(const image_t *img)
 {
     if (!slots_ok(img)) {
@@ -291,7 +279,7 @@ dynapps_err_t dynapps_verify_imports(const image_t *img)
         }
     }
     for (uint32_t i = 0; i < img->h.import_count; i++) {
-        if (dynapps_import_symbol(img, read_import(img, i)) == NULL) {
+        if (import_symbol(img, read_import(img, i)) == NULL) {
             return REFUSE(DYNAPPS_ERR_UNRESOLVED_IMPORT, "imports.unresolved");
         }
     }
