@@ -187,16 +187,20 @@ static dynapps_err_t place_iram(const image_t *img, dynapps_app_t *app)
     memcpy(view + span, code + code_size, data_size);
     memset(view + span + data_size, 0, img->tail - span - data_size); /* bss, up to the tail */
     dynapps_err_t err = apply_fixups(img, view, (uint32_t)app->bias);
-    if (err == DYNAPPS_OK && h->import_count != 0) { /* else import_slots_vaddr means nothing */
+    if (err != DYNAPPS_OK) {
+        return err;
+    }
+    if (h->import_count != 0) { /* else import_slots_vaddr means nothing */
         err = bind_imports(img, view + span + (h->import_slots_vaddr - h->data_vaddr));
+        if (err != DYNAPPS_OK) {
+            return err;
+        }
     }
-    if (err == DYNAPPS_OK) {
-        err = copy_exports(img, view);
+    if ((err = copy_exports(img, view)) != DYNAPPS_OK) {
+        return err;
     }
-    if (err == DYNAPPS_OK) {
-        dynapps_port_sync_code(view, app->code_addr, code_size);
-    }
-    return err;
+    dynapps_port_sync_code(view, app->code_addr, code_size);
+    return DYNAPPS_OK;
 }
 
 /* ---- XIP ---------------------------------------------------------------------------------- */
