@@ -8,8 +8,8 @@ tests/c/handles/ holds three test programs, each built here from the core, the h
   under ASan/UBSan.
 - test_threads.c: four threads loading, calling, unloading and reloading at once; under ASan/UBSan
   and, separately, under TSan.
-- test_status.c: the wrappers `scons apps` generates for a real app, compiled for the host:
-  <app>_status() per task, a wrapper whose app was unloaded elsewhere.
+- test_status.c: the wrappers `scons apps` generates for a real app (tests/c/handles/tls/),
+  compiled for the host: <app>_status() per task, a wrapper whose app was unloaded elsewhere.
 
 Each program has a watchdog (tiny_app.c) that reports a deadlock and exits 3; the subprocess
 timeout is only a backstop.
@@ -26,7 +26,7 @@ import pytest
 from test_loader_host import CORE_SOURCES, HOST_DEFINES, HOST_FLAGS, INCLUDES, ROOT
 
 HANDLES = ROOT / "tests" / "c" / "handles"
-SUPPORT = [ROOT / "tests" / "c" / "host_port.c", ROOT / "tests" / "c" / "image_builder.c", HANDLES / "tiny_app.c"]
+SUPPORT = [ROOT / "tests" / "c" / "host_port.c", ROOT / "tests" / "c" / "check.c", ROOT / "tests" / "c" / "image_builder.c", HANDLES / "tiny_app.c"]
 # test_loader_host's flags without its sanitizers: each program here picks its own
 COMMON_FLAGS = [*(f for f in HOST_FLAGS if "sanitize" not in f), "-DDYNAPPS_MAX_LOADED_APPS=8",
                 *HOST_DEFINES, *INCLUDES, f"-I{HANDLES}"]
@@ -64,17 +64,12 @@ def test_four_threads(tmp_path: Path, sanitizer: str) -> None:
     _build_and_run(tmp_path, "test_threads", sanitizer)
 
 
-TLS_APP = """\
-version: 1.0.0
-strategy: iram
-exports:
-  - int32_t tls_add(int32_t a, int32_t b)
-"""
+TLS_APP = HANDLES / "tls"  # the app test_status.c calls through its generated wrappers
 
 
 def test_generated_wrapper_status_per_task(empty_project, tmp_path: Path) -> None:
-    empty_project.write("apps/tls/app.yaml", TLS_APP)
-    empty_project.write("apps/tls/tls.c", "#include <stdint.h>\nint32_t tls_add(int32_t a, int32_t b) { return a + b; }\n")
+    for source in sorted(TLS_APP.iterdir()):
+        empty_project.write(f"apps/tls/{source.name}", source.read_text())
     empty_project.scons("apps")
     generated = empty_project.root / "build" / "generated"
     _build_and_run(tmp_path, "test_status", "asan", extra=[generated / "dynapps_tls.c"], include=[generated])

@@ -1,7 +1,9 @@
 """Host unit tests of the portable loader core (firmware/components/dynapps/src).
 
-Compiles the core, the host test port and tests/c/test_loader.c with the host gcc under
-AddressSanitizer and UndefinedBehaviorSanitizer, runs them, and fails if any C test fails.
+Compiles the core, the host test port and the C tests (tests/c/test_*.c, one file per stage of
+the core, run by tests/c/test_main.c) with the host gcc under AddressSanitizer and
+UndefinedBehaviorSanitizer and with the refusal trace on (-DDYNAPPS_TRACE: the tests assert which
+rule refused an image), runs them, and fails if any C test fails.
 Further tests check that the core compiles warning-free for rv32 and that its per-app record
 (struct dynapps_app) is at most 64 bytes there, from the DWARF of an rv32 build (skipped without
 the cross compiler).
@@ -19,7 +21,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 COMPONENT = ROOT / "firmware" / "components" / "dynapps"
 CORE_SOURCES = sorted((COMPONENT / "src").glob("*.c"))
-TEST_SOURCES = sorted((ROOT / "tests" / "c").glob("*.c"))
+TEST_SOURCES = sorted((ROOT / "tests" / "c").glob("*.c"))  # the topic files, fixtures, runner, port
 
 HOST_FLAGS = [
     "-std=c11",
@@ -61,7 +63,7 @@ def test_loader_core_host(tmp_path: Path) -> None:
         pytest.skip("no host gcc")
     binary = tmp_path / "test_loader"
     build = _run(
-        ["gcc", *HOST_FLAGS, *HOST_DEFINES, *INCLUDES, *map(str, CORE_SOURCES + TEST_SOURCES),
+        ["gcc", *HOST_FLAGS, *HOST_DEFINES, "-DDYNAPPS_TRACE", *INCLUDES, *map(str, CORE_SOURCES + TEST_SOURCES),
          "-o", str(binary)]
     )
     assert build.returncode == 0, f"compile failed:\n{build.stdout}{build.stderr}"

@@ -8,6 +8,11 @@
  *   BENCH_MARK_EMPTY, BENCH_MARK_EMPTY + 1     two marks back to back: the cost of a mark pair
  *   BENCH_MARK_APP(i) + 0 / + 1                around dynapps_load of app i
  *   BENCH_MARK_APP(i) + 2 / + 3                around dynapps_unload of app i
+ *   BENCH_MARK_PHASE(p)                        the loader starts phase p of a load (dynapps_phase_t,
+ *                                              dynapps_port.h): the core calls dynapps_trace_phase,
+ *                                              defined here, in every emulator firmware build
+ *   BENCH_MARK_PHASE(DYNAPPS_PHASE_DONE) twice, back to back, before any load: the cost of one
+ *                                              phase mark, which bench/loadcost.py takes off
  *
  * Output, one line per app:
  *   BENCH <app> OK strategy=<iram|xip> code=<addr> data=<addr> code_size= data_size= bss_size=
@@ -21,10 +26,19 @@
 
 #include "dynapps.h"
 #include "dynapps_emu.h"
+#include "dynapps_port.h"
 
 #define BENCH_MARK_EMPTY 0x0F00u
 #define BENCH_MARK_APP(i) (0x1000u + 4u * (uint32_t)(i))
+#define BENCH_MARK_PHASE(p) (0x0E00u + (uint32_t)(p))
 #define BENCH_ARGUMENT 0x12345u
+
+/* The loader's phase marks (a weak default in the core does nothing). Not inlined into the
+ * calibration pair below, so that the pair costs what a call from the core costs. */
+__attribute__((noinline)) void dynapps_trace_phase(dynapps_phase_t phase)
+{
+    dynapps_emu_mark(BENCH_MARK_PHASE(phase));
+}
 
 /* Which apps to load (bit i: app i); bench/run.py writes it before the run to spread the apps
  * over several emulator processes. Initialised, so it lives in .data, which the emulator loads in
@@ -77,6 +91,8 @@ int dynapps_demo(void)
 {
     dynapps_emu_mark(BENCH_MARK_EMPTY);
     dynapps_emu_mark(BENCH_MARK_EMPTY + 1u);
+    dynapps_trace_phase(DYNAPPS_PHASE_DONE);
+    dynapps_trace_phase(DYNAPPS_PHASE_DONE);
     int failures = 0;
     for (size_t i = 0; i < bench_app_count; i++) {
         if (i >= 64 || (bench_mask[i / 32] & (1u << (i % 32))) != 0) {

@@ -1,6 +1,7 @@
 /*
  * The host tests' tiny test framework: checks that count failures instead of stopping, so one
- * run reports every broken check, each with its file and line. One copy per test binary.
+ * run reports every broken check, each with its file and line. The count is shared by every
+ * file of a test binary (check.c).
  */
 #pragma once
 
@@ -9,9 +10,9 @@
 #include "dynapps.h"
 #include "host_port.h"
 
-static int failures; /* failed checks in the current test */
+extern int failures; /* failed checks in the current test (check.c) */
 
-static void check_at(int ok, const char *what, const char *file, int line)
+static inline void check_at(int ok, const char *what, const char *file, int line)
 {
     if (!ok) {
         fprintf(stderr, "  %s:%d: CHECK failed: %s\n", file, line, what);
@@ -19,7 +20,7 @@ static void check_at(int ok, const char *what, const char *file, int line)
     }
 }
 
-static void check_err_at(dynapps_err_t got, dynapps_err_t want, const char *file, int line)
+static inline void check_err_at(dynapps_err_t got, dynapps_err_t want, const char *file, int line)
 {
     if (got != want) {
         fprintf(stderr, "  %s:%d: got %s, want %s\n", file, line, dynapps_err_name(got),
@@ -29,7 +30,7 @@ static void check_err_at(dynapps_err_t got, dynapps_err_t want, const char *file
 }
 
 /* Everything the core took from the port has been given back. */
-static void check_clean_at(const char *file, int line)
+static inline void check_clean_at(const char *file, int line)
 {
     if (host.heap_bytes != 0 || host.heap_blocks != 0 || host.slots_live != 0 ||
         host.maps_live != 0 || host.lock_depth != 0 || host.violations != 0) {
