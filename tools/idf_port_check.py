@@ -28,8 +28,8 @@ COMPONENT = ROOT / "firmware/components/dynapps"
 FIRMWARE = ROOT / "firmware"
 CC = "riscv64-unknown-elf-gcc"
 
-# -march/-mabi per chip, spelled for Debian's gcc (NOTES-toolchain.md: -misa-spec=2.2 implies
-# zicsr/zifencei). ESP-IDF builds esp32p4 for rv32imafc_zicsr_zifencei_xesppie with ilp32f.
+# -march/-mabi per chip, spelled for Debian's gcc (-misa-spec=2.2 implies zicsr/zifencei, which
+# newer ISA specs split out). ESP-IDF builds esp32p4 for rv32imafc_zicsr_zifencei_xesppie with ilp32f.
 ARCH = {
     "esp32c3": ["-march=rv32imc", "-misa-spec=2.2", "-mabi=ilp32"],
     "esp32c6": ["-march=rv32imac", "-misa-spec=2.2", "-mabi=ilp32"],
