@@ -124,7 +124,7 @@ def test_a_c_library_member_the_plan_did_not_allow_is_an_error(empty_project):
     map_path = str(empty_project.root / "build/apps/bad/bad.map")
     with pytest.raises(DynappsError, match=r"app bad: the link took .*ctype.* from the C library, which dynapps "
                                            r"did not plan"):
-        link._check_library_members({"app": "bad"}, map_path, only_strchr)
-    link._check_library_members({"app": "bad"}, map_path, clib.plan(
+        link._check_library_members("bad", map_path, only_strchr)
+    link._check_library_members("bad", map_path, clib.plan(
         {"strchr": "bad.o", "_ctype_": "bad.o", "sqrt": "bad.o", "cos": "bad.o"}, set(), set(),
         link.libgcc_symbols(tools.cc, arch), library))

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from dynapps import image
+from dynapps.contracts import LinkAnalysis
 from dynapps.errors import DynappsError
 
 GCC = "riscv64-unknown-elf-gcc"
@@ -47,6 +48,14 @@ GOOD = {
     "imports": [{"name": "printf", "index": 0}, {"name": "memcpy", "index": 2}],
     "exports": [{"name": "get", "vaddr": CODE, "flags": 0}, {"name": "init", "vaddr": CODE + 8, "flags": 1}],
 }
+
+
+def _analysis(fields: dict) -> LinkAnalysis:
+    """A case's analysis as the link stage hands it on: read from its <app>.link.json form."""
+    slot = {"app": fields["app"], "flash_offset": 0x200000, "size": 0x10000, "xip_capable": True, "vaddr": SLOT,
+            "ram_address": DATA, "ram_size": 1024}
+    return LinkAnalysis.from_json({"format": LinkAnalysis.FORMAT, "reason": "test", "slot": slot,
+                                   "sections": {"text": 0, "rodata": 0, "data": 0, "bss": 0}, **fields})
 
 
 def _bad(**changes):
@@ -93,18 +102,18 @@ CASES = {
 def test_bad_analysis_is_a_build_error_naming_the_app(elf, case):
     analysis, message = CASES[case]
     with pytest.raises(DynappsError) as error:
-        image.from_link(analysis, elf, 5, False, 0x1234).to_bytes()
+        image.from_link(_analysis(analysis), elf, 5, False, 0x1234).to_bytes()
     text = str(error.value)
     assert text.startswith(f"app {analysis['app']}: ") and message in text, text
 
 
 def test_version_out_of_range_is_a_build_error(elf):
     with pytest.raises(DynappsError, match=r"^app demo: version 1\.70000\.0: each of major\.minor\.patch"):
-        image.from_link(GOOD, elf, 5, False, 0x1234, "1.70000.0").to_bytes()
+        image.from_link(_analysis(GOOD), elf, 5, False, 0x1234, "1.70000.0").to_bytes()
 
 
 def test_good_analysis_round_trips(elf):
-    raw = image.from_link(GOOD, elf, 5, False, 0x1234, "2.5.11").to_bytes()
+    raw = image.from_link(_analysis(GOOD), elf, 5, False, 0x1234, "2.5.11").to_bytes()
     img = image.read(raw)
     assert (img.name, img.version, img.strategy, img.code_vaddr) == ("demo", (2, 5, 11), "xip", CODE)
     assert img.imports == [("printf", 0), ("memcpy", 2)] and img.exports[1] == ("init", CODE + 8, 1)

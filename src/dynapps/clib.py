@@ -21,7 +21,6 @@ from functools import cached_property
 from pathlib import Path
 
 from .elf32 import SHN_UNDEF, STT_OBJECT, Elf32
-from .errors import DynappsError
 
 _MATH = """acos asin atan atan2 cos sin tan cosh sinh tanh acosh asinh atanh exp exp2 exp10 expm1 log
     log10 log2 log1p logb ilogb pow pow10 sqrt cbrt hypot erf erfc tgamma ceil floor trunc round lround

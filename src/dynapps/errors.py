@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import traceback
+
+from . import console
 
 
 class DynappsError(Exception):
@@ -66,11 +67,11 @@ def report(error: BaseException, context: str = "", verbose: bool = False) -> No
     anything else is prefixed with `context` (the file being built). An exception nobody
     explains is a dynapps bug: its traceback is printed with VERBOSE=1, for the bug report."""
     if isinstance(error, DynappsError):
-        print(f"error: {error}", file=sys.stderr)
+        console.error(f"error: {error}")
         return
     text = explain(error) or (f"internal error ({type(error).__name__}: {error}); this is a dynapps bug: "
                               "VERBOSE=1 shows the traceback")
     line = f"{context}: {text}" if context else text
-    print(f"error: {' '.join(line.splitlines())}", file=sys.stderr)
+    console.error(f"error: {' '.join(line.splitlines())}")
     if verbose:
         traceback.print_exception(error)

@@ -37,7 +37,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import chips, flash
+from . import chips, console, flash
 from .errors import DynappsError
 from .partitions import TABLE_OFFSET, TYPES, SUBTYPES, read_binary
 
@@ -211,7 +211,7 @@ class _Session:
                                f"(chip: in dynapps.yaml)")
         self.step = "reading the chip"
         description = esp.CHIP_NAME if esp.secure_download_mode else esp.get_chip_description()
-        print(f"flash: {description} on {self.port}")
+        console.say(f"flash: {description} on {self.port}")
         if not self.no_stub:
             self.step = "starting esptool's flasher stub"
             esp = cmds.run_stub(esp)
@@ -220,7 +220,7 @@ class _Session:
             try:
                 esp.change_baud(self.baud)
             except NotImplementedInROMError:
-                print(f"flash: the ROM cannot change the baud rate; staying at {initial_baud}")
+                console.say(f"flash: the ROM cannot change the baud rate; staying at {initial_baud}")
         self.step = "attaching the flash"
         cmds.attach_flash(esp)
         if self.flash_size and not esp.secure_download_mode:
@@ -248,7 +248,7 @@ class _Session:
         todo, present = [], []
         for region in regions:
             if esp.flash_md5sum(region.offset, len(region.data)) == hashlib.md5(region.data).hexdigest():
-                print(f"flash: {region.label} at {region.offset:#x} is already on the chip, skipped")
+                console.say(f"flash: {region.label} at {region.offset:#x} is already on the chip, skipped")
                 present.append(region)
             else:
                 todo.append(region)

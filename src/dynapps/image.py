@@ -12,6 +12,7 @@ import hashlib
 import struct
 from dataclasses import dataclass, field
 
+from .contracts import ImageSettings, LinkAnalysis
 from .elf32 import SHT_PROGBITS, Elf32
 from .errors import DynappsError
 
@@ -313,34 +314,47 @@ def parse_version(text: str) -> tuple[int, int, int]:
     return major, minor, patch
 
 
-def from_link(analysis: dict, elf_path: str, chip_id: int, has_fpu: bool, firmware_id: int,
+def from_link(analysis: LinkAnalysis, elf_path: str, chip_id: int, has_fpu: bool, firmware_id: int,
               version: str = "0.0.0") -> Image:
     """Build the image of a linked app from its ELF and link analysis (link.py); check_tables
     (run by to_bytes) refuses an analysis the loader would refuse."""
-    code_start, data_start = analysis["code_vaddr"], analysis["data_vaddr"]
+    code_start, data_start = analysis.code_vaddr, analysis.data_vaddr
     try:
-        code = segment_bytes(elf_path, code_start, code_start + analysis["code_size"], analysis["rodata_delta"])
-        data = segment_bytes(elf_path, data_start, data_start + analysis["data_size"])
+        code = segment_bytes(elf_path, code_start, code_start + analysis.code_size, analysis.rodata_delta)
+        data = segment_bytes(elf_path, data_start, data_start + analysis.data_size)
     except DynappsError as error:
-        raise DynappsError(f"app {analysis['app']}: {error}") from None
+        raise DynappsError(f"app {analysis.app}: {error}") from None
     return Image(
         chip_id=chip_id,
-        strategy=analysis["strategy"],
-        align_log2=analysis["align_log2"],
+        strategy=analysis.strategy,
+        align_log2=analysis.align_log2,
         code=code,
         data=data,
-        bss_size=analysis["bss_size"],
+        bss_size=analysis.bss_size,
         code_vaddr=code_start,
         data_vaddr=data_start,
-        import_slots_vaddr=analysis["import_slots_vaddr"],
+        import_slots_vaddr=analysis.import_slots_vaddr,
         firmware_id=firmware_id,
         flags=FLAG_FPU_ABI if has_fpu else 0,
-        fixups=analysis["fixups"],
-        imports=[(i["name"], i["index"]) for i in analysis["imports"]],
-        exports=[(e["name"], e["vaddr"], e["flags"]) for e in analysis["exports"]],
-        name=analysis["app"],
+        fixups=list(analysis.fixups),
+        imports=[(entry.name, entry.index) for entry in analysis.imports],
+        exports=[(entry.name, entry.vaddr, entry.flags) for entry in analysis.exports],
+        name=analysis.app,
         version=parse_version(version),
     )
+
+
+def build(analysis: LinkAnalysis, elf_path: str, settings: ImageSettings) -> bytes:
+    """The image file of a linked app, refused when it does not fit the slot layout.py gave it."""
+    data = from_link(analysis, elf_path, settings.chip_id, settings.has_fpu, settings.firmware_id,
+                     settings.version).to_bytes()
+    slot_size = analysis.slot.size
+    if len(data) > slot_size:
+        granularity = settings.slot_alignment  # the slot is laid out in these: the hint must be one
+        needed = (len(data) + granularity - 1) // granularity * granularity // 1024
+        raise DynappsError(f"app {analysis.app}: image is {len(data)} bytes but its slot holds "
+                           f"{slot_size}; set limits.flash: {needed}K in {settings.manifest}")
+    return data
 
 
 def describe(image: Image, chip_names: dict) -> str:

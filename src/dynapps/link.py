@@ -1,8 +1,9 @@
 """Link one app: choose its strategy, generate import stubs and the linker script, run the
 linker, and analyse the result (segments, fix-ups, imports, exports) into <app>.link.json.
 
-Everything the link reads comes in through `LinkConfig` (a plain dict the SCons builder passes
-as a Value, so a change to any of it relinks) plus the app's object files.
+Everything the link reads comes in through a `LinkConfig` (contracts.py; the SCons builder
+declares it as an input, so a change to any of it relinks) plus the app's object files; its
+outputs are the six `LinkOutputs` files and a `LinkAnalysis`.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import clib, csig, image, relocs, render, signatures
+from . import clib, image, relocs, render, signatures
+from .contracts import ExportSymbol, Import, LinkAnalysis, LinkConfig, LinkOutputs, SectionSizes
 from .elf32 import SHN_ABS, SHN_UNDEF, STT_FUNC, STT_SECTION, Elf32
-from .manifest import Export
 from .errors import DynappsError
 
 IRAM_ALIGN = 16
@@ -63,11 +64,6 @@ def object_facts(objects: list[str]) -> ObjectFacts:
     return facts
 
 
-def loaded_bytes(analysis: dict) -> int:
-    """What the hybrid threshold compares: code + rodata + data after linking (libgcc included)."""
-    return analysis["code_size"] + analysis["data_size"]
-
-
 def _auto_reason(size: int, threshold: int, strategy: str) -> str:
     relation = ">=" if strategy == "xip" else "<"
     return f"auto: {size} B code+data {relation} threshold {threshold} B"
@@ -81,19 +77,19 @@ _UNSUPPORTED = {
 }
 
 
-def check_object_sections(config: dict, facts: ObjectFacts) -> None:
+def check_object_sections(config: LinkConfig, facts: ObjectFacts) -> None:
     for path, name in facts.sections:
         for prefixes, reason in _UNSUPPORTED.items():
             if name.startswith(prefixes):
-                raise DynappsError(f"app {config['app']}: {path}: section {name} can't go into an image ({reason})")
+                raise DynappsError(f"app {config.app}: {path}: section {name} can't go into an image ({reason})")
 
 
-def check_object_relocations(config: dict, facts: ObjectFacts, strategy: str) -> None:
+def check_object_relocations(config: LinkConfig, facts: ObjectFacts, strategy: str) -> None:
     for path, section, kind, index, addend in facts.relocations:
         reason = relocs.problem(kind, strategy)
         if reason:
             symbol = _symbol_label(facts.files[path], index, addend)
-            raise DynappsError(f"app {config['app']}: {path}: section {section}: symbol {symbol}: "
+            raise DynappsError(f"app {config.app}: {path}: section {section}: symbol {symbol}: "
                                f"{relocs.name(kind)} is {reason}")
 
 
@@ -104,40 +100,40 @@ def libgcc_symbols(cc: str, arch_flags: list[str]) -> set[str]:
     return clib.archive_symbols(path)
 
 
-def c_library(config: dict) -> clib.Library:
-    return clib.Library(clib.library_paths(config["cc"], config["arch_flags"] + config["libc_flags"]))
+def c_library(config: LinkConfig) -> clib.Library:
+    return clib.Library(clib.library_paths(config.cc, [*config.arch_flags, *config.libc_flags]))
 
 
-def plan_imports(config: dict, facts: ObjectFacts, libgcc: set[str], library: clib.Library) -> clib.Plan:
+def plan_imports(config: LinkConfig, facts: ObjectFacts, libgcc: set[str], library: clib.Library) -> clib.Plan:
     """Where each missing symbol comes from (docs/manifest.md, "What an app may call"): the
     firmware's export table, libgcc, or a pure function of the C library. Anything else is an
     error naming it and who called it."""
-    firmware = set(config["firmware_symbols"])
+    firmware = set(config.firmware.symbols)
     resolved = clib.plan(facts.undefined, facts.defined, firmware, libgcc, library)
     if resolved.stateful:
         names = ", ".join(f"{name} (used by {user})" for name, user in sorted(resolved.stateful.items()))
-        raise DynappsError(f"app {config['app']}: {names}: the C library's state (heap, stdio, errno, locks) "
+        raise DynappsError(f"app {config.app}: {names}: the C library's state (heap, stdio, errno, locks) "
                            f"belongs to the firmware, so only the firmware can provide "
                            f"{_it_or_them(resolved.stateful)}: add {_it_or_them(resolved.stateful)} to "
-                           f"{config['exports_file']}")
+                           f"{config.firmware.path}")
     if resolved.missing:
         users = ", ".join(f"{name} (used by {user})" for name, user in sorted(resolved.missing.items()))
-        raise DynappsError(f"app {config['app']}: the firmware does not export {users}; add "
-                           f"{_it_or_them(resolved.missing)} to {config['exports_file']} "
+        raise DynappsError(f"app {config.app}: the firmware does not export {users}; add "
+                           f"{_it_or_them(resolved.missing)} to {config.firmware.path} "
                            f"or define {_it_or_them(resolved.missing)} in the app")
     return resolved
 
 
-def check_data_imports(config: dict, facts: ObjectFacts, library: clib.Library, resolved: clib.Plan,
+def check_data_imports(config: LinkConfig, facts: ObjectFacts, library: clib.Library, resolved: clib.Plan,
                        elf_path: str) -> None:
     """Never a code stub for data: an imported data object is one error naming it."""
     data = clib.data_imports(resolved.imports, facts, library, resolved, elf_path)
     if data:
         names = ", ".join(f"{name} (used by {user})" for name, user in sorted(data.items()))
-        raise DynappsError(f"app {config['app']}: {names} in {config['exports_file']} "
+        raise DynappsError(f"app {config.app}: {names} in {config.firmware.path} "
                            f"{'is a data object' if len(data) == 1 else 'are data objects'}, but an app "
                            "reaches the firmware through code stubs, which work for functions only: remove "
-                           f"{_it_or_them(data)} from {config['exports_file']} (constant tables of the C library "
+                           f"{_it_or_them(data)} from {config.firmware.path} (constant tables of the C library "
                            "such as _ctype_ are then linked into the app) or export a function that returns "
                            "its address")
 
@@ -146,27 +142,27 @@ def _it_or_them(names) -> str:
     return "it" if len(names) == 1 else "them"
 
 
-def check_export_names(config: dict, libgcc: set[str], library: clib.Library) -> None:
+def check_export_names(config: LinkConfig, libgcc: set[str], library: clib.Library) -> None:
     """An export's name must not be the firmware's or the C library's: the firmware's wrapper
     of that name would replace the real function for the whole firmware."""
-    firmware = set(config["firmware_symbols"])
-    for name in config["exports"]:
+    firmware = set(config.firmware.symbols)
+    for name in config.exports.names:
         owner = ("a firmware export" if name in firmware else
                  "a C library function" if library.defines(name) or name in libgcc else None)
         if owner:
-            raise DynappsError(f"app {config['app']}: export '{name}' has the name of {owner}; the firmware's "
+            raise DynappsError(f"app {config.app}: export '{name}' has the name of {owner}; the firmware's "
                                f"wrapper {name}() would replace it for the whole firmware: rename it",
-                               config["manifest"], config["export_lines"][name])
+                               config.manifest, config.exports.line(name))
 
 
-def layout_addresses(config: dict, strategy: str) -> dict:
-    slot = config["slot"]
+def layout_addresses(config: LinkConfig, strategy: str) -> dict:
+    slot = config.slot
     if strategy == "xip":
-        if not slot["xip_capable"]:
-            raise DynappsError(f"app {config['app']}: an XIP image needs an XIP slot")
-        return {"code_vaddr": slot["vaddr"] + image.HEADER_SIZE, "data_vaddr": slot["ram_address"],
-                "slot_vaddr": slot["vaddr"], "rodata_delta": config["rodata_delta"]}
-    return {"code_vaddr": config["i_d_offset"], "data_vaddr": None, "slot_vaddr": None, "rodata_delta": 0}
+        if not slot.xip_capable:
+            raise DynappsError(f"app {config.app}: an XIP image needs an XIP slot")
+        return {"code_vaddr": slot.vaddr + image.HEADER_SIZE, "data_vaddr": slot.ram_address,
+                "slot_vaddr": slot.vaddr, "rodata_delta": config.rodata_delta}
+    return {"code_vaddr": config.i_d_offset, "data_vaddr": None, "slot_vaddr": None, "rodata_delta": 0}
 
 
 def _run(command: list[str], log: Callable[[str], None] | None, app: str, what: str) -> None:
@@ -185,74 +181,64 @@ def _first_error(stderr: str) -> str:
     return lines[0] if lines else "(no message)"
 
 
-def link(config: dict, objects: list[str], outputs: dict, log=None) -> dict:
-    """Link `objects` into outputs['elf'] and write the analysis to outputs['json']."""
+def link(config: LinkConfig, objects: list[str], outputs: LinkOutputs, log=None) -> LinkAnalysis:
+    """Link `objects` into outputs.elf and write the analysis to outputs.analysis."""
     facts = object_facts(objects)
     check_object_sections(config, facts)
-    libgcc, library = libgcc_symbols(config["cc"], config["arch_flags"]), c_library(config)
+    libgcc, library = libgcc_symbols(config.cc, list(config.arch_flags)), c_library(config)
     check_export_names(config, libgcc, library)
     resolved = plan_imports(config, facts, libgcc, library)
     analysis = _link_for_strategy(config, facts, objects, outputs, resolved, log)
-    check_data_imports(config, facts, library, resolved, outputs["elf"])
-    signatures.check(outputs["elf"], config["app"], config["manifest"], _manifest_exports(config),
-                     [(key, config[key], config["lifecycle_lines"][key]) for key in ("init", "deinit") if config[key]])
-    Path(outputs["json"]).write_text(json.dumps(analysis, indent=1, sort_keys=True))
+    check_data_imports(config, facts, library, resolved, outputs.elf)
+    signatures.check(outputs.elf, config.app, config.manifest, list(config.exports.exports),
+                     config.exports.lifecycle())
+    Path(outputs.analysis).write_text(json.dumps(analysis.to_json(), indent=1, sort_keys=True))
     return analysis
 
 
-def _link_for_strategy(config: dict, facts: ObjectFacts, objects: list[str], outputs: dict,
-                       resolved: clib.Plan, log) -> dict:
+def _link_for_strategy(config: LinkConfig, facts: ObjectFacts, objects: list[str], outputs: LinkOutputs,
+                       resolved: clib.Plan, log) -> LinkAnalysis:
     """With strategy auto the app is linked as an IRAM blob first; if that is at or above the
     hybrid threshold it is linked again as an XIP image. C library code built for fixed
     addresses (medlow) can only go into an XIP image."""
-    setting, threshold = config["strategy"], config["threshold"]
+    setting, threshold = config.strategy, config.threshold
     fixed = clib.needing(resolved, relocs.ABSOLUTE_IN_CODE) if setting != "xip" else []
     if fixed and setting == "iram":
-        raise DynappsError(f"app {config['app']}: strategy iram: {', '.join(fixed)} from the C library "
+        raise DynappsError(f"app {config.app}: strategy iram: {', '.join(fixed)} from the C library "
                            f"{'uses' if len(fixed) == 1 else 'use'} absolute addresses in the code (the "
                            "toolchain builds its C library with "
                            "-mcmodel=medlow), which an IRAM blob can't relocate: use strategy xip or auto, or add "
-                           f"{_it_or_them(fixed)} to {config['exports_file']} to call the firmware's copy")
+                           f"{_it_or_them(fixed)} to {config.firmware.path} to call the firmware's copy")
     if fixed:
         analysis = _link_as(config, facts, objects, outputs, resolved, "xip", log)
-        analysis["reason"] = f"auto: C library code for fixed addresses ({', '.join(fixed)})"
-        return analysis
+        return analysis.because(f"auto: C library code for fixed addresses ({', '.join(fixed)})")
     analysis = _link_as(config, facts, objects, outputs, resolved, "iram" if setting == "auto" else setting, log)
-    reason = f"manifest: strategy: {setting}"
-    if setting == "auto":
-        size = loaded_bytes(analysis)
-        if size >= threshold:
-            analysis = _link_as(config, facts, objects, outputs, resolved, "xip", log)
-        reason = _auto_reason(size, threshold, analysis["strategy"])
-    analysis["reason"] = reason
-    return analysis
+    if setting != "auto":
+        return analysis.because(f"manifest: strategy: {setting}")
+    size = analysis.loaded_bytes
+    if size >= threshold:
+        analysis = _link_as(config, facts, objects, outputs, resolved, "xip", log)
+    return analysis.because(_auto_reason(size, threshold, analysis.strategy))
 
 
-def _manifest_exports(config: dict) -> list[Export]:
-    known = set(config["known_types"])
-    signatures = [csig.parse(text, known) for text in config["signatures"]]
-    return [Export(signature, config["export_lines"][signature.name]) for signature in signatures]
-
-
-def _link_as(config: dict, facts: ObjectFacts, objects: list[str], outputs: dict, resolved: clib.Plan,
-             strategy: str, log) -> dict:
+def _link_as(config: LinkConfig, facts: ObjectFacts, objects: list[str], outputs: LinkOutputs,
+             resolved: clib.Plan, strategy: str, log) -> LinkAnalysis:
     imports = resolved.imports
     check_object_relocations(config, facts, strategy)
-    cc, arch = config["cc"], config["arch_flags"]
+    cc, arch = config.cc, list(config.arch_flags)
     addresses = layout_addresses(config, strategy)
-    context = {"app": config["app"], "manifest": config["manifest"], "exports_file": config["exports_file"],
+    context = {"app": config.app, "manifest": config.manifest, "exports_file": config.firmware.path,
                "imports": imports, "align": IRAM_ALIGN, **addresses}
-    Path(outputs["stubs"]).write_text(render.render("imports.S.j2", **context))
-    Path(outputs["script"]).write_text(render.render(f"{strategy}.ld.j2", **context))
-    _run([cc, *arch, "-c", outputs["stubs"], "-o", outputs["stubs_obj"]], log, config["app"], "assembling import stubs")
-    roots = [name for name in config["exports"] + [config["init"], config["deinit"]] if name]
-    command = [cc, *arch, "-nostdlib", "-nostartfiles", "-static", "-T", outputs["script"],
+    Path(outputs.stubs).write_text(render.render("imports.S.j2", **context))
+    Path(outputs.script).write_text(render.render(f"{strategy}.ld.j2", **context))
+    _run([cc, *arch, "-c", outputs.stubs, "-o", outputs.stubs_obj], log, config.app, "assembling import stubs")
+    command = [cc, *arch, "-nostdlib", "-nostartfiles", "-static", "-T", outputs.script,
                "-Wl,--no-relax", "-Wl,--emit-relocs", "-Wl,--gc-sections", "-Wl,--no-warn-rwx-segments",
-               f"-Wl,-Map={outputs['map']}", *[f"-Wl,--undefined={name}" for name in roots],
-               "-o", outputs["elf"], *objects, outputs["stubs_obj"], *_library_arguments(resolved), "-lgcc"]
-    _run(command, log, config["app"], "link")
-    _check_library_members(config, outputs["map"], resolved)
-    return analyse(config, outputs["elf"], strategy, addresses, imports)
+               f"-Wl,-Map={outputs.map}", *[f"-Wl,--undefined={name}" for name in config.exports.roots()],
+               "-o", outputs.elf, *objects, outputs.stubs_obj, *_library_arguments(resolved), "-lgcc"]
+    _run(command, log, config.app, "link")
+    _check_library_members(config.app, outputs.map, resolved)
+    return analyse(config, outputs.elf, strategy, addresses, imports)
 
 
 def _library_archives(resolved: clib.Plan) -> list[str]:
@@ -270,7 +256,7 @@ def _library_arguments(resolved: clib.Plan) -> list[str]:
 _MAP_MEMBER = re.compile(r"^(\S+\.a)\((.+)\)$", re.M)
 
 
-def _check_library_members(config: dict, map_path: str, resolved: clib.Plan) -> None:
+def _check_library_members(app: str, map_path: str, resolved: clib.Plan) -> None:
     """What ld took from the C library is what the plan allowed, nothing more (read from the map's
     "Archive member included" list)."""
     text = Path(map_path).read_text(errors="replace")
@@ -279,11 +265,11 @@ def _check_library_members(config: dict, map_path: str, resolved: clib.Plan) -> 
     extra = sorted(f"{member} ({archive})" for archive, member in _MAP_MEMBER.findall(included)
                    if archive in archives and (archive, member) not in resolved.member_names)
     if extra:
-        raise DynappsError(f"app {config['app']}: the link took {', '.join(extra)} from the C library, which "
+        raise DynappsError(f"app {app}: the link took {', '.join(extra)} from the C library, which "
                            f"dynapps did not plan (see {map_path})")
 
 
-def analyse(config: dict, elf_path: str, strategy: str, addresses: dict, imports: list[str]) -> dict:
+def analyse(config: LinkConfig, elf_path: str, strategy: str, addresses: dict, imports: list[str]) -> LinkAnalysis:
     elf = Elf32(elf_path)
     symbols = {symbol.name: symbol for symbol in elf.global_symbols()}
     _check_sections(config, elf)
@@ -292,24 +278,25 @@ def analyse(config: dict, elf_path: str, strategy: str, addresses: dict, imports
     data_end, bss_end = symbols["__dynapps_data_end"].value, symbols["__dynapps_bss_end"].value
     code_size = code_end - code_vaddr
     data_vaddr = addresses["data_vaddr"] or code_end - code_vaddr
-    sizes = {name.lstrip("."): _section_size(elf, name) for name in CODE_SECTIONS + DATA_SECTIONS + BSS_SECTIONS}
-    analysis = {
-        "app": config["app"],
-        "strategy": strategy,
-        "code_vaddr": code_vaddr,
-        "data_vaddr": data_vaddr,
-        "code_size": code_size,
-        "data_size": data_end - data_vaddr,
-        "bss_size": bss_end - data_end,
-        "import_slots_vaddr": symbols["__dynapps_imports"].value,
-        "imports": [{"name": n, "index": config["firmware_symbols"].index(n)} for n in imports],
-        "exports": _exports(config, symbols),
-        "fixups": _fixups(config, elf, strategy, (code_vaddr, code_size, data_vaddr)),
-        "sections": sizes,
-        "align_log2": IRAM_ALIGN.bit_length() - 1,
-        "rodata_delta": addresses["rodata_delta"],
-        "slot": config["slot"],
-    }
+    sizes = SectionSizes(*(_section_size(elf, name) for name in CODE_SECTIONS + DATA_SECTIONS + BSS_SECTIONS))
+    analysis = LinkAnalysis(
+        app=config.app,
+        strategy=strategy,
+        reason="",  # set by _link_for_strategy, which knows why this strategy was tried
+        code_vaddr=code_vaddr,
+        data_vaddr=data_vaddr,
+        code_size=code_size,
+        data_size=data_end - data_vaddr,
+        bss_size=bss_end - data_end,
+        import_slots_vaddr=symbols["__dynapps_imports"].value,
+        imports=tuple(Import(name, config.firmware.index(name)) for name in imports),
+        exports=_exports(config, symbols),
+        fixups=tuple(_fixups(config, elf, strategy, (code_vaddr, code_size, data_vaddr))),
+        sections=sizes,
+        align_log2=IRAM_ALIGN.bit_length() - 1,
+        rodata_delta=addresses["rodata_delta"],
+        slot=config.slot,
+    )
     _check_limits(config, analysis)
     return analysis
 
@@ -319,13 +306,13 @@ def _section_size(elf: Elf32, name: str) -> int:
     return section.size if section else 0
 
 
-def _check_sections(config: dict, elf: Elf32) -> None:
+def _check_sections(config: LinkConfig, elf: Elf32) -> None:
     known = set(CODE_SECTIONS + DATA_SECTIONS + BSS_SECTIONS)
     for section in elf.sections:
         if section.allocated and section.name not in known:
-            raise DynappsError(f"app {config['app']}: section {section.name} can't go into an image")
+            raise DynappsError(f"app {config.app}: section {section.name} can't go into an image")
         if section.allocated and section.addralign > IRAM_ALIGN:
-            raise DynappsError(f"app {config['app']}: section {section.name} needs {section.addralign}-byte "
+            raise DynappsError(f"app {config.app}: section {section.name} needs {section.addralign}-byte "
                                f"alignment; images guarantee {IRAM_ALIGN}")
 
 
@@ -336,7 +323,7 @@ def fixup_offset(address: int, code_vaddr: int, code_size: int, data_vaddr: int)
     return code_size + address - data_vaddr
 
 
-def _fixups(config: dict, elf: Elf32, strategy: str, segments: tuple[int, int, int]) -> list[int]:
+def _fixups(config: LinkConfig, elf: Elf32, strategy: str, segments: tuple[int, int, int]) -> list[int]:
     """Offsets (in the loaded region) of every absolute word; checks every relocation."""
     fixups = []
     for rela, target in elf.relocation_sections():
@@ -345,7 +332,7 @@ def _fixups(config: dict, elf: Elf32, strategy: str, segments: tuple[int, int, i
         for offset, kind, index, addend in elf.relocations(rela):
             reason = relocs.problem(kind, strategy)
             if reason:
-                raise DynappsError(f"app {config['app']}: section {target.name}: symbol "
+                raise DynappsError(f"app {config.app}: section {target.name}: symbol "
                                    f"{_symbol_label(elf, index, addend)}: {relocs.name(kind)} is {reason} "
                                    "(from libgcc or another archive; see the .map)")
             if kind == relocs.ABSOLUTE_WORD and strategy == "iram" and elf.symbol_section_index(index) != SHN_ABS:
@@ -353,27 +340,28 @@ def _fixups(config: dict, elf: Elf32, strategy: str, segments: tuple[int, int, i
     return sorted(fixups)
 
 
-def _exports(config: dict, symbols: dict) -> list[dict]:
-    flags = {name: 0 for name in config["exports"]}
-    for key, flag in (("init", 1), ("deinit", 2)):
-        if config[key]:
-            flags[config[key]] = flag
+def _exports(config: LinkConfig, symbols: dict) -> tuple[ExportSymbol, ...]:
+    spec = config.exports
+    flags = {name: 0 for name in spec.names}
+    for name, flag in ((spec.init, image.EXPORT_FLAG_INIT), (spec.deinit, image.EXPORT_FLAG_DEINIT)):
+        if name:
+            flags[name] = flag
     exports = []
     for name, flag in flags.items():
-        where = f"{config['manifest']}:{config['export_lines'].get(name, 1)}: app {config['app']}"
+        where = f"{config.manifest}:{spec.line(name)}: app {config.app}"
         if name not in symbols or symbols[name].shndx == SHN_UNDEF:
             raise DynappsError(f"{where}: '{name}' is declared but the app's sources do not define it")
         if symbols[name].type != STT_FUNC:
             raise DynappsError(f"{where}: '{name}' is not a function")
-        exports.append({"name": name, "vaddr": symbols[name].value, "flags": flag})
-    return exports
+        exports.append(ExportSymbol(name, symbols[name].value, flag))
+    return tuple(exports)
 
 
-def _check_limits(config: dict, analysis: dict) -> None:
-    if analysis["strategy"] != "xip":
+def _check_limits(config: LinkConfig, analysis: LinkAnalysis) -> None:
+    if analysis.strategy != "xip":
         return
-    ram = analysis["data_size"] + analysis["bss_size"]
-    room = config["slot"]["ram_size"]
+    ram = analysis.ram_bytes
+    room = config.slot.ram_size
     if ram > room:
-        raise DynappsError(f"app {config['app']}: data + bss need {ram} bytes but limits.ram gives {room} "
-                           f"(set limits.ram: {(ram + 1023) // 1024}K in {config['manifest']})")
+        raise DynappsError(f"app {config.app}: data + bss need {ram} bytes but limits.ram gives {room} "
+                           f"(set limits.ram: {(ram + 1023) // 1024}K in {config.manifest})")

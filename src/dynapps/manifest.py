@@ -46,10 +46,6 @@ class Manifest:
     name_line: int
     init_line: int = 1  # manifest lines of init and deinit, for the checks against the code
     deinit_line: int = 1
-    known_types: frozenset = frozenset()  # typedef names from `headers`, usable in signatures
-
-    def export(self, name: str) -> Export | None:
-        return next((e for e in self.exports if e.name == name), None)
 
 
 def load(root: Path, app_dir: Path) -> Manifest:
@@ -94,7 +90,6 @@ def load(root: Path, app_dir: Path) -> Manifest:
         name_line=top.mapping.line_of("name") if top.has("name") else 1,
         init_line=top.mapping.line_of("init") if init else 1,
         deinit_line=top.mapping.line_of("deinit") if deinit else 1,
-        known_types=frozenset(known_types),
     )
 
 

@@ -99,14 +99,6 @@ class Section:
             raise self.error(key, f"expected a multiple of {multiple:#x} bytes, got {number:#x}")
         return number
 
-    def boolean(self, key: str, default=None):
-        value = self._get(key, _MISSING, False)
-        if value is _MISSING:
-            return default
-        if not isinstance(value, bool):
-            raise self.error(key, f"expected true or false, got {_type_name(value)}")
-        return value
-
     def strings(self, key: str, default=None, required=False, pattern: str | None = None,
                 expected: str = "a string"):
         """A list of strings; returns [(value, line)]."""

@@ -1,6 +1,9 @@
-"""The SCons side of the tool `dynapps` (the package's generate() calls generate() here): registers the builders, methods and aliases that turn apps/*/app.yaml
-into loadable images. The work itself lives in the stage modules (manifest, layout, toolchain,
-link, image, ...); this module only wires them into SCons.
+"""The SCons side of the tool `dynapps` (the package's generate() calls generate() here): it
+registers the builders, methods and aliases that turn apps/*/app.yaml into loadable images, and
+nothing else. The work lives in the SCons-free stage modules (manifest, layout, toolchain, link,
+image, wrappers, partitions, flashing, emulator); each builder hands its stage one typed contract
+(contracts.py) through a construction variable in its action's `varlist`, so a change to any of
+the contract's fields rebuilds the target, and no action reads a value from a source position.
 """
 
 from __future__ import annotations
@@ -16,9 +19,13 @@ import SCons.Builder
 import SCons.Errors
 import SCons.Script
 
-from . import (chips, emulator, errors, esptool_target, firmware, flash, image, layout, link, manifest,
-               partitions, project, render, stale, summary, toolchain, wrappers)
+from . import (chips, console, emulator, errors, flashing, image, link, project, render, stale, summary, toolchain,
+               wrappers)
+from .contracts import (AppSlot, FlashOptions, ImageSettings, LinkAnalysis, LinkConfig, LinkOutputs,
+                        ProjectPlan)
 from .errors import DynappsError
+from .manifest import Manifest
+from .partitions import Table
 
 TOOL_DIR = Path(__file__).parent
 HOME = TOOL_DIR.parents[1]  # the dynapps checkout: loader component, emulator firmware
@@ -36,10 +43,32 @@ FLASH_RECORD = f"{BUILD_DIR}/flash-record.json"
 OWNED_FOLDERS = (APPS_BUILD, GENERATED, f"{EMULATOR_BUILD}/obj/generated")
 APP_LIST = f"{BUILD_DIR}/app-list.txt"  # the apps of the last build: leftovers are looked for when it changes
 RUN_TIMEOUT_S = 120.0
-STAGE_MODULES = [str(TOOL_DIR / f"{name}.py") for name in ("link", "clib", "elf32", "relocs", "signatures", "csig", "image", "render",
-                                                          "summary")]
+STAGE_MODULES = [str(TOOL_DIR / f"{name}.py") for name in ("link", "clib", "elf32", "relocs", "signatures", "csig", "image",
+                                                          "render", "summary", "contracts")]
+LINK_TEMPLATES = [str(render.template_path(name)) for name in ("imports.S.j2", "iram.ld.j2", "xip.ld.j2")]
+
+# The construction variable through which each builder receives its contract (contracts.py).
+LINK_CONFIG = "DYNAPPS_LINK_CONFIG"
+IMAGE_SETTINGS = "DYNAPPS_IMAGE_SETTINGS"
+RUN_CHIP = "DYNAPPS_RUN_CHIP"  # the chip profile the emulator reproduces (a name: chips.profile)
+SUMMARY_ROWS = "DYNAPPS_SUMMARY_ROWS"  # {app: (link analysis file, image file)}
+RENDER_CONTEXT = "DYNAPPS_RENDER_CONTEXT"  # the template's variables (a dict: JSON-able)
+PARTITION_TABLE = "DYNAPPS_PARTITION_TABLE"
+FLASH_OPTIONS = "DYNAPPS_FLASH_OPTIONS"
+APP_NAMES = "DYNAPPS_APP_NAMES"  # {"apps": [names]}: a dict, which SCons signs by its repr
+
+# `scons -h`: what each target does, listed beside the variables.
+TARGETS = {
+    "apps": "build every app's image, the firmware's wrappers and export table, partitions.csv and "
+            "the partition table (the default)",
+    "flash-apps": "write the app slots and the partition table that changed: into the emulator's flash "
+                  "image, or to the board at PORT",
+    "flash-all": "write the ESP-IDF firmware (IDF_BUILD) and every app slot to the board at PORT",
+    "run": "build, flash-apps into the emulator's flash image, boot the firmware in the emulator",
+}
 
 
+# ---- actions: each reads its contract, calls its stage, writes its targets ---------------------
 
 def _action(function):
     """Every Python action: any exception is one `error:` line naming the file being built
@@ -62,49 +91,121 @@ def _reporting_spawn(spawn):
         if status < 0 or status >= 126:
             words = shlex.split(" ".join(arguments))  # undo SCons's shell quoting
             output = words[words.index("-o") + 1] if "-o" in words[:-1] else "build"
-            print(f"error: {output}: {errors.exit_status(words[0], status)}", file=sys.stderr)
+            console.error(f"error: {output}: {errors.exit_status(words[0], status)}")
         return status
     return run
 
 
+def _contract(env, key: str, kind: type):
+    """The contract a builder was called with (env[key]); a missing or wrong one is a wiring bug."""
+    value = env.get(key)
+    if not isinstance(value, kind):
+        raise SCons.Errors.UserError(f"dynapps: {key} must be a {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
 def _link_action(target, source, env):
-    config = json.loads(source[-1].read())
-    objects = [str(node) for node in source if str(node).endswith(".o")]
-    outputs = dict(zip(("elf", "json", "script", "stubs", "stubs_obj", "map"), map(str, target)))
-    link.link(config, objects, outputs, log=print if env.get("VERBOSE") else None)
+    config = _contract(env, LINK_CONFIG, LinkConfig)
+    outputs = LinkOutputs.for_elf(str(target[0]))
+    link.link(config, [str(node) for node in source], outputs, log=console.say if env.get("VERBOSE") else None)
     return 0
 
 
 def _link_emitter(target, source, env):
-    base = str(target[0])[: -len(".elf")]
-    outputs = [f"{base}.elf", f"{base}.link.json", f"{base}.ld", f"{base}_imports.S", f"{base}_imports.o",
-               f"{base}.map"]
-    return outputs, source
+    """The six files of LinkOutputs, from the ELF's name; sources are the app's objects only."""
+    _contract(env, LINK_CONFIG, LinkConfig)
+    return LinkOutputs.for_elf(str(target[0])).paths(), source
 
 
 def _image_action(target, source, env):
-    settings = json.loads(source[-1].read())
-    analysis = json.loads(Path(str(source[1])).read_text())
-    built = image.from_link(analysis, str(source[0]), settings["chip_id"], settings["has_fpu"],
-                            settings["firmware_id"], settings["version"])
-    data = built.to_bytes()
-    slot_size = analysis["slot"]["size"]
-    if len(data) > slot_size:
-        granularity = settings["slot_alignment"]  # the slot is laid out in these: the hint must be one
-        needed = (len(data) + granularity - 1) // granularity * granularity // 1024
-        raise DynappsError(f"app {analysis['app']}: image is {len(data)} bytes but its slot holds "
-                           f"{slot_size}; set limits.flash: {needed}K in {settings['manifest']}")
+    outputs = LinkOutputs.for_elf(str(source[0]))
+    analysis = LinkAnalysis.from_json(_read_json(outputs.analysis))
+    data = image.build(analysis, outputs.elf, _contract(env, IMAGE_SETTINGS, ImageSettings))
     Path(str(target[0])).write_bytes(data)
     return 0
 
 
+def _image_emitter(target, source, env):
+    """One source, the app's ELF; its link analysis beside it is read too, so it is one as well."""
+    _contract(env, IMAGE_SETTINGS, ImageSettings)
+    if len(source) != 1 or not str(source[0]).endswith(".elf"):
+        raise SCons.Errors.UserError(f"dynapps: an image is built from one linked ELF, got {list(map(str, source))}")
+    return target, [source[0], LinkOutputs.for_elf(str(source[0])).analysis]
+
+
+def _read_json(path: str) -> dict:
+    return json.loads(Path(path).read_text())
+
+
 def _summary_action(target, source, env):
-    rows = []
-    for json_node, image_node in zip(source[0::2], source[1::2]):
-        rows.append((json.loads(Path(str(json_node)).read_text()), os.path.getsize(str(image_node))))
+    rows = [(LinkAnalysis.from_json(_read_json(analysis)), os.path.getsize(image_file))
+            for analysis, image_file in _contract(env, SUMMARY_ROWS, dict).values()]
     text = summary.table(rows)
     Path(str(target[0])).write_text(text + "\n")
-    print(text)
+    console.say(text)
+    return 0
+
+
+def _render_action(target, source, env):
+    context = _contract(env, RENDER_CONTEXT, dict)
+    Path(str(target[0])).write_text(render.render(Path(str(source[0])).name, **context))
+    return 0
+
+
+def _partition_table_action(target, source, env):
+    Path(str(target[0])).write_bytes(_contract(env, PARTITION_TABLE, Table).to_binary())
+    return 0
+
+
+def _flash_apps_action(target, source, env):
+    """flash-apps without PORT: into the emulator's flash image (the target)."""
+    console.say(flashing.to_emulator(Path(str(target[0])), _contract(env, FLASH_OPTIONS, FlashOptions)))
+    return 0
+
+
+def _flash_board_action(target, source, env):
+    """flash-apps with PORT: to the board, what changed since the flash record."""
+    console.say(flashing.to_board(Path(FLASH_RECORD), _contract(env, FLASH_OPTIONS, FlashOptions)))
+    return 0
+
+
+def _flash_all_action(target, source, env):
+    """flash-all: the ESP-IDF firmware and every app region, in one esptool connection."""
+    console.say(flashing.everything_to_board(Path(FLASH_RECORD), _contract(env, FLASH_OPTIONS, FlashOptions)))
+    return 0
+
+
+def _remove_stale_action(target, source, env):
+    """Delete what removed apps left in OWNED_FOLDERS (stale.py), then write the app list."""
+    for path in stale.remove([env.Dir(f"#{folder}") for folder in OWNED_FOLDERS], Path(env.Dir("#").abspath)):
+        console.say(f"REMOVE {path}")
+    Path(str(target[0])).write_text("".join(f"{name}\n" for name in _contract(env, APP_NAMES, dict)["apps"]))
+    return 0
+
+
+def _linker_script_action(target, source, env):
+    Path(str(target[0])).write_text(source[0].read())
+    return 0
+
+
+def _run_action(target, source, env):
+    """Boot the emulator firmware (source 0) on the flash image flash-apps wrote (source 1); fail if
+    the firmware does."""
+    firmware_elf, flash_image = map(str, source)
+    machine = emulator.Machine(chips.profile(_contract(env, RUN_CHIP, str)), Path(flash_image).read_bytes(),
+                               echo=sys.stdout.buffer)
+    machine.load_firmware(firmware_elf)
+    result = machine.run(timeout_s=RUN_TIMEOUT_S)
+    sys.stdout.flush()
+    if env.get("VERBOSE"):
+        for fault in result.faults:
+            console.error(f"emulator: {fault}")
+    table = emulator.where_apps_ran(machine, result.uart_text)  # empty for firmware without LOADED lines
+    if table:
+        console.say(table)
+    failure = emulator.failure(machine, result, RUN_TIMEOUT_S)
+    if failure:
+        raise DynappsError(failure)
     return 0
 
 
@@ -115,127 +216,37 @@ STEP_COMSTRS = {
     "DYNAPPS_SUMMARYCOMSTR": "SUMMARY",
     "DYNAPPS_GENCOMSTR": "GEN $TARGET",
     "DYNAPPS_FLASHCOMSTR": "FLASH-APPS",
-    "DYNAPPS_RUNCOMSTR": "RUN ${SOURCES[0]} on the ${SOURCES[-1].read()} emulator",
+    "DYNAPPS_FLASHALLCOMSTR": "FLASH-ALL",
+    "DYNAPPS_RUNCOMSTR": "RUN ${SOURCES[0]} on the ${DYNAPPS_RUN_CHIP} emulator",
 }
 QUIET_COMSTRS = {"CCCOMSTR": "CC $SOURCE", "ASPPCOMSTR": "AS $SOURCE", "LINKCOMSTR": "LINK $TARGET",
                  "INSTALLSTR": "GEN $TARGET"}
 
 
-def _render_action(target, source, env):
-    context = json.loads(source[1].read())
-    Path(str(target[0])).write_text(render.render(Path(str(source[0])).name, **context))
-    return 0
+def _step(function, comstr: str | None, contract: str | None = None) -> SCons.Action.Action:
+    """A Python action whose signature includes its contract's repr (a change rebuilds)."""
+    return SCons.Action.Action(_action(function), comstr, varlist=[contract] if contract else [])
 
 
-def _partition_table_action(target, source, env):
-    rows = json.loads(source[0].read())
-    table = partitions.Table(tuple(partitions.Partition(**row) for row in rows["partitions"]), rows["flash_size"])
-    Path(str(target[0])).write_bytes(table.to_binary())
-    return 0
+def _builder(function, comstr: str, contract: str | None = None, **options):
+    return SCons.Builder.Builder(action=_step(function, comstr, contract), **options)
 
 
-def _flash_apps_action(target, source, env):
-    """flash-apps without PORT: write the regions whose bytes in the emulator's flash image differ."""
-    settings, wanted = _wanted_regions(source)
-    flash_image = flash.FlashImage(Path(str(target[0])), settings["flash_size"])
-    changed = flash_image.differing(wanted)
-    written = flash_image.write(changed)
-    print(f"flash-apps: wrote {written} bytes into {flash_image.path} ({flash.labels(changed)})")
-    return 0
-
-
-def _board_key(port: str) -> str:
-    return f"serial:{port}"
-
-
-def _wanted_regions(source) -> tuple[dict, list]:
-    settings = json.loads(source[-1].read())
-    images = {name: (offset, Path(str(node)).read_bytes())
-              for (name, offset), node in zip(settings["slots"], source[1:-1])}
-    return settings, flash.regions(Path(str(source[0])).read_bytes(), images)
-
-
-def _esptool_options(env, settings) -> dict:
-    return {"before": env["BEFORE"], "after": env["AFTER"], "flash_size": settings["flash_size"],
-            "no_stub": bool(env["NO_STUB"])}
-
-
-def _flash_board_action(target, source, env):
-    """flash-apps with PORT: write the regions that changed since the record to the board."""
-    settings, wanted = _wanted_regions(source)
-    port, record = env["PORT"], flash.Record(Path(FLASH_RECORD))
-    key = _board_key(port)
-    if env["FORCE"] or env["SKIP_FLASHED"]:
-        record.forget(key)
-    changed = record.changed(key, wanted)
-    record.forget_regions(key, changed)  # unknown until verified: a write cut off is redone next run
-    flashed = esptool_target.write_regions(port, env["BAUD"], settings["chip"], changed,
-                                           skip_flashed=bool(env["SKIP_FLASHED"]), **_esptool_options(env, settings))
-    record.remember(key, list(flashed.on_chip))
-    print(f"flash-apps: wrote {flashed.byte_count} bytes to {port} ({flash.labels(list(flashed.written))})")
-    return 0
-
-
-def _flash_all_action(target, source, env):
-    """flash-all: the ESP-IDF firmware and every app region, in one esptool connection."""
-    settings, wanted = _wanted_regions(source)
-    port, record = env["PORT"], flash.Record(Path(FLASH_RECORD))
-    if not port:
-        raise DynappsError("flash-all writes a board: give PORT=... (or set ESPTOOL_PORT)")
-    record.forget(_board_key(port))  # the whole flash is rewritten: nothing is known until verified
-    flashed = esptool_target.full_flash(port, env["BAUD"], settings["chip"], Path(env.Dir(env["IDF_BUILD"]).abspath),
-                                        wanted, skip_flashed=bool(env["SKIP_FLASHED"]),
-                                        **_esptool_options(env, settings))
-    record.remember(_board_key(port), list(flashed.on_chip))
-    print(f"flash-all: wrote {flashed.byte_count} bytes to {port} ({flash.labels(list(flashed.written))})")
-    return 0
-
-
-def _remove_stale_action(target, source, env):
-    """Delete what removed apps left in OWNED_FOLDERS (stale.py), then write the app list."""
-    for path in stale.remove([env.Dir(f"#{folder}") for folder in OWNED_FOLDERS], Path(env.Dir("#").abspath)):
-        print(f"REMOVE {path}")
-    Path(str(target[0])).write_text(source[0].read())
-    return 0
-
-
-def _linker_script_action(target, source, env):
-    Path(str(target[0])).write_text(source[0].read())
-    return 0
-
-
-def _run_action(target, source, env):
-    """Boot the emulator firmware on the flash image flash-apps wrote; fail if the firmware does."""
-    chip = source[-1].read()
-    machine = emulator.Machine(chips.profile(chip), Path(str(source[1])).read_bytes(), echo=sys.stdout.buffer)
-    machine.load_firmware(str(source[0]))
-    result = machine.run(timeout_s=RUN_TIMEOUT_S)
-    sys.stdout.flush()
-    if env.get("VERBOSE"):
-        for fault in result.faults:
-            print(f"emulator: {fault}", file=sys.stderr)
-    table = emulator.where_apps_ran(machine, result.uart_text)  # empty for firmware without LOADED lines
-    if table:
-        print(table)
-    failure = emulator.failure(machine, result, RUN_TIMEOUT_S)
-    if failure:
-        raise DynappsError(failure)
-    return 0
-
-
-def _builder(function, comstr: str, **options):
-    return SCons.Builder.Builder(action=SCons.Action.Action(_action(function), comstr), **options)
-
-
-LinkBuilder = _builder(_link_action, "$DYNAPPS_LINKCOMSTR", emitter=_link_emitter)
-ImageBuilder = _builder(_image_action, "$DYNAPPS_IMAGECOMSTR", suffix=".dapp")
-SummaryBuilder = _builder(_summary_action, "$DYNAPPS_SUMMARYCOMSTR")
-RenderBuilder = _builder(_render_action, "$DYNAPPS_GENCOMSTR")
-PartitionTableBuilder = _builder(_partition_table_action, "$DYNAPPS_GENCOMSTR")
-FlashAppsBuilder = _builder(_flash_apps_action, "$DYNAPPS_FLASHCOMSTR")
+LinkBuilder = _builder(_link_action, "$DYNAPPS_LINKCOMSTR", LINK_CONFIG, emitter=_link_emitter)
+ImageBuilder = _builder(_image_action, "$DYNAPPS_IMAGECOMSTR", IMAGE_SETTINGS, suffix=".dapp", emitter=_image_emitter)
+SummaryBuilder = _builder(_summary_action, "$DYNAPPS_SUMMARYCOMSTR", SUMMARY_ROWS)
+RenderBuilder = _builder(_render_action, "$DYNAPPS_GENCOMSTR", RENDER_CONTEXT)
+PartitionTableBuilder = _builder(_partition_table_action, "$DYNAPPS_GENCOMSTR", PARTITION_TABLE)
+FlashAppsBuilder = _builder(_flash_apps_action, "$DYNAPPS_FLASHCOMSTR", FLASH_OPTIONS)
 LinkerScriptBuilder = _builder(_linker_script_action, "$DYNAPPS_GENCOMSTR")
-RunBuilder = _builder(_run_action, "$DYNAPPS_RUNCOMSTR")
+RunBuilder = _builder(_run_action, "$DYNAPPS_RUNCOMSTR", RUN_CHIP)
+BUILDERS = {"DynappsLink": LinkBuilder, "DynappsImage": ImageBuilder, "DynappsSummary": SummaryBuilder,
+            "DynappsRender": RenderBuilder, "DynappsPartitionTable": PartitionTableBuilder,
+            "DynappsFlashApps": FlashAppsBuilder, "DynappsLinkerScript": LinkerScriptBuilder,
+            "DynappsRun": RunBuilder}
 
+
+# ---- command-line variables ----------------------------------------------------------------------
 
 def _choice_variable(key: str, help_text: str, choices) -> tuple:
     """A variable that is empty (the project file decides) or one of `choices`."""
@@ -276,7 +287,9 @@ def _variables():
     return variables
 
 
-def _app_env(env, tools: toolchain.Toolchain, profile: chips.ChipProfile, proj, app: manifest.Manifest):
+# ---- definers: each wires one group of targets from the project plan -----------------------------
+
+def _app_env(env, tools: toolchain.Toolchain, profile: chips.ChipProfile, proj, app: Manifest):
     app_env = env.Clone()
     app_env.Replace(
         CC=tools.cc, AS=tools.cc, OBJSUFFIX=".o",
@@ -288,43 +301,41 @@ def _app_env(env, tools: toolchain.Toolchain, profile: chips.ChipProfile, proj, 
     return app_env
 
 
-def _link_config(tools, profile, proj, exports, app: manifest.Manifest, slot: layout.Slot) -> dict:
-    return {
-        "app": app.name, "manifest": app.path, "strategy": app.strategy, "threshold": proj.hybrid_threshold,
-        "i_d_offset": profile.i_d_offset, "slot": slot.__dict__,
-        "rodata_delta": profile.rodata_delta,
-        "exports": [e.name for e in app.exports], "export_lines": {e.name: e.line for e in app.exports},
-        "signatures": [e.signature.declare() for e in app.exports], "known_types": sorted(app.known_types),
-        "init": app.init, "deinit": app.deinit, "lifecycle_lines": {"init": app.init_line, "deinit": app.deinit_line},
-        "firmware_symbols": list(exports.symbols), "exports_file": exports.path,
-        "cc": tools.cc, "arch_flags": tools.arch_flags(profile), "libc_flags": tools.libc_flags(),
-    }
-
-
-def _build_app(env, tools, profile, proj, exports, app, slot):
+def _define_app(env, plan: ProjectPlan, app: Manifest):
+    """An app's objects, its link and its image; returns (link analysis node, image node)."""
+    proj, profile, tools = plan.project, plan.project.profile, plan.tools
+    slot = plan.layout.slot(app.name)
     app_env = _app_env(env, tools, profile, proj, app)
     out = f"{APPS_BUILD}/{app.name}"
     objects = [app_env.Object(f"#{out}/{Path(src).stem}.o", f"#{src}")[0] for src in app.sources]
-    config = env.Value(json.dumps(_link_config(tools, profile, proj, exports, app, slot), sort_keys=True))
-    linked = env.DynappsLink(f"#{out}/{app.name}.elf", objects + [config])
-    env.Depends(linked, STAGE_MODULES + [str(render.template_path(t)) for t in ("imports.S.j2", "iram.ld.j2", "xip.ld.j2")])
-    settings = env.Value(json.dumps({"chip_id": profile.chip_id, "has_fpu": profile.has_fpu,
-                                     "firmware_id": exports.id, "manifest": app.path, "version": app.version,
-                                     "slot_alignment": profile.slot_alignment(slot.xip_capable)}, sort_keys=True))
-    built = env.DynappsImage(f"#{APPS_BUILD}/{app.name}.dapp", [linked[0], linked[1], settings])
+    config = LinkConfig.of(app, slot, profile, tools, plan.firmware, proj.hybrid_threshold)
+    linked = env.DynappsLink(f"#{out}/{app.name}.elf", objects, **{LINK_CONFIG: config})
+    env.Depends(linked, STAGE_MODULES + LINK_TEMPLATES)
+    settings = ImageSettings(profile.chip_id, profile.has_fpu, plan.firmware.id, app.path, app.version,
+                             profile.slot_alignment(slot.xip_capable))
+    built = env.DynappsImage(f"#{APPS_BUILD}/{app.name}.dapp", linked[0], **{IMAGE_SETTINGS: settings})
     env.Depends(built, STAGE_MODULES)
     return linked[1], built[0]
 
 
+def _define_apps(env, plan: ProjectPlan) -> tuple[list, object]:
+    """Every app's image and the summary table printed after them; returns (images, summary)."""
+    pairs = {app.name: _define_app(env, plan, app) for app in plan.apps}
+    rows = {name: (str(analysis), str(built)) for name, (analysis, built) in pairs.items()}
+    report = env.DynappsSummary(f"#{APPS_BUILD}/summary.txt", [n for pair in pairs.values() for n in pair],
+                                **{SUMMARY_ROWS: rows})
+    env.NoCache(report)  # built to be printed: taken from a CacheDir it would print nothing
+    return [built for _, built in pairs.values()], report[0]
+
+
 def _render(env, target: str, template: str, context: dict):
-    source = [str(render.template_path(template)), env.Value(json.dumps(context, sort_keys=True))]
-    return env.DynappsRender(f"#{target}", source)[0]
+    return env.DynappsRender(f"#{target}", str(render.template_path(template)), **{RENDER_CONTEXT: context})[0]
 
 
-def _generated_sources(env, manifests, exports) -> list:
+def _define_generated(env, plan: ProjectPlan) -> list:
     """Wrappers per app and the firmware export table, for the firmware build."""
-    nodes = [_render(env, f"{GENERATED}/exports.c", "exports.c.j2", wrappers.exports_context(exports))]
-    for app in manifests:
+    nodes = [_render(env, f"{GENERATED}/exports.c", "exports.c.j2", wrappers.exports_context(plan.firmware))]
+    for app in plan.apps:
         context = wrappers.app_context(app)
         for header in app.headers:  # the wrappers include them by name
             nodes += env.InstallAs(f"#{GENERATED}/{Path(header).name}", f"#{header}")
@@ -333,14 +344,49 @@ def _generated_sources(env, manifests, exports) -> list:
     return nodes
 
 
-def _partition_outputs(env, proj, table):
-    rows = [row.csv_row() for row in table.partitions]
-    csv_node = _render(env, "partitions.csv", "partitions.csv.j2", {"base": proj.base_partitions, "rows": rows})
+def _define_partitions(env, plan: ProjectPlan) -> tuple:
+    """partitions.csv (for ESP-IDF's build) and the partition table binary (for flash-apps)."""
+    rows = [row.csv_row() for row in plan.partitions.partitions]
+    csv_node = _render(env, "partitions.csv", "partitions.csv.j2", {"base": plan.project.base_partitions, "rows": rows})
     env.NoClean(csv_node)  # promised at the top level, read by ESP-IDF's build
-    data = {"flash_size": table.flash_size,
-            "partitions": [{k: v for k, v in p.__dict__.items()} for p in table.partitions]}
-    binary = env.DynappsPartitionTable(f"#{PARTITION_TABLE_BIN}", env.Value(json.dumps(data, sort_keys=True)))
+    binary = env.DynappsPartitionTable(f"#{PARTITION_TABLE_BIN}", [], **{PARTITION_TABLE: plan.partitions})
     return csv_node, binary[0]
+
+
+def _define_stale_cleanup(env, plan: ProjectPlan):
+    """The app list, rewritten (after deleting a removed app's leftovers) when the apps change."""
+    names = {"apps": [app.name for app in plan.apps]}
+    app_list = env.Command(f"#{APP_LIST}", [], _step(_remove_stale_action, None, APP_NAMES), **{APP_NAMES: names})
+    env.NoCache(app_list)  # its action is the point
+    return app_list
+
+
+def _flash_options(env, plan: ProjectPlan, table_bin, images) -> FlashOptions:
+    slots = tuple(AppSlot(app.name, plan.layout.slot(app.name).flash_offset, str(node))
+                  for app, node in zip(plan.apps, images, strict=True))
+    return FlashOptions(plan.project.chip, plan.project.flash_size, str(table_bin), slots, port=env["PORT"],
+                        baud=env["BAUD"], before=env["BEFORE"], after=env["AFTER"], no_stub=bool(env["NO_STUB"]),
+                        force=bool(env["FORCE"]), skip_flashed=bool(env["SKIP_FLASHED"]),
+                        idf_build=env.Dir(env["IDF_BUILD"]).abspath)
+
+
+def _define_flash_targets(env, plan: ProjectPlan, table_bin, images):
+    """flash-apps (the emulator's flash image, or a board with PORT) and flash-all; returns the
+    emulator's flash image, which `run` boots."""
+    options = {FLASH_OPTIONS: _flash_options(env, plan, table_bin, images)}
+    flashed = env.DynappsFlashApps(f"#{EMULATOR_FLASH}", [table_bin] + images, **options)
+    env.AlwaysBuild(flashed)
+    env.Precious(flashed)  # written region by region: SCons must not delete it first
+    env.NoCache(flashed)  # its action is the point: a copy from a CacheDir would skip the writing
+    board = env.Override(options)  # the aliases' actions read the same FlashOptions
+    if env.get("PORT"):  # a board; `run` keeps using the emulator's image
+        env.AlwaysBuild(board.Alias("flash-apps", [table_bin] + images,
+                                    _step(_flash_board_action, "$DYNAPPS_FLASHCOMSTR", FLASH_OPTIONS)))
+    else:
+        env.Alias("flash-apps", flashed)
+    env.AlwaysBuild(board.Alias("flash-all", [table_bin] + images,
+                                _step(_flash_all_action, "$DYNAPPS_FLASHALLCOMSTR", FLASH_OPTIONS)))
+    return flashed[0]
 
 
 def _object_name(env, source: Path) -> str:
@@ -371,16 +417,15 @@ def _emulator_firmware(env, proj, generated):
     return elf[0]
 
 
-def _load_everything(env):
-    root = Path(env.Dir("#").abspath)
-    proj = project.load(root, env.get("CHIP") or None, env.get("TOOLCHAIN") or None)
-    manifests = manifest.load_all(root)
-    wrappers.check_names(manifests)
-    exports = firmware.load_exports(proj)
-    plan = layout.plan(proj, manifests, firmware.data_arena(proj))
-    base = partitions.read_csv(root / proj.base_partitions, proj.base_partitions)
-    table = partitions.build(base, plan, proj.flash_size)
-    return proj, manifests, exports, plan, table, toolchain.discover(proj.toolchain)
+def _define_run(env, plan: ProjectPlan, generated: list, flashed) -> None:
+    """`run`: boot the emulator firmware on the flash image flash-apps wrote."""
+    if not plan.project.emulator_sources:
+        env.Alias("run", ["apps", flashed])
+        return
+    firmware_elf = _emulator_firmware(env, plan.project, generated)
+    ran = env.DynappsRun(f"#{EMULATOR_BUILD}/run.log", [firmware_elf, flashed], **{RUN_CHIP: plan.project.chip})
+    env.AlwaysBuild(ran)
+    env.Alias("run", ["apps", ran])
 
 
 def _apps(env):
@@ -394,40 +439,21 @@ def _apps(env):
 
 
 def _define_targets(env):
-    """Define every app's targets, the generated files, partitions, `apps` and `flash-apps`."""
-    proj, manifests, exports, plan, table, tools = _load_everything(env)
-    profile = proj.profile
-    pairs = [_build_app(env, tools, profile, proj, exports, app, plan.slot(app.name)) for app in manifests]
-    images = [image_node for _, image_node in pairs]
-    report = env.DynappsSummary(f"#{APPS_BUILD}/summary.txt", [n for pair in pairs for n in pair])
-    env.NoCache(report)  # built to be printed: taken from a CacheDir it would print nothing
-    generated = _generated_sources(env, manifests, exports)
-    csv_node, table_bin = _partition_outputs(env, proj, table)
-    app_list = env.Command(f"#{APP_LIST}", env.Value("".join(f"{app.name}\n" for app in manifests)),
-                           SCons.Action.Action(_action(_remove_stale_action), None))
-    env.NoCache(app_list)  # its action is the point
-    env.Alias("apps", [report, csv_node, table_bin] + generated + app_list)
+    root = Path(env.Dir("#").abspath)
+    plan = ProjectPlan.load(root, env.get("CHIP") or None, env.get("TOOLCHAIN") or None)
+    images, report = _define_apps(env, plan)
+    generated = _define_generated(env, plan)
+    csv_node, table_bin = _define_partitions(env, plan)
+    env.Alias("apps", [report, csv_node, table_bin] + generated + _define_stale_cleanup(env, plan))
     env.Default("apps")
-    settings = env.Value(json.dumps({"flash_size": proj.flash_size, "chip": proj.chip,
-                                     "slots": [[a.name, plan.slot(a.name).flash_offset] for a in manifests]}))
-    flashed = env.DynappsFlashApps(f"#{EMULATOR_FLASH}", [table_bin] + images + [settings])
-    env.AlwaysBuild(flashed)
-    env.Precious(flashed)  # written region by region: SCons must not delete it first
-    env.NoCache(flashed)  # its action is the point: a copy from a CacheDir would skip the writing
-    if env.get("PORT"):  # a board; `run` keeps using the emulator's image
-        env.AlwaysBuild(env.Alias("flash-apps", [table_bin] + images + [settings],
-                                  SCons.Action.Action(_action(_flash_board_action), "$DYNAPPS_FLASHCOMSTR")))
-    else:
-        env.Alias("flash-apps", flashed)
-    env.AlwaysBuild(env.Alias("flash-all", [table_bin] + images + [settings],
-                              SCons.Action.Action(_action(_flash_all_action), "FLASH-ALL")))
-    if not proj.emulator_sources:
-        env.Alias("run", ["apps", flashed])
-        return
-    firmware_elf = _emulator_firmware(env, proj, generated)
-    ran = env.DynappsRun(f"#{EMULATOR_BUILD}/run.log", [firmware_elf, flashed[0], env.Value(proj.chip)])
-    env.AlwaysBuild(ran)
-    env.Alias("run", ["apps", ran])
+    flashed = _define_flash_targets(env, plan, table_bin, images)
+    _define_run(env, plan, generated, flashed)
+    env.Help(_targets_help(), append=True)
+
+
+def _targets_help() -> str:
+    width = max(map(len, TARGETS))
+    return "\nTargets:\n" + "".join(f"    {name.ljust(width)}  {text}\n" for name, text in TARGETS.items())
 
 
 def _default_jobs() -> None:
@@ -439,7 +465,7 @@ def _default_jobs() -> None:
 
 
 def _command_line_error(message: str) -> None:
-    print(f"error: command line: {' '.join(message.split())}", file=sys.stderr)
+    console.error(f"error: command line: {' '.join(message.split())}")
     SCons.Script.Exit(2)
 
 
@@ -463,14 +489,11 @@ def generate(env):
     _default_jobs()
     variables = _read_variables(env)
     env["SPAWN"] = _reporting_spawn(env["SPAWN"])
-    env.Help(variables.GenerateHelpText(env))
+    env.Help("Variables (NAME=value on the command line):\n" + variables.GenerateHelpText(env))
     env.SetDefault(**STEP_COMSTRS)
     if not env.get("VERBOSE"):
         env.SetDefault(**QUIET_COMSTRS)
-    env.Append(BUILDERS={"DynappsLink": LinkBuilder, "DynappsImage": ImageBuilder, "DynappsSummary": SummaryBuilder,
-                         "DynappsRender": RenderBuilder, "DynappsPartitionTable": PartitionTableBuilder,
-                         "DynappsFlashApps": FlashAppsBuilder, "DynappsLinkerScript": LinkerScriptBuilder,
-                         "DynappsRun": RunBuilder})
+    env.Append(BUILDERS=BUILDERS)
     env.AddMethod(_apps, "DynappsApps")
 
 

@@ -2,31 +2,28 @@
 
 from __future__ import annotations
 
+from .contracts import LinkAnalysis
+
 BOOKKEEPING_NOTE = "RAM = bytes held while loaded (IRAM: code copy + data + bss; XIP: data + bss), loader bookkeeping excluded"
 
 
-def ram_bytes(analysis: dict) -> int:
-    data = analysis["data_size"] + analysis["bss_size"]
-    return data + analysis["code_size"] if analysis["strategy"] == "iram" else data
-
-
-def table(rows: list[tuple[dict, int]]) -> str:
+def table(rows: list[tuple[LinkAnalysis, int]]) -> str:
     """rows: (link analysis, image size) per app."""
     header = ("app", "strategy", "why", "text", "rodata", "data", "bss", "slot", "flash", "RAM")
     lines = [header]
     for analysis, image_size in rows:
-        sections, slot = analysis["sections"], analysis["slot"]
+        sections, slot = analysis.sections, analysis.slot
         lines.append((
-            analysis["app"],
-            analysis["strategy"],
-            analysis["reason"],
-            str(sections["text"]),
-            str(sections["rodata"]),
-            str(sections["data"]),
-            str(sections["bss"]),
-            f"{slot['flash_offset']:#x}+{slot['size'] // 1024}K",
+            analysis.app,
+            analysis.strategy,
+            analysis.reason,
+            str(sections.text),
+            str(sections.rodata),
+            str(sections.data),
+            str(sections.bss),
+            f"{slot.flash_offset:#x}+{slot.size // 1024}K",
             str(image_size),
-            str(ram_bytes(analysis)),
+            str(analysis.ram_bytes),
         ))
     widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
     numeric = {3, 4, 5, 6, 8, 9}
