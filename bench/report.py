@@ -465,7 +465,7 @@ def plot(results: dict, path) -> None:
     right.set_xticklabels([str(t) for t in ticks])
     right.set_yscale("log")
     right.set_xlabel("app code (KB, built size)")
-    right.set_ylabel("instructions in the phase (exact total, split by pc)")
+    right.set_ylabel("instructions in the phase (exact total, split at the loader's phase marks)")
     right.set_title("Load cost by phase (IRAM solid, XIP dashed)")
     right.grid(True, which="both", alpha=0.3)
     right.legend(fontsize=6, loc="upper left", ncol=2)
