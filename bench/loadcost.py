@@ -24,7 +24,23 @@ import re
 from pathlib import Path
 
 import workload
-from pcprofile import FirmwareMap
+from elftools.elf.elffile import ELFFile
+
+def struct_size(elf_path: Path, name: str, unit_suffix: str) -> int | None:
+    """DW_AT_byte_size of `struct name` as compiled in the unit whose name ends with `unit_suffix`."""
+    with open(elf_path, "rb") as stream:
+        for cu in ELFFile(stream).get_dwarf_info().iter_CUs():
+            top = cu.get_top_DIE()
+            unit = top.attributes.get("DW_AT_name")
+            if unit is None or not unit.value.decode().endswith(unit_suffix):
+                continue
+            for die in top.iter_children():
+                attributes = die.attributes
+                if (die.tag == "DW_TAG_structure_type" and "DW_AT_byte_size" in attributes
+                        and "DW_AT_name" in attributes and attributes["DW_AT_name"].value.decode() == name):
+                    return attributes["DW_AT_byte_size"].value
+    return None
+
 
 PORT_HEADER = workload.REPO / "firmware/components/dynapps/include/dynapps_port.h"
 CORE_UNIT = "dynapps_core.c"  # the compilation unit whose DWARF describes struct dynapps_app
@@ -206,7 +222,7 @@ def run(root: Path, chip: str, app_names: list[str], weights: list[int], jobs: i
             entry["load_instructions"], entry["phases"] = _load_cost(marks, index, empty, mark_cost, phase_of)
             entry["unload_instructions"] = None if unload is None else unload - empty
             apps[name] = entry
-    record = FirmwareMap(root / FIRMWARE).struct_size("dynapps_app", CORE_UNIT)
+    record = struct_size(root / FIRMWARE, "dynapps_app", CORE_UNIT)
     return {"apps": apps, "empty_mark_pair": empty, "phase_mark": mark_cost, "problems": problems, "warnings": [],
             "app_record_bytes": record, "groups": [[app_names[i] for i in group] for group in groups],
             "emulator_seconds": [outcome["seconds"] for outcome in outcomes],

@@ -379,11 +379,6 @@ class Machine:
         watch.handle = self.uc.hook_add(U.UC_HOOK_MEM_READ | U.UC_HOOK_MEM_WRITE, on_access, None, start, end - 1)
         return watch
 
-    def unwatch(self, watch) -> None:
-        if watch.handle is not None:
-            self.uc.hook_del(watch.handle)
-            watch.handle = None
-
     # ------------------------------------------------------------ code written at run time
 
     def sync_code(self, address: int, size: int) -> None:
