@@ -84,8 +84,10 @@ typedef struct {
     bool strtab_terminated;  /* after the hash: the string table's last byte is a NUL */
 } image_t;
 
+_Static_assert(DYNAPPS_NAME_MAX == DYNAPPS_IMAGE_NAME_SIZE, "the public name size is the header's");
+
 /*
- * One loaded app: 56 bytes on rv32, its only heap block (plus its pointer in the table). The
+ * One loaded app: 80 bytes on rv32, its only heap block (plus its pointer in the table). The
  * export records and their names are not copied here: an XIP app's stay in its mapped slot
  * (dynapps_port.h: the slot's bytes stay readable while the mapping lives), an IRAM app's are
  * copied into its executable allocation after bss (app RAM, counted in ram_bytes). In both,
@@ -104,6 +106,10 @@ struct dynapps_app {
     uint32_t fixup_count;
     uint32_t import_count;
     uint32_t export_count;
+    /* Who it is, copied from the header: a RAM buffer image may be freed once loaded. Not
+     * NUL-terminated when the name has all 16 characters. */
+    char name[DYNAPPS_IMAGE_NAME_SIZE];
+    dynapps_version_t version;
     /* The handle this load gave out (index and sequence number), or 0 while the app is not
      * live: its init is running, or its unload was accepted and deinit is running. Only a live
      * app is reachable through a handle; the others hold their slot and memory meanwhile. */
@@ -113,9 +119,10 @@ struct dynapps_app {
     uint8_t index; /* in the table of loaded apps */
 };
 
-/* The bookkeeping bound (docs/loader-api.md): one record per app, at most 64 bytes on 32-bit
- * targets; a 64-bit host (the unit tests) has wider pointers. */
-_Static_assert(sizeof(struct dynapps_app) <= 56 || UINTPTR_MAX > 0xFFFFFFFFu, "keep it small");
+/* The bookkeeping bound (docs/loader-api.md): one record per app, at most 80 bytes on 32-bit
+ * targets (56 before it knew its name and version); a 64-bit host (the unit tests) has wider
+ * pointers. */
+_Static_assert(sizeof(struct dynapps_app) <= 80 || UINTPTR_MAX > 0xFFFFFFFFu, "keep it small");
 
 /* ---- reading the image ------------------------------------------------------------------ */
 
