@@ -5,7 +5,7 @@ the core, run by tests/c/test_main.c) with the host gcc under AddressSanitizer a
 UndefinedBehaviorSanitizer and with the refusal trace on (-DDYNAPPS_TRACE: the tests assert which
 rule refused an image), runs them, and fails if any C test fails.
 Further tests check that the core compiles warning-free for rv32 and that its per-app record
-(struct dynapps_app) is at most 80 bytes there, from the DWARF of an rv32 build (skipped without
+(struct dynapps_app) is at most 64 bytes there, from the DWARF of an rv32 build (skipped without
 the cross compiler).
 """
 
@@ -90,7 +90,7 @@ def test_loader_core_compiles_for_rv32(tmp_path: Path, arch: list[str]) -> None:
         assert result.returncode == 0, f"{source.name}:\n{result.stdout}{result.stderr}"
 
 
-RECORD_LIMIT = 80  # loader bookkeeping per app on rv32 (docs/loader-api.md): 56 + name and version
+RECORD_LIMIT = 64  # loader bookkeeping per app on rv32 (docs/loader-api.md)
 
 
 def _struct_size(obj: Path, name: str) -> int | None:
@@ -104,7 +104,7 @@ def _struct_size(obj: Path, name: str) -> int | None:
 
 @pytest.mark.parametrize("arch", [["-march=rv32imc", "-mabi=ilp32"], ["-march=rv32imafc", "-mabi=ilp32f"]],
                          ids=["ilp32", "ilp32f"])
-def test_app_record_fits_its_bound_on_rv32(tmp_path: Path, arch: list[str]) -> None:
+def test_app_record_fits_64_bytes_on_rv32(tmp_path: Path, arch: list[str]) -> None:
     """The loader's bookkeeping is one record per app: its rv32 size, as the bench reads it."""
     if shutil.which(RV32_COMPILER) is None or shutil.which(RV32_COMPILER.replace("gcc", "readelf")) is None:
         pytest.skip(f"no {RV32_COMPILER} / readelf")

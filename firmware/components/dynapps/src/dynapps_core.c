@@ -45,10 +45,8 @@ static dynapps_app_t *app_new(const image_t *img, uintptr_t slot)
         .fixup_count = img->h.fixup_count,
         .import_count = img->h.import_count,
         .export_count = img->h.export_count,
-        .version = {img->h.version_major, img->h.version_minor, img->h.version_patch},
         .strategy = img->h.strategy,
     };
-    memcpy(app->name, img->h.name, sizeof app->name);
     return app;
 }
 
@@ -58,7 +56,7 @@ static const char *export_name(const dynapps_app_t *app, const dynapps_image_exp
 }
 
 /* Every byte of RAM the app holds: the record, and its executable allocation (IRAM: code, data,
- * bss, export table and names) or its data arena range (XIP). */
+ * bss, identity, export table and names) or its data arena range (XIP). */
 static uint32_t app_ram_bytes(const dynapps_app_t *app)
 {
     uint32_t held = app->data_size + app->bss_size;
@@ -366,8 +364,9 @@ dynapps_err_t dynapps_find_export(const dynapps_app_t *app, const char *name, vo
 static void fill_info(const dynapps_app_t *app, dynapps_app_info_t *info)
 {
     memset(info, 0, sizeof *info);
-    memcpy(info->name, app->name, sizeof app->name); /* info->name has one byte more: the NUL */
-    info->version = app->version;
+    const app_identity_t *id = app->identity;
+    memcpy(info->name, id->name, sizeof id->name); /* info->name has one byte more: the NUL */
+    info->version = (dynapps_version_t){id->version_major, id->version_minor, id->version_patch};
     info->strategy = app->strategy;
     info->code_addr = app->code_addr;
     info->data_addr = app->data_addr;
@@ -425,7 +424,8 @@ dynapps_err_t dynapps_next_loaded(dynapps_app_t **iter, dynapps_app_info_t *info
 
 static bool is_named(const dynapps_app_t *app, const char *name)
 {
-    return strncmp(app->name, name, sizeof app->name) == 0 && strlen(name) <= sizeof app->name;
+    const char *own = app->identity->name;
+    return strncmp(own, name, DYNAPPS_IMAGE_NAME_SIZE) == 0 && strlen(name) <= DYNAPPS_IMAGE_NAME_SIZE;
 }
 
 dynapps_err_t dynapps_find_loaded(const char *name, dynapps_app_t **app)
