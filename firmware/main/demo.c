@@ -8,6 +8,7 @@
 
 #include "demo_calls.h"
 #include "dynapps.h"
+#include "dynapps_image.h"
 #include "dynapps_abi.h"
 #include "dynapps_crc.h"
 #include "dynapps_dispatch.h"
@@ -37,15 +38,26 @@ void dynapps_on_call_error(const char *app, const char *function, dynapps_err_t 
     printf("CALL-ERROR %s %s %s\n", app, function, dynapps_err_name(err));
 }
 
-static void print_info(const char *name, const dynapps_app_t *app)
+/*
+ * The loader's own list of what is loaded, one line per app in a fixed format (docs/loader-api.md,
+ * "Listing the loaded apps"), which `scons run` turns into its "where the apps ran" table:
+ *   LOADED <name> <iram|xip> code=0x<8 hex> data=0x<8 hex> code_size=N data_size=N bss_size=N
+ *          ram=N version=<major>.<minor>.<patch> fixups=N imports=N
+ * Everything comes from the loader's record, nothing from the demo's table of apps.
+ */
+static void print_loaded_apps(void)
 {
+    dynapps_app_t *app = NULL;
     dynapps_app_info_t info;
-    if (dynapps_get_info(app, &info) != DYNAPPS_OK) return;
-    printf("LOADED %s %s code=0x%08lx data=0x%08lx code_size=%lu data_size=%lu bss_size=%lu ram=%lu "
-           "fixups=%lu imports=%lu\n",
-           name, info.strategy == 2 ? "xip" : "iram", (unsigned long)info.code_addr, (unsigned long)info.data_addr,
-           (unsigned long)info.code_size, (unsigned long)info.data_size, (unsigned long)info.bss_size,
-           (unsigned long)info.ram_bytes, (unsigned long)info.fixup_count, (unsigned long)info.import_count);
+    while (dynapps_next_loaded(&app, &info) == DYNAPPS_OK) {
+        printf("LOADED %s %s code=0x%08lx data=0x%08lx code_size=%lu data_size=%lu bss_size=%lu ram=%lu "
+               "version=%u.%u.%u fixups=%lu imports=%lu\n",
+               info.name, info.strategy == DYNAPPS_STRATEGY_XIP ? "xip" : "iram", (unsigned long)info.code_addr,
+               (unsigned long)info.data_addr, (unsigned long)info.code_size, (unsigned long)info.data_size,
+               (unsigned long)info.bss_size, (unsigned long)info.ram_bytes, info.version.major,
+               info.version.minor, info.version.patch, (unsigned long)info.fixup_count,
+               (unsigned long)info.import_count);
+    }
 }
 
 static int run_app(const demo_app_t *app)
@@ -55,7 +67,13 @@ static int run_app(const demo_app_t *app)
         printf("LOAD-ERROR %s %s\n", app->name, dynapps_err_name(err));
         return 1;
     }
-    print_info(app->name, app->handle());
+    dynapps_app_t *found = NULL;
+    err = dynapps_find_loaded(app->name, &found);
+    if (err != DYNAPPS_OK || found != app->handle()) {
+        printf("FIND-ERROR %s %s\n", app->name, dynapps_err_name(err)); /* the loader lost it */
+        return 1;
+    }
+    print_loaded_apps(); /* the demo holds one app at a time: this one */
     demo_call_app(app->name);
     err = app->unload();
     if (err != DYNAPPS_OK) {

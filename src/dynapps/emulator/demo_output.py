@@ -1,9 +1,11 @@
 """What the emulator firmware's output says: why a run failed, in one line, and where each app of
-the demo ran (its LOADED lines). Used by `scons run`."""
+the demo ran (the LOADED lines in which the demo firmware prints the loader's list of loaded apps,
+dynapps_next_loaded: docs/loader-api.md, "Listing the loaded apps"). Used by `scons run`."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from .machine import Machine
 from .results import RunResult
@@ -39,11 +41,35 @@ def _fault_failure(machine: Machine, result: RunResult) -> str:
     return text
 
 
+# One line per loaded app, as firmware/main/demo.c prints the loader's list (fixed format).
+_LOADED_LINE = re.compile(r"^LOADED (?P<name>\S+) (?P<strategy>iram|xip) code=(?P<code>0x[0-9a-f]+) "
+                          r"data=(?P<data>0x[0-9a-f]+) .*\bram=(?P<ram>\d+) version=(?P<version>\d+\.\d+\.\d+) ",
+                          re.M)
+
+
+@dataclass(frozen=True)
+class LoadedApp:
+    """One app as the loader listed it while it was loaded."""
+    name: str
+    version: str
+    strategy: str
+    code_addr: int
+    data_addr: int
+    ram_bytes: int
+
+
+def loaded_apps(uart_text: str) -> list[LoadedApp]:
+    """Every app the firmware's listings named, once each (first listing), in the order first seen."""
+    apps: dict[str, LoadedApp] = {}
+    for m in _LOADED_LINE.finditer(uart_text):
+        apps.setdefault(m["name"], LoadedApp(m["name"], m["version"], m["strategy"], int(m["code"], 16),
+                                             int(m["data"], 16), int(m["ram"])))
+    return list(apps.values())
+
+
 def where_apps_ran(machine: Machine, uart_text: str) -> str:
-    """A table of the demo's LOADED lines: where each app's code and data live on this chip."""
-    rows = []
-    for match in re.finditer(r"^LOADED (\S+) (\S+) code=(0x[0-9a-f]+) data=(0x[0-9a-f]+) .*ram=(\d+)", uart_text, re.M):
-        app, strategy, code, data, ram = match.groups()
-        rows.append(f"  {app:<10} {strategy:<5} code in {machine.region_name(int(code, 16)):<24} "
-                    f"data in {machine.region_name(int(data, 16)):<20} RAM {ram} B")
+    """A table of the apps the loader listed: where each app's code and data live on this chip."""
+    rows = [f"  {app.name:<10} {app.version:<8} {app.strategy:<5} code in {machine.region_name(app.code_addr):<24} "
+            f"data in {machine.region_name(app.data_addr):<20} RAM {app.ram_bytes} B"
+            for app in loaded_apps(uart_text)]
     return "where the apps ran:\n" + "\n".join(rows) if rows else ""

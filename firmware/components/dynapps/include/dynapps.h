@@ -75,7 +75,17 @@ extern const dynapps_firmware_t dynapps_firmware;
  */
 typedef struct dynapps_app dynapps_app_t;
 
+/* An app's name is its slot's label: at most 16 characters (an ESP-IDF partition label). */
+#define DYNAPPS_NAME_MAX 16
+
+/* The manifest's `version: major.minor.patch`, as the image header carries it. */
 typedef struct {
+    uint16_t major, minor, patch;
+} dynapps_version_t;
+
+typedef struct {
+    char name[DYNAPPS_NAME_MAX + 1]; /* NUL-terminated */
+    dynapps_version_t version;
     uint8_t strategy;      /* dynapps_strategy_t */
     uintptr_t code_addr;   /* where the code executes (flash window or IRAM) */
     uintptr_t data_addr;   /* where data and bss live (data view) */
@@ -101,6 +111,17 @@ dynapps_err_t dynapps_load_from_buffer(const void *image, size_t size, dynapps_a
 dynapps_err_t dynapps_find_export(const dynapps_app_t *app, const char *name, void **function);
 
 dynapps_err_t dynapps_get_info(const dynapps_app_t *app, dynapps_app_info_t *info);
+
+/* The loaded apps, one per call (docs/loader-api.md, "Listing the loaded apps"): start with
+ * *iter NULL; each call sets *iter to the handle of the next loaded app and copies its info out
+ * under the lock, so the caller may call the loader between steps (even unload *iter). At the
+ * end: DYNAPPS_ERR_NOT_FOUND and *iter NULL. An app whose init or deinit is running is not
+ * listed. */
+dynapps_err_t dynapps_next_loaded(dynapps_app_t **iter, dynapps_app_info_t *info);
+
+/* The handle of the loaded app called `name` (a buffer-loaded app is named by its header too;
+ * of two with one name, the one first in the list), or DYNAPPS_ERR_NOT_FOUND and NULL. */
+dynapps_err_t dynapps_find_loaded(const char *name, dynapps_app_t **app);
 
 /* Run deinit (without the lock, like init), then return every byte and mapping the app held.
  * DYNAPPS_ERR_BUSY while a call through the wrappers is running in it. */

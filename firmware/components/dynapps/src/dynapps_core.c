@@ -56,7 +56,7 @@ static const char *export_name(const dynapps_app_t *app, const dynapps_image_exp
 }
 
 /* Every byte of RAM the app holds: the record, and its executable allocation (IRAM: code, data,
- * bss, export table and names) or its data arena range (XIP). */
+ * bss, identity, export table and names) or its data arena range (XIP). */
 static uint32_t app_ram_bytes(const dynapps_app_t *app)
 {
     uint32_t held = app->data_size + app->bss_size;
@@ -364,6 +364,9 @@ dynapps_err_t dynapps_find_export(const dynapps_app_t *app, const char *name, vo
 static void fill_info(const dynapps_app_t *app, dynapps_app_info_t *info)
 {
     memset(info, 0, sizeof *info);
+    const app_identity_t *id = app->identity;
+    memcpy(info->name, id->name, sizeof id->name); /* info->name has one byte more: the NUL */
+    info->version = (dynapps_version_t){id->version_major, id->version_minor, id->version_patch};
     info->strategy = app->strategy;
     info->code_addr = app->code_addr;
     info->data_addr = app->data_addr;
@@ -388,6 +391,56 @@ dynapps_err_t dynapps_get_info(const dynapps_app_t *app, dynapps_app_info_t *inf
     }
     dynapps_port_unlock();
     return live != NULL ? DYNAPPS_OK : DYNAPPS_ERR_STALE_HANDLE;
+}
+
+/* The first live app at table index `from` or after, or NULL. */
+static dynapps_app_t *live_from(uintptr_t from)
+{
+    for (uintptr_t i = from; i < DYNAPPS_MAX_LOADED_APPS; i++) {
+        if (apps[i] != NULL && apps[i]->handle != 0) {
+            return apps[i];
+        }
+    }
+    return NULL;
+}
+
+/* The walk goes by table index, which every handle carries in its low bits, so a cursor whose
+ * app was unloaded meanwhile still says where to go on, without its record being read. */
+dynapps_err_t dynapps_next_loaded(dynapps_app_t **iter, dynapps_app_info_t *info)
+{
+    if (iter == NULL || info == NULL) {
+        return DYNAPPS_ERR_INVALID_ARG;
+    }
+    uintptr_t from = *iter == NULL ? 0 : ((uintptr_t)*iter & HANDLE_INDEX_MASK) + 1u;
+    dynapps_port_lock();
+    const dynapps_app_t *next = live_from(from);
+    if (next != NULL) {
+        fill_info(next, info);
+    }
+    *iter = next != NULL ? (dynapps_app_t *)(uintptr_t)next->handle : NULL;
+    dynapps_port_unlock();
+    return next != NULL ? DYNAPPS_OK : DYNAPPS_ERR_NOT_FOUND;
+}
+
+static bool is_named(const dynapps_app_t *app, const char *name)
+{
+    const char *own = app->identity->name;
+    return strncmp(own, name, DYNAPPS_IMAGE_NAME_SIZE) == 0 && strlen(name) <= DYNAPPS_IMAGE_NAME_SIZE;
+}
+
+dynapps_err_t dynapps_find_loaded(const char *name, dynapps_app_t **app)
+{
+    if (name == NULL || app == NULL) {
+        return DYNAPPS_ERR_INVALID_ARG;
+    }
+    dynapps_port_lock();
+    const dynapps_app_t *found = live_from(0);
+    while (found != NULL && !is_named(found, name)) {
+        found = live_from(found->index + 1u);
+    }
+    *app = found != NULL ? (dynapps_app_t *)(uintptr_t)found->handle : NULL;
+    dynapps_port_unlock();
+    return found != NULL ? DYNAPPS_OK : DYNAPPS_ERR_NOT_FOUND;
 }
 
 /* The first half of an unload, with the lock held: `handle` must name a live app that no call

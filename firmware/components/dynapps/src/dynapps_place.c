@@ -78,14 +78,14 @@ static bool alias_ok(const image_t *img, uintptr_t exec, const uint8_t *view)
     return port_offset == image_offset;
 }
 
-/* Before the hash: reserve the executable RAM (code, padding, data, bss, then the export table
- * and names) and check the alias; nothing is written to it yet. */
+/* Before the hash: reserve the executable RAM (code, padding, data, bss, then the tail: the
+ * identity, the export table and names) and check the alias; nothing is written to it yet. */
 static dynapps_err_t reserve_iram(image_t *img, dynapps_app_t *app)
 {
     const dynapps_image_header_t *h = &img->h;
     export_names_span(img);
     uint64_t tail = align4((uint64_t)img->code_span + h->data_size + h->bss_size);
-    uint64_t size = tail;
+    uint64_t size = tail + sizeof(app_identity_t);
     if (h->export_count != 0) {
         size += (uint64_t)h->export_count * sizeof(dynapps_image_export_t) +
                 (img->names_end - img->names_from);
@@ -105,7 +105,8 @@ static dynapps_err_t reserve_iram(image_t *img, dynapps_app_t *app)
         return REFUSE(DYNAPPS_ERR_BAD_HEADER, "place.alias");
     }
     img->tail = (uint32_t)tail;
-    app->exports = (const dynapps_image_export_t *)(const void *)(view + tail);
+    app->identity = (const app_identity_t *)(const void *)(view + tail);
+    app->exports = (const dynapps_image_export_t *)(const void *)(view + tail + sizeof(app_identity_t));
     app->code_addr = exec;
     app->data_addr = (uintptr_t)(view + img->code_span);
     app->bias = exec - h->code_vaddr;
@@ -122,7 +123,7 @@ static dynapps_err_t copy_exports(const image_t *img, uint8_t *view)
     if (count == 0) {
         return DYNAPPS_OK;
     }
-    dynapps_image_export_t *exports = (dynapps_image_export_t *)(void *)(view + img->tail);
+    dynapps_image_export_t *exports = (dynapps_image_export_t *)(void *)(view + img->tail + sizeof(app_identity_t));
     char *names = (char *)(exports + count);
     uint32_t span = img->names_end - img->names_from;
     memcpy(names, img->bytes + img->strtab + img->names_from, span);
@@ -186,6 +187,7 @@ static dynapps_err_t place_iram(const image_t *img, dynapps_app_t *app)
     memset(view + code_size, 0, span - code_size);
     memcpy(view + span, code + code_size, data_size);
     memset(view + span + data_size, 0, img->tail - span - data_size); /* bss, up to the tail */
+    memcpy(view + img->tail, (const uint8_t *)h + IDENTITY_OFFSET, sizeof(app_identity_t)); /* checked copy */
     dynapps_err_t err = apply_fixups(img, view, (uint32_t)app->bias);
     if (err != DYNAPPS_OK) {
         return err;
@@ -255,6 +257,7 @@ static dynapps_err_t place_xip(const image_t *img, const dynapps_slot_t *slot, d
     }
     app->mem = mapping; /* from here on, dynapps_unplace gives it back */
     app->exports = (const dynapps_image_export_t *)(const void *)(img->bytes + img->exports);
+    app->identity = (const app_identity_t *)(const void *)(img->bytes + IDENTITY_OFFSET);
     app->code_addr = h->code_vaddr;
     app->data_addr = h->data_vaddr;
     if (xip_ram_bytes(h) != 0) { /* data_vaddr may be anything, even 0, without data */

@@ -77,23 +77,43 @@ typedef struct {
     uint32_t imports;
     uint32_t exports;
     uint32_t strtab;
-    uint32_t tail;       /* IRAM: offset of the export table copy in the executable allocation */
+    uint32_t tail;       /* IRAM: offset of the identity, then the export table copy, in the
+                          * executable allocation */
     uint32_t names_from; /* IRAM: the export names kept are string table bytes [from, end) */
     uint32_t names_end;
     bool aligned;            /* bytes is 4-aligned: every table can be read a word at a time */
     bool strtab_terminated;  /* after the hash: the string table's last byte is a NUL */
 } image_t;
 
+_Static_assert(DYNAPPS_NAME_MAX == DYNAPPS_IMAGE_NAME_SIZE, "the public name size is the header's");
+
+/* Who an app is: the last 24 bytes of its header, byte for byte. The record holds only a pointer
+ * to them, so that it stays within its bound: an XIP app's are read in its mapped slot, an IRAM
+ * app's are copied into its executable allocation (the image, a RAM buffer, may be freed). */
+typedef struct {
+    char name[DYNAPPS_IMAGE_NAME_SIZE]; /* NUL-padded; no NUL when it has all 16 characters */
+    uint16_t version_major;
+    uint16_t version_minor;
+    uint16_t version_patch;
+    uint16_t reserved2;
+} app_identity_t;
+
+#define IDENTITY_OFFSET offsetof(dynapps_image_header_t, name) /* in the header */
+_Static_assert(IDENTITY_OFFSET + sizeof(app_identity_t) == DYNAPPS_IMAGE_HEADER_SIZE, "the header's tail");
+_Static_assert(IDENTITY_OFFSET % 4 == 0 && sizeof(app_identity_t) % 4 == 0, "keeps what follows 4-aligned");
+
 /*
- * One loaded app: 56 bytes on rv32, its only heap block (plus its pointer in the table). The
+ * One loaded app: 60 bytes on rv32, its only heap block (plus its pointer in the table). The
  * export records and their names are not copied here: an XIP app's stay in its mapped slot
  * (dynapps_port.h: the slot's bytes stay readable while the mapping lives), an IRAM app's are
  * copied into its executable allocation after bss (app RAM, counted in ram_bytes). In both,
  * `exports` points at export_count records followed by the names their name_offset indexes.
+ * `identity` lives in the same place as the exports (IRAM: right before them).
  */
 struct dynapps_app {
     void *mem; /* IRAM: data view of the executable allocation. XIP: the mapping. NULL: none yet */
     const dynapps_image_export_t *exports;
+    const app_identity_t *identity; /* name and version; NULL until placed */
     uintptr_t slot; /* dynapps_slot_t.id of the slot it came from; NO_SLOT for a buffer */
     uintptr_t code_addr;
     uintptr_t data_addr;
@@ -115,7 +135,7 @@ struct dynapps_app {
 
 /* The bookkeeping bound (docs/loader-api.md): one record per app, at most 64 bytes on 32-bit
  * targets; a 64-bit host (the unit tests) has wider pointers. */
-_Static_assert(sizeof(struct dynapps_app) <= 56 || UINTPTR_MAX > 0xFFFFFFFFu, "keep it small");
+_Static_assert(sizeof(struct dynapps_app) <= 64 || UINTPTR_MAX > 0xFFFFFFFFu, "keep it small");
 
 /* ---- reading the image ------------------------------------------------------------------ */
 
