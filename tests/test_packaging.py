@@ -12,7 +12,7 @@ import sysconfig
 import tomllib
 from pathlib import Path
 
-import pytest
+from packaging.requirements import Requirement
 
 REPO = Path(__file__).resolve().parent.parent
 # What `pip install .` reads: the package sources and the C side it ships (pyproject.toml).
@@ -39,8 +39,9 @@ def _copy_package_sources(target: Path) -> None:
 
 
 def _fresh_venv_with_dynapps(tmp_path: Path) -> Path:
-    """A venv holding only pip's install of dynapps; its dependencies come from this venv
-    (a .pth line), so nothing else is downloaded."""
+    """A venv holding only pip's install of dynapps; its dependencies come from this venv (a .pth
+    line). pip builds the wheel in its usual isolated build environment, with setuptools from the
+    package index pip is configured with."""
     sources, venv = tmp_path / "sources", tmp_path / "venv"
     _copy_package_sources(sources)
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
@@ -95,7 +96,7 @@ def test_installed_package_builds_and_runs_a_new_two_app_project(tmp_path):
 
 
 def _requirement_names(requirements: list[str]) -> set[str]:
-    return {re.split(r"[<>=!~\[ ]", line.strip(), maxsplit=1)[0].lower() for line in requirements}
+    return {Requirement(line).name.lower() for line in requirements}
 
 
 def test_requirements_pin_exactly_the_package_dependencies_and_extras():
@@ -107,3 +108,7 @@ def test_requirements_pin_exactly_the_package_dependencies_and_extras():
     declared = _requirement_names(metadata["dependencies"]) | _requirement_names(extras["test"] + extras["bench"])
     assert _requirement_names(pinned) == declared
     assert not _requirement_names(metadata["dependencies"]) & {"pytest", "matplotlib"}  # tools stay in extras
+    versions = {Requirement(line).name.lower(): next(iter(Requirement(line).specifier)).version for line in pinned}
+    for line in metadata["dependencies"] + extras["test"] + extras["bench"]:
+        declared_range = Requirement(line)
+        assert declared_range.specifier.contains(versions[declared_range.name.lower()]), line
