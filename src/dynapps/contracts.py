@@ -39,7 +39,7 @@ class ProjectPlan:
         wrappers.check_names(apps)
         exports = firmware.load_exports(proj)
         plan = layout.plan(proj, apps, firmware.data_arena(proj))
-        base = partitions.read_csv(root / proj.base_partitions, proj.base_partitions)
+        base = partitions.read_csv(root / proj.base_partitions, proj.base_partitions, proj.profile.bootloader_offset)
         table = partitions.build(base, plan, proj.flash_size)
         return cls(proj, tuple(apps), exports, plan, table, toolchain.discover(proj.toolchain))
 

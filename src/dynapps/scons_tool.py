@@ -19,8 +19,8 @@ import SCons.Builder
 import SCons.Errors
 import SCons.Script
 
-from . import (chips, console, emulator, errors, flashing, image, link, project, render, stale, summary, toolchain,
-               wrappers)
+from . import (chips, console, emulator, errors, flashing, image, link, native, project, render, stale, summary,
+               toolchain, wrappers)
 from .contracts import (AppSlot, FlashOptions, ImageSettings, LinkAnalysis, LinkConfig, LinkOutputs,
                         ProjectPlan)
 from .errors import DynappsError
@@ -28,7 +28,6 @@ from .manifest import Manifest
 from .partitions import Table
 
 TOOL_DIR = Path(__file__).parent
-HOME = TOOL_DIR.parents[1]  # the dynapps checkout: loader component, emulator firmware
 BUILD_DIR = "build"
 APPS_BUILD = f"{BUILD_DIR}/apps"
 GENERATED = f"{BUILD_DIR}/generated"
@@ -390,11 +389,11 @@ def _define_flash_targets(env, plan: ProjectPlan, table_bin, images):
 
 
 def _object_name(env, source: Path) -> str:
-    """Object path for a firmware source from the project or from the dynapps checkout."""
+    """Object path for a firmware source from the project or from dynapps' own C sources."""
     root = Path(env.Dir("#").abspath)
     if source.is_relative_to(root):
         return source.relative_to(root).with_suffix(".o").as_posix()
-    return "dynapps/" + source.relative_to(HOME).with_suffix(".o").as_posix()
+    return "dynapps/" + source.relative_to(native.ROOT).with_suffix(".o").as_posix()
 
 
 def _emulator_firmware(env, proj, generated):

@@ -14,11 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import chips, render, toolchain
+from .. import chips, native, render, toolchain
 
-REPO_ROOT = Path(__file__).resolve().parents[3]  # the dynapps checkout
-COMPONENT = REPO_ROOT / "firmware" / "components" / "dynapps"
-EMULATOR_FIRMWARE_DIR = REPO_ROOT / "firmware" / "emulator"
+COMPONENT = native.COMPONENT  # the package's copy when installed, the checkout's otherwise
+EMULATOR_FIRMWARE_DIR = native.EMULATOR_FIRMWARE_DIR
 PLATFORM_SOURCES = (EMULATOR_FIRMWARE_DIR / "start.S", EMULATOR_FIRMWARE_DIR / "emu_platform.c")
 PORT_SOURCES = (COMPONENT / "port" / "emulator" / "dynapps_port_emulator.c",)
 MAIN_SOURCE = EMULATOR_FIRMWARE_DIR / "emu_main.c"

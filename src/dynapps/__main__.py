@@ -1,0 +1,5 @@
+"""`python -m dynapps ARGS` = the `dynapps` command (cli.py)."""
+
+from .cli import entry
+
+entry()

@@ -1,0 +1,43 @@
+"""The `dynapps` command line (also `python -m dynapps`), run in a project's folder.
+
+    dynapps inspect FILE...    print what a .dapp image holds (= python -m dynapps.inspect)
+    dynapps ARGS...            scons ARGS on the project in the current folder:
+                               dynapps apps | flash-apps | flash-all | run | -c | -h, CHIP=..., PORT=...
+
+A project needs no SConstruct of its own: without one, scons reads the package's
+(project_SConstruct.py, the same three lines as this repository's). SCons runs in this Python,
+so the installed `dynapps` package is the tool it loads.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+PROJECT_SCONSTRUCT = Path(__file__).resolve().parent / "project_SConstruct.py"
+USAGE = __doc__.split("\n\n")[1]
+
+
+def scons_command(argv: list[str], folder: Path) -> list[str]:
+    """scons with `argv` in `folder`; the package's SConstruct when the folder has none."""
+    command = [sys.executable, "-m", "SCons"]
+    if not any((folder / name).exists() for name in ("SConstruct", "Sconstruct", "sconstruct")):
+        command += ["-f", str(PROJECT_SCONSTRUCT)]
+    return command + argv
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] in (["--help"], ["help"]):
+        print(USAGE)
+        return 0
+    if argv[:1] == ["inspect"]:
+        from . import inspect
+        return inspect.run(argv[1:])
+    return subprocess.call(scons_command(argv, Path.cwd()), env=os.environ)
+
+
+def entry() -> None:
+    """The console script `dynapps` (pyproject.toml)."""
+    sys.exit(main(sys.argv[1:]))
