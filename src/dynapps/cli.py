@@ -1,6 +1,8 @@
 """The `dynapps` command line (also `python -m dynapps`), run in a project's folder.
 
     dynapps inspect FILE...    print what a .dapp image holds (= python -m dynapps.inspect)
+    dynapps gdb-symbols [FILE] gdb add-symbol-file commands for the loaded apps (docs/debugging.md)
+    dynapps decode ADDR...     panic addresses as app, function, file:line (docs/debugging.md)
     dynapps ARGS...            scons ARGS on the project in the current folder:
                                dynapps apps | flash-apps | flash-all | run | -c | -h, CHIP=..., PORT=...
 
@@ -35,6 +37,9 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["inspect"]:
         from . import inspect
         return inspect.run(argv[1:])
+    if argv[:1] in (["gdb-symbols"], ["decode"]):
+        from . import debugging
+        return debugging.run(argv[0], argv[1:])
     return subprocess.call(scons_command(argv, Path.cwd()), env=os.environ)
 
 
