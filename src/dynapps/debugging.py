@@ -46,17 +46,20 @@ class Placement:
     code_bias: int
     data_bias: int
 
+    def in_code(self, address: int) -> bool:
+        return 0 <= address - self.code_bias - self.analysis.code_vaddr < self.analysis.code_size
+
     def contains(self, address: int) -> bool:
         a = self.analysis
-        code = a.code_vaddr + self.code_bias
-        data = a.data_vaddr + self.data_bias
-        return code <= address < code + a.code_size or data <= address < data + a.data_size + a.bss_size
+        return self.in_code(address) or 0 <= address - self.data_bias - a.data_vaddr < a.data_size + a.bss_size
 
     def link_address(self, address: int) -> int:
         """Where `address` (a run-time address inside this app) is in the app's ELF."""
-        a = self.analysis
-        code = a.code_vaddr + self.code_bias
-        return address - (self.code_bias if code <= address < code + a.code_size else self.data_bias)
+        return address - (self.code_bias if self.in_code(address) else self.data_bias)
+
+
+def _analysis(path: Path) -> LinkAnalysis:
+    return LinkAnalysis.from_json(json.loads(path.read_text()))
 
 
 def place(build: Path, loaded: LoadedApp) -> Placement:
@@ -66,7 +69,7 @@ def place(build: Path, loaded: LoadedApp) -> Placement:
     if not elf.exists() or not analysis_path.exists():
         raise DynappsError(f"app {loaded.name}: no {elf} (and its .link.json): build the apps first "
                            f"(dynapps apps), or give --build the right folder")
-    analysis = LinkAnalysis.from_json(json.loads(analysis_path.read_text()))
+    analysis = _analysis(analysis_path)
     if loaded.strategy != analysis.strategy:
         raise DynappsError(f"app {loaded.name}: the loader runs it {loaded.strategy} but {analysis_path} "
                            f"says {analysis.strategy}: the flashed image is not this build's")
@@ -86,7 +89,7 @@ def _from_argument(build: Path, text: str) -> LoadedApp:
     analysis_path = build / "apps" / m["name"] / f"{m['name']}.link.json"
     if not analysis_path.exists():
         raise DynappsError(f"app {m['name']}: no {analysis_path}: build the apps first (dynapps apps)")
-    analysis = LinkAnalysis.from_json(json.loads(analysis_path.read_text()))
+    analysis = _analysis(analysis_path)
     code = int(m["addr"], 16)
     data = analysis.data_vaddr + code - analysis.code_vaddr
     return LoadedApp(m["name"], "", analysis.strategy, code, data, analysis.ram_bytes)
