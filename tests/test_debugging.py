@@ -13,7 +13,7 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from conftest import _env
-from dynapps.emulator.demo_output import loaded_apps
+from dynapps.loaded import loaded_apps
 from test_run import _machine, _project
 
 # esp32c3: IRAM and DRAM addresses of one byte differ (i_d_offset), esp32p4: they are the same.

@@ -21,7 +21,7 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
 from .contracts import LinkAnalysis
-from .emulator.demo_output import LoadedApp, loaded_apps
+from .loaded import LoadedApp, loaded_apps
 from .errors import DynappsError, report
 
 USAGE = """usage: dynapps gdb-symbols [--build DIR] [FILE | - | NAME=ADDR ...]

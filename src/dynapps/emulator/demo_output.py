@@ -1,12 +1,11 @@
 """What the emulator firmware's output says: why a run failed, in one line, and where each app of
-the demo ran (the LOADED lines in which the demo firmware prints the loader's list of loaded apps,
-dynapps_next_loaded: docs/loader-api.md, "Listing the loaded apps"). Used by `scons run`."""
+the demo ran (its LOADED lines, read by dynapps.loaded). Used by `scons run`."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
+from ..loaded import loaded_apps
 from .machine import Machine
 from .results import RunResult
 
@@ -39,32 +38,6 @@ def _fault_failure(machine: Machine, result: RunResult) -> str:
     if len(result.faults) > 1:
         text += f" ({len(result.faults) - 1} more faults: VERBOSE=1 lists them)"
     return text
-
-
-# One line per loaded app, as firmware/main/demo.c prints the loader's list (fixed format).
-_LOADED_LINE = re.compile(r"^LOADED (?P<name>\S+) (?P<strategy>iram|xip) code=(?P<code>0x[0-9a-f]+) "
-                          r"data=(?P<data>0x[0-9a-f]+) .*\bram=(?P<ram>\d+) version=(?P<version>\d+\.\d+\.\d+) ",
-                          re.M)
-
-
-@dataclass(frozen=True)
-class LoadedApp:
-    """One app as the loader listed it while it was loaded."""
-    name: str
-    version: str
-    strategy: str
-    code_addr: int
-    data_addr: int
-    ram_bytes: int
-
-
-def loaded_apps(uart_text: str) -> list[LoadedApp]:
-    """Every app the firmware's listings named, once each (first listing), in the order first seen."""
-    apps: dict[str, LoadedApp] = {}
-    for m in _LOADED_LINE.finditer(uart_text):
-        apps.setdefault(m["name"], LoadedApp(m["name"], m["version"], m["strategy"], int(m["code"], 16),
-                                             int(m["data"], 16), int(m["ram"])))
-    return list(apps.values())
 
 
 def where_apps_ran(machine: Machine, uart_text: str) -> str:
