@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """dynapps benchmarks: one command, every figure, each target met or MISSED.
 
-    ./dev bench [--quick] [--work DIR] [--out DIR] [--figures 1,2,3,6] [--chip esp32c3] [--jobs N]
+    ./dev bench [--quick] [--update] [--work DIR] [--out DIR] [--figures 1,2,3,6] [--chip esp32c3] [--jobs N]
     ./dev bench --render bench/results.json    (table and plot again from recorded numbers)
     python bench/run.py ...          (the same, with src/ importable: ./dev does it)
 
@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
+OUTPUTS = BENCH.parent / "build" / "bench"  # a run's outputs unless --update: never the committed ones
 sys.path.insert(0, str(BENCH))
 
 import workload  # noqa: E402  (puts src/ on sys.path)
@@ -220,17 +221,21 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="reduced sizes, counts and repeats (for the tests)")
     parser.add_argument("--work", help="work folder for the generated projects (default: a temporary one)")
-    parser.add_argument("--out", help="where results.md, load_cost.png, results.json go (default: bench/, or "
-                                      "bench/work/quick/ with --quick, so that it never replaces the full results)")
+    parser.add_argument("--out", help="where results.md, load_cost.png, results.json go (default: build/bench/, "
+                                      "build/bench/quick/ with --quick; bench/ with --update)")
+    parser.add_argument("--update", action="store_true",
+                        help="write into bench/: replace the committed results (a full run only)")
     parser.add_argument("--figures", default="1,2,3,6", help="which to run: 1, 2, 3 (= 3-5), 6")
     parser.add_argument("--chip", default="esp32c3", help="chip profile (default esp32c3)")
     parser.add_argument("--jobs", type=int, default=0, help="parallelism (default: nproc)")
     parser.add_argument("--render", metavar="RESULTS_JSON",
                         help="measure nothing: write the table and plot again from a results.json")
     args = parser.parse_args(argv)
-    default_out = BENCH / "work" / "quick" if args.quick else BENCH
+    if args.update and args.quick:
+        parser.error("--update replaces the committed results: it takes a full run, not --quick")
+    default_out = BENCH if args.update else OUTPUTS / "quick" if args.quick else OUTPUTS
     if args.render:
-        return render(Path(args.render), Path(args.out or BENCH).resolve())
+        return render(Path(args.render), Path(args.out).resolve() if args.out else default_out)
     config = QUICK if args.quick else FULL
     jobs = args.jobs or _nproc()
     figures = {f.strip() for f in args.figures.split(",") if f.strip()}
@@ -238,6 +243,7 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     work, temporary = workload.make_work_dir(args.work)
     started = time.perf_counter()
+    load_before = os.getloadavg()
     try:
         log(f"work folder {work}; {'quick' if args.quick else 'full'} run, -j{jobs}, chip {args.chip}")
         calibration = workload.calibrate(args.chip, work / "calibration")
@@ -257,6 +263,8 @@ def main(argv=None) -> int:
             "python": platform.python_version(), "chip": args.chip, "jobs": jobs,
             "compiler": _compiler(calibration.cc), "command": command.strip(),
             "seconds": time.perf_counter() - started, "stage_seconds": stages,
+            # what else ran: timings are only as quiet as the machine (1-minute load averages)
+            "load_average": {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)},
         }
         write_outputs(results, out)
         log(f"done in {time.perf_counter() - started:.0f} s")

@@ -50,6 +50,7 @@ def test_table_and_plot_are_written(quick_run):
     png = (out / "load_cost.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000
     assert "![load cost against code size](load_cost.png)" in text
+    assert re.search(r"^Machine load: 1-minute load average [\d.]+ when the run started \(other work: \w+", text, re.M)
 
 
 def test_every_figure_is_present(quick_run):
