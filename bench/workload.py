@@ -179,9 +179,7 @@ class Calibration:
 
 
 def _app_cflags(chip: str, tools: toolchain.Toolchain) -> list[str]:
-    from dynapps.toolchain import APP_CFLAGS  # the flags scons gives every app
-
-    return tools.arch_flags(chips.profile(chip)) + tools.libc_flags() + list(APP_CFLAGS) + ["-O2"]
+    return tools.app_cflags(chips.profile(chip)) + ["-O2"]  # the flags scons gives every app
 
 
 def _text_size(cc: str, cflags: list[str], source: str, folder: Path) -> int:

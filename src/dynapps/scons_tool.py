@@ -292,9 +292,9 @@ def _app_env(env, tools: toolchain.Toolchain, profile: chips.ChipProfile, proj, 
     app_env = env.Clone()
     app_env.Replace(
         CC=tools.cc, AS=tools.cc, OBJSUFFIX=".o",
-        CCFLAGS=tools.arch_flags(profile) + tools.libc_flags() + toolchain.APP_CFLAGS + list(proj.cflags) + list(app.cflags),
-        ASFLAGS=tools.arch_flags(profile) + toolchain.APP_ASFLAGS,  # .S sources: the same ISA and ABI as the C objects
-        CPPPATH=[f"#{app.directory}", "#firmware/components/dynapps/include"],
+        CCFLAGS=tools.app_cflags(profile) + list(proj.cflags) + list(app.cflags),
+        ASFLAGS=tools.app_asflags(profile),
+        CPPPATH=[f"#{app.directory}", str(native.COMPONENT / "include")],
         CPPDEFINES=list(app.defines),
     )
     return app_env

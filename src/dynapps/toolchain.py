@@ -57,6 +57,14 @@ class Toolchain:
         """Headers of the C library the firmware links (picolibc on Debian, newlib in ESP-IDF)."""
         return ["--specs=picolibc.specs"] if self.kind == "riscv64-unknown-elf" else []
 
+    def app_cflags(self, profile: ChipProfile) -> list[str]:
+        """What every app's C sources are compiled with, before the project's and the app's own."""
+        return self.arch_flags(profile) + self.libc_flags() + APP_CFLAGS
+
+    def app_asflags(self, profile: ChipProfile) -> list[str]:
+        """.S sources: the same ISA and ABI as the C objects."""
+        return self.arch_flags(profile) + APP_ASFLAGS
+
 
 def _idf_tools_candidates() -> list[str]:
     root = os.environ.get("IDF_TOOLS_PATH", os.path.expanduser("~/.espressif"))
