@@ -150,3 +150,27 @@ def test_firmware_outside_the_memory_map_is_refused(build_dir):
     elf = build(build_dir, "esp32c6", "ram_data.c")
     with pytest.raises(emulator.EmulatorError, match="outside"):
         machine_for("esp32c3", elf)  # an esp32c6 image: its SRAM addresses are not esp32c3's
+
+
+# ---------------------------------------------------------------- PSRAM
+
+
+@pytest.mark.parametrize("chip", ALL_CHIPS)
+def test_psram_at_the_chips_address_read_write_execute(chip):
+    """The board's PSRAM at the chip's cached PSRAM address (esp32p4: SOC_EXTRAM_LOW), read, write
+    and execute (what runs there: tests/test_psram.py); nothing there on a chip without PSRAM."""
+    import unicorn
+
+    profile = chips.profile(chip)
+    machine = emulator.Machine(profile)
+    regions = {(start, end + 1): prot for start, end, prot in machine.uc.mem_regions()}
+    board = profile.emulator.psram
+    if profile.psram is None:
+        assert board is None
+        return
+    assert profile.psram.contains(board.start, board.size) and board.start == profile.psram.start
+    assert regions[(board.start, board.end)] == unicorn.UC_PROT_ALL
+    machine.write(board.end - 4, b"\x01\x02\x03\x04")
+    assert machine.read(board.end - 4, 4) == b"\x01\x02\x03\x04"
+    assert machine.region_name(board.start + 0x40) == "psram+0x40"
+    assert not any(start < profile.psram.end and board.end < end for start, end in regions)

@@ -26,7 +26,7 @@ MAX_ULPS = 2
 
 
 # picolibc's code for these is built for fixed addresses (medlow): an IRAM blob can't hold it, so
-# IRAM runs call the firmware's copies (the firmware exports them); XIP runs link picolibc's.
+# IRAM and PSRAM runs call the firmware's copies (the firmware exports them); XIP runs link picolibc's.
 FIXED_ADDRESS_FUNCTIONS = ["acos", "atan2", "cos", "cosf", "exp", "fmod", "log", "pow", "powf", "sin", "sqrt", "sqrtf", "toupper"]
 
 
@@ -35,7 +35,7 @@ def make_project(root, chip: str, strategy: str, apps=APPS) -> Project:
     for relative in ("SConstruct", "firmware/exports.yaml", "firmware/partitions-base.csv"):
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / relative, root / relative)
-    if strategy == "iram":
+    if strategy in ("iram", "psram"):  # copied blobs: relocated, so no fixed-address code
         exports = root / "firmware/exports.yaml"
         text = exports.read_text().replace("headers: [", "headers: [math.h, ctype.h, ")
         exports.write_text(text + "".join(f"  - {name}\n" for name in FIXED_ADDRESS_FUNCTIONS))

@@ -26,7 +26,7 @@ MANIFEST_CASES = [
     ("variadic", "exports:\n  - int32_t add(int32_t a, ...)\n", 2, r"variadic functions"),
     ("unknown type", "exports:\n  - sample_t add(int32_t a)\n", 2, r"unknown type 'sample_t'"),
     ("duplicate export", GOOD_MANIFEST + "  - int32_t add(int32_t a, int32_t b)\n", 4, r"'add' is exported twice"),
-    ("bad strategy", GOOD_MANIFEST + "strategy: ram\n", 4, r"strategy: expected one of auto, iram, xip, got str 'ram'"),
+    ("bad strategy", GOOD_MANIFEST + "strategy: ram\n", 4, r"strategy: expected one of auto, iram, xip, psram, got str 'ram'"),
     ("impossible flash limit", GOOD_MANIFEST + "limits:\n  flash: 1000\n", 5,
      r"limits\.flash: expected at least 4096 bytes, got 1000"),
     ("misaligned flash limit", GOOD_MANIFEST + "limits:\n  flash: 5000\n", 5,

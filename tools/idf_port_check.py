@@ -9,6 +9,10 @@ cross compiler, -Wall -Wextra -Werror, against the include folders of the compon
 component's CMakeLists.txt requires (and theirs).
 
     python tools/idf_port_check.py --idf /path/to/esp-idf --chip esp32c3 [--kconfgen-python PY]
+                                   [--defaults more.defaults ...]
+
+--defaults adds sdkconfig lines after the firmware's (e.g. CONFIG_SPIRAM=y, to compile the PSRAM
+paths of the port, which the example firmware's defaults leave off).
 
 The ESP-IDF tree must include its mbedtls submodule (components/mbedtls/mbedtls). The tree is
 only read; nothing from it belongs in this repository. Exit status 0 when every source compiled.
@@ -81,7 +85,7 @@ def idf_version(idf: Path) -> str:
     return ".".join(parts)
 
 
-def sdkconfig_header(idf: Path, chip: str, python: str, work: Path) -> Path:
+def sdkconfig_header(idf: Path, chip: str, python: str, work: Path, extra_defaults=()) -> Path:
     """sdkconfig.h from ESP-IDF's Kconfig tree, the dynapps Kconfig and the firmware's defaults."""
     kconfigs = sorted(idf.glob("components/*/Kconfig")) + [COMPONENT / "Kconfig"]
     projbuild = sorted(idf.glob("components/*/Kconfig.projbuild"))
@@ -98,7 +102,7 @@ def sdkconfig_header(idf: Path, chip: str, python: str, work: Path) -> Path:
            "COMPONENT_KCONFIGS_PROJBUILD_SOURCE_FILE": work / "kconfigs_projbuild.in",
            "COMPONENT_KCONFIGS_EXCLUDED_SOURCE_FILE": work / "none.in",
            "COMPONENT_KCONFIGS_PROJBUILD_EXCLUDED_SOURCE_FILE": work / "none.in"}
-    defaults = [FIRMWARE / "sdkconfig.defaults", FIRMWARE / f"sdkconfig.defaults.{chip}"]
+    defaults = [FIRMWARE / "sdkconfig.defaults", FIRMWARE / f"sdkconfig.defaults.{chip}", *extra_defaults]
     command = [python, "-m", "kconfgen", "--kconfig", str(idf / "Kconfig"), "--config", str(work / "sdkconfig")]
     for path in defaults:
         command += ["--defaults", str(path)]
@@ -157,6 +161,8 @@ def main() -> int:
     parser.add_argument("--libc-include", type=Path, action="append",
                         help="newlib headers as ESP-IDF's toolchain has them (Espressif's newlib fork: "
                              "newlib/libc/include); default: Debian's libnewlib-dev, /usr/include/newlib")
+    parser.add_argument("--defaults", type=Path, action="append", default=[],
+                        help="another sdkconfig.defaults file, applied after the firmware's")
     parser.add_argument("--kconfgen-python", default=sys.executable,
                         help="a Python with esp-idf-kconfig installed (default: this one)")
     args = parser.parse_args()
@@ -167,7 +173,8 @@ def main() -> int:
             continue
         with tempfile.TemporaryDirectory() as temp:
             work = Path(temp)
-            header = sdkconfig_header(args.idf.resolve(), chip, args.kconfgen_python, work)
+            header = sdkconfig_header(args.idf.resolve(), chip, args.kconfgen_python, work,
+                                      [path.resolve() for path in args.defaults])
             print(f"ESP-IDF {idf_version(args.idf)} {chip}: sdkconfig.h generated; compiling")
             failures = compile_component(args.idf.resolve(), chip, header, work,
                                          args.libc_include or [Path("/usr/include/newlib")])

@@ -1,6 +1,7 @@
 /*
  * The emulator firmware's main: run the example firmware's demo (firmware/main/demo.c) and
- * check that loading and unloading every app gave back every byte of the heap.
+ * check that loading and unloading every app gave back every byte of the heap and of the PSRAM
+ * heap (PSRAM apps).
  */
 #include <stdio.h>
 
@@ -9,9 +10,12 @@
 
 int main(void)
 {
-    size_t before = dynapps_emu_heap_free();
+    size_t before = dynapps_emu_heap_free(), psram_before = dynapps_emu_psram_free();
     int failures = dynapps_demo();
-    size_t after = dynapps_emu_heap_free();
+    size_t after = dynapps_emu_heap_free(), psram_after = dynapps_emu_psram_free();
     printf("HEAP free %lu before, %lu after\n", (unsigned long)before, (unsigned long)after);
-    return failures + (before != after);
+    if (DYNAPPS_EMU_PSRAM_SIZE > 0) {
+        printf("PSRAM free %lu before, %lu after\n", (unsigned long)psram_before, (unsigned long)psram_after);
+    }
+    return failures + (before != after) + (psram_before != psram_after);
 }

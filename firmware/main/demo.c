@@ -41,10 +41,19 @@ void dynapps_on_call_error(const char *app, const char *function, dynapps_err_t 
 /*
  * The loader's own list of what is loaded, one line per app in a fixed format (docs/loader-api.md,
  * "Listing the loaded apps"), which `scons run` turns into its "where the apps ran" table:
- *   LOADED <name> <iram|xip> code=0x<8 hex> data=0x<8 hex> code_size=N data_size=N bss_size=N
+ *   LOADED <name> <iram|xip|psram> code=0x<8 hex> data=0x<8 hex> code_size=N data_size=N bss_size=N
  *          ram=N version=<major>.<minor>.<patch> fixups=N imports=N
  * Everything comes from the loader's record, nothing from the demo's table of apps.
  */
+static const char *strategy_name(uint8_t strategy)
+{
+    switch (strategy) {
+    case DYNAPPS_STRATEGY_XIP: return "xip";
+    case DYNAPPS_STRATEGY_PSRAM: return "psram";
+    default: return "iram";
+    }
+}
+
 static void print_loaded_apps(void)
 {
     dynapps_app_t *app = NULL;
@@ -52,7 +61,7 @@ static void print_loaded_apps(void)
     while (dynapps_next_loaded(&app, &info) == DYNAPPS_OK) {
         printf("LOADED %s %s code=0x%08lx data=0x%08lx code_size=%lu data_size=%lu bss_size=%lu ram=%lu "
                "version=%u.%u.%u fixups=%lu imports=%lu\n",
-               info.name, info.strategy == DYNAPPS_STRATEGY_XIP ? "xip" : "iram", (unsigned long)info.code_addr,
+               info.name, strategy_name(info.strategy), (unsigned long)info.code_addr,
                (unsigned long)info.data_addr, (unsigned long)info.code_size, (unsigned long)info.data_size,
                (unsigned long)info.bss_size, (unsigned long)info.ram_bytes, info.version.major,
                info.version.minor, info.version.patch, (unsigned long)info.fixup_count,

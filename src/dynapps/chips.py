@@ -5,7 +5,8 @@ v5.1 .. v5.5, v6.0 and master (6.2-dev); the values are the same in all of them 
 says otherwise. Paths are relative to ESP-IDF's components/ directory:
   soc/<chip>/include/soc/soc.h             SOC_IROM_LOW/HIGH, SOC_DROM_LOW/HIGH, SOC_IRAM_LOW/HIGH,
                                            SOC_DRAM_LOW/HIGH, SOC_DIRAM_*, SOC_I_D_OFFSET,
-                                           SOC_BYTE_ACCESSIBLE_LOW/HIGH
+                                           SOC_BYTE_ACCESSIBLE_LOW/HIGH, SOC_EXTRAM_LOW/HIGH (PSRAM)
+  soc/<chip>/include/soc/soc_caps.h        SOC_SPIRAM_SUPPORTED (the chip can have PSRAM)
   soc/<chip>/include/soc/ext_mem_defs.h    SOC_MMU_ENTRY_NUM, SOC_MMU_LINEAR_ADDR_MASK,
                                            SOC_MMU_IRAM0_LINEAR_ADDRESS_LOW/HIGH (the range the
                                            esp_mm mapping driver hands out)
@@ -67,6 +68,10 @@ class EmulatorProfile:
     # flash_dbus.start + offset (identity). The firmware's own text/rodata must end below
     # window start + this - mmu_page_size (the page under it is the port's scratch mapping).
     flash_data_view_from: int = 0x100000
+    # The emulated board's PSRAM chip, from the start of the chip's PSRAM window (a real board's is
+    # 16 or 32 MB; the emulator maps only what its tests use). The emulator port's PSRAM heap
+    # (strategy psram) covers it. None on a chip without PSRAM.
+    psram: MemoryRegion | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,9 @@ class ChipProfile:
     iram_byte_access: bool  # False: IRAM alias takes 32-bit accesses only
     cache_sync_after_copy: bool  # code copied into RAM must be written back / invalidated
     bootloader_offset: int  # where the ROM looks for the second-stage bootloader in flash
+    # PSRAM as the CPU sees it through the cache (one address for fetch and data, executable unless
+    # memory protection forbids it), or None: the chip has no PSRAM (no SOC_SPIRAM_SUPPORTED)
+    psram: MemoryRegion | None
     emulator: EmulatorProfile = field(compare=False)
     parent: str | None = field(default=None, compare=False)  # the profile this one was derived from
 
@@ -95,6 +103,14 @@ class ChipProfile:
         if self.iram.start - self.dram.start != self.i_d_offset or self.iram.size != self.dram.size:
             raise ProfileError(f"{self.name}: iram {self.iram.start:#x}..{self.iram.end:#x} is not dram "
                                f"{self.dram.start:#x}..{self.dram.end:#x} moved by i_d_offset {self.i_d_offset:#x}")
+        board = self.emulator.psram
+        if board is not None and (self.psram is None or not self.psram.contains(board.start, board.size)):
+            raise ProfileError(f"{self.name}: the emulator's PSRAM {board.start:#x}..{board.end:#x} is not in "
+                               f"the chip's PSRAM window")
+
+    @property
+    def has_psram(self) -> bool:
+        return self.psram is not None
 
     def derive(self, name: str, **differences) -> ChipProfile:
         """Chip `name`: this one but for `differences`. A difference equal to this chip's value is
@@ -210,6 +226,8 @@ _add(
         # bootloader/Kconfig.projbuild BOOTLOADER_OFFSET_IN_FLASH (ESP-IDF v5.5); esptool 5.6
         # targets/<chip>.py BOOTLOADER_FLASH_OFFSET says the same (a test compares them)
         bootloader_offset=0x0,
+        # soc_caps.h: no SOC_SPIRAM_SUPPORTED, soc.h: no SOC_EXTRAM_LOW (no esp_psram port for it)
+        psram=None,
         emulator=EmulatorProfile(
             firmware_ram=MemoryRegion(0x3FC80000, 0x3FCA0000),
             heap=MemoryRegion(0x3FCA0000, 0x3FCD0000),
@@ -254,6 +272,9 @@ ESP32C6 = _add(
         # bootloader/Kconfig.projbuild BOOTLOADER_OFFSET_IN_FLASH (ESP-IDF v5.5); esptool 5.6
         # targets/<chip>.py BOOTLOADER_FLASH_OFFSET says the same (a test compares them)
         bootloader_offset=0x0,
+        # soc/esp32c6/include/soc/soc_caps.h: no SOC_SPIRAM_SUPPORTED, soc.h: no SOC_EXTRAM_LOW, and
+        # no components/esp_psram/esp32c6/ (v5.1 .. v6.1-beta1): the esp32c6 has no PSRAM
+        psram=None,
         emulator=EmulatorProfile(
             firmware_ram=MemoryRegion(0x40800000, 0x40820000),
             heap=MemoryRegion(0x40820000, 0x40870000),
@@ -265,7 +286,8 @@ ESP32C6 = _add(
 # esp32h2 is an esp32c6 with less SRAM. Checked the same way, its files give esp32c6's values for
 # everything not stated here: -march/-mabi (toolchain-esp32h2.cmake), no FPU (soc_caps.h), one
 # 8 MB flash window for both buses (soc.h, ext_mem_defs.h, mmu_ll.h), 64 KB MMU pages
-# (Kconfig.mmu), byte-accessible uncached SRAM, bootloader at 0x0, UART0 at 0x60000000.
+# (Kconfig.mmu), byte-accessible uncached SRAM, bootloader at 0x0, UART0 at 0x60000000, and no
+# PSRAM (soc_caps.h: no SOC_SPIRAM_SUPPORTED; no components/esp_psram/esp32h2/).
 _add(
     ESP32C6.derive(
         name="esp32h2",
@@ -318,11 +340,17 @@ _add(
         # bootloader/Kconfig.projbuild BOOTLOADER_OFFSET_IN_FLASH (ESP-IDF v5.5); esptool 5.6
         # targets/<chip>.py BOOTLOADER_FLASH_OFFSET says the same (a test compares them)
         bootloader_offset=0x2000,
+        # soc/esp32p4/include/soc/soc.h SOC_EXTRAM_LOW 0x48000000, SOC_EXTRAM_HIGH 0x4c000000 (v5.3.5
+        # lines 158-159, v5.5.5 157-158, v6.0.2 151-152, v6.1-beta1 149-150); soc_caps.h
+        # SOC_SPIRAM_SUPPORTED 1. The cached window, used for fetch and data alike (the
+        # uncached alias CACHE_LL_L2MEM_NON_CACHE_ADDR is not executable code's address).
+        psram=MemoryRegion(0x48000000, 0x4C000000),
         emulator=EmulatorProfile(
             uart=0x500CA000,  # DR_REG_UART_BASE (esp32p4 in IDF 6.x: register/hw_ver1/ and hw_ver3/)
             firmware_ram=MemoryRegion(0x4FF00000, 0x4FF40000),
             heap=MemoryRegion(0x4FF40000, 0x4FFB0000),
             data_arena=MemoryRegion(0x4FFB0000, 0x4FFC0000),
+            psram=MemoryRegion(0x48000000, 0x48100000),  # 1 MB of the window
         ),
     )
 )

@@ -80,8 +80,9 @@ class LinkConfig:
     """Everything link.py reads besides the app's object files."""
     app: str
     manifest: str  # the app.yaml path, for messages
-    strategy: str  # the manifest's: iram | xip | auto
+    strategy: str  # the manifest's: iram | xip | psram | auto
     threshold: int  # strategy auto: code + data at or above this goes XIP
+    auto_copy: str  # strategy auto: where an app under the threshold is copied (iram | psram)
     i_d_offset: int
     rodata_delta: int  # data-bus address - instruction-bus address of one flash byte
     slot: Slot
@@ -93,8 +94,8 @@ class LinkConfig:
 
     @classmethod
     def of(cls, app: Manifest, slot: Slot, profile: ChipProfile, tools: Toolchain, firmware: ExportTable,
-           threshold: int) -> LinkConfig:
-        return cls(app.name, app.path, app.strategy, threshold, profile.i_d_offset,
+           proj: Project) -> LinkConfig:
+        return cls(app.name, app.path, app.strategy, proj.hybrid_threshold, proj.auto_copy, profile.i_d_offset,
                    profile.rodata_delta, slot, ExportSpec.of(app), firmware,
                    tools.cc, tuple(tools.arch_flags(profile)), tuple(tools.libc_flags()))
 
@@ -147,7 +148,7 @@ class LinkAnalysis:
     FORMAT = 1  # of <app>.link.json; raised when its shape changes
 
     app: str
-    strategy: str  # the one chosen: iram | xip
+    strategy: str  # the one chosen: iram | xip | psram
     reason: str  # why that strategy, for the summary
     code_vaddr: int
     data_vaddr: int
@@ -170,9 +171,10 @@ class LinkAnalysis:
 
     @property
     def ram_bytes(self) -> int:
-        """Bytes held while loaded: IRAM images copy their code too."""
+        """Bytes held while loaded (in internal RAM, or PSRAM for strategy psram): copied images
+        hold their code too."""
         data = self.data_size + self.bss_size
-        return data + self.code_size if self.strategy == "iram" else data
+        return data + self.code_size if self.strategy in manifest.COPIED_STRATEGIES else data
 
     def because(self, reason: str) -> LinkAnalysis:
         return replace(self, reason=reason)

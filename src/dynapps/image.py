@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from .contracts import ImageSettings, LinkAnalysis
 from .elf32 import SHT_PROGBITS, Elf32
 from .errors import DynappsError
+from .manifest import COPIED_STRATEGIES
 
 MAGIC = 0x50504144  # b"DAPP"
 FORMAT_VERSION = 2
@@ -24,7 +25,7 @@ NAME_SIZE = 16  # an ESP-IDF partition label: the loader compares the name with 
 HASH_SIZE = 32
 IMPORT = struct.Struct("<II")
 EXPORT = struct.Struct("<III")
-STRATEGIES = {"iram": 1, "xip": 2}
+STRATEGIES = {"iram": 1, "xip": 2, "psram": 3}  # dynapps_image.h dynapps_strategy_t
 FLAG_FPU_ABI = 0x0001
 EXPORT_FLAG_INIT, EXPORT_FLAG_DEINIT = 1, 2
 EXPORT_FLAG_NAMES = {EXPORT_FLAG_INIT: "init", EXPORT_FLAG_DEINIT: "deinit"}
@@ -56,9 +57,9 @@ class Image:
 
     @property
     def code_span(self) -> int:
-        """IRAM: where the data segment starts in the loaded region (code rounded up to the
+        """IRAM/PSRAM: where the data segment starts in the loaded region (code rounded up to the
         alignment). XIP: the code size."""
-        if self.strategy != "iram":
+        if self.strategy not in COPIED_STRATEGIES:
             return len(self.code)
         align = 1 << self.align_log2
         return -(-len(self.code) // align) * align
@@ -140,8 +141,8 @@ def _field_problems(img: Image):
     for what, (value, bits) in widths.items():
         if not _fits(value, bits):
             yield f"{what} {value} does not fit {bits} bits"
-    if img.strategy == "iram" and img.align_log2 not in ALIGN_LOG2_RANGE:
-        yield f"IRAM alignment 2^{img.align_log2} is outside 2^2 .. 2^12"
+    if img.strategy in COPIED_STRATEGIES and img.align_log2 not in ALIGN_LOG2_RANGE:
+        yield f"{img.strategy.upper()} alignment 2^{img.align_log2} is outside 2^2 .. 2^12"
 
 
 def _segment_problems(img: Image):
@@ -154,7 +155,7 @@ def _segment_problems(img: Image):
         yield f"code at {img.code_vaddr:#x} + {len(img.code)} bytes runs past the 32-bit address space"
     if img.data_vaddr + len(img.data) + img.bss_size > ADDRESS_SPACE:
         yield f"data + bss at {img.data_vaddr:#x} run past the 32-bit address space"
-    if img.strategy == "iram" and img.code_span + len(img.data) + img.bss_size >= ADDRESS_SPACE:
+    if img.strategy in COPIED_STRATEGIES and img.code_span + len(img.data) + img.bss_size >= ADDRESS_SPACE:
         yield "code + data + bss need 4 GiB or more of RAM"
     if img.strategy == "xip" and img.code_vaddr < HEADER_SIZE:
         yield f"XIP code at {img.code_vaddr:#x} leaves no room for the {HEADER_SIZE}-byte header before it"

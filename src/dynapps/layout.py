@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from . import chips
 from .errors import DynappsError
-from .manifest import Manifest
-from .project import DataArena, Project
+from .manifest import COPIED_STRATEGIES, Manifest
+from .project import DataArena, Project, psram_chips_text
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,8 @@ def plan(project: Project, manifests: list[Manifest], arena: DataArena) -> Layou
     offset = project.region_offset
     arena_cursor = arena.address
     for manifest in slot_order(project, manifests):
-        xip_capable = manifest.strategy != "iram"
+        _check_strategy(profile, manifest)
+        xip_capable = manifest.strategy not in COPIED_STRATEGIES
         alignment = profile.slot_alignment(xip_capable)
         size = _align(manifest.flash_limit or project.default_flash, alignment)
         offset = _align(offset, alignment)
@@ -71,6 +72,12 @@ def plan(project: Project, manifests: list[Manifest], arena: DataArena) -> Layou
         offset += size
     _check_fits(project, slots, offset, arena, arena_cursor)
     return Layout(project.chip, project.region_offset, project.region_size, arena, tuple(slots))
+
+
+def _check_strategy(profile: chips.ChipProfile, manifest: Manifest) -> None:
+    if manifest.strategy == "psram" and not profile.has_psram:
+        raise DynappsError(f"strategy: psram: app {manifest.name} can't run from PSRAM, the {profile.name} has none "
+                           f"({psram_chips_text()}); use iram, xip or auto", manifest.path, manifest.strategy_line)
 
 
 def _xip_address(profile: chips.ChipProfile, manifest: Manifest, offset: int, size: int) -> int:

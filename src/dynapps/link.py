@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import clib, image, relocs, render, signatures
+from .manifest import COPIED_STRATEGIES
 from .contracts import ExportSymbol, Import, LinkAnalysis, LinkConfig, LinkOutputs, SectionSizes
 from .elf32 import SHN_ABS, SHN_UNDEF, STT_FUNC, STT_SECTION, Elf32
 from .errors import DynappsError
@@ -66,7 +67,8 @@ def object_facts(objects: list[str]) -> ObjectFacts:
 
 def _auto_reason(size: int, threshold: int, strategy: str) -> str:
     relation = ">=" if strategy == "xip" else "<"
-    return f"auto: {size} B code+data {relation} threshold {threshold} B"
+    why = "; apps.auto_copy: psram" if strategy == "psram" else ""
+    return f"auto: {size} B code+data {relation} threshold {threshold} B{why}"
 
 
 # Sections an image can't carry: constructors would silently never run, TLS has no thread block.
@@ -162,7 +164,10 @@ def layout_addresses(config: LinkConfig, strategy: str) -> dict:
             raise DynappsError(f"app {config.app}: an XIP image needs an XIP slot")
         return {"code_vaddr": slot.vaddr + image.HEADER_SIZE, "data_vaddr": slot.ram_address,
                 "slot_vaddr": slot.vaddr, "rodata_delta": config.rodata_delta}
-    return {"code_vaddr": config.i_d_offset, "data_vaddr": None, "slot_vaddr": None, "rodata_delta": 0}
+    # A copied blob: code at the distance between the fetch and data addresses of one byte (IRAM on
+    # esp32c3: 0x700000; PSRAM has one address for both on every chip that has it).
+    code_vaddr = config.i_d_offset if strategy == "iram" else 0
+    return {"code_vaddr": code_vaddr, "data_vaddr": None, "slot_vaddr": None, "rodata_delta": 0}
 
 
 def _run(command: list[str], log: Callable[[str], None] | None, app: str, what: str) -> None:
@@ -198,21 +203,22 @@ def link(config: LinkConfig, objects: list[str], outputs: LinkOutputs, log=None)
 
 def _link_for_strategy(config: LinkConfig, facts: ObjectFacts, objects: list[str], outputs: LinkOutputs,
                        resolved: clib.Plan, log) -> LinkAnalysis:
-    """With strategy auto the app is linked as an IRAM blob first; if that is at or above the
-    hybrid threshold it is linked again as an XIP image. C library code built for fixed
-    addresses (medlow) can only go into an XIP image."""
+    """With strategy auto the app is linked as a copied blob first (IRAM, or PSRAM when the project
+    says apps.auto_copy: psram); if that is at or above the hybrid threshold it is linked again as
+    an XIP image. C library code built for fixed addresses (medlow) can only go into an XIP image."""
     setting, threshold = config.strategy, config.threshold
     fixed = clib.needing(resolved, relocs.ABSOLUTE_IN_CODE) if setting != "xip" else []
-    if fixed and setting == "iram":
-        raise DynappsError(f"app {config.app}: strategy iram: {', '.join(fixed)} from the C library "
+    if fixed and setting in COPIED_STRATEGIES:
+        raise DynappsError(f"app {config.app}: strategy {setting}: {', '.join(fixed)} from the C library "
                            f"{'uses' if len(fixed) == 1 else 'use'} absolute addresses in the code (the "
                            "toolchain builds its C library with "
-                           "-mcmodel=medlow), which an IRAM blob can't relocate: use strategy xip or auto, or add "
-                           f"{_it_or_them(fixed)} to {config.firmware.path} to call the firmware's copy")
+                           f"-mcmodel=medlow), which an {setting.upper()} blob can't relocate: use strategy xip or "
+                           f"auto, or add {_it_or_them(fixed)} to {config.firmware.path} to call the firmware's copy")
     if fixed:
         analysis = _link_as(config, facts, objects, outputs, resolved, "xip", log)
         return analysis.because(f"auto: C library code for fixed addresses ({', '.join(fixed)})")
-    analysis = _link_as(config, facts, objects, outputs, resolved, "iram" if setting == "auto" else setting, log)
+    first = config.auto_copy if setting == "auto" else setting
+    analysis = _link_as(config, facts, objects, outputs, resolved, first, log)
     if setting != "auto":
         return analysis.because(f"manifest: strategy: {setting}")
     size = analysis.loaded_bytes
@@ -228,9 +234,10 @@ def _link_as(config: LinkConfig, facts: ObjectFacts, objects: list[str], outputs
     cc, arch = config.cc, list(config.arch_flags)
     addresses = layout_addresses(config, strategy)
     context = {"app": config.app, "manifest": config.manifest, "exports_file": config.firmware.path,
-               "imports": imports, "align": IRAM_ALIGN, **addresses}
+               "imports": imports, "align": IRAM_ALIGN, "strategy": strategy, **addresses}
     Path(outputs.stubs).write_text(render.render("imports.S.j2", **context))
-    Path(outputs.script).write_text(render.render(f"{strategy}.ld.j2", **context))
+    template = "copy.ld.j2" if strategy in COPIED_STRATEGIES else f"{strategy}.ld.j2"
+    Path(outputs.script).write_text(render.render(template, **context))
     _run([cc, *arch, "-c", outputs.stubs, "-o", outputs.stubs_obj], log, config.app, "assembling import stubs")
     command = [cc, *arch, "-nostdlib", "-nostartfiles", "-static", "-T", outputs.script,
                "-Wl,--no-relax", "-Wl,--emit-relocs", "-Wl,--gc-sections", "-Wl,--no-warn-rwx-segments",
@@ -318,7 +325,7 @@ def _check_sections(config: LinkConfig, elf: Elf32) -> None:
 
 def fixup_offset(address: int, code_vaddr: int, code_size: int, data_vaddr: int) -> int:
     """Where a word at link `address` lies in the loaded region: code first, data at code_size."""
-    if code_vaddr <= address < code_vaddr + code_size:  # IRAM images only: their rodata is data
+    if code_vaddr <= address < code_vaddr + code_size:  # copied images only: their rodata is data
         return address - code_vaddr
     return code_size + address - data_vaddr
 
@@ -335,7 +342,7 @@ def _fixups(config: LinkConfig, elf: Elf32, strategy: str, segments: tuple[int, 
                 raise DynappsError(f"app {config.app}: section {target.name}: symbol "
                                    f"{_symbol_label(elf, index, addend)}: {relocs.name(kind)} is {reason} "
                                    "(from libgcc or another archive; see the .map)")
-            if kind == relocs.ABSOLUTE_WORD and strategy == "iram" and elf.symbol_section_index(index) != SHN_ABS:
+            if kind == relocs.ABSOLUTE_WORD and strategy in COPIED_STRATEGIES and elf.symbol_section_index(index) != SHN_ABS:
                 fixups.append(fixup_offset(offset, *segments))
     return sorted(fixups)
 

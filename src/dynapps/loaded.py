@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 
 # One line per loaded app, as firmware/main/demo.c prints the loader's list (fixed format).
-_LOADED_LINE = re.compile(r"^LOADED (?P<name>\S+) (?P<strategy>iram|xip) code=(?P<code>0x[0-9a-f]+) "
+_LOADED_LINE = re.compile(r"^LOADED (?P<name>\S+) (?P<strategy>iram|xip|psram) code=(?P<code>0x[0-9a-f]+) "
                           r"data=(?P<data>0x[0-9a-f]+) .*\bram=(?P<ram>\d+) version=(?P<version>\d+\.\d+\.\d+) ",
                           re.M)
 

@@ -10,7 +10,11 @@ from . import csig, project, yamlfile
 from .errors import DynappsError
 from .schema import Section
 
-STRATEGIES = ("auto", "iram", "xip")
+STRATEGIES = ("auto", "iram", "xip", "psram")
+# Strategies whose image is a relocatable blob, copied into RAM at load and fixed up there:
+# internal executable RAM (iram) or PSRAM through the cache (psram). The same image layout and
+# fix-ups serve both; only where the loader allocates differs.
+COPIED_STRATEGIES = project.AUTO_COPY_PLACES  # ("iram", "psram"): what apps.auto_copy may name
 NAME_PATTERN = r"[a-z][a-z0-9_]{0,14}"  # a partition label holds 15 characters
 _KEYS = {"name", "version", "description", "sources", "headers", "strategy", "exports", "init",
          "deinit", "limits", "cflags", "defines"}
@@ -44,6 +48,7 @@ class Manifest:
     cflags: tuple[str, ...]
     defines: tuple[str, ...]
     name_line: int
+    strategy_line: int = 1  # manifest line of `strategy`, for the checks against the chip
     init_line: int = 1  # manifest lines of init and deinit, for the checks against the code
     deinit_line: int = 1
 
@@ -88,6 +93,7 @@ def load(root: Path, app_dir: Path) -> Manifest:
         defines=tuple(d for d, _ in top.strings("defines", default=[], pattern=r"[A-Za-z_]\w*(=.*)?",
                                                   expected="NAME or NAME=value")),
         name_line=top.mapping.line_of("name") if top.has("name") else 1,
+        strategy_line=top.mapping.line_of("strategy") if top.has("strategy") else 1,
         init_line=top.mapping.line_of("init") if init else 1,
         deinit_line=top.mapping.line_of("deinit") if deinit else 1,
     )

@@ -12,6 +12,7 @@ from .schema import Section
 
 PROJECT_FILE = "dynapps.yaml"
 TOOLCHAINS = ("auto", "esp-idf", "riscv64-unknown-elf")
+AUTO_COPY_PLACES = ("iram", "psram")  # apps.auto_copy: where strategy auto copies a small app
 _IDENT = r"[a-z][a-z0-9_]{0,14}"
 
 
@@ -34,6 +35,7 @@ class Project:
     region_size: int
     default_flash: int
     default_ram: int
+    auto_copy: str  # apps.auto_copy: iram | psram, where `auto` puts an app under the threshold
     order: tuple[str, ...]
     exports_file: str  # relative to root
     base_partitions: str  # relative to root
@@ -65,7 +67,7 @@ def load(root: Path, chip_override: str | None = None, toolchain_override: str |
         toolchain = toolchain_override
     flash_size = top.size("flash_size", default=4 * 1024 * 1024, minimum=0x100000, multiple=0x100000)
     apps = top.section("apps")
-    apps.check_keys({"region_offset", "region_size", "default_flash", "default_ram", "order"})
+    apps.check_keys({"region_offset", "region_size", "default_flash", "default_ram", "order", "auto_copy"})
     profile = chips.profile(chip)
     region_offset = apps.size("region_offset", default=0x200000, multiple=profile.mmu_page_size)
     region_size = apps.size("region_size", default=0x100000, minimum=0x1000, multiple=0x1000)
@@ -85,6 +87,7 @@ def load(root: Path, chip_override: str | None = None, toolchain_override: str |
         region_size=region_size,
         default_flash=apps.size("default_flash", default=0x10000, minimum=0x1000, multiple=0x1000),
         default_ram=apps.size("default_ram", default=0x1000, minimum=16, multiple=16),
+        auto_copy=_auto_copy(apps, profile),
         order=_slot_order(apps),
         exports_file=_existing_file(root, firmware, "exports", "firmware/exports.yaml"),
         base_partitions=_existing_file(root, firmware, "partitions", "firmware/partitions-base.csv"),
@@ -128,6 +131,22 @@ def _existing_file(root: Path, section: Section, key: str, default: str) -> str:
             raise section.error(key, f"expected an existing file, '{relative}' does not exist")
         raise DynappsError(f"missing {relative} (set {section.name(key)} in {PROJECT_FILE})", PROJECT_FILE)
     return relative
+
+
+def _auto_copy(apps: Section, profile: chips.ChipProfile) -> str:
+    """Where strategy auto copies an app under the hybrid threshold. PSRAM is the project's choice,
+    not a consequence of the firmware having it: code there runs through the cache from an external
+    chip, slower on a miss than internal RAM, but on esp32p4 with ESP-IDF >= 5.4 internal RAM may not
+    be executable at all (docs/design.md, "PSRAM")."""
+    place = apps.choice("auto_copy", AUTO_COPY_PLACES, default="iram")
+    if place == "psram" and not profile.has_psram:
+        raise apps.error("auto_copy", f"psram: the {profile.name} has no PSRAM ({psram_chips_text()})")
+    return place
+
+
+def psram_chips_text() -> str:
+    """'chips with PSRAM: esp32p4', for messages that refuse PSRAM on a chip without it."""
+    return "chips with PSRAM: " + ", ".join(name for name in chips.names() if chips.profile(name).has_psram)
 
 
 def _slot_order(apps: Section) -> tuple[str, ...]:

@@ -1,4 +1,5 @@
-"""RISC-V relocation types (ELF psABI numbers) and what each means for the two strategies."""
+"""RISC-V relocation types (ELF psABI numbers) and what each means for the strategies: XIP images
+are linked at their final addresses, copied ones (iram, psram) are moved by one bias."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def problem(kind: int, strategy: str) -> str | None:
     if kind in ABSOLUTE_IN_CODE:
         if strategy == "xip":
             return None
-        return "an absolute address inside an instruction, which an IRAM blob can't fix at load (compile with -mcmodel=medany)"
+        return "an absolute address inside an instruction, which a copied (IRAM or PSRAM) blob can't fix at load (compile with -mcmodel=medany)"
     if kind in (47, 48):
         return "gp-relative addressing: gp belongs to the firmware (compile with -mno-relax, link with --no-relax)"
     if kind in (20, 21, 22, 3, 5, 58):

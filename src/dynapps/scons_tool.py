@@ -44,7 +44,7 @@ APP_LIST = f"{BUILD_DIR}/app-list.txt"  # the apps of the last build: leftovers 
 RUN_TIMEOUT_S = 120.0
 STAGE_MODULES = [str(TOOL_DIR / f"{name}.py") for name in ("link", "clib", "elf32", "relocs", "signatures", "csig", "image",
                                                           "render", "summary", "contracts")]
-LINK_TEMPLATES = [str(render.template_path(name)) for name in ("imports.S.j2", "iram.ld.j2", "xip.ld.j2")]
+LINK_TEMPLATES = [str(render.template_path(name)) for name in ("imports.S.j2", "copy.ld.j2", "xip.ld.j2")]
 
 # The construction variable through which each builder receives its contract (contracts.py).
 LINK_CONFIG = "DYNAPPS_LINK_CONFIG"
@@ -307,7 +307,7 @@ def _define_app(env, plan: ProjectPlan, app: Manifest):
     app_env = _app_env(env, tools, profile, proj, app)
     out = f"{APPS_BUILD}/{app.name}"
     objects = [app_env.Object(f"#{out}/{Path(src).stem}.o", f"#{src}")[0] for src in app.sources]
-    config = LinkConfig.of(app, slot, profile, tools, plan.firmware, proj.hybrid_threshold)
+    config = LinkConfig.of(app, slot, profile, tools, plan.firmware, proj)
     linked = env.DynappsLink(f"#{out}/{app.name}.elf", objects, **{LINK_CONFIG: config})
     env.Depends(linked, STAGE_MODULES + LINK_TEMPLATES)
     settings = ImageSettings(profile.chip_id, profile.has_fpu, plan.firmware.id, app.path, app.version,

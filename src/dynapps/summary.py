@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from .contracts import LinkAnalysis
 
-BOOKKEEPING_NOTE = "RAM = bytes held while loaded (IRAM: code copy + data + bss; XIP: data + bss), loader bookkeeping excluded"
+BOOKKEEPING_NOTE = ("RAM = bytes held while loaded (IRAM: code copy + data + bss; PSRAM: the same, in PSRAM; XIP: "
+                    "data + bss), loader bookkeeping excluded")
 
 
 def table(rows: list[tuple[LinkAnalysis, int]]) -> str:

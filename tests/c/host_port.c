@@ -129,7 +129,8 @@ static int untrack(void *ptr, int exec)
             return 1;
         }
     }
-    violation(exec ? "exec_free of unknown memory" : "free of unknown memory");
+    violation(exec == 2 ? "psram_free of unknown memory" : exec ? "exec_free of unknown memory"
+                                                                : "free of unknown memory");
     return 0;
 }
 
@@ -167,17 +168,17 @@ void dynapps_port_free(void *ptr)
     }
 }
 
-dynapps_err_t dynapps_port_exec_alloc(size_t size, size_t align, uintptr_t *exec_addr,
-                                      uint8_t **data_view)
+/* Code memory of `kind` (1: exec_alloc, 2: psram_alloc), fetched at the view + i_d_offset. */
+static dynapps_err_t code_alloc(int kind, dynapps_err_t refusal, uintptr_t i_d_offset, size_t size, size_t align,
+                                uintptr_t *exec_addr, uint8_t **data_view)
 {
-    require_lock("exec_alloc without lock");
     host.exec_align = align;
     if (align == 0 || (align & (align - 1)) != 0) {
         violation("exec_alloc alignment not a power of two");
         return DYNAPPS_ERR_INVALID_ARG;
     }
-    if (host.exec_err != DYNAPPS_OK) {
-        return host.exec_err;
+    if (refusal != DYNAPPS_OK) {
+        return refusal;
     }
     if (host.exec_limit != 0 && size > host.exec_limit) {
         return DYNAPPS_ERR_NO_MEM;
@@ -191,16 +192,41 @@ dynapps_err_t dynapps_port_exec_alloc(size_t size, size_t align, uintptr_t *exec
         return DYNAPPS_ERR_NO_MEM;
     }
     memset(p, 0xA5, size); /* garbage the core must overwrite or zero */
-    track(p, size, 1);
+    track(p, size, kind);
     host.exec_view = *data_view = p;
-    host.exec_addr = *exec_addr = (uintptr_t)p + host.i_d_offset;
+    host.exec_addr = *exec_addr = (uintptr_t)p + i_d_offset;
     return DYNAPPS_OK;
+}
+
+dynapps_err_t dynapps_port_exec_alloc(size_t size, size_t align, uintptr_t *exec_addr,
+                                      uint8_t **data_view)
+{
+    require_lock("exec_alloc without lock");
+    return code_alloc(1, host.exec_err, host.i_d_offset, size, align, exec_addr, data_view);
 }
 
 void dynapps_port_exec_free(uint8_t *data_view)
 {
     require_lock("exec_free without lock");
     if (untrack(data_view, 1)) {
+        free(data_view);
+    }
+}
+
+/* PSRAM has one address for fetch and data. */
+dynapps_err_t dynapps_port_psram_alloc(size_t size, size_t align, uintptr_t *exec_addr,
+                                       uint8_t **data_view)
+{
+    require_lock("psram_alloc without lock");
+    dynapps_err_t err = code_alloc(2, host.psram_err, 0, size, align, exec_addr, data_view);
+    host.psram_allocs += err == DYNAPPS_OK;
+    return err;
+}
+
+void dynapps_port_psram_free(uint8_t *data_view)
+{
+    require_lock("psram_free without lock");
+    if (untrack(data_view, 2)) {
         free(data_view);
     }
 }

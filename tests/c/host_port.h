@@ -25,6 +25,7 @@ typedef struct {
     uintptr_t i_d_offset;   /* exec_addr = data_view + i_d_offset */
     long fail_alloc_at;     /* the n-th allocation (malloc or exec, counting from 0) fails; -1 never */
     dynapps_err_t exec_err; /* if not DYNAPPS_OK, exec_alloc fails with it */
+    dynapps_err_t psram_err; /* if not DYNAPPS_OK, psram_alloc fails with it */
     size_t exec_limit;      /* exec_alloc of more than this many bytes fails with NO_MEM; 0: no limit */
     int reuse_freed;        /* malloc hands back the block free took last when the size matches,
                                as a real heap may: a record address then comes back at once */
@@ -57,6 +58,7 @@ typedef struct {
     uintptr_t exec_addr;
     uint8_t *exec_view;
     size_t exec_align;
+    long psram_allocs; /* psram_alloc calls that succeeded (their memory is "exec" memory of kind 2) */
 } host_port_t;
 
 extern host_port_t host;

@@ -325,7 +325,7 @@ static inline void unload_checked(dynapps_app_t *app, uintptr_t deinit_addr)
 static inline void e_header_size_small(dynapps_image_header_t *h) { h->header_size = 60; }
 static inline void e_header_size_big(dynapps_image_header_t *h) { h->header_size = 68; }
 static inline void e_strategy_0(dynapps_image_header_t *h) { h->strategy = 0; }
-static inline void e_strategy_3(dynapps_image_header_t *h) { h->strategy = 3; }
+static inline void e_strategy_4(dynapps_image_header_t *h) { h->strategy = 4; } /* 3 is PSRAM */
 static inline void e_reserved(dynapps_image_header_t *h) { h->reserved = 1; }
 /* docs/image-format.md: flags an older loader does not know are ones it may ignore */
 static inline void e_unknown_flag(dynapps_image_header_t *h) { h->flags |= 0x8000; }

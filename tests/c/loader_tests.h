@@ -15,6 +15,7 @@
     X(test_iram_load_from_unaligned_buffer_no_alias) \
     X(test_iram_twice_from_buffer) \
     X(test_iram_minimal) \
+    X(test_psram_load) \
     X(test_xip_load) \
     X(test_xip_arena_overlap) \
     X(test_xip_outside_arena) \

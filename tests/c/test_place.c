@@ -94,6 +94,36 @@ void test_iram_minimal(void)
     free(image);
 }
 
+/* A PSRAM image is the IRAM layout placed with psram_alloc (one address: no alias), freed with
+ * psram_free; a firmware without PSRAM, or whose PSRAM is not executable, refuses it with the
+ * port's error and holds nothing. */
+void test_psram_load(void)
+{
+    host.i_d_offset = 0x700000; /* the IRAM alias must not matter to a PSRAM image */
+    uint8_t code[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    ib_spec_t s = {.strategy = DYNAPPS_STRATEGY_PSRAM, .align_log2 = 2, .firmware_id = FW_ID,
+                   .code = code, .code_size = 8, .code_vaddr = 0, .data_vaddr = 8};
+    size_t size;
+    uint8_t *image = ib_build(&s, &size);
+    dynapps_app_t *app = NULL;
+    CHECK_ERR(dynapps_load_from_buffer(image, size, &app), DYNAPPS_OK);
+    CHECK(host.psram_allocs == 1 && memcmp(host.exec_view, code, 8) == 0);
+    CHECK(host.exec_addr == (uintptr_t)host.exec_view && host.sync_calls == 1);
+    dynapps_app_info_t info;
+    CHECK_ERR(dynapps_get_info(app, &info), DYNAPPS_OK);
+    CHECK(info.strategy == DYNAPPS_STRATEGY_PSRAM && info.code_addr == host.exec_addr);
+    CHECK(info.ram_bytes == host.heap_bytes);
+    CHECK_ERR(dynapps_unload(app), DYNAPPS_OK);
+    CHECK_CLEAN();
+
+    host.psram_err = DYNAPPS_ERR_NO_PSRAM;
+    EXPECT_BUFFER(image, size, DYNAPPS_ERR_NO_PSRAM);
+    host.psram_err = DYNAPPS_ERR_PSRAM_NOT_EXECUTABLE;
+    EXPECT_BUFFER(image, size, DYNAPPS_ERR_PSRAM_NOT_EXECUTABLE);
+    CHECK(host.psram_allocs == 1 && host.sha_calls == 1); /* refused before the hash */
+    free(image);
+}
+
 /* ---- good XIP loads ----------------------------------------------------------------------- */
 
 void test_xip_load(void)

@@ -42,7 +42,7 @@ void test_bad_header(void)
     size_t size;
     uint8_t *image = iram_image(&size);
     static const header_edit_t edits[] = {
-        e_header_size_small, e_header_size_big, e_strategy_0,     e_strategy_3,
+        e_header_size_small, e_header_size_big, e_strategy_0,     e_strategy_4,
         e_reserved,          e_code_size_odd,  e_code_size_more,
         e_data_size_odd,     e_strtab_odd,      e_image_size_more, e_image_size_less,
         e_fixups_more,       e_align_low,       e_align_high,     e_bss_huge,
@@ -395,7 +395,7 @@ void test_refusal_names_its_rule(void)
         {e_code_size_odd, DYNAPPS_ERR_BAD_HEADER, "header.size_alignment"},
         {e_image_size_more, DYNAPPS_ERR_BAD_HEADER, "header.size_sum"},
         {e_fixups_wrap, DYNAPPS_ERR_BAD_HEADER, "header.size_sum"},
-        {e_strategy_3, DYNAPPS_ERR_BAD_HEADER, "header.strategy"},
+        {e_strategy_4, DYNAPPS_ERR_BAD_HEADER, "header.strategy"},
         {e_align_high, DYNAPPS_ERR_BAD_HEADER, "header.align_log2"},
         {e_bss_huge, DYNAPPS_ERR_BAD_HEADER, "header.iram_size"},
         {e_code_wraps, DYNAPPS_ERR_BAD_HEADER, "header.address_wraps"},

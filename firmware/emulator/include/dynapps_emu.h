@@ -8,7 +8,8 @@
  *   DYNAPPS_EMU_UART_BASE, DYNAPPS_EMU_CTRL_BASE, DYNAPPS_EMU_I_D_OFFSET,
  *   DYNAPPS_EMU_FLASH_IBUS_BASE, DYNAPPS_EMU_FLASH_IBUS_SIZE, DYNAPPS_EMU_FLASH_DBUS_BASE,
  *   DYNAPPS_EMU_FLASH_DBUS_SIZE, DYNAPPS_EMU_FLASH_DATA_VIEW_FROM, DYNAPPS_EMU_FLASH_SCRATCH_VADDR,
- *   DYNAPPS_EMU_MMU_PAGE_SIZE, DYNAPPS_EMU_DATA_ARENA_SIZE.
+ *   DYNAPPS_EMU_MMU_PAGE_SIZE, DYNAPPS_EMU_DATA_ARENA_SIZE, DYNAPPS_EMU_PSRAM_BASE and
+ *   DYNAPPS_EMU_PSRAM_SIZE (the board's PSRAM; size 0 on a chip without PSRAM).
  */
 #pragma once
 
@@ -143,5 +144,8 @@ __attribute__((noreturn)) void dynapps_emu_panic(const char *message);
 size_t dynapps_emu_heap_free(void);  /* bytes in free blocks, headers included */
 size_t dynapps_emu_heap_total(void); /* what dynapps_emu_heap_free() returns when all is free */
 int dynapps_emu_heap_check(void);    /* 0 if the free list is consistent */
+/* Its PSRAM heap (PSRAM images), the same kind; 0 free and consistent without PSRAM. */
+size_t dynapps_emu_psram_free(void);
+int dynapps_emu_psram_check(void);
 
 #endif /* __ASSEMBLER__ */

@@ -50,6 +50,8 @@ def firmware_defines(profile: chips.ChipProfile) -> dict[str, int]:
         "DYNAPPS_EMU_FLASH_SCRATCH_VADDR": p.flash_scratch_vaddr,
         "DYNAPPS_EMU_MMU_PAGE_SIZE": p.mmu_page_size,
         "DYNAPPS_EMU_DATA_ARENA_SIZE": e.data_arena.size,
+        "DYNAPPS_EMU_PSRAM_BASE": e.psram.start if e.psram else 0,
+        "DYNAPPS_EMU_PSRAM_SIZE": e.psram.size if e.psram else 0,
     }
 
 

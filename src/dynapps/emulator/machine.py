@@ -11,6 +11,11 @@ Memory map
   memory hook on the IRAM alias stops the run on any data access that is not an aligned 32-bit
   word ("iram_access" fault, with address, size and pc). On chips with one address for both the
   SRAM is mapped once, read/write/execute.
+* PSRAM (chips whose profile has `psram`): the emulated board's PSRAM chip,
+  `EmulatorProfile.psram`, at the chip's real cached PSRAM address, read/write/execute, one
+  address for fetch and data (as the esp32p4 sees it through its cache with the PMP allowing
+  execution). The emulator port's PSRAM heap covers it. No cache is modelled: code written there
+  is reported with the SYNC registers like code written into SRAM.
 * Flash windows (`flash_ibus`, `flash_dbus`; one window when they are equal):
   - the firmware's own PT_LOAD segments that lie in a window, mapped from the ELF, read-only:
     READ|EXEC in the instruction-bus window, READ in a data-bus-only window. They must end
@@ -129,6 +134,7 @@ class Machine:
         self._hooks: list[int] = []
 
         self._map_sram()
+        self._map_psram()
         self._map_flash_data_view()
         self._map_devices()
         self._add_fault_hooks()
@@ -180,6 +186,12 @@ class Machine:
         if not p.iram_byte_access:
             self._hooks.append(self.uc.hook_add(U.UC_HOOK_MEM_READ | U.UC_HOOK_MEM_WRITE, self._on_iram_access,
                                                 None, p.iram.start, p.iram.end - 1))
+
+    def _map_psram(self) -> None:
+        board = self.emu.psram
+        if board is not None:
+            self._psram = ctypes.create_string_buffer(board.size)
+            self.uc.mem_map_ptr(board.start, board.size, self._U.UC_PROT_ALL, ctypes.addressof(self._psram))
 
     def _map_flash_data_view(self) -> None:
         window = self.profile.flash_dbus
@@ -344,6 +356,8 @@ class Machine:
             named += [("iram", p.iram.start, p.iram.end), ("dram", p.dram.start, p.dram.end)]
         else:
             named.append(("sram", p.dram.start, p.dram.end))
+        if e.psram is not None:
+            named.append(("psram", e.psram.start, e.psram.end))
         for name, start, end in named:
             if start <= address < end:
                 return f"{name}+{address - start:#x}"

@@ -48,8 +48,11 @@ static int check_app(const check_app_t *app)
     }
     dynapps_app_info_t info;
     if (dynapps_get_info(app->handle(), &info) == DYNAPPS_OK) {
-        printf("LOADED %s %s imports=%lu\n", app->name, info.strategy == 2 ? "xip" : "iram",
+        static const char *const strategies[] = {"?", "iram", "xip", "psram"};
+        printf("LOADED %s %s imports=%lu\n", app->name, strategies[info.strategy < 4 ? info.strategy : 0],
                (unsigned long)info.import_count);
+        printf("PLACED %s code=0x%08lx data=0x%08lx fixups=%lu\n", app->name, (unsigned long)info.code_addr,
+               (unsigned long)info.data_addr, (unsigned long)info.fixup_count);
     }
     checks_call_app(app->name);
     err = app->unload();

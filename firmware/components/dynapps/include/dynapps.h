@@ -41,7 +41,9 @@ extern "C" {
     X(DYNAPPS_ERR_BUSY)                 /* unload refused: calls into the app are running */    \
     X(DYNAPPS_ERR_NOT_LOADED)           /* call through a wrapper whose app is not loaded */   \
     X(DYNAPPS_ERR_WRONG_SLOT)           /* the image is another app's: name is not the slot's */ \
-    X(DYNAPPS_ERR_WRONG_ADDRESS)        /* XIP image linked for another slot's flash window */
+    X(DYNAPPS_ERR_WRONG_ADDRESS)        /* XIP image linked for another slot's flash window */  \
+    X(DYNAPPS_ERR_NO_PSRAM)             /* a PSRAM image, but the firmware has no PSRAM heap */ \
+    X(DYNAPPS_ERR_PSRAM_NOT_EXECUTABLE) /* memory protection forbids running code from PSRAM */
 
 typedef enum {
 #define DYNAPPS_ENUM_ENTRY(name) name,
@@ -87,7 +89,7 @@ typedef struct {
     char name[DYNAPPS_NAME_MAX + 1]; /* NUL-terminated */
     dynapps_version_t version;
     uint8_t strategy;      /* dynapps_strategy_t */
-    uintptr_t code_addr;   /* where the code executes (flash window or IRAM) */
+    uintptr_t code_addr;   /* where the code executes (flash window, IRAM or PSRAM) */
     uintptr_t data_addr;   /* where data and bss live (data view) */
     uint32_t code_size;    /* code segment bytes */
     uint32_t data_size;    /* initialised data bytes */

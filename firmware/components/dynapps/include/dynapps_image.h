@@ -19,9 +19,14 @@
 #define DYNAPPS_IMAGE_HASH_SIZE 32u
 
 typedef enum {
-    DYNAPPS_STRATEGY_IRAM = 1, /* copied into executable RAM, relocated by fix-ups */
-    DYNAPPS_STRATEGY_XIP = 2,  /* mapped in place from flash, linked at final addresses */
+    DYNAPPS_STRATEGY_IRAM = 1,  /* copied into executable RAM, relocated by fix-ups */
+    DYNAPPS_STRATEGY_XIP = 2,   /* mapped in place from flash, linked at final addresses */
+    DYNAPPS_STRATEGY_PSRAM = 3, /* an IRAM-layout image copied into PSRAM, run through the cache */
 } dynapps_strategy_t;
+
+/* IRAM and PSRAM images are the same relocatable layout; only where the loader copies them differs. */
+#define DYNAPPS_STRATEGY_IS_COPIED(strategy) \
+    ((strategy) == DYNAPPS_STRATEGY_IRAM || (strategy) == DYNAPPS_STRATEGY_PSRAM)
 
 /* Header flags. */
 #define DYNAPPS_IMAGE_FLAG_FPU_ABI 0x0001u /* built for ilp32f: the firmware must be too */

@@ -53,6 +53,18 @@ dynapps_err_t dynapps_port_exec_alloc(size_t size, size_t align, uintptr_t *exec
                                       uint8_t **data_view);
 void dynapps_port_exec_free(uint8_t *data_view);
 
+/*
+ * PSRAM for a PSRAM image (strategy psram), the same contract as dynapps_port_exec_alloc: the
+ * PSRAM has one address for fetch and data on every chip that has it, so *exec_addr equals
+ * *data_view. DYNAPPS_ERR_NO_PSRAM when the firmware has no PSRAM heap (the chip has none, or
+ * PSRAM is not enabled), DYNAPPS_ERR_PSRAM_NOT_EXECUTABLE when memory protection forbids
+ * fetching from it (the port says which option to change), DYNAPPS_ERR_NO_MEM when it is full.
+ * Code placed there is synced with dynapps_port_sync_code like IRAM code.
+ */
+dynapps_err_t dynapps_port_psram_alloc(size_t size, size_t align, uintptr_t *exec_addr,
+                                       uint8_t **data_view);
+void dynapps_port_psram_free(uint8_t *data_view);
+
 /* Make freshly written code visible to instruction fetch (cache write-back + invalidate). */
 void dynapps_port_sync_code(uint8_t *data_view, uintptr_t exec_addr, size_t size);
 
@@ -110,7 +122,7 @@ void dynapps_trace_refusal(const char *check);
     X(DYNAPPS_PHASE_LOOKUP)      /* finding the slot, "is it loaded already" */             \
     X(DYNAPPS_PHASE_HEADER)      /* header and identity checks */                           \
     X(DYNAPPS_PHASE_BOOKKEEPING) /* a place in the table of loaded apps, the app record */   \
-    X(DYNAPPS_PHASE_RESERVE)     /* executable RAM (IRAM) or the data arena range (XIP) */   \
+    X(DYNAPPS_PHASE_RESERVE)     /* executable RAM (IRAM, PSRAM) or the arena range (XIP) */ \
     X(DYNAPPS_PHASE_HASH)        /* SHA-256 of the image */                                 \
     X(DYNAPPS_PHASE_TABLES)      /* firmware id, import slots, export table */              \
     X(DYNAPPS_PHASE_COPY)        /* code/data copy, zeroing; the XIP mapping */             \

@@ -55,12 +55,12 @@ static const char *export_name(const dynapps_app_t *app, const dynapps_image_exp
     return (const char *)(app->exports + app->export_count) + exp->name_offset;
 }
 
-/* Every byte of RAM the app holds: the record, and its executable allocation (IRAM: code, data,
- * bss, identity, export table and names) or its data arena range (XIP). */
+/* Every byte of RAM the app holds: the record, and its executable allocation (IRAM or PSRAM: code,
+ * data, bss, identity, export table and names) or its data arena range (XIP). */
 static uint32_t app_ram_bytes(const dynapps_app_t *app)
 {
     uint32_t held = app->data_size + app->bss_size;
-    if (app->strategy == DYNAPPS_STRATEGY_IRAM) {
+    if (DYNAPPS_STRATEGY_IS_COPIED(app->strategy)) {
         uint32_t names = 0; /* the copied names end with the one furthest in */
         for (uint32_t i = 0; i < app->export_count; i++) {
             const dynapps_image_export_t *exp = &app->exports[i];
@@ -224,7 +224,7 @@ static dynapps_err_t load_image(const uint8_t *bytes, size_t avail, const dynapp
     if (slot != NULL && (err = dynapps_verify_identity(&img, slot)) != DYNAPPS_OK) {
         goto out;
     }
-    if (slot == NULL && img.h.strategy != DYNAPPS_STRATEGY_IRAM) {
+    if (slot == NULL && !DYNAPPS_STRATEGY_IS_COPIED(img.h.strategy)) {
         err = refuse_xip_buffer(&img);
         goto out;
     }

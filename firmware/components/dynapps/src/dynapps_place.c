@@ -1,8 +1,9 @@
 /*
- * Place: give a verified image its memory and make it runnable. IRAM: reserve the executable
- * allocation (before the hash), then copy code and data through the data view, apply the
- * fix-ups, bind the imports, copy the export table. XIP: check the data arena range (before
- * the hash), then map the slot, copy data, bind the imports. dynapps_unplace gives it back.
+ * Place: give a verified image its memory and make it runnable. IRAM and PSRAM (one relocatable
+ * layout, "copied" images): reserve the executable allocation (before the hash) from internal
+ * RAM or PSRAM, then copy code and data through the data view, apply the fix-ups, bind the
+ * imports, copy the export table. XIP: check the data arena range (before the hash), then map
+ * the slot, copy data, bind the imports. dynapps_unplace gives it back.
  */
 #include "dynapps_stages.h"
 
@@ -37,7 +38,7 @@ static dynapps_err_t bind_imports(const image_t *img, uint8_t *restrict slots)
     return DYNAPPS_OK;
 }
 
-/* ---- IRAM --------------------------------------------------------------------------------- */
+/* ---- copied images: IRAM and PSRAM (one layout; reserve_iram picks the memory) ---------- */
 
 /*
  * The export names an app keeps are the part of the string table from the first to the end of
@@ -95,8 +96,10 @@ static dynapps_err_t reserve_iram(image_t *img, dynapps_app_t *app)
     }
     uintptr_t exec = 0;
     uint8_t *view = NULL;
-    dynapps_err_t err =
-        dynapps_port_exec_alloc((size_t)size, (size_t)1 << h->align_log2, &exec, &view);
+    size_t align = (size_t)1 << h->align_log2;
+    dynapps_err_t err = h->strategy == DYNAPPS_STRATEGY_PSRAM
+                            ? dynapps_port_psram_alloc((size_t)size, align, &exec, &view)
+                            : dynapps_port_exec_alloc((size_t)size, align, &exec, &view);
     if (err != DYNAPPS_OK) {
         return err;
     }
@@ -273,12 +276,12 @@ static dynapps_err_t place_xip(const image_t *img, const dynapps_slot_t *slot, d
 dynapps_err_t dynapps_reserve(image_t *img, dynapps_app_t *app)
 {
     PHASE(DYNAPPS_PHASE_RESERVE);
-    return img->h.strategy == DYNAPPS_STRATEGY_IRAM ? reserve_iram(img, app) : reserve_xip(img);
+    return DYNAPPS_STRATEGY_IS_COPIED(img->h.strategy) ? reserve_iram(img, app) : reserve_xip(img);
 }
 
 dynapps_err_t dynapps_place(const image_t *img, const dynapps_slot_t *slot, dynapps_app_t *app)
 {
-    return img->h.strategy == DYNAPPS_STRATEGY_IRAM ? place_iram(img, app) : place_xip(img, slot, app);
+    return DYNAPPS_STRATEGY_IS_COPIED(img->h.strategy) ? place_iram(img, app) : place_xip(img, slot, app);
 }
 
 /* The data arena is fixed: nothing to free there. */
@@ -289,6 +292,8 @@ void dynapps_unplace(dynapps_app_t *app)
     }
     if (app->strategy == DYNAPPS_STRATEGY_IRAM) {
         dynapps_port_exec_free(app->mem);
+    } else if (app->strategy == DYNAPPS_STRATEGY_PSRAM) {
+        dynapps_port_psram_free(app->mem);
     } else {
         dynapps_port_unmap_xip(app->mem);
     }

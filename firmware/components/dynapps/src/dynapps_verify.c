@@ -108,7 +108,7 @@ static bool strategy_ok(image_t *img)
 {
     const dynapps_image_header_t *h = &img->h;
     bool ok;
-    if (h->strategy == DYNAPPS_STRATEGY_IRAM) {
+    if (DYNAPPS_STRATEGY_IS_COPIED(h->strategy)) {
         ok = iram_fields_ok(img);
     } else if (h->strategy == DYNAPPS_STRATEGY_XIP) {
         ok = xip_fields_ok(img);

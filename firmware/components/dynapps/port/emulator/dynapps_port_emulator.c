@@ -3,7 +3,9 @@
  *
  * Memory: one first-fit heap over the EmulatorProfile heap range (linker symbols
  * dynapps_emu_heap_start/_end). Bookkeeping and executable RAM come from it; executable RAM is
- * returned as data view + DYNAPPS_EMU_I_D_OFFSET (the IRAM alias on esp32c3, 0 elsewhere).
+ * returned as data view + DYNAPPS_EMU_I_D_OFFSET (the IRAM alias on esp32c3, 0 elsewhere). On a
+ * chip with PSRAM, a second heap of the same kind over the board's PSRAM
+ * (DYNAPPS_EMU_PSRAM_BASE/_SIZE, EmulatorProfile.psram) serves PSRAM images.
  * Slots: the ESP-IDF partition table at DYNAPPS_PARTITION_TABLE_OFFSET (dynapps_partition.h), read through a scratch data-bus
  * mapping; a slot's bytes are read through the identity data view of the flash
  * (flash_dbus + offset, present from DYNAPPS_EMU_FLASH_DATA_VIEW_FROM up).
@@ -24,8 +26,8 @@
 #include "dynapps_partition.h"
 #include "dynapps_port.h"
 
-#ifndef DYNAPPS_EMU_I_D_OFFSET
-#error "DYNAPPS_EMU_I_D_OFFSET must come from the chip profile (emulator.build_spec)"
+#if !defined(DYNAPPS_EMU_I_D_OFFSET) || !defined(DYNAPPS_EMU_PSRAM_SIZE)
+#error "DYNAPPS_EMU_I_D_OFFSET and DYNAPPS_EMU_PSRAM_SIZE must come from the chip profile (emulator.build_spec)"
 #endif
 
 #ifndef DYNAPPS_EMU_SOFTWARE_SHA
@@ -52,44 +54,57 @@ typedef struct heap_block {
     };
 } heap_block_t;
 
-static heap_block_t *heap_free_list;
-static uintptr_t heap_lo, heap_hi;
-static size_t heap_free_bytes;
-static bool heap_ready;
+/* A first-fit heap over [lo, hi): the internal one (bookkeeping, IRAM images) and, on a chip with
+ * PSRAM, one over the emulated board's PSRAM (PSRAM images). */
+typedef struct {
+    heap_block_t *free_list;
+    uintptr_t lo, hi;
+    size_t free_bytes;
+    bool ready;
+    uint8_t *start, *end; /* the range before alignment */
+} heap_t;
+
+static heap_t internal_heap = {.start = dynapps_emu_heap_start, .end = dynapps_emu_heap_end};
+
+#if DYNAPPS_EMU_PSRAM_SIZE > 0
+static heap_t psram_heap = {.start = (uint8_t *)DYNAPPS_EMU_PSRAM_BASE,
+                            .end = (uint8_t *)(DYNAPPS_EMU_PSRAM_BASE + DYNAPPS_EMU_PSRAM_SIZE)};
+#endif
 
 static uintptr_t align_up(uintptr_t value, uintptr_t alignment)
 {
     return (value + alignment - 1) & ~(alignment - 1);
 }
 
-static void heap_init(void)
+static heap_t *heap_ready(heap_t *heap)
 {
-    heap_lo = align_up((uintptr_t)dynapps_emu_heap_start, 8);
-    heap_hi = (uintptr_t)dynapps_emu_heap_end & ~(uintptr_t)7;
-    heap_free_list = (heap_block_t *)heap_lo;
-    heap_free_list->size = (uint32_t)(heap_hi - heap_lo);
-    heap_free_list->next = NULL;
-    heap_free_bytes = heap_hi - heap_lo;
-    heap_ready = true;
+    if (!heap->ready) {
+        heap->lo = align_up((uintptr_t)heap->start, 8);
+        heap->hi = (uintptr_t)heap->end & ~(uintptr_t)7;
+        heap->free_list = (heap_block_t *)heap->lo;
+        heap->free_list->size = (uint32_t)(heap->hi - heap->lo);
+        heap->free_list->next = NULL;
+        heap->free_bytes = heap->hi - heap->lo;
+        heap->ready = true;
+    }
+    return heap;
 }
 
 /* First fit: the lowest free block that holds `size` bytes at an `align`-aligned address. */
-static void *heap_alloc(size_t size, size_t align)
+static void *heap_alloc(heap_t *heap, size_t size, size_t align)
 {
-    if (!heap_ready) {
-        heap_init();
-    }
+    heap_ready(heap);
     if (align < 8) {
         align = 8;
     }
-    if ((align & (align - 1)) != 0 || size > heap_hi - heap_lo) {
+    if ((align & (align - 1)) != 0 || size > heap->hi - heap->lo) {
         return NULL;
     }
     uintptr_t need = align_up(size + HEAP_HEADER, 8);
     if (need < HEAP_MIN_BLOCK) {
         need = HEAP_MIN_BLOCK;
     }
-    for (heap_block_t **link = &heap_free_list; *link; link = &(*link)->next) {
+    for (heap_block_t **link = &heap->free_list; *link; link = &(*link)->next) {
         heap_block_t *block = *link;
         uintptr_t start = (uintptr_t)block;
         uintptr_t end = start + block->size;
@@ -123,30 +138,30 @@ static void *heap_alloc(size_t size, size_t align)
         heap_block_t *mine = (heap_block_t *)used;
         mine->size = (uint32_t)taken;
         mine->magic = HEAP_MAGIC;
-        heap_free_bytes -= taken;
+        heap->free_bytes -= taken;
         return (void *)user;
     }
     return NULL;
 }
 
-static heap_block_t *heap_block_of(void *ptr, const char *who)
+static heap_block_t *heap_block_of(heap_t *heap, void *ptr, const char *who)
 {
     uintptr_t user = (uintptr_t)ptr;
     heap_block_t *block = (heap_block_t *)(user - HEAP_HEADER);
-    if (!heap_ready || (user & 7) != 0 || user < heap_lo + HEAP_HEADER || user >= heap_hi ||
+    if (!heap->ready || (user & 7) != 0 || user < heap->lo + HEAP_HEADER || user >= heap->hi ||
         block->magic != HEAP_MAGIC || block->size < HEAP_MIN_BLOCK ||
-        (uintptr_t)block + block->size > heap_hi) {
+        (uintptr_t)block + block->size > heap->hi) {
         dynapps_emu_panic(who);
     }
     return block;
 }
 
-static void heap_release(heap_block_t *block)
+static void heap_release(heap_t *heap, heap_block_t *block)
 {
     uintptr_t start = (uintptr_t)block;
     uintptr_t size = block->size;
     heap_block_t *prev = NULL;
-    heap_block_t **link = &heap_free_list;
+    heap_block_t **link = &heap->free_list;
     while (*link && (uintptr_t)*link < start) {
         prev = *link;
         link = &(*link)->next;
@@ -156,7 +171,7 @@ static void heap_release(heap_block_t *block)
         dynapps_emu_panic("heap: freed block overlaps a free block (double free?)");
     }
     block->magic = 0;
-    heap_free_bytes += size;
+    heap->free_bytes += size;
     if (next && start + size == (uintptr_t)next) { /* merge with the next free block */
         block->size = (uint32_t)(size + next->size);
         block->next = next->next;
@@ -171,32 +186,14 @@ static void heap_release(heap_block_t *block)
     }
 }
 
-size_t dynapps_emu_heap_free(void)
+static int heap_check(heap_t *heap)
 {
-    if (!heap_ready) {
-        heap_init();
-    }
-    return heap_free_bytes;
-}
-
-size_t dynapps_emu_heap_total(void)
-{
-    if (!heap_ready) {
-        heap_init();
-    }
-    return heap_hi - heap_lo;
-}
-
-int dynapps_emu_heap_check(void)
-{
-    if (!heap_ready) {
-        heap_init();
-    }
+    heap_ready(heap);
     size_t sum = 0;
     uintptr_t previous_end = 0;
-    for (heap_block_t *block = heap_free_list; block; block = block->next) {
+    for (heap_block_t *block = heap->free_list; block; block = block->next) {
         uintptr_t start = (uintptr_t)block;
-        if (start < heap_lo || start + block->size > heap_hi || (start & 7) || (block->size & 7) ||
+        if (start < heap->lo || start + block->size > heap->hi || (start & 7) || (block->size & 7) ||
             block->size < HEAP_MIN_BLOCK) {
             return 1; /* outside the heap or malformed */
         }
@@ -206,25 +203,60 @@ int dynapps_emu_heap_check(void)
         previous_end = start + block->size;
         sum += block->size;
     }
-    return sum == heap_free_bytes ? 0 : 3;
+    return sum == heap->free_bytes ? 0 : 3;
+}
+
+size_t dynapps_emu_heap_free(void)
+{
+    return heap_ready(&internal_heap)->free_bytes;
+}
+
+size_t dynapps_emu_heap_total(void)
+{
+    heap_t *heap = heap_ready(&internal_heap);
+    return heap->hi - heap->lo;
+}
+
+int dynapps_emu_heap_check(void)
+{
+    return heap_check(&internal_heap);
+}
+
+size_t dynapps_emu_psram_free(void)
+{
+#if DYNAPPS_EMU_PSRAM_SIZE > 0
+    return heap_ready(&psram_heap)->free_bytes;
+#else
+    return 0;
+#endif
+}
+
+int dynapps_emu_psram_check(void)
+{
+#if DYNAPPS_EMU_PSRAM_SIZE > 0
+    return heap_check(&psram_heap);
+#else
+    return 0;
+#endif
 }
 
 void *dynapps_port_malloc(size_t size)
 {
-    return heap_alloc(size, 8);
+    return heap_alloc(&internal_heap, size, 8);
 }
 
 void dynapps_port_free(void *ptr)
 {
     if (ptr) {
-        heap_release(heap_block_of(ptr, "dynapps_port_free: not a heap block"));
+        heap_release(&internal_heap, heap_block_of(&internal_heap, ptr, "dynapps_port_free: not a heap block"));
     }
 }
 
-/* ---------------------------------------------------------------- executable RAM */
+/* ---------------------------------------------------------------- executable RAM and PSRAM */
 
-dynapps_err_t dynapps_port_exec_alloc(size_t size, size_t align, uintptr_t *exec_addr,
-                                      uint8_t **data_view)
+/* Code memory from `heap`: the data view, and the fetch address `i_d_offset` above it. */
+static dynapps_err_t code_alloc(heap_t *heap, uintptr_t i_d_offset, size_t size, size_t align, uintptr_t *exec_addr,
+                                uint8_t **data_view)
 {
     if (!exec_addr || !data_view || size == 0 || (align & (align - 1)) != 0) {
         return DYNAPPS_ERR_INVALID_ARG;
@@ -232,24 +264,62 @@ dynapps_err_t dynapps_port_exec_alloc(size_t size, size_t align, uintptr_t *exec
     if (align < 4) {
         align = 4; /* the IRAM alias takes whole words only */
     }
-    uint8_t *memory = heap_alloc(align_up(size, 4), align);
+    uint8_t *memory = heap_alloc(heap, align_up(size, 4), align);
     if (!memory) {
         return DYNAPPS_ERR_NO_MEM;
     }
     *data_view = memory;
-    *exec_addr = (uintptr_t)memory + DYNAPPS_EMU_I_D_OFFSET;
+    *exec_addr = (uintptr_t)memory + i_d_offset;
     return DYNAPPS_OK;
 }
 
-void dynapps_port_exec_free(uint8_t *data_view)
+static void code_free(heap_t *heap, uintptr_t i_d_offset, uint8_t *data_view, const char *who)
 {
     if (!data_view) {
         return;
     }
-    heap_block_t *block = heap_block_of(data_view, "dynapps_port_exec_free: not a heap block");
+    heap_block_t *block = heap_block_of(heap, data_view, who);
     /* The next app loaded here must not run this one's code: drop the emulator's translations. */
-    dynapps_emu_sync_code((uintptr_t)data_view + DYNAPPS_EMU_I_D_OFFSET, block->size - HEAP_HEADER);
-    heap_release(block);
+    dynapps_emu_sync_code((uintptr_t)data_view + i_d_offset, block->size - HEAP_HEADER);
+    heap_release(heap, block);
+}
+
+dynapps_err_t dynapps_port_exec_alloc(size_t size, size_t align, uintptr_t *exec_addr,
+                                      uint8_t **data_view)
+{
+    return code_alloc(&internal_heap, DYNAPPS_EMU_I_D_OFFSET, size, align, exec_addr, data_view);
+}
+
+void dynapps_port_exec_free(uint8_t *data_view)
+{
+    code_free(&internal_heap, DYNAPPS_EMU_I_D_OFFSET, data_view, "dynapps_port_exec_free: not a heap block");
+}
+
+/* The machine maps the board's PSRAM read/write/execute at the chip's PSRAM address (machine.py),
+ * one address for fetch and data, like the cached PSRAM window of the esp32p4. */
+dynapps_err_t dynapps_port_psram_alloc(size_t size, size_t align, uintptr_t *exec_addr,
+                                       uint8_t **data_view)
+{
+#if DYNAPPS_EMU_PSRAM_SIZE > 0
+    return code_alloc(&psram_heap, 0, size, align, exec_addr, data_view);
+#else
+    (void)size;
+    (void)align;
+    (void)exec_addr;
+    (void)data_view;
+    return DYNAPPS_ERR_NO_PSRAM; /* the chip profile has no PSRAM */
+#endif
+}
+
+void dynapps_port_psram_free(uint8_t *data_view)
+{
+#if DYNAPPS_EMU_PSRAM_SIZE > 0
+    code_free(&psram_heap, 0, data_view, "dynapps_port_psram_free: not a PSRAM heap block");
+#else
+    if (data_view) {
+        dynapps_emu_panic("dynapps_port_psram_free: there is no PSRAM");
+    }
+#endif
 }
 
 void dynapps_port_sync_code(uint8_t *data_view, uintptr_t exec_addr, size_t size)

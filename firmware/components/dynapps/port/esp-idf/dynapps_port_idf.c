@@ -1,6 +1,9 @@
 /*
  * dynapps port for ESP-IDF >= 5.1 (esp32c3, esp32c6, esp32h2; esp32p4 needs >= 5.3).
  *
+ * PSRAM apps (dynapps_port_psram_alloc): heap_caps_aligned_alloc(MALLOC_CAP_SPIRAM), refused
+ * with the option to change when this configuration's PMP forbids fetching from PSRAM.
+ *
  * One small function per hook of dynapps_port.h. Every ESP-IDF call is written against the
  * signature in the header named next to it (docs/adding-a-chip.md lists them). The core calls
  * every hook from task context with dynapps_port_lock() held, except lock/unlock themselves.
@@ -152,6 +155,9 @@ void dynapps_port_free(void *ptr)
 #else
 #define CODE_LINE ((size_t)4)
 #endif
+/* PSRAM sits behind the L2 cache as well (esp32p4: CONFIG_CACHE_L2_CACHE_LINE_SIZE, 64 or
+ * 128 B): PSRAM code is allocated and synced in whole lines of the larger size. */
+#define PSRAM_LINE ((size_t)128)
 
 /* The word just below the returned code holds what heap_caps_malloc returned, for exec_free. */
 #define EXEC_HEADER sizeof(uintptr_t)
@@ -217,11 +223,13 @@ void dynapps_port_exec_free(uint8_t *data_view)
 
 void dynapps_port_sync_code(uint8_t *data_view, uintptr_t exec_addr, size_t size)
 {
-#if SOC_CACHE_INTERNAL_MEM_VIA_L1CACHE
-    /* exec_alloc made the block line aligned and sized, so the rounded ranges stay inside it. */
-    uintptr_t dstart = ALIGN_DOWN((uintptr_t)data_view, CODE_LINE);
-    uintptr_t istart = ALIGN_DOWN(exec_addr, CODE_LINE);
-    size_t len = ALIGN_UP((uintptr_t)data_view + size, CODE_LINE) - dstart;
+#if SOC_CACHE_INTERNAL_MEM_VIA_L1CACHE /* esp32p4: its internal RAM and its PSRAM are cached */
+    /* exec_alloc and psram_alloc made the block line aligned and sized, so the rounded ranges
+     * stay inside it. */
+    const size_t line = esp_ptr_external_ram(data_view) ? PSRAM_LINE : CODE_LINE;
+    uintptr_t dstart = ALIGN_DOWN((uintptr_t)data_view, line);
+    uintptr_t istart = ALIGN_DOWN(exec_addr, line);
+    size_t len = ALIGN_UP((uintptr_t)data_view + size, line) - dstart;
     /* 1: write the copied code back from the data cache to RAM */
     esp_err_t err = esp_cache_msync((void *)dstart, len,
                                     ESP_CACHE_MSYNC_FLAG_DIR_C2M | ESP_CACHE_MSYNC_FLAG_TYPE_DATA);
@@ -240,6 +248,86 @@ void dynapps_port_sync_code(uint8_t *data_view, uintptr_t exec_addr, size_t size
     (void)size;
 #endif
     __asm__ __volatile__("fence.i" ::: "memory"); /* this hart's fetch sees the stores */
+}
+
+/* ---- PSRAM (strategy psram; DESIGN constraint 10) ------------------------------------------ */
+
+/*
+ * PSRAM images: the IRAM layout, copied into the PSRAM heap (MALLOC_CAP_SPIRAM) and run from
+ * its cached address, which is the same for fetch and data (esp32p4: SOC_EXTRAM_LOW..HIGH).
+ *
+ * Whether the PMP lets code run there, per ESP-IDF version (esp_hw_support/port/esp32p4/
+ * cpu_region_protect.c, esp_cpu_configure_region_protection). The PMA never forbids the PSRAM
+ * range (it only closes the gaps around it); the PMP does, when memory protection is on
+ * (MEMPROT_OPTION above) and:
+ *   - ESP-IDF >= 5.5.5 and 6.x: CONFIG_SPIRAM_PRE_CONFIGURE_MEMORY_PROTECTION (default y with
+ *     CONFIG_SPIRAM_BOOT_INIT): the PSRAM heap after the firmware's own PSRAM segments is RW, not X.
+ *   - ESP-IDF 5.3 .. 5.5.4: the same, only with CONFIG_SPIRAM_XIP_FROM_PSRAM as well.
+ * With memory protection off, 5.5.5+ maps all of PSRAM RWX and older versions leave it unlocked
+ * (machine mode may then fetch from it). esp_ptr_executable() does not know the PMP, so the
+ * refusal is decided here, from the configuration, before anything is allocated.
+ */
+#if ESP_IDF_VERSION >= ESP_IDF_VERSION_VAL(5, 5, 5)
+#define PSRAM_PMP_RW_ONLY CONFIG_SPIRAM_PRE_CONFIGURE_MEMORY_PROTECTION
+#else
+#define PSRAM_PMP_RW_ONLY (CONFIG_SPIRAM_PRE_CONFIGURE_MEMORY_PROTECTION && CONFIG_SPIRAM_XIP_FROM_PSRAM)
+#endif
+
+#if CONFIG_SPIRAM && defined(MEMPROT_OPTION) && PSRAM_PMP_RW_ONLY
+#define PSRAM_NOEXEC_REASON                                                                     \
+    "memory protection makes the PSRAM heap read/write only: set "                              \
+    "CONFIG_SPIRAM_PRE_CONFIGURE_MEMORY_PROTECTION=n (PSRAM is then left outside the PMP), or " \
+    MEMPROT_OPTION "=n"
+#endif
+
+dynapps_err_t dynapps_port_psram_alloc(size_t size, size_t align, uintptr_t *exec_addr,
+                                       uint8_t **data_view)
+{
+#if !CONFIG_SPIRAM
+    (void)size;
+    (void)align;
+    (void)exec_addr;
+    (void)data_view;
+    ESP_LOGE(TAG, "PSRAM app: this firmware has no PSRAM (CONFIG_SPIRAM is off, or the chip has none)");
+    return DYNAPPS_ERR_NO_PSRAM;
+#elif defined(PSRAM_NOEXEC_REASON)
+    (void)size;
+    (void)align;
+    (void)exec_addr;
+    (void)data_view;
+    ESP_LOGE(TAG, "PSRAM app: %s", PSRAM_NOEXEC_REASON);
+    return DYNAPPS_ERR_PSRAM_NOT_EXECUTABLE;
+#else
+    if (align < PSRAM_LINE) {
+        align = PSRAM_LINE;
+    }
+    if ((align & (align - 1)) != 0 || size > SIZE_MAX / 2) {
+        return DYNAPPS_ERR_INVALID_ARG;
+    }
+    uint8_t *memory = heap_caps_aligned_alloc(align, ALIGN_UP(size, PSRAM_LINE), MALLOC_CAP_SPIRAM);
+    if (memory == NULL) {
+        if (heap_caps_get_total_size(MALLOC_CAP_SPIRAM) == 0) {
+            ESP_LOGE(TAG, "PSRAM app: PSRAM is not in the heap; set CONFIG_SPIRAM_USE_CAPS_ALLOC=y "
+                          "or CONFIG_SPIRAM_USE_MALLOC=y");
+            return DYNAPPS_ERR_NO_PSRAM;
+        }
+        return DYNAPPS_ERR_NO_MEM;
+    }
+    if (!esp_ptr_external_ram(memory)) { /* the heap's caps say otherwise: never run from it */
+        ESP_LOGE(TAG, "PSRAM app: MALLOC_CAP_SPIRAM gave %p, outside PSRAM", (void *)memory);
+        heap_caps_free(memory);
+        return DYNAPPS_ERR_NO_PSRAM;
+    }
+    *exec_addr = (uintptr_t)memory; /* one address for fetch and data */
+    *data_view = memory;
+    return DYNAPPS_OK;
+#endif
+}
+
+/* heap_caps_aligned_alloc memory goes back with heap_caps_free (esp_heap_caps.h, IDF >= 5.0). */
+void dynapps_port_psram_free(uint8_t *data_view)
+{
+    heap_caps_free(data_view);
 }
 
 /* ---- app slots ----------------------------------------------------------------------------- */
