@@ -130,3 +130,20 @@ def test_example_demo_with_every_app_in_psram(tmp_path):
     expected = host_reference.parse(host_reference.build_and_run(project.root, REPO, work, EXAMPLE_APPS))
     assert len(expected) >= 70
     assert host_reference.differences(host_reference.parse(text), expected) == []
+
+
+def test_psram_image_round_trip_and_inspect():
+    """strategy 3 in the header, read back as psram, its fix-ups checked like an IRAM image's."""
+    from dynapps import image
+
+    img = image.Image(chip_id=0x12, strategy="psram", align_log2=4, code=bytes(20), data=bytes(8), bss_size=4,
+                      code_vaddr=0, data_vaddr=32, import_slots_vaddr=32, firmware_id=1, fixups=[4, 32],
+                      name="fir", version=(1, 0, 0))
+    raw = img.to_bytes()
+    assert raw[10] == 3
+    back = image.read(raw)
+    assert back.strategy == "psram" and back.code_span == 32 and back.fixups == [4, 32]
+    assert "strategy psram" in image.describe(back, chips.chip_names())
+    img.fixups = [24]  # in the padding between code and data: refused as for IRAM
+    with pytest.raises(Exception, match="fix-up at offset 0x18"):
+        img.to_bytes()
