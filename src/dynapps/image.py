@@ -1,4 +1,4 @@
-"""The .dapp image format, version 2: writer and reader (docs/image-format.md).
+"""The .dapp image format, version 3: writer and reader (docs/image-format.md).
 
 The C side of the same layout is firmware/components/dynapps/include/dynapps_image.h. The writer
 checks every table against the rules the loader applies (check_tables), so that a mistake in the
@@ -17,7 +17,7 @@ from .elf32 import SHT_PROGBITS, Elf32
 from .errors import DynappsError
 
 MAGIC = 0x50504144  # b"DAPP"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 HEADER = struct.Struct("<IHHHBBIIIIIIIIIIIIHH16sHHHH")
 HEADER_SIZE = HEADER.size
 NAME_SIZE = 16  # an ESP-IDF partition label: the loader compares the name with its slot's label
@@ -44,13 +44,14 @@ class Image:
     code_vaddr: int
     data_vaddr: int
     import_slots_vaddr: int
-    firmware_id: int
+    exports_id: int  # id of the firmware export table's first exports_count entries (0 when 0)
     flags: int = 0
     fixups: list = field(default_factory=list)  # offsets from the code segment's start
     imports: list = field(default_factory=list)  # (name, firmware index)
     exports: list = field(default_factory=list)  # (name, vaddr, flags)
     name: str = ""  # the app's name: the label of the slot it loads from
     version: tuple = (0, 0, 0)  # the manifest's major.minor.patch
+    exports_count: int = 0  # the prefix of the firmware's export table the imports need
     format_version: int = FORMAT_VERSION
     sha256: bytes = b""
 
@@ -81,8 +82,8 @@ class Image:
         header = HEADER.pack(MAGIC, self.format_version, HEADER_SIZE, self.chip_id, STRATEGIES[self.strategy],
                              self.align_log2, image_size, len(self.code), len(self.data), self.bss_size,
                              self.code_vaddr, self.data_vaddr, len(self.fixups), len(self.imports),
-                             self.import_slots_vaddr, len(self.exports), len(strtab), self.firmware_id, self.flags,
-                             0, self.name.encode("ascii", "replace"), *self.version, 0)
+                             self.import_slots_vaddr, len(self.exports), len(strtab), self.exports_id, self.flags,
+                             self.exports_count, self.name.encode("ascii", "replace"), *self.version, 0)
         unsigned = header + body
         return unsigned + hashlib.sha256(unsigned).digest()
 
@@ -134,7 +135,8 @@ def _field_problems(img: Image):
     if img.strategy not in STRATEGIES:
         yield f"unknown strategy {img.strategy!r}"
         return
-    widths = {"chip id": (img.chip_id, 16), "flags": (img.flags, 16), "firmware id": (img.firmware_id, 32),
+    widths = {"chip id": (img.chip_id, 16), "flags": (img.flags, 16), "exports id": (img.exports_id, 32),
+              "exports count": (img.exports_count, 16),
               "bss size": (img.bss_size, 32), "code address": (img.code_vaddr, 32),
               "data address": (img.data_vaddr, 32), "import slots address": (img.import_slots_vaddr, 32)}
     for what, (value, bits) in widths.items():
@@ -193,8 +195,11 @@ def _import_problems(img: Image):
         problem = _name_problem("import", name)
         if problem:
             yield problem
-        if not _fits(index, 32):
-            yield f"import {name}: firmware index {index} does not fit 32 bits"
+        if not _fits(index, 32) or index >= img.exports_count:
+            yield (f"import {name}: firmware index {index} is not inside the export table prefix the image "
+                   f"names (its first {img.exports_count} entries)")
+    if img.exports_count == 0 and img.exports_id != 0:
+        yield f"exports id {img.exports_id:#x} with an empty export table prefix (it must be 0)"
 
 
 def _export_problems(img: Image):
@@ -228,9 +233,9 @@ def read(data: bytes, source: str = "image") -> Image:
     if len(data) < HEADER_SIZE + HASH_SIZE:
         raise fail(f"truncated: {len(data)} bytes is less than a header and a hash")
     (_magic, _version, _header_size, chip_id, strategy, align_log2, image_size, code_size, data_size, bss_size,
-     code_vaddr, data_vaddr, fixup_count, import_count, import_slots, export_count, strtab_size, firmware_id,
-     flags, reserved, raw_name, major, minor, patch, reserved2) = HEADER.unpack_from(data)
-    if reserved or reserved2:
+     code_vaddr, data_vaddr, fixup_count, import_count, import_slots, export_count, strtab_size, exports_id,
+     flags, exports_count, raw_name, major, minor, patch, reserved2) = HEADER.unpack_from(data)
+    if reserved2:
         raise fail("reserved header fields are not 0")
     if image_size > len(data):
         raise fail(f"truncated: header says {image_size} bytes, file has {len(data)}")
@@ -270,10 +275,10 @@ def read(data: bytes, source: str = "image") -> Image:
         return strtab[offset:end].decode("ascii", "replace")
 
     img = Image(chip_id, strategy_name, align_log2, code, segment_data, bss_size, code_vaddr, data_vaddr,
-                import_slots, firmware_id, flags, fixups,
+                import_slots, exports_id, flags, fixups,
                 [(name(o, f"import {n}"), i) for n, (o, i) in enumerate(raw_imports)],
                 [(name(o, f"export {n}"), v, f) for n, (o, v, f) in enumerate(raw_exports)],
-                _header_name(raw_name, fail), (major, minor, patch), version, data[image_size - HASH_SIZE:image_size])
+                _header_name(raw_name, fail), (major, minor, patch), exports_count, version, data[image_size - HASH_SIZE:image_size])
     for problem in _problems(img):
         raise fail(problem)
     return img
@@ -314,11 +319,20 @@ def parse_version(text: str) -> tuple[int, int, int]:
     return major, minor, patch
 
 
-def from_link(analysis: LinkAnalysis, elf_path: str, chip_id: int, has_fpu: bool, firmware_id: int,
+def export_prefix(imports, prefix_ids) -> tuple[int, int]:
+    """(count, id) of the shortest prefix of the firmware's export table that holds every import:
+    a firmware whose table starts with it loads the image, so appending exports changes nothing."""
+    count = max((index + 1 for _name, index in imports), default=0)
+    return count, prefix_ids[count - 1] if count else 0
+
+
+def from_link(analysis: LinkAnalysis, elf_path: str, chip_id: int, has_fpu: bool, prefix_ids: tuple,
               version: str = "0.0.0") -> Image:
     """Build the image of a linked app from its ELF and link analysis (link.py); check_tables
     (run by to_bytes) refuses an analysis the loader would refuse."""
     code_start, data_start = analysis.code_vaddr, analysis.data_vaddr
+    imports = [(entry.name, entry.index) for entry in analysis.imports]
+    exports_count, exports_id = export_prefix(imports, prefix_ids)
     try:
         code = segment_bytes(elf_path, code_start, code_start + analysis.code_size, analysis.rodata_delta)
         data = segment_bytes(elf_path, data_start, data_start + analysis.data_size)
@@ -334,10 +348,11 @@ def from_link(analysis: LinkAnalysis, elf_path: str, chip_id: int, has_fpu: bool
         code_vaddr=code_start,
         data_vaddr=data_start,
         import_slots_vaddr=analysis.import_slots_vaddr,
-        firmware_id=firmware_id,
+        exports_id=exports_id,
+        exports_count=exports_count,
         flags=FLAG_FPU_ABI if has_fpu else 0,
         fixups=list(analysis.fixups),
-        imports=[(entry.name, entry.index) for entry in analysis.imports],
+        imports=imports,
         exports=[(entry.name, entry.vaddr, entry.flags) for entry in analysis.exports],
         name=analysis.app,
         version=parse_version(version),
@@ -346,7 +361,7 @@ def from_link(analysis: LinkAnalysis, elf_path: str, chip_id: int, has_fpu: bool
 
 def build(analysis: LinkAnalysis, elf_path: str, settings: ImageSettings) -> bytes:
     """The image file of a linked app, refused when it does not fit the slot layout.py gave it."""
-    data = from_link(analysis, elf_path, settings.chip_id, settings.has_fpu, settings.firmware_id,
+    data = from_link(analysis, elf_path, settings.chip_id, settings.has_fpu, settings.export_prefix_ids,
                      settings.version).to_bytes()
     slot_size = analysis.slot.size
     if len(data) > slot_size:
@@ -366,7 +381,7 @@ def describe(image: Image, chip_names: dict) -> str:
         f"code        {len(image.code):7} B at {image.code_vaddr:#010x}",
         f"data        {len(image.data):7} B at {image.data_vaddr:#010x}",
         f"bss         {image.bss_size:7} B at {image.data_vaddr + len(image.data):#010x}",
-        f"firmware id {image.firmware_id:#010x}",
+        f"firmware    needs the first {image.exports_count} exports of its table (prefix id {image.exports_id:#010x})",
         f"sha256      {image.sha256.hex()}",
         f"fix-ups     {len(image.fixups)}" + (": " + " ".join(f"+{o:#x}" for o in image.fixups[:16]) if image.fixups else "")
         + (" ..." if len(image.fixups) > 16 else ""),

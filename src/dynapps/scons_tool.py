@@ -310,7 +310,7 @@ def _define_app(env, plan: ProjectPlan, app: Manifest):
     config = LinkConfig.of(app, slot, profile, tools, plan.firmware, proj.hybrid_threshold)
     linked = env.DynappsLink(f"#{out}/{app.name}.elf", objects, **{LINK_CONFIG: config})
     env.Depends(linked, STAGE_MODULES + LINK_TEMPLATES)
-    settings = ImageSettings(profile.chip_id, profile.has_fpu, plan.firmware.id, app.path, app.version,
+    settings = ImageSettings(profile.chip_id, profile.has_fpu, plan.firmware.prefix_ids, app.path, app.version,
                              profile.slot_alignment(slot.xip_capable))
     built = env.DynappsImage(f"#{APPS_BUILD}/{app.name}.dapp", linked[0], **{IMAGE_SETTINGS: settings})
     env.Depends(built, STAGE_MODULES)

@@ -77,4 +77,5 @@ def _check_parameter_names(manifest: Manifest, export, functions: set[str]) -> N
 
 
 def exports_context(table: ExportTable) -> dict:
-    return {"source": table.path, "headers": list(table.headers), "symbols": list(table.symbols), "id": table.id}
+    return {"source": table.path, "headers": list(table.headers), "symbols": list(table.symbols), "id": table.id,
+            "prefix_ids": list(table.prefix_ids)}

@@ -64,6 +64,10 @@ typedef struct {
     uint32_t id; /* first 4 bytes (LE) of SHA-256 over the names joined by '\n' */
     uint32_t count;
     const dynapps_symbol_t *symbols; /* in the order of exports.yaml */
+    /* prefix_ids[k] is the id of the table's first k + 1 entries (computed like `id`, so
+     * prefix_ids[count - 1] == id): an image built against a shorter table that this one
+     * extends names that prefix, and the check is one look-up. */
+    const uint32_t *prefix_ids;
 } dynapps_firmware_t;
 
 extern const dynapps_firmware_t dynapps_firmware;

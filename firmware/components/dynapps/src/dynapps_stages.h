@@ -219,10 +219,12 @@ CALL_PATH bool name_ok(const image_t *img, uint32_t offset)
 }
 
 /* The firmware symbol import `imp` names, or NULL (bad name, bad index, other name there): by
- * index, with the name as a check that image and firmware agree on what the index means. */
+ * index, with the name as a check that image and firmware agree on what the index means. The
+ * index must be inside the prefix of the table the image names (exports_count), which the
+ * content checks have found to be this firmware's (so it is also inside the table). */
 CALL_PATH const dynapps_symbol_t *import_symbol(const image_t *img, dynapps_image_import_t imp)
 {
-    if (!name_ok(img, imp.name_offset) || imp.firmware_index >= dynapps_firmware.count) {
+    if (!name_ok(img, imp.name_offset) || imp.firmware_index >= img->h.exports_count) {
         return NULL;
     }
     const dynapps_symbol_t *symbol = &dynapps_firmware.symbols[imp.firmware_index];

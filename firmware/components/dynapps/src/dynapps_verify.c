@@ -44,7 +44,7 @@ static bool layout_ok(image_t *img)
     if (h->header_size != DYNAPPS_IMAGE_HEADER_SIZE) {
         return REFUSED("header.header_size");
     }
-    if (h->reserved != 0 || h->reserved2 != 0) {
+    if (h->reserved2 != 0) {
         return REFUSED("header.reserved");
     }
     /* An app without code is a broken build, and would ask the port for 0 bytes of exec RAM. */
@@ -204,6 +204,18 @@ dynapps_err_t dynapps_verify_identity(const image_t *img, const dynapps_slot_t *
 
 /* ---- content checks (after the hash, the tables can be trusted to be what was built) ----- */
 
+/* The firmware's export table starts with the prefix the image was built against: the same
+ * names in the same order (an appended export keeps every image valid; a reordered, renamed or
+ * removed one changes the id of every prefix that holds it). */
+static bool exports_prefix_ok(const dynapps_image_header_t *h)
+{
+    if (h->exports_count == 0) {
+        return h->exports_id == 0;
+    }
+    return h->exports_count <= dynapps_firmware.count &&
+           dynapps_firmware.prefix_ids[h->exports_count - 1u] == h->exports_id;
+}
+
 /* The SHA-256 comes from the port: the chip's accelerator where there is one. */
 static bool hash_ok(const image_t *img)
 {
@@ -299,8 +311,8 @@ dynapps_err_t dynapps_verify_contents(image_t *img)
         return REFUSE(DYNAPPS_ERR_HASH_MISMATCH, "contents.hash");
     }
     PHASE(DYNAPPS_PHASE_TABLES);
-    if (img->h.firmware_id != dynapps_firmware.id) {
-        return REFUSE(DYNAPPS_ERR_FIRMWARE_MISMATCH, "contents.firmware_id");
+    if (!exports_prefix_ok(&img->h)) {
+        return REFUSE(DYNAPPS_ERR_FIRMWARE_MISMATCH, "contents.exports_prefix");
     }
     uint32_t strtab_size = img->h.strtab_size;
     img->strtab_terminated = strtab_size != 0 && img->bytes[img->strtab + strtab_size - 1u] == '\0';
