@@ -203,6 +203,7 @@ class ImageSettings:
     manifest: str  # the app.yaml path, named by the "slot too small" hint
     version: str
     slot_alignment: int  # what the slot is laid out in: the size hint is a multiple of it
+    signing_key: str = ""  # the private key file images are signed with; "": unsigned
 
 
 @dataclass(frozen=True)

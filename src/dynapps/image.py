@@ -1,4 +1,5 @@
-"""The .dapp image format, version 3: writer and reader (docs/image-format.md).
+"""The .dapp image format, version 3: writer and reader (docs/image-format.md), signed when the
+project has a signing key (signing.py).
 
 The C side of the same layout is firmware/components/dynapps/include/dynapps_image.h. The writer
 checks every table against the rules the loader applies (check_tables), so that a mistake in the
@@ -11,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import struct
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from . import signing
 from .contracts import ImageSettings, LinkAnalysis
 from .elf32 import SHT_PROGBITS, Elf32
 from .errors import DynappsError
@@ -26,6 +29,8 @@ IMPORT = struct.Struct("<II")
 EXPORT = struct.Struct("<III")
 STRATEGIES = {"iram": 1, "xip": 2}
 FLAG_FPU_ABI = 0x0001
+FLAG_SIGNED = 0x0002  # a signature (ECDSA P-256 over the SHA-256, raw r || s) follows the SHA-256
+SIGNATURE_SIZE = signing.SIGNATURE_SIZE
 EXPORT_FLAG_INIT, EXPORT_FLAG_DEINIT = 1, 2
 EXPORT_FLAG_NAMES = {EXPORT_FLAG_INIT: "init", EXPORT_FLAG_DEINIT: "deinit"}
 ALIGN_LOG2_RANGE = range(2, 13)  # the loader's IRAM alignment bounds (4 B .. 4 KiB)
@@ -54,6 +59,7 @@ class Image:
     exports_count: int = 0  # the prefix of the firmware's export table the imports need
     format_version: int = FORMAT_VERSION
     sha256: bytes = b""
+    signature: bytes = b""  # written as it is (a test's tampering), unless to_bytes signs anew
 
     @property
     def code_span(self) -> int:
@@ -64,11 +70,14 @@ class Image:
         align = 1 << self.align_log2
         return -(-len(self.code) // align) * align
 
-    def to_bytes(self, *, checked: bool = True) -> bytes:
-        """The image file. checked=False skips check_tables: only for tests that make images the
-        loader must refuse."""
+    def to_bytes(self, *, checked: bool = True, sign=None) -> bytes:
+        """The image file, signed by `sign` (digest -> 64-byte signature) when given, else with
+        `signature` if it has one. checked=False skips check_tables: only for tests that make
+        images the loader must refuse."""
         if checked:
             check_tables(self)
+        signed = sign is not None or bool(self.signature)
+        flags = self.flags & ~FLAG_SIGNED | (FLAG_SIGNED if signed else 0)
         strtab, offsets = _string_table([n for n, _ in self.imports] + [n for n, _, _ in self.exports])
         body = b"".join([
             self.code,
@@ -78,14 +87,17 @@ class Image:
             b"".join(EXPORT.pack(offsets[name], vaddr, flags) for name, vaddr, flags in self.exports),
             strtab,
         ])
-        image_size = HEADER_SIZE + len(body) + HASH_SIZE
+        image_size = HEADER_SIZE + len(body) + HASH_SIZE + (SIGNATURE_SIZE if signed else 0)
         header = HEADER.pack(MAGIC, self.format_version, HEADER_SIZE, self.chip_id, STRATEGIES[self.strategy],
                              self.align_log2, image_size, len(self.code), len(self.data), self.bss_size,
                              self.code_vaddr, self.data_vaddr, len(self.fixups), len(self.imports),
-                             self.import_slots_vaddr, len(self.exports), len(strtab), self.exports_id, self.flags,
+                             self.import_slots_vaddr, len(self.exports), len(strtab), self.exports_id, flags,
                              self.exports_count, self.name.encode("ascii", "replace"), *self.version, 0)
-        unsigned = header + body
-        return unsigned + hashlib.sha256(unsigned).digest()
+        hashed = header + body
+        digest = hashlib.sha256(hashed).digest()
+        if not signed:
+            return hashed + digest
+        return hashed + digest + (sign(digest) if sign is not None else self.signature)
 
 
 def _pad4(data: bytes) -> bytes:
@@ -232,6 +244,7 @@ def read(data: bytes, source: str = "image") -> Image:
         raise fail(f"format version {version} (header {header_size} bytes) is not version {FORMAT_VERSION}")
     if len(data) < HEADER_SIZE + HASH_SIZE:
         raise fail(f"truncated: {len(data)} bytes is less than a header and a hash")
+    signature_size = SIGNATURE_SIZE if struct.unpack_from("<H", data, 60)[0] & FLAG_SIGNED else 0
     (_magic, _version, _header_size, chip_id, strategy, align_log2, image_size, code_size, data_size, bss_size,
      code_vaddr, data_vaddr, fixup_count, import_count, import_slots, export_count, strtab_size, exports_id,
      flags, exports_count, raw_name, major, minor, patch, reserved2) = HEADER.unpack_from(data)
@@ -239,16 +252,18 @@ def read(data: bytes, source: str = "image") -> Image:
         raise fail("reserved header fields are not 0")
     if image_size > len(data):
         raise fail(f"truncated: header says {image_size} bytes, file has {len(data)}")
-    if image_size < HEADER_SIZE + HASH_SIZE:
-        raise fail(f"header says the image is {image_size} bytes, less than a header and a hash")
-    digest = hashlib.sha256(data[:image_size - HASH_SIZE]).digest()
-    if digest != data[image_size - HASH_SIZE:image_size]:
+    if image_size < HEADER_SIZE + HASH_SIZE + signature_size:
+        raise fail(f"header says the image is {image_size} bytes, less than a header, a hash"
+                   + (" and a signature" if signature_size else ""))
+    hash_at = image_size - HASH_SIZE - signature_size
+    digest = hashlib.sha256(data[:hash_at]).digest()
+    if digest != data[hash_at:hash_at + HASH_SIZE]:
         raise fail("SHA-256 mismatch: the image is corrupted")
     position = HEADER_SIZE
 
     def take(size: int) -> bytes:
         nonlocal position
-        if position + size > image_size - HASH_SIZE:
+        if position + size > hash_at:
             raise fail("tables run past the end of the image")
         chunk = data[position:position + size]
         position += size
@@ -259,7 +274,7 @@ def read(data: bytes, source: str = "image") -> Image:
     raw_imports = [IMPORT.unpack(take(IMPORT.size)) for _ in range(import_count)]
     raw_exports = [EXPORT.unpack(take(EXPORT.size)) for _ in range(export_count)]
     strtab = take(strtab_size)
-    if position != image_size - HASH_SIZE:
+    if position != hash_at:
         raise fail("sizes in the header do not add up to the image size")
     if strtab_size % 4:
         raise fail(f"string table is {strtab_size} bytes, not a multiple of 4")
@@ -278,7 +293,8 @@ def read(data: bytes, source: str = "image") -> Image:
                 import_slots, exports_id, flags, fixups,
                 [(name(o, f"import {n}"), i) for n, (o, i) in enumerate(raw_imports)],
                 [(name(o, f"export {n}"), v, f) for n, (o, v, f) in enumerate(raw_exports)],
-                _header_name(raw_name, fail), (major, minor, patch), exports_count, version, data[image_size - HASH_SIZE:image_size])
+                _header_name(raw_name, fail), (major, minor, patch), exports_count, version, digest,
+                data[hash_at + HASH_SIZE:image_size])
     for problem in _problems(img):
         raise fail(problem)
     return img
@@ -359,10 +375,24 @@ def from_link(analysis: LinkAnalysis, elf_path: str, chip_id: int, has_fpu: bool
     )
 
 
+def signer(key_path: str):
+    """The `sign` of to_bytes for the private key at `key_path`, or None for ""."""
+    if not key_path:
+        return None
+    key = signing.load_private_key(Path(key_path), key_path)
+    return lambda digest: signing.sign_digest(key, digest)
+
+
+def verify_signature(img: Image, public_key: bytes) -> bool:
+    """Whether the image's signature verifies with `public_key` (what the loader checks)."""
+    return bool(img.signature) and signing.verify_digest(public_key, img.sha256, img.signature)
+
+
 def build(analysis: LinkAnalysis, elf_path: str, settings: ImageSettings) -> bytes:
-    """The image file of a linked app, refused when it does not fit the slot layout.py gave it."""
+    """The image file of a linked app, signed when the project has a key, refused when it does
+    not fit the slot layout.py gave it."""
     data = from_link(analysis, elf_path, settings.chip_id, settings.has_fpu, settings.export_prefix_ids,
-                     settings.version).to_bytes()
+                     settings.version).to_bytes(sign=signer(settings.signing_key))
     slot_size = analysis.slot.size
     if len(data) > slot_size:
         granularity = settings.slot_alignment  # the slot is laid out in these: the hint must be one
@@ -383,6 +413,8 @@ def describe(image: Image, chip_names: dict) -> str:
         f"bss         {image.bss_size:7} B at {image.data_vaddr + len(image.data):#010x}",
         f"firmware    needs the first {image.exports_count} exports of its table (prefix id {image.exports_id:#010x})",
         f"sha256      {image.sha256.hex()}",
+        "signature   " + (f"ECDSA P-256 r||s {image.signature[:8].hex()}...{image.signature[-8:].hex()}"
+                          if image.signature else "none (unsigned)"),
         f"fix-ups     {len(image.fixups)}" + (": " + " ".join(f"+{o:#x}" for o in image.fixups[:16]) if image.fixups else "")
         + (" ..." if len(image.fixups) > 16 else ""),
         f"imports     {len(image.imports)}, slots at {image.import_slots_vaddr:#010x}",

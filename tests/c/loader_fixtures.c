@@ -20,7 +20,11 @@ static const dynapps_symbol_t fw_symbols[] = {
  * values do): an image names the prefix it needs, the whole table in these tests. */
 static const uint32_t fw_prefix_ids[] = {FW_PREFIX_1_ID, FW_PREFIX_2_ID, FW_ID};
 
-const dynapps_firmware_t dynapps_firmware = {FW_ID, 3, fw_symbols, fw_prefix_ids};
+/* The firmware's public key: the signature tests put one there and clear it after; all zeros
+ * is not a point on the curve, so no signature verifies with it. */
+uint8_t fw_signing_key[DYNAPPS_SIGNING_KEY_SIZE];
+
+const dynapps_firmware_t dynapps_firmware = {FW_ID, 3, fw_symbols, fw_prefix_ids, fw_signing_key};
 
 /* ---- call hooks: what the core would have called ------------------------------------------ */
 

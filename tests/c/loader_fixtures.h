@@ -27,6 +27,7 @@
 #define FW_ID 0xC0FFEE01u /* the firmware export table the test images bind against */
 #define FW_PREFIX_1_ID 0xC0FFEE11u /* the ids of its first one and first two entries */
 #define FW_PREFIX_2_ID 0xC0FFEE12u
+extern uint8_t fw_signing_key[DYNAPPS_SIGNING_KEY_SIZE]; /* dynapps_firmware.signing_key */
 
 /* What the core would have called (loader_fixtures.c). */
 typedef struct {

@@ -16,7 +16,7 @@
 #define TINY_FW_ID 0x7E57AB1Eu
 #define TINY_CODE 16u
 
-const dynapps_firmware_t dynapps_firmware = {TINY_FW_ID, 0, NULL, NULL};
+const dynapps_firmware_t dynapps_firmware = {TINY_FW_ID, 0, NULL, NULL, NULL};
 
 uint8_t *tiny_image(const char *name, uint8_t tag, size_t *size)
 {

@@ -5,8 +5,10 @@
  * Everything is little-endian. The file is:
  *
  *   [header 88][code segment][data segment][fix-ups][imports][exports][strtab][SHA-256 32]
+ *   [signature 64, only with DYNAPPS_IMAGE_FLAG_SIGNED]
  *
- * every part starting on a 4-byte boundary. The SHA-256 covers every byte before it.
+ * every part starting on a 4-byte boundary. The SHA-256 covers every byte before it; the
+ * signature (ECDSA P-256 over that SHA-256, raw r || s, 32 bytes each, big-endian) follows it.
  */
 #pragma once
 
@@ -17,6 +19,8 @@
 #define DYNAPPS_IMAGE_HEADER_SIZE 88u
 #define DYNAPPS_IMAGE_NAME_SIZE 16u /* an ESP-IDF partition label: the app's slot is named so */
 #define DYNAPPS_IMAGE_HASH_SIZE 32u
+#define DYNAPPS_IMAGE_SIGNATURE_SIZE 64u  /* ECDSA P-256: r || s, each 32 bytes big-endian */
+#define DYNAPPS_SIGNING_KEY_SIZE 65u      /* its public key: 0x04 || X || Y (uncompressed point) */
 
 typedef enum {
     DYNAPPS_STRATEGY_IRAM = 1, /* copied into executable RAM, relocated by fix-ups */
@@ -25,6 +29,7 @@ typedef enum {
 
 /* Header flags. */
 #define DYNAPPS_IMAGE_FLAG_FPU_ABI 0x0001u /* built for ilp32f: the firmware must be too */
+#define DYNAPPS_IMAGE_FLAG_SIGNED 0x0002u  /* version 3: a signature follows the SHA-256 */
 
 typedef struct {
     uint32_t magic;              /* DYNAPPS_IMAGE_MAGIC */

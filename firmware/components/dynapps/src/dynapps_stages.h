@@ -77,6 +77,7 @@ typedef struct {
     uint32_t imports;
     uint32_t exports;
     uint32_t strtab;
+    uint32_t hash;       /* file offset of the SHA-256; the signature follows when signed */
     uint32_t tail;       /* IRAM: offset of the identity, then the export table copy, in the
                           * executable allocation */
     uint32_t names_from; /* IRAM: the export names kept are string table bytes [from, end) */
@@ -241,6 +242,9 @@ dynapps_err_t dynapps_verify_identity(const image_t *img, const dynapps_slot_t *
 /* SHA-256, firmware id, import slots and export table; fix-ups and imports are checked where
  * they are used (place), this only orders the errors when an earlier table is bad. */
 dynapps_err_t dynapps_verify_contents(image_t *img);
+/* Every fix-up inside the loaded region (place checks each as it applies it; this is for a
+ * verification without a load, dynapps_verify_image). */
+dynapps_err_t dynapps_verify_fixups(const image_t *img);
 /* Every import: BAD_TABLE for a bad slot range or name (all of them first), then
  * UNRESOLVED_IMPORT for one the firmware does not offer under that index and name. */
 dynapps_err_t dynapps_verify_imports(const image_t *img);
