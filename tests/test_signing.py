@@ -133,3 +133,48 @@ def test_unsigned_images_load_where_signing_is_not_required(tmp_path):
     assert "LOAD-ERROR crc" not in result.uart_text and "LOAD-ERROR pid" not in result.uart_text
     assert re.search(r"^RESULT crc ", result.uart_text, re.M) and re.search(r"^RESULT pid ", result.uart_text, re.M)
     assert "LOAD-ERROR fir DYNAPPS_ERR_BAD_SIGNATURE" in result.uart_text
+
+
+def test_inspect_says_an_image_is_signed(required):
+    import subprocess
+    import sys
+    from conftest import _env
+    result = subprocess.run([sys.executable, "-m", "dynapps", "inspect", str(required.root / "build/apps/fir.dapp")],
+                            capture_output=True, text=True, env=_env())
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^signature   ECDSA P-256 r\|\|s [0-9a-f]{16}\.\.\.[0-9a-f]{16}$", result.stdout, re.M), result.stdout
+
+
+# ---- a user's mistake is one error line -----------------------------------------------------------
+
+def _single_error_line(result) -> str:
+    from test_manifest_errors import single_error_line
+    return single_error_line(result)
+
+
+def test_keygen_without_a_key_path(empty_project):
+    message = _single_error_line(empty_project.scons("keygen", check=False))
+    assert "keygen: no key path: set signing.key in dynapps.yaml" in message
+
+
+@pytest.mark.parametrize("content, expected", [
+    (None, "does not exist: run `scons keygen` to make one"),
+    (b"not a key\n", "is not an unencrypted PEM private key"),
+])
+def test_a_signing_key_that_is_missing_or_not_a_key(example_project, tmp_path, content, expected):
+    key = tmp_path / "signing.pem"
+    if content is not None:
+        key.write_bytes(content)
+    project_file = example_project.root / "dynapps.yaml"
+    project_file.write_text(project_file.read_text() + f"signing:\n  key: {key}\n")
+    message = _single_error_line(example_project.scons("apps", check=False))
+    assert f"signing key: '{key}' {expected}" in message, message
+
+
+def test_signing_require_must_be_a_boolean(empty_project):
+    project_file = empty_project.root / "dynapps.yaml"
+    text = project_file.read_text()
+    project_file.write_text(text + "signing:\n  require: yes please\n")
+    message = _single_error_line(empty_project.scons("apps", check=False))
+    line = text.count("\n") + 2
+    assert message.startswith(f"dynapps.yaml:{line}:") and "signing.require: expected true or false" in message, message
