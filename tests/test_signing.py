@@ -178,3 +178,18 @@ def test_signing_require_must_be_a_boolean(empty_project):
     message = _single_error_line(empty_project.scons("apps", check=False))
     line = text.count("\n") + 2
     assert message.startswith(f"dynapps.yaml:{line}:") and "signing.require: expected true or false" in message, message
+
+
+def test_a_signed_image_built_again_is_byte_for_byte_the_same(tmp_path):
+    """Signatures are deterministic (RFC 6979): an image rebuilt from the same bytes (here after an
+    export is appended to the firmware's table, which rebuilds every image) keeps its signature,
+    so flash-apps has nothing to rewrite."""
+    project = _signed_project(tmp_path / "project", require=True)
+    images = {p.name: p.read_bytes() for p in (project.root / "build/apps").glob("*.dapp")}
+    exports = project.root / "firmware/exports.yaml"
+    exports.write_text(exports.read_text() + "  - strchr\n")
+    again = project.scons("-j2", "apps", "flash-apps", FIRMWARE)
+    assert re.search(r"flash-apps: wrote 0 bytes into \S+ \(nothing changed\)", again.stdout), again.stdout
+    assert {p.name: p.read_bytes() for p in (project.root / "build/apps").glob("*.dapp")} == images
+    _machine, result = _run(project)
+    assert "DEMO OK: 0 failure(s)" in result.uart_text, result.uart_text

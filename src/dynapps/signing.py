@@ -65,9 +65,11 @@ def public_key(private_key) -> bytes:
 
 
 def sign_digest(private_key, digest: bytes) -> bytes:
-    """The raw r || s signature of a SHA-256 digest."""
+    """The raw r || s signature of a SHA-256 digest, deterministic (RFC 6979)."""
     hashes, _, ec, utils = _crypto()
-    der = private_key.sign(digest, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
+    # Deterministic (RFC 6979): the same image signs to the same bytes, so rebuilding an image that
+    # did not change (every image is rebuilt when an export is appended) rewrites no slot.
+    der = private_key.sign(digest, ec.ECDSA(utils.Prehashed(hashes.SHA256()), deterministic_signing=True))
     r, s = utils.decode_dss_signature(der)
     return r.to_bytes(_COORDINATE, "big") + s.to_bytes(_COORDINATE, "big")
 
