@@ -129,13 +129,15 @@ def test_dispatch_has_pointer_tables_and_a_jump_table(built):
     assert "rodata.dispatch_classify" in relocations  # the switch table
 
 
-def test_imports_and_firmware_id(built):
+def test_imports_and_the_export_table_prefix(built):
     project, _ = built
     from dynapps import firmware, project as project_module
     table = firmware.load_exports(project_module.load(project.root))
     for app in _apps(project):
         img = _image(project, app)
-        assert img.firmware_id == table.id
+        # the shortest prefix of the table holding every import, named by its id
+        assert img.exports_count == max((index + 1 for _, index in img.imports), default=0)
+        assert img.exports_id == (table.prefix_ids[img.exports_count - 1] if img.exports_count else 0)
         for name, index in img.imports:
             assert table.symbols[index] == name
     assert [n for n, _ in _image(project, "dispatch").imports] == ["printf", "strcmp", "strlen"]

@@ -28,7 +28,7 @@ def _steps(result) -> list[tuple[str, str]]:
 def test_help_lists_every_target_with_a_line_beside_the_variables(empty_project):
     text = empty_project.scons("-h").stdout
     assert "CHIP" in text and "PORT" in text
-    for target in ("apps", "flash-apps", "flash-all", "run"):
+    for target in ("apps", "flash-apps", "flash-all", "run", "keygen"):
         assert re.search(rf"^\s+{target}\s+\S.{{20,}}$", text, re.M), text
 
 

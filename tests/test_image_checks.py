@@ -19,6 +19,7 @@ GCC = "riscv64-unknown-elf-gcc"
 SLOT = 0x42200000
 CODE = SLOT + image.HEADER_SIZE
 DATA = 0x3FC80000
+PREFIX_IDS = (0x1111, 0x2222, 0x3333)  # ids of the first 1, 2, 3 entries of a firmware export table
 
 SOURCE = """
 int counter = 7, second = 9;
@@ -102,18 +103,18 @@ CASES = {
 def test_bad_analysis_is_a_build_error_naming_the_app(elf, case):
     analysis, message = CASES[case]
     with pytest.raises(DynappsError) as error:
-        image.from_link(_analysis(analysis), elf, 5, False, 0x1234).to_bytes()
+        image.from_link(_analysis(analysis), elf, 5, False, PREFIX_IDS).to_bytes()
     text = str(error.value)
     assert text.startswith(f"app {analysis['app']}: ") and message in text, text
 
 
 def test_version_out_of_range_is_a_build_error(elf):
     with pytest.raises(DynappsError, match=r"^app demo: version 1\.70000\.0: each of major\.minor\.patch"):
-        image.from_link(_analysis(GOOD), elf, 5, False, 0x1234, "1.70000.0").to_bytes()
+        image.from_link(_analysis(GOOD), elf, 5, False, PREFIX_IDS, "1.70000.0").to_bytes()
 
 
 def test_good_analysis_round_trips(elf):
-    raw = image.from_link(_analysis(GOOD), elf, 5, False, 0x1234, "2.5.11").to_bytes()
+    raw = image.from_link(_analysis(GOOD), elf, 5, False, PREFIX_IDS, "2.5.11").to_bytes()
     img = image.read(raw)
     assert (img.name, img.version, img.strategy, img.code_vaddr) == ("demo", (2, 5, 11), "xip", CODE)
     assert img.imports == [("printf", 0), ("memcpy", 2)] and img.exports[1] == ("init", CODE + 8, 1)

@@ -21,7 +21,7 @@ def _good_image() -> image.Image:
     code_vaddr = 0x42200000 + image.HEADER_SIZE
     return image.Image(chip_id=5, strategy="xip", align_log2=0, code=bytes(range(32)), data=bytes(8), bss_size=4,
                        code_vaddr=code_vaddr, data_vaddr=0x3FC80000, import_slots_vaddr=0x3FC80004,
-                       firmware_id=0x1234, imports=[("printf", 3)],
+                       exports_id=0x1234, exports_count=4, imports=[("printf", 3)],
                        exports=[("fir_taps", code_vaddr + 4, 0), ("fir_init", code_vaddr, 1)],
                        name="fir", version=(1, 2, 3))
 
@@ -75,7 +75,7 @@ def test_good_image_shows_name_and_version(tmp_path: Path):
     result = _inspect(str(path))
     assert (result.returncode, result.stderr) == (0, ""), result.stderr
     assert "app         fir 1.2.3" in result.stdout
-    assert "format      v2, chip esp32c3, strategy xip" in result.stdout
+    assert "format      v3, chip esp32c3, strategy xip" in result.stdout
     assert "slot        mapped at 0x42200000" in result.stdout
     assert "fir_init at 0x42200058 (init)" in result.stdout
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from test_loader_host import CORE_SOURCES, HOST_DEFINES, HOST_FLAGS, INCLUDES, ROOT
+from test_loader_host import CORE_SOURCES, HOST_DEFINES, HOST_FLAGS, HOST_LIBS, INCLUDES, ROOT
 
 HANDLES = ROOT / "tests" / "c" / "handles"
 SUPPORT = [ROOT / "tests" / "c" / "host_port.c", ROOT / "tests" / "c" / "check.c", ROOT / "tests" / "c" / "image_builder.c", HANDLES / "tiny_app.c"]
@@ -43,7 +43,7 @@ def _build_and_run(tmp_path: Path, program: str, sanitizer: str, extra: list[Pat
     binary = tmp_path / f"{program}_{sanitizer}"
     sources = [*CORE_SOURCES, *SUPPORT, *extra, HANDLES / f"{program}.c"]
     build = subprocess.run(["gcc", *COMMON_FLAGS, *SANITIZERS[sanitizer], *(f"-I{i}" for i in include),
-                            *map(str, sources), "-o", str(binary)], capture_output=True, text=True)
+                            *map(str, sources), "-o", str(binary), *HOST_LIBS], capture_output=True, text=True)
     assert build.returncode == 0, f"compile failed:\n{build.stdout}{build.stderr}"
     try:
         run = subprocess.run([str(binary)], capture_output=True, text=True, timeout=600, cwd=tmp_path)

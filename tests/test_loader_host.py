@@ -33,6 +33,7 @@ HOST_FLAGS = [
     "-g",
     "-pthread",  # the host port's lock is a pthread mutex
 ]
+HOST_LIBS = ["-lcrypto"]  # the host port checks signatures with OpenSSL (Debian libssl-dev)
 HOST_DEFINES = [
     "-DDYNAPPS_CHIP_ID=0",  # the test images are built for chip 0
     "-DDYNAPPS_FPU_ABI=0",
@@ -64,7 +65,7 @@ def test_loader_core_host(tmp_path: Path) -> None:
     binary = tmp_path / "test_loader"
     build = _run(
         ["gcc", *HOST_FLAGS, *HOST_DEFINES, "-DDYNAPPS_TRACE", *INCLUDES, *map(str, CORE_SOURCES + TEST_SOURCES),
-         "-o", str(binary)]
+         "-o", str(binary), *HOST_LIBS]
     )
     assert build.returncode == 0, f"compile failed:\n{build.stdout}{build.stderr}"
 

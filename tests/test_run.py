@@ -154,7 +154,7 @@ CORRUPTIONS = {
     "bad magic": lambda raw, img: b"XAPP" + raw[4:],
     "unsupported format version": lambda raw, img: raw[:4] + struct.pack("<H", image.FORMAT_VERSION + 1) + raw[6:],
     "wrong chip": lambda raw, img: _rewrite(img, chip_id=0x0009),
-    "wrong firmware id": lambda raw, img: _rewrite(img, firmware_id=img.firmware_id ^ 1),
+    "wrong firmware id": lambda raw, img: _rewrite(img, exports_id=img.exports_id ^ 1),
     "fix-up outside the image": lambda raw, img: _rewrite(img, fixups=img.fixups + [len(img.code) + len(img.data)]),
     "unresolved import": lambda raw, img: _rewrite(img, imports=[(n + "_x", i) for n, i in img.imports]),
     # An image larger than its 64 KB slot: only what fits was written.

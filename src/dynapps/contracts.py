@@ -201,10 +201,11 @@ class ImageSettings:
     """What image.py adds to a link analysis: the chip, the firmware it links against, the version."""
     chip_id: int
     has_fpu: bool
-    firmware_id: int
+    export_prefix_ids: tuple[int, ...]  # firmware.ExportTable.prefix_ids: the image names the prefix it needs
     manifest: str  # the app.yaml path, named by the "slot too small" hint
     version: str
     slot_alignment: int  # what the slot is laid out in: the size hint is a multiple of it
+    signing_key: str = ""  # the private key file images are signed with; "": unsigned
 
 
 @dataclass(frozen=True)

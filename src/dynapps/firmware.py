@@ -13,6 +13,7 @@ from .project import DataArena, Project
 from .schema import Section
 
 ARENA_SYMBOL = "dynapps_data_arena"
+MAX_EXPORTS = 0xFFFF  # the image header's exports_count is a u16
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,12 @@ class ExportTable:
     def id(self) -> int:
         return table_id(self.symbols)
 
+    @property
+    def prefix_ids(self) -> tuple[int, ...]:
+        """prefix_ids[k]: the id of the table's first k + 1 entries (the last is `id`). An image
+        records the shortest prefix holding its imports, so appending an export keeps it valid."""
+        return tuple(table_id(self.symbols[:count]) for count in range(1, len(self.symbols) + 1))
+
     def index(self, name: str) -> int | None:
         try:
             return self.symbols.index(name)
@@ -33,6 +40,7 @@ class ExportTable:
 
 
 def table_id(symbols) -> int:
+    """First 4 bytes (little-endian) of the SHA-256 of the names joined by newlines."""
     digest = hashlib.sha256("\n".join(symbols).encode()).digest()
     return int.from_bytes(digest[:4], "little")
 
@@ -47,6 +55,9 @@ def load_exports(project: Project) -> ExportTable:
         if name in seen:
             raise DynappsError(f"symbols: '{name}' listed twice (first on line {seen[name]})", path, line)
         seen[name] = line
+    if len(seen) > MAX_EXPORTS:
+        raise DynappsError(f"symbols: {len(seen)} symbols, at most {MAX_EXPORTS} (an image records a prefix "
+                           "length in 16 bits)", path)
     headers = top.strings("headers", default=[], pattern=r"[\w./-]+\.h", expected="a header such as stdio.h")
     return ExportTable(path, tuple(seen), tuple(h for h, _ in headers))
 

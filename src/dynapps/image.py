@@ -1,4 +1,5 @@
-"""The .dapp image format, version 2: writer and reader (docs/image-format.md).
+"""The .dapp image format, version 3: writer and reader (docs/image-format.md), signed when the
+project has a signing key (signing.py).
 
 The C side of the same layout is firmware/components/dynapps/include/dynapps_image.h. The writer
 checks every table against the rules the loader applies (check_tables), so that a mistake in the
@@ -11,14 +12,16 @@ from __future__ import annotations
 import hashlib
 import struct
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from . import signing
 from .contracts import ImageSettings, LinkAnalysis
 from .elf32 import SHT_PROGBITS, Elf32
 from .errors import DynappsError
 from .manifest import COPIED_STRATEGIES
 
 MAGIC = 0x50504144  # b"DAPP"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 HEADER = struct.Struct("<IHHHBBIIIIIIIIIIIIHH16sHHHH")
 HEADER_SIZE = HEADER.size
 NAME_SIZE = 16  # an ESP-IDF partition label: the loader compares the name with its slot's label
@@ -27,6 +30,8 @@ IMPORT = struct.Struct("<II")
 EXPORT = struct.Struct("<III")
 STRATEGIES = {"iram": 1, "xip": 2, "psram": 3}  # dynapps_image.h dynapps_strategy_t
 FLAG_FPU_ABI = 0x0001
+FLAG_SIGNED = 0x0002  # a signature (ECDSA P-256 over the SHA-256, raw r || s) follows the SHA-256
+SIGNATURE_SIZE = signing.SIGNATURE_SIZE
 EXPORT_FLAG_INIT, EXPORT_FLAG_DEINIT = 1, 2
 EXPORT_FLAG_NAMES = {EXPORT_FLAG_INIT: "init", EXPORT_FLAG_DEINIT: "deinit"}
 ALIGN_LOG2_RANGE = range(2, 13)  # the loader's IRAM alignment bounds (4 B .. 4 KiB)
@@ -45,15 +50,17 @@ class Image:
     code_vaddr: int
     data_vaddr: int
     import_slots_vaddr: int
-    firmware_id: int
+    exports_id: int  # id of the firmware export table's first exports_count entries (0 when 0)
     flags: int = 0
     fixups: list = field(default_factory=list)  # offsets from the code segment's start
     imports: list = field(default_factory=list)  # (name, firmware index)
     exports: list = field(default_factory=list)  # (name, vaddr, flags)
     name: str = ""  # the app's name: the label of the slot it loads from
     version: tuple = (0, 0, 0)  # the manifest's major.minor.patch
+    exports_count: int = 0  # the prefix of the firmware's export table the imports need
     format_version: int = FORMAT_VERSION
     sha256: bytes = b""
+    signature: bytes = b""  # written as it is (a test's tampering), unless to_bytes signs anew
 
     @property
     def code_span(self) -> int:
@@ -64,11 +71,14 @@ class Image:
         align = 1 << self.align_log2
         return -(-len(self.code) // align) * align
 
-    def to_bytes(self, *, checked: bool = True) -> bytes:
-        """The image file. checked=False skips check_tables: only for tests that make images the
-        loader must refuse."""
+    def to_bytes(self, *, checked: bool = True, sign=None) -> bytes:
+        """The image file, signed by `sign` (digest -> 64-byte signature) when given, else with
+        `signature` if it has one. checked=False skips check_tables: only for tests that make
+        images the loader must refuse."""
         if checked:
             check_tables(self)
+        signed = sign is not None or bool(self.signature)
+        flags = self.flags & ~FLAG_SIGNED | (FLAG_SIGNED if signed else 0)
         strtab, offsets = _string_table([n for n, _ in self.imports] + [n for n, _, _ in self.exports])
         body = b"".join([
             self.code,
@@ -78,14 +88,17 @@ class Image:
             b"".join(EXPORT.pack(offsets[name], vaddr, flags) for name, vaddr, flags in self.exports),
             strtab,
         ])
-        image_size = HEADER_SIZE + len(body) + HASH_SIZE
+        image_size = HEADER_SIZE + len(body) + HASH_SIZE + (SIGNATURE_SIZE if signed else 0)
         header = HEADER.pack(MAGIC, self.format_version, HEADER_SIZE, self.chip_id, STRATEGIES[self.strategy],
                              self.align_log2, image_size, len(self.code), len(self.data), self.bss_size,
                              self.code_vaddr, self.data_vaddr, len(self.fixups), len(self.imports),
-                             self.import_slots_vaddr, len(self.exports), len(strtab), self.firmware_id, self.flags,
-                             0, self.name.encode("ascii", "replace"), *self.version, 0)
-        unsigned = header + body
-        return unsigned + hashlib.sha256(unsigned).digest()
+                             self.import_slots_vaddr, len(self.exports), len(strtab), self.exports_id, flags,
+                             self.exports_count, self.name.encode("ascii", "replace"), *self.version, 0)
+        hashed = header + body
+        digest = hashlib.sha256(hashed).digest()
+        if not signed:
+            return hashed + digest
+        return hashed + digest + (sign(digest) if sign is not None else self.signature)
 
 
 def _pad4(data: bytes) -> bytes:
@@ -135,7 +148,8 @@ def _field_problems(img: Image):
     if img.strategy not in STRATEGIES:
         yield f"unknown strategy {img.strategy!r}"
         return
-    widths = {"chip id": (img.chip_id, 16), "flags": (img.flags, 16), "firmware id": (img.firmware_id, 32),
+    widths = {"chip id": (img.chip_id, 16), "flags": (img.flags, 16), "exports id": (img.exports_id, 32),
+              "exports count": (img.exports_count, 16),
               "bss size": (img.bss_size, 32), "code address": (img.code_vaddr, 32),
               "data address": (img.data_vaddr, 32), "import slots address": (img.import_slots_vaddr, 32)}
     for what, (value, bits) in widths.items():
@@ -194,8 +208,11 @@ def _import_problems(img: Image):
         problem = _name_problem("import", name)
         if problem:
             yield problem
-        if not _fits(index, 32):
-            yield f"import {name}: firmware index {index} does not fit 32 bits"
+        if not _fits(index, 32) or index >= img.exports_count:
+            yield (f"import {name}: firmware index {index} is not inside the export table prefix the image "
+                   f"names (its first {img.exports_count} entries)")
+    if img.exports_count == 0 and img.exports_id != 0:
+        yield f"exports id {img.exports_id:#x} with an empty export table prefix (it must be 0)"
 
 
 def _export_problems(img: Image):
@@ -228,23 +245,26 @@ def read(data: bytes, source: str = "image") -> Image:
         raise fail(f"format version {version} (header {header_size} bytes) is not version {FORMAT_VERSION}")
     if len(data) < HEADER_SIZE + HASH_SIZE:
         raise fail(f"truncated: {len(data)} bytes is less than a header and a hash")
+    signature_size = SIGNATURE_SIZE if struct.unpack_from("<H", data, 60)[0] & FLAG_SIGNED else 0
     (_magic, _version, _header_size, chip_id, strategy, align_log2, image_size, code_size, data_size, bss_size,
-     code_vaddr, data_vaddr, fixup_count, import_count, import_slots, export_count, strtab_size, firmware_id,
-     flags, reserved, raw_name, major, minor, patch, reserved2) = HEADER.unpack_from(data)
-    if reserved or reserved2:
+     code_vaddr, data_vaddr, fixup_count, import_count, import_slots, export_count, strtab_size, exports_id,
+     flags, exports_count, raw_name, major, minor, patch, reserved2) = HEADER.unpack_from(data)
+    if reserved2:
         raise fail("reserved header fields are not 0")
     if image_size > len(data):
         raise fail(f"truncated: header says {image_size} bytes, file has {len(data)}")
-    if image_size < HEADER_SIZE + HASH_SIZE:
-        raise fail(f"header says the image is {image_size} bytes, less than a header and a hash")
-    digest = hashlib.sha256(data[:image_size - HASH_SIZE]).digest()
-    if digest != data[image_size - HASH_SIZE:image_size]:
+    if image_size < HEADER_SIZE + HASH_SIZE + signature_size:
+        raise fail(f"header says the image is {image_size} bytes, less than a header, a hash"
+                   + (" and a signature" if signature_size else ""))
+    hash_at = image_size - HASH_SIZE - signature_size
+    digest = hashlib.sha256(data[:hash_at]).digest()
+    if digest != data[hash_at:hash_at + HASH_SIZE]:
         raise fail("SHA-256 mismatch: the image is corrupted")
     position = HEADER_SIZE
 
     def take(size: int) -> bytes:
         nonlocal position
-        if position + size > image_size - HASH_SIZE:
+        if position + size > hash_at:
             raise fail("tables run past the end of the image")
         chunk = data[position:position + size]
         position += size
@@ -255,7 +275,7 @@ def read(data: bytes, source: str = "image") -> Image:
     raw_imports = [IMPORT.unpack(take(IMPORT.size)) for _ in range(import_count)]
     raw_exports = [EXPORT.unpack(take(EXPORT.size)) for _ in range(export_count)]
     strtab = take(strtab_size)
-    if position != image_size - HASH_SIZE:
+    if position != hash_at:
         raise fail("sizes in the header do not add up to the image size")
     if strtab_size % 4:
         raise fail(f"string table is {strtab_size} bytes, not a multiple of 4")
@@ -271,10 +291,11 @@ def read(data: bytes, source: str = "image") -> Image:
         return strtab[offset:end].decode("ascii", "replace")
 
     img = Image(chip_id, strategy_name, align_log2, code, segment_data, bss_size, code_vaddr, data_vaddr,
-                import_slots, firmware_id, flags, fixups,
+                import_slots, exports_id, flags, fixups,
                 [(name(o, f"import {n}"), i) for n, (o, i) in enumerate(raw_imports)],
                 [(name(o, f"export {n}"), v, f) for n, (o, v, f) in enumerate(raw_exports)],
-                _header_name(raw_name, fail), (major, minor, patch), version, data[image_size - HASH_SIZE:image_size])
+                _header_name(raw_name, fail), (major, minor, patch), exports_count, version, digest,
+                data[hash_at + HASH_SIZE:image_size])
     for problem in _problems(img):
         raise fail(problem)
     return img
@@ -315,11 +336,20 @@ def parse_version(text: str) -> tuple[int, int, int]:
     return major, minor, patch
 
 
-def from_link(analysis: LinkAnalysis, elf_path: str, chip_id: int, has_fpu: bool, firmware_id: int,
+def export_prefix(imports, prefix_ids) -> tuple[int, int]:
+    """(count, id) of the shortest prefix of the firmware's export table that holds every import:
+    a firmware whose table starts with it loads the image, so appending exports changes nothing."""
+    count = max((index + 1 for _name, index in imports), default=0)
+    return count, prefix_ids[count - 1] if count else 0
+
+
+def from_link(analysis: LinkAnalysis, elf_path: str, chip_id: int, has_fpu: bool, prefix_ids: tuple,
               version: str = "0.0.0") -> Image:
     """Build the image of a linked app from its ELF and link analysis (link.py); check_tables
     (run by to_bytes) refuses an analysis the loader would refuse."""
     code_start, data_start = analysis.code_vaddr, analysis.data_vaddr
+    imports = [(entry.name, entry.index) for entry in analysis.imports]
+    exports_count, exports_id = export_prefix(imports, prefix_ids)
     try:
         code = segment_bytes(elf_path, code_start, code_start + analysis.code_size, analysis.rodata_delta)
         data = segment_bytes(elf_path, data_start, data_start + analysis.data_size)
@@ -335,20 +365,35 @@ def from_link(analysis: LinkAnalysis, elf_path: str, chip_id: int, has_fpu: bool
         code_vaddr=code_start,
         data_vaddr=data_start,
         import_slots_vaddr=analysis.import_slots_vaddr,
-        firmware_id=firmware_id,
+        exports_id=exports_id,
+        exports_count=exports_count,
         flags=FLAG_FPU_ABI if has_fpu else 0,
         fixups=list(analysis.fixups),
-        imports=[(entry.name, entry.index) for entry in analysis.imports],
+        imports=imports,
         exports=[(entry.name, entry.vaddr, entry.flags) for entry in analysis.exports],
         name=analysis.app,
         version=parse_version(version),
     )
 
 
+def signer(key_path: str):
+    """The `sign` of to_bytes for the private key at `key_path`, or None for ""."""
+    if not key_path:
+        return None
+    key = signing.load_private_key(Path(key_path), key_path)
+    return lambda digest: signing.sign_digest(key, digest)
+
+
+def verify_signature(img: Image, public_key: bytes) -> bool:
+    """Whether the image's signature verifies with `public_key` (what the loader checks)."""
+    return bool(img.signature) and signing.verify_digest(public_key, img.sha256, img.signature)
+
+
 def build(analysis: LinkAnalysis, elf_path: str, settings: ImageSettings) -> bytes:
-    """The image file of a linked app, refused when it does not fit the slot layout.py gave it."""
-    data = from_link(analysis, elf_path, settings.chip_id, settings.has_fpu, settings.firmware_id,
-                     settings.version).to_bytes()
+    """The image file of a linked app, signed when the project has a key, refused when it does
+    not fit the slot layout.py gave it."""
+    data = from_link(analysis, elf_path, settings.chip_id, settings.has_fpu, settings.export_prefix_ids,
+                     settings.version).to_bytes(sign=signer(settings.signing_key))
     slot_size = analysis.slot.size
     if len(data) > slot_size:
         granularity = settings.slot_alignment  # the slot is laid out in these: the hint must be one
@@ -367,8 +412,10 @@ def describe(image: Image, chip_names: dict) -> str:
         f"code        {len(image.code):7} B at {image.code_vaddr:#010x}",
         f"data        {len(image.data):7} B at {image.data_vaddr:#010x}",
         f"bss         {image.bss_size:7} B at {image.data_vaddr + len(image.data):#010x}",
-        f"firmware id {image.firmware_id:#010x}",
+        f"firmware    needs the first {image.exports_count} exports of its table (prefix id {image.exports_id:#010x})",
         f"sha256      {image.sha256.hex()}",
+        "signature   " + (f"ECDSA P-256 r||s {image.signature[:8].hex()}...{image.signature[-8:].hex()}"
+                          if image.signature else "none (unsigned)"),
         f"fix-ups     {len(image.fixups)}" + (": " + " ".join(f"+{o:#x}" for o in image.fixups[:16]) if image.fixups else "")
         + (" ..." if len(image.fixups) > 16 else ""),
         f"imports     {len(image.imports)}, slots at {image.import_slots_vaddr:#010x}",

@@ -43,10 +43,18 @@ class Project:
     data_arena: DataArena | None  # None: the emulator firmware's arena for the chip
     cflags: tuple[str, ...]
     emulator_sources: tuple[str, ...]  # the firmware's own code run in the emulator (defines dynapps_demo)
+    signing_key: str | None = None  # signing.key as written: the private key images are signed with
+    require_signed: bool = False  # signing.require: the emulator firmware refuses unsigned images
 
     @property
     def profile(self) -> chips.ChipProfile:
         return chips.profile(self.chip)
+
+    def signing_key_path(self, override: str = "") -> Path | None:
+        """The private key file (`~` expanded, relative to the project root), or None: images are
+        not signed. `override`: the SIGNING_KEY build variable, which wins over signing.key."""
+        written = override or self.signing_key
+        return self.root / Path(written).expanduser() if written else None
 
 
 def load(root: Path, chip_override: str | None = None, toolchain_override: str | None = None) -> Project:
@@ -54,7 +62,7 @@ def load(root: Path, chip_override: str | None = None, toolchain_override: str |
     if not path.exists():
         raise DynappsError(f"no {PROJECT_FILE} here: every dynapps project has one at its root", str(path))
     top = Section(yamlfile.load(path, PROJECT_FILE), PROJECT_FILE)
-    top.check_keys({"chip", "toolchain", "hybrid_threshold", "flash_size", "apps", "firmware", "cflags"})
+    top.check_keys({"chip", "toolchain", "hybrid_threshold", "flash_size", "apps", "firmware", "cflags", "signing"})
     chip = top.choice("chip", chips.names(), required=True)
     if chip_override:
         if chip_override not in chips.names():
@@ -76,6 +84,8 @@ def load(root: Path, chip_override: str | None = None, toolchain_override: str |
                                         f"past the end of the {flash_size // 0x100000} MB flash")
     firmware = top.section("firmware")
     firmware.check_keys({"exports", "partitions", "elf", "data_arena", "emulator_sources"})
+    signing = top.section("signing")
+    signing.check_keys({"key", "require"})
     return Project(
         root=root,
         path=PROJECT_FILE,
@@ -95,6 +105,8 @@ def load(root: Path, chip_override: str | None = None, toolchain_override: str |
         data_arena=_data_arena(firmware, profile),
         cflags=tuple(flag for flag, _ in top.strings("cflags", default=[("-O2", 0)])),
         emulator_sources=_existing_files(root, firmware, "emulator_sources"),
+        signing_key=signing.string("key", pattern=r"\S.*", expected="the path of a PEM private key"),
+        require_signed=signing.flag("require"),
     )
 
 

@@ -86,6 +86,14 @@ class Section:
             raise self.error(key, f"expected one of {', '.join(choices)}, got {_type_name(value)}")
         return value
 
+    def flag(self, key: str, default: bool = False) -> bool:
+        value = self._get(key, _MISSING, False)
+        if value is _MISSING:
+            return default
+        if not isinstance(value, bool):
+            raise self.error(key, f"expected true or false, got {_type_name(value)}")
+        return value
+
     def size(self, key: str, default=None, required=False, minimum: int = 0, multiple: int = 1):
         value = self._get(key, _MISSING, required)
         if value is _MISSING:

@@ -19,8 +19,8 @@ import SCons.Builder
 import SCons.Errors
 import SCons.Script
 
-from . import (chips, console, emulator, errors, flashing, image, link, native, project, render, stale, summary,
-               toolchain, wrappers)
+from . import (chips, console, emulator, errors, flashing, image, link, native, project, render, signing, stale,
+               summary, toolchain, wrappers)
 from .contracts import (AppSlot, FlashOptions, ImageSettings, LinkAnalysis, LinkConfig, LinkOutputs,
                         ProjectPlan)
 from .errors import DynappsError
@@ -64,7 +64,9 @@ TARGETS = {
                   "image, or to the board at PORT",
     "flash-all": "write the ESP-IDF firmware (IDF_BUILD) and every app slot to the board at PORT",
     "run": "build, flash-apps into the emulator's flash image, boot the firmware in the emulator",
+    "keygen": "write a new image signing key (ECDSA P-256) to signing.key of dynapps.yaml (or SIGNING_KEY)",
 }
+KEY_PATH = "DYNAPPS_KEY_PATH"  # keygen: where the private key goes (a str)
 
 
 # ---- actions: each reads its contract, calls its stage, writes its targets ---------------------
@@ -182,6 +184,16 @@ def _remove_stale_action(target, source, env):
     return 0
 
 
+def _keygen_action(target, source, env):
+    """keygen: a new private key at signing.key; never over an existing one. The key file is no
+    target of the build, so `scons -c` never deletes it."""
+    path = Path(_contract(env, KEY_PATH, str))
+    signing.keygen(path, str(path))
+    console.say(f"keygen: wrote the private key {path} (keep it out of version control); every image "
+                "is signed with it from now on and the firmware's export table carries its public key")
+    return 0
+
+
 def _linker_script_action(target, source, env):
     Path(str(target[0])).write_text(source[0].read())
     return 0
@@ -282,6 +294,7 @@ def _variables():
     variables.Add(*_bool_variable("FORCE", "flash-apps: write every region, whatever build/flash-record.json says", False))
     variables.Add(*_bool_variable("SKIP_FLASHED", "flash-apps: offer every region, write those whose MD5 on the chip differs", False))
     variables.Add("IDF_BUILD", "ESP-IDF build folder flash-all reads", "firmware/build")
+    variables.Add("SIGNING_KEY", "private key images are signed with (default: signing.key in dynapps.yaml)", "")
     variables.Add(*_bool_variable("VERBOSE", "print full commands", False))
     return variables
 
@@ -310,10 +323,11 @@ def _define_app(env, plan: ProjectPlan, app: Manifest):
     config = LinkConfig.of(app, slot, profile, tools, plan.firmware, proj)
     linked = env.DynappsLink(f"#{out}/{app.name}.elf", objects, **{LINK_CONFIG: config})
     env.Depends(linked, STAGE_MODULES + LINK_TEMPLATES)
-    settings = ImageSettings(profile.chip_id, profile.has_fpu, plan.firmware.id, app.path, app.version,
-                             profile.slot_alignment(slot.xip_capable))
+    key = proj.signing_key_path(env.get("SIGNING_KEY", ""))
+    settings = ImageSettings(profile.chip_id, profile.has_fpu, plan.firmware.prefix_ids, app.path, app.version,
+                             profile.slot_alignment(slot.xip_capable), str(key) if key else "")
     built = env.DynappsImage(f"#{APPS_BUILD}/{app.name}.dapp", linked[0], **{IMAGE_SETTINGS: settings})
-    env.Depends(built, STAGE_MODULES)
+    env.Depends(built, STAGE_MODULES + [str(TOOL_DIR / "signing.py")] + ([env.File(str(key))] if key else []))
     return linked[1], built[0]
 
 
@@ -333,7 +347,9 @@ def _render(env, target: str, template: str, context: dict):
 
 def _define_generated(env, plan: ProjectPlan) -> list:
     """Wrappers per app and the firmware export table, for the firmware build."""
-    nodes = [_render(env, f"{GENERATED}/exports.c", "exports.c.j2", wrappers.exports_context(plan.firmware))]
+    key = plan.project.signing_key_path(env.get("SIGNING_KEY", ""))
+    public_key = signing.public_key(signing.load_private_key(key, str(key))) if key else None
+    nodes = [_render(env, f"{GENERATED}/exports.c", "exports.c.j2", wrappers.exports_context(plan.firmware, public_key))]
     for app in plan.apps:
         context = wrappers.app_context(app)
         for header in app.headers:  # the wrappers include them by name
@@ -399,7 +415,7 @@ def _object_name(env, source: Path) -> str:
 def _emulator_firmware(env, proj, generated):
     """The firmware the emulator runs, as emulator.build_spec composes it, wired into SCons: its
     sources (then the generated wrappers and export table) compiled and linked with its script."""
-    spec = emulator.build_spec(proj.profile, proj.emulator_sources, GENERATED)
+    spec = emulator.build_spec(proj.profile, proj.emulator_sources, GENERATED, require_signed=proj.require_signed)
     tools = toolchain.discover(spec.compiler_prefix)
     script = env.DynappsLinkerScript(f"#{EMULATOR_BUILD}/firmware.ld", env.Value(spec.linker_script))
     includes = [str(d) for d in spec.include_dirs] + [f"#{d}" for d in spec.project_include_dirs]
@@ -437,8 +453,23 @@ def _apps(env):
         SCons.Script.Exit(2)
 
 
+def _define_keygen(env, root: Path) -> None:
+    """keygen alone: the other targets need the key it makes (the export table carries its public
+    key), so it is defined before them and, asked for, instead of them."""
+    proj = project.load(root, env.get("CHIP") or None, env.get("TOOLCHAIN") or None)
+    key = proj.signing_key_path(env.get("SIGNING_KEY", ""))
+    if key is None:
+        raise DynappsError("keygen: no key path: set signing.key in dynapps.yaml (a file outside the project, "
+                           "e.g. ~/.config/dynapps/<project>-signing.pem) or pass SIGNING_KEY=<path>")
+    made = env.Alias("keygen", [], _step(_keygen_action, "$DYNAPPS_GENCOMSTR", KEY_PATH), **{KEY_PATH: str(key)})
+    env.AlwaysBuild(made)
+
+
 def _define_targets(env):
     root = Path(env.Dir("#").abspath)
+    if "keygen" in SCons.Script.COMMAND_LINE_TARGETS:
+        _define_keygen(env, root)
+        return
     plan = ProjectPlan.load(root, env.get("CHIP") or None, env.get("TOOLCHAIN") or None)
     images, report = _define_apps(env, plan)
     generated = _define_generated(env, plan)

@@ -76,5 +76,8 @@ def _check_parameter_names(manifest: Manifest, export, functions: set[str]) -> N
                                manifest.path, export.line)
 
 
-def exports_context(table: ExportTable) -> dict:
-    return {"source": table.path, "headers": list(table.headers), "symbols": list(table.symbols), "id": table.id}
+def exports_context(table: ExportTable, signing_key: bytes | None = None) -> dict:
+    """The export table's template variables; `signing_key`: the public key (65 bytes) images
+    are checked with, None when the project signs nothing."""
+    return {"source": table.path, "headers": list(table.headers), "symbols": list(table.symbols), "id": table.id,
+            "prefix_ids": list(table.prefix_ids), "signing_key": list(signing_key) if signing_key else None}

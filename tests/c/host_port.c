@@ -7,6 +7,11 @@
 #include "host_port.h"
 #include "dynapps_sha256.h"
 
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/ecdsa.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -323,6 +328,57 @@ void dynapps_port_sha256(const void *data, size_t size, uint8_t digest[32])
     host.sha_calls++;
     host.sha_bytes = size;
     dynapps_sha256(data, size, digest);
+}
+
+/* ECDSA P-256 through OpenSSL 3 (libcrypto): the raw r || s is turned into the DER form
+ * OpenSSL verifies. Anything malformed (a key not on the curve, r or s out of range) is false. */
+static EVP_PKEY *p256_public_key(const uint8_t *point)
+{
+    char group[] = "prime256v1";
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group, 0),
+        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)point, DYNAPPS_SIGNING_KEY_SIZE),
+        OSSL_PARAM_END,
+    };
+    EVP_PKEY *key = NULL;
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
+        EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY, params) != 1) {
+        key = NULL;
+    }
+    EVP_PKEY_CTX_free(ctx);
+    return key;
+}
+
+static int der_signature(const uint8_t *raw, unsigned char **der)
+{
+    ECDSA_SIG *sig = ECDSA_SIG_new();
+    BIGNUM *r = BN_bin2bn(raw, 32, NULL), *s = BN_bin2bn(raw + 32, 32, NULL);
+    int length = -1;
+    if (sig != NULL && r != NULL && s != NULL && ECDSA_SIG_set0(sig, r, s) == 1) {
+        r = s = NULL; /* the signature owns them */
+        length = i2d_ECDSA_SIG(sig, der);
+    }
+    BN_free(r);
+    BN_free(s);
+    ECDSA_SIG_free(sig);
+    return length;
+}
+
+bool dynapps_port_verify_signature(const uint8_t hash[32], const uint8_t *signature, const uint8_t *public_key)
+{
+    require_lock("verify_signature without lock");
+    host.signature_checks++;
+    EVP_PKEY *key = p256_public_key(public_key);
+    unsigned char *der = NULL;
+    int der_length = der_signature(signature, &der);
+    EVP_PKEY_CTX *ctx = key != NULL ? EVP_PKEY_CTX_new(key, NULL) : NULL;
+    bool ok = ctx != NULL && der_length > 0 && EVP_PKEY_verify_init(ctx) == 1 &&
+              EVP_PKEY_verify(ctx, der, (size_t)der_length, hash, 32) == 1;
+    EVP_PKEY_CTX_free(ctx);
+    OPENSSL_free(der);
+    EVP_PKEY_free(key);
+    return ok;
 }
 
 /* A nested lock is reported, then deadlocks for real (as it would on FreeRTOS): the test runner

@@ -53,6 +53,7 @@ typedef struct {
     uintptr_t sync_exec;
     size_t sync_size;
     long sync_calls;
+    long signature_checks; /* dynapps_port_verify_signature calls */
     long sha_calls;      /* dynapps_port_sha256 calls (software SHA-256, like a port without hardware) */
     size_t sha_bytes;    /* bytes hashed by the last one */
     uintptr_t exec_addr;

@@ -113,7 +113,8 @@ static dynapps_image_header_t make_header(const ib_spec_t *s, size_t size)
     h.import_slots_vaddr = s->import_slots_vaddr;
     h.export_count = s->export_count;
     h.strtab_size = (uint32_t)strtab_size(s);
-    h.firmware_id = s->firmware_id;
+    h.exports_id = s->exports_id;
+    h.exports_count = s->exports_count;
     h.flags = s->flags;
     if (s->name != NULL) {
         strncpy(h.name, s->name, sizeof h.name); /* NUL-padded; no NUL at 16 characters */

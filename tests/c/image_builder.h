@@ -28,7 +28,8 @@ typedef struct {
     uint8_t strategy;
     uint8_t align_log2;
     uint16_t flags;
-    uint32_t firmware_id;
+    uint32_t exports_id;
+    uint16_t exports_count;
     const uint8_t *code;
     uint32_t code_size;
     const uint8_t *data;

@@ -16,7 +16,15 @@ static const dynapps_symbol_t fw_symbols[] = {
     {"fw_unused", (const void *)fw_unused},
 };
 
-const dynapps_firmware_t dynapps_firmware = {FW_ID, 3, fw_symbols};
+/* The ids of the table's prefixes (the build computes them from the names; here any distinct
+ * values do): an image names the prefix it needs, the whole table in these tests. */
+static const uint32_t fw_prefix_ids[] = {FW_PREFIX_1_ID, FW_PREFIX_2_ID, FW_ID};
+
+/* The firmware's public key: the signature tests put one there and clear it after; all zeros
+ * is not a point on the curve, so no signature verifies with it. */
+uint8_t fw_signing_key[DYNAPPS_SIGNING_KEY_SIZE];
+
+const dynapps_firmware_t dynapps_firmware = {FW_ID, 3, fw_symbols, fw_prefix_ids, fw_signing_key};
 
 /* ---- call hooks: what the core would have called ------------------------------------------ */
 

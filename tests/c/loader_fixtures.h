@@ -25,6 +25,9 @@
 #include "image_builder.h"
 
 #define FW_ID 0xC0FFEE01u /* the firmware export table the test images bind against */
+#define FW_PREFIX_1_ID 0xC0FFEE11u /* the ids of its first one and first two entries */
+#define FW_PREFIX_2_ID 0xC0FFEE12u
+extern uint8_t fw_signing_key[DYNAPPS_SIGNING_KEY_SIZE]; /* dynapps_firmware.signing_key */
 
 /* What the core would have called (loader_fixtures.c). */
 typedef struct {
@@ -100,7 +103,7 @@ static inline void iram_app(iram_app_t *a, uint32_t i_d_offset)
     a->exports[1] = (ib_export_t){"app_deinit", code_vaddr + 4, DYNAPPS_EXPORT_FLAG_DEINIT};
     a->exports[2] = (ib_export_t){"app_run", code_vaddr + 16, 0};
     a->spec = (ib_spec_t){
-        .chip_id = 0, .strategy = DYNAPPS_STRATEGY_IRAM, .align_log2 = 4, .firmware_id = FW_ID,
+        .chip_id = 0, .strategy = DYNAPPS_STRATEGY_IRAM, .align_log2 = 4, .exports_id = FW_ID, .exports_count = 3,
         .code = a->code, .code_size = CODE_SIZE, .data = a->data, .data_size = DATA_SIZE,
         .bss_size = BSS_SIZE, .code_vaddr = code_vaddr, .data_vaddr = data_vaddr,
         .fixups = a->fixups, .fixup_count = 3, .imports = a->imports, .import_count = 2,
@@ -148,7 +151,7 @@ static inline void xip_app(xip_app_t *a, uint32_t slot_vaddr, uint32_t data_vadd
     a->exports[1] = (ib_export_t){"xip_deinit", code_vaddr + 4, DYNAPPS_EXPORT_FLAG_DEINIT};
     a->exports[2] = (ib_export_t){"xip_run", code_vaddr + 8, 0};
     a->spec = (ib_spec_t){
-        .chip_id = 0, .strategy = DYNAPPS_STRATEGY_XIP, .align_log2 = 0, .firmware_id = FW_ID,
+        .chip_id = 0, .strategy = DYNAPPS_STRATEGY_XIP, .align_log2 = 0, .exports_id = FW_ID, .exports_count = 3,
         .code = a->code, .code_size = XIP_CODE_SIZE, .data = a->data,
         .data_size = XIP_DATA_SIZE, .bss_size = XIP_BSS_SIZE, .code_vaddr = code_vaddr,
         .data_vaddr = data_vaddr, .imports = a->imports, .import_count = 2,
@@ -326,7 +329,7 @@ static inline void e_header_size_small(dynapps_image_header_t *h) { h->header_si
 static inline void e_header_size_big(dynapps_image_header_t *h) { h->header_size = 68; }
 static inline void e_strategy_0(dynapps_image_header_t *h) { h->strategy = 0; }
 static inline void e_strategy_4(dynapps_image_header_t *h) { h->strategy = 4; } /* 3 is PSRAM */
-static inline void e_reserved(dynapps_image_header_t *h) { h->reserved = 1; }
+static inline void e_reserved(dynapps_image_header_t *h) { h->reserved2 = 1; }
 /* docs/image-format.md: flags an older loader does not know are ones it may ignore */
 static inline void e_unknown_flag(dynapps_image_header_t *h) { h->flags |= 0x8000; }
 static inline void e_code_size_odd(dynapps_image_header_t *h) { h->code_size += 1; h->image_size += 1; }
@@ -350,9 +353,9 @@ static inline void e_imports_wrap(dynapps_image_header_t *h) { h->import_count +
 static inline void e_exports_wrap(dynapps_image_header_t *h) { h->export_count += 0x40000000u; }
 static inline void e_wrong_chip(dynapps_image_header_t *h) { h->chip_id = 5; }
 static inline void e_fpu(dynapps_image_header_t *h) { h->flags |= DYNAPPS_IMAGE_FLAG_FPU_ABI; }
-static inline void e_wrong_chip_bad_header(dynapps_image_header_t *h) { h->chip_id = 5; h->reserved = 1; }
+static inline void e_wrong_chip_bad_header(dynapps_image_header_t *h) { h->chip_id = 5; h->reserved2 = 1; }
 static inline void e_wrong_chip_truncated(dynapps_image_header_t *h) { h->chip_id = 5; }
-static inline void e_firmware_id(dynapps_image_header_t *h) { h->firmware_id ^= 1u; }
+static inline void e_firmware_id(dynapps_image_header_t *h) { h->exports_id ^= 1u; }
 /* align 4: code_span becomes 40, so code_vaddr + code_span - data_vaddr no longer equals the
  * port's alias offset: only found once exec RAM is allocated, which must then be freed. */
 static inline void e_alias(dynapps_image_header_t *h) { h->align_log2 = 2; }
@@ -510,7 +513,7 @@ static inline void fast_app(fast_app_t *a, uint32_t count)
     a->imports[2] = (ib_import_t){"fw_add", 1};
     a->exports[0] = (ib_export_t){"fast_run", code_vaddr + 8, 0};
     a->spec = (ib_spec_t){
-        .chip_id = 0, .strategy = DYNAPPS_STRATEGY_IRAM, .align_log2 = 4, .firmware_id = FW_ID,
+        .chip_id = 0, .strategy = DYNAPPS_STRATEGY_IRAM, .align_log2 = 4, .exports_id = FW_ID, .exports_count = 3,
         .code = a->code, .code_size = FAST_CODE, .data = a->data, .data_size = FAST_DATA,
         .bss_size = FAST_BSS, .code_vaddr = code_vaddr, .data_vaddr = data_vaddr,
         .fixups = a->fixups, .fixup_count = count, .imports = a->imports, .import_count = 3,

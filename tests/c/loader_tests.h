@@ -33,6 +33,9 @@
     X(test_every_byte_flip) \
     X(test_every_byte_flip_xip) \
     X(test_firmware_mismatch) \
+    X(test_export_table_prefix) \
+    X(test_signed_image_loads) \
+    X(test_tampered_signed_image_is_refused) \
     X(test_fixup_bounds) \
     X(test_bad_tables) \
     X(test_unresolved_import) \

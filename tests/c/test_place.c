@@ -73,7 +73,7 @@ void test_iram_minimal(void)
 {
     host.i_d_offset = 0;
     uint8_t code[4] = {1, 2, 3, 4};
-    ib_spec_t s = {.strategy = DYNAPPS_STRATEGY_IRAM, .align_log2 = 2, .firmware_id = FW_ID,
+    ib_spec_t s = {.strategy = DYNAPPS_STRATEGY_IRAM, .align_log2 = 2, .exports_id = FW_ID, .exports_count = 3,
                    .code = code, .code_size = 4, .code_vaddr = 0, .data_vaddr = 4};
     size_t size;
     uint8_t *image = ib_build(&s, &size);

@@ -118,7 +118,7 @@ void test_hash_mismatch(void)
     size_t size;
     uint8_t *image = iram_image(&size);
     ib_layout_t l = ib_layout(image);
-    FLIP_EXPECT(image, size, offsetof(dynapps_image_header_t, firmware_id), DYNAPPS_ERR_HASH_MISMATCH);
+    FLIP_EXPECT(image, size, offsetof(dynapps_image_header_t, exports_id), DYNAPPS_ERR_HASH_MISMATCH);
     FLIP_EXPECT(image, size, offsetof(dynapps_image_header_t, import_slots_vaddr) + 1,
                 DYNAPPS_ERR_HASH_MISMATCH);
     FLIP_EXPECT(image, size, l.code + 5, DYNAPPS_ERR_HASH_MISMATCH);
@@ -188,6 +188,32 @@ void test_firmware_mismatch(void)
     size_t size;
     uint8_t *image = iram_image(&size);
     EXPECT_HEADER_EDIT(image, size, e_firmware_id, DYNAPPS_ERR_FIRMWARE_MISMATCH);
+    free(image);
+}
+
+static void set_prefix(dynapps_image_header_t *h, uint16_t count, uint32_t id)
+{
+    h->exports_count = count;
+    h->exports_id = id;
+}
+static void e_prefix_2(dynapps_image_header_t *h) { set_prefix(h, 2, FW_PREFIX_2_ID); }
+static void e_prefix_2_wrong_id(dynapps_image_header_t *h) { set_prefix(h, 2, FW_PREFIX_1_ID); }
+static void e_prefix_longer_than_table(dynapps_image_header_t *h) { set_prefix(h, 4, FW_ID); }
+static void e_prefix_1_too_short(dynapps_image_header_t *h) { set_prefix(h, 1, FW_PREFIX_1_ID); }
+static void e_prefix_empty_with_id(dynapps_image_header_t *h) { set_prefix(h, 0, FW_ID); }
+
+/* An image names the prefix of the export table it needs (issue 11 item 5): a firmware whose
+ * table starts with it loads the image; a prefix this table does not start with (another id, or
+ * longer than the table) is refused; an import beyond the named prefix does not resolve. */
+void test_export_table_prefix(void)
+{
+    size_t size;
+    uint8_t *image = iram_image(&size); /* imports fw_add (1) and fw_puts (0): needs 2 entries */
+    EXPECT_HEADER_EDIT(image, size, e_prefix_2, DYNAPPS_OK);
+    EXPECT_HEADER_EDIT(image, size, e_prefix_2_wrong_id, DYNAPPS_ERR_FIRMWARE_MISMATCH);
+    EXPECT_HEADER_EDIT(image, size, e_prefix_longer_than_table, DYNAPPS_ERR_FIRMWARE_MISMATCH);
+    EXPECT_HEADER_EDIT(image, size, e_prefix_empty_with_id, DYNAPPS_ERR_FIRMWARE_MISMATCH);
+    EXPECT_HEADER_EDIT(image, size, e_prefix_1_too_short, DYNAPPS_ERR_UNRESOLVED_IMPORT);
     free(image);
 }
 
@@ -400,7 +426,7 @@ void test_refusal_names_its_rule(void)
         {e_bss_huge, DYNAPPS_ERR_BAD_HEADER, "header.iram_size"},
         {e_code_wraps, DYNAPPS_ERR_BAD_HEADER, "header.address_wraps"},
         {e_wrong_chip, DYNAPPS_ERR_WRONG_CHIP, "header.chip"},
-        {e_firmware_id, DYNAPPS_ERR_FIRMWARE_MISMATCH, "contents.firmware_id"},
+        {e_firmware_id, DYNAPPS_ERR_FIRMWARE_MISMATCH, "contents.exports_prefix"},
     };
     size_t size;
     uint8_t *image = iram_image(&size);

@@ -9,7 +9,8 @@
  *   DYNAPPS_EMU_FLASH_IBUS_BASE, DYNAPPS_EMU_FLASH_IBUS_SIZE, DYNAPPS_EMU_FLASH_DBUS_BASE,
  *   DYNAPPS_EMU_FLASH_DBUS_SIZE, DYNAPPS_EMU_FLASH_DATA_VIEW_FROM, DYNAPPS_EMU_FLASH_SCRATCH_VADDR,
  *   DYNAPPS_EMU_MMU_PAGE_SIZE, DYNAPPS_EMU_DATA_ARENA_SIZE, DYNAPPS_EMU_PSRAM_BASE and
- *   DYNAPPS_EMU_PSRAM_SIZE (the board's PSRAM; size 0 on a chip without PSRAM).
+ *   DYNAPPS_EMU_PSRAM_SIZE (the board's PSRAM; size 0 on a chip without PSRAM); and for the
+ *   loader core DYNAPPS_CHIP_ID and DYNAPPS_REQUIRE_SIGNED_IMAGES (dynapps.yaml signing.require).
  */
 #pragma once
 
@@ -31,6 +32,11 @@
 #define DYNAPPS_EMU_REG_SHA_LEN 0x38    /* RW: how many */
 #define DYNAPPS_EMU_REG_SHA_START 0x3C  /* W: hash [SRC, SRC + LEN) now; a bad range is a fault */
 #define DYNAPPS_EMU_REG_SHA_DIGEST 0x40 /* R: 8 words, 0x40..0x5C: digest bytes 4i..4i+3 of word i */
+#define DYNAPPS_EMU_REG_SIG_HASH 0x60      /* RW: address of a 32-byte SHA-256 */
+#define DYNAPPS_EMU_REG_SIG_SIGNATURE 0x64 /* RW: address of a 64-byte ECDSA P-256 r || s */
+#define DYNAPPS_EMU_REG_SIG_KEY 0x68       /* RW: address of a 65-byte public point 04 || X || Y */
+#define DYNAPPS_EMU_REG_SIG_START 0x6C     /* W: check now; a bad range is a fault */
+#define DYNAPPS_EMU_REG_SIG_RESULT 0x70    /* R: 1 the signature verifies, 0 it does not */
 
 #define DYNAPPS_EMU_ID 0x554D4544u /* "DEMU" */
 #define DYNAPPS_EMU_SHA_DIGEST_WORDS 8
@@ -56,6 +62,7 @@
 
 #ifndef __ASSEMBLER__
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -130,6 +137,22 @@ static inline void dynapps_emu_sha256(const void *data, size_t size, uint8_t dig
         uint32_t word = DYNAPPS_EMU_REG(DYNAPPS_EMU_REG_SHA_DIGEST + 4u * i);
         memcpy(digest + 4u * i, &word, sizeof word);
     }
+}
+
+/*
+ * Whether `signature` signs `hash` for `public_key`, by the emulator's signature checker
+ * (emulator/devices.py, SignatureChecker), standing in for Mbed TLS on a chip. The three must be
+ * readable by a data load, like the SHA engine's input, else the machine stops with a
+ * "sig_read" fault. Fixed cost: 4 register writes and a read.
+ */
+static inline bool dynapps_emu_verify_signature(const uint8_t *hash, const uint8_t *signature,
+                                                const uint8_t *public_key)
+{
+    DYNAPPS_EMU_REG(DYNAPPS_EMU_REG_SIG_HASH) = (uint32_t)(uintptr_t)hash;
+    DYNAPPS_EMU_REG(DYNAPPS_EMU_REG_SIG_SIGNATURE) = (uint32_t)(uintptr_t)signature;
+    DYNAPPS_EMU_REG(DYNAPPS_EMU_REG_SIG_KEY) = (uint32_t)(uintptr_t)public_key;
+    DYNAPPS_EMU_REG(DYNAPPS_EMU_REG_SIG_START) = 1u;
+    return DYNAPPS_EMU_REG(DYNAPPS_EMU_REG_SIG_RESULT) == 1u;
 }
 
 static inline uint32_t dynapps_emu_flash_size(void)

@@ -1,5 +1,6 @@
-"""The emulator machine's devices: the UART, the MMU, the SHA-256 engine and the control block that
-exposes the last two (and exit, marks, the instruction counter) to the firmware.
+"""The emulator machine's devices: the UART, the MMU, the SHA-256 engine, the signature checker and
+the control block that exposes the last three (and exit, marks, the instruction counter) to the
+firmware.
 
 Register offsets mirror firmware/emulator/include/dynapps_emu.h (tests/test_emu_firmware_spec.py
 checks that the two agree). Each device is a small class the machine owns; the machine maps the
@@ -12,6 +13,7 @@ import ctypes
 import hashlib
 from typing import TYPE_CHECKING
 
+from .. import signing
 from .results import Mapping, Mark
 
 if TYPE_CHECKING:
@@ -36,6 +38,11 @@ REG_SHA_SRC = 0x34
 REG_SHA_LEN = 0x38
 REG_SHA_START = 0x3C
 REG_SHA_DIGEST = 0x40  # 8 words: 0x40 .. 0x5C
+REG_SIG_HASH = 0x60  # signature checker: address of the 32-byte SHA-256
+REG_SIG_SIGNATURE = 0x64  # address of the 64-byte r || s
+REG_SIG_KEY = 0x68  # address of the 65-byte public point
+REG_SIG_START = 0x6C  # write: check now
+REG_SIG_RESULT = 0x70  # read: 1 the signature verifies, 0 it does not
 EMU_ID = 0x554D4544
 SHA_DIGEST_WORDS = 8
 
@@ -59,7 +66,8 @@ UART_TX_FIFO = 0x00
 MMIO_SIZE = 0x1000
 
 # Registers that only hold what the firmware wrote (a request's arguments, the last MMU status).
-_PLAIN_REGISTERS = (REG_MMU_VADDR, REG_MMU_OFFSET, REG_MMU_SIZE, REG_SYNC_ADDR, REG_SHA_SRC, REG_SHA_LEN)
+_PLAIN_REGISTERS = (REG_MMU_VADDR, REG_MMU_OFFSET, REG_MMU_SIZE, REG_SYNC_ADDR, REG_SHA_SRC, REG_SHA_LEN,
+                    REG_SIG_HASH, REG_SIG_SIGNATURE, REG_SIG_KEY)
 
 
 def align_up(value: int, alignment: int) -> int:
@@ -236,20 +244,57 @@ class ShaEngine:
         self.digest = hashlib.sha256(data).digest()
 
 
+class SignatureChecker:
+    """ECDSA P-256 signature checks over guest memory, standing in for what ESP-IDF does with
+    Mbed TLS (docs/image-format.md, "Signature"); the bytes are checked with `cryptography`.
+
+    The firmware writes the addresses of the 32-byte SHA-256 (REG_SIG_HASH), the 64-byte raw
+    r || s signature (REG_SIG_SIGNATURE, big-endian r then s) and the 65-byte uncompressed public
+    point 0x04 || X || Y (REG_SIG_KEY), then any value to REG_SIG_START; REG_SIG_RESULT then reads
+    1 if the signature verifies, 0 if not (a malformed point or signature included). A range the
+    SHA engine could not read either stops the run with a "sig_read" fault. Like the SHA engine it
+    takes no instructions. Every check is logged in `log` as (digest, signature, point, result).
+    """
+
+    def __init__(self, machine: Machine, sha: ShaEngine):
+        self._machine = machine
+        self._sha = sha
+        self.result = 0
+        self.log: list[tuple[bytes, bytes, bytes, bool]] = []
+
+    def start(self, uc, hash_address: int, signature_address: int, key_address: int) -> None:
+        parts = []
+        for address, size in ((hash_address, 32), (signature_address, signing.SIGNATURE_SIZE),
+                              (key_address, signing.PUBLIC_KEY_SIZE)):
+            refusal = self._sha.refusal(address, size)
+            if refusal is not None:
+                self._machine.memory_fault("sig_read", address=address, size=size,
+                                           detail=f"signature checker: {refusal}")
+                uc.emu_stop()
+                return
+            parts.append(bytes(uc.mem_read(address, size)))
+        digest, signature, point = parts
+        valid = signing.verify_digest(point, digest, signature)
+        self.result = int(valid)
+        self.log.append((digest, signature, point, valid))
+
+
 class ControlBlock:
     """The firmware's window on the machine: exit, benchmark marks, the instruction counter,
-    MMU requests, code sync, the flash size and the SHA engine's registers."""
+    MMU requests, code sync, the flash size and the SHA engine's and signature checker's registers."""
 
-    def __init__(self, machine: Machine, mmu: Mmu, sha: ShaEngine):
+    def __init__(self, machine: Machine, mmu: Mmu, sha: ShaEngine, signatures: SignatureChecker):
         self._machine = machine
         self._mmu = mmu
         self._sha = sha
+        self._signatures = signatures
         self.exit_code: int | None = None
         self.exit_instructions: int | None = None
         self.marks: list[Mark] = []
         self._icount_hi_latch = 0
         self._registers = {REG_MMU_VADDR: 0, REG_MMU_OFFSET: 0, REG_MMU_SIZE: 0, REG_MMU_STATUS: 0,
-                           REG_SYNC_ADDR: 0, REG_SHA_SRC: 0, REG_SHA_LEN: 0}
+                           REG_SYNC_ADDR: 0, REG_SHA_SRC: 0, REG_SHA_LEN: 0, REG_SIG_HASH: 0,
+                           REG_SIG_SIGNATURE: 0, REG_SIG_KEY: 0}
 
     def read(self, uc, offset, size, _):
         if offset == REG_ICOUNT_LO:
@@ -265,6 +310,8 @@ class ControlBlock:
         if REG_SHA_DIGEST <= offset < REG_SHA_DIGEST + 4 * SHA_DIGEST_WORDS:
             at = offset - REG_SHA_DIGEST
             return int.from_bytes(self._sha.digest[at:at + 4], "little")
+        if offset == REG_SIG_RESULT:
+            return self._signatures.result
         return self._registers.get(offset, 0)
 
     def write(self, uc, offset, size, value, _):
@@ -282,5 +329,7 @@ class ControlBlock:
             self._machine.sync_code(registers[REG_SYNC_ADDR], value)
         elif offset == REG_SHA_START:
             self._sha.start(uc, registers[REG_SHA_SRC], registers[REG_SHA_LEN])
+        elif offset == REG_SIG_START:
+            self._signatures.start(uc, registers[REG_SIG_HASH], registers[REG_SIG_SIGNATURE], registers[REG_SIG_KEY])
         elif offset in _PLAIN_REGISTERS:
             registers[offset] = value

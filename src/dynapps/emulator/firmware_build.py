@@ -34,10 +34,12 @@ def core_sources() -> tuple[Path, ...]:
     return tuple(sorted((COMPONENT / "src").glob("*.c")))
 
 
-def firmware_defines(profile: chips.ChipProfile) -> dict[str, int]:
-    """The -D values every firmware file gets (firmware/emulator/include/dynapps_emu.h lists them)."""
+def firmware_defines(profile: chips.ChipProfile, require_signed: bool = False) -> dict[str, int]:
+    """The -D values every firmware file gets (firmware/emulator/include/dynapps_emu.h lists them);
+    `require_signed`: the loader refuses unsigned images (dynapps.yaml signing.require)."""
     e, p = profile.emulator, profile
     return {
+        "DYNAPPS_REQUIRE_SIGNED_IMAGES": int(require_signed),
         "DYNAPPS_CHIP_ID": p.chip_id,  # the loader core checks images against it
         "DYNAPPS_EMU_UART_BASE": e.uart,
         "DYNAPPS_EMU_CTRL_BASE": e.control,
@@ -105,10 +107,10 @@ class FirmwareBuildSpec:
 
 
 def build_spec(profile: chips.ChipProfile, project_sources: Sequence[str] = (), generated_dir: str = "",
-               stack_size: int = DEFAULT_STACK_SIZE) -> FirmwareBuildSpec:
+               stack_size: int = DEFAULT_STACK_SIZE, require_signed: bool = False) -> FirmwareBuildSpec:
     """The emulator firmware of `profile`; `project_sources` (firmware.emulator_sources) and
     `generated_dir` (wrappers, export table) are relative to the project's root."""
-    defines = firmware_defines(profile)
+    defines = firmware_defines(profile, require_signed)
     arch = tuple(toolchain.debian_arch_flags(profile))
     picolibc = ("--specs=picolibc.specs",)
     cflags = (*arch, *picolibc, "-ffunction-sections", "-fdata-sections",

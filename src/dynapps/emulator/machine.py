@@ -72,7 +72,7 @@ import ctypes
 import time
 
 from .. import chips
-from .devices import MMIO_SIZE, ControlBlock, Mmu, ShaEngine, Uart, align_up
+from .devices import MMIO_SIZE, ControlBlock, Mmu, ShaEngine, SignatureChecker, Uart, align_up
 from .results import DataAccess, DataWatch, EmulatorError, ExecWatch, Fault, Mapping, Mark, RunResult
 
 DEFAULT_FLASH_SIZE = 4 * 1024 * 1024
@@ -121,7 +121,8 @@ class Machine:
         self.uart = Uart(echo)
         self.mmu = Mmu(self, self._flash)
         self.sha = ShaEngine(self)
-        self.control = ControlBlock(self, self.mmu, self.sha)
+        self.signatures = SignatureChecker(self, self.sha)
+        self.control = ControlBlock(self, self.mmu, self.sha, self.signatures)
         self.faults: list[Fault] = []
         self.symbols: dict[str, int] = {}
         self.entry: int | None = None

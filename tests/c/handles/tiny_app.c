@@ -16,7 +16,7 @@
 #define TINY_FW_ID 0x7E57AB1Eu
 #define TINY_CODE 16u
 
-const dynapps_firmware_t dynapps_firmware = {TINY_FW_ID, 0, NULL};
+const dynapps_firmware_t dynapps_firmware = {TINY_FW_ID, 0, NULL, NULL, NULL};
 
 uint8_t *tiny_image(const char *name, uint8_t tag, size_t *size)
 {
@@ -29,7 +29,7 @@ uint8_t *tiny_image(const char *name, uint8_t tag, size_t *size)
     };
     /* code at 0 and data right after it: the alias rule for a port without an alias */
     const ib_spec_t spec = {.name = name, .strategy = DYNAPPS_STRATEGY_IRAM, .align_log2 = 2,
-                            .firmware_id = TINY_FW_ID, .code = code, .code_size = TINY_CODE,
+                            .exports_id = 0, .code = code, .code_size = TINY_CODE,
                             .bss_size = 8, .code_vaddr = 0, .data_vaddr = TINY_CODE,
                             .exports = exports, .export_count = 3};
     return ib_build(&spec, size);

@@ -43,7 +43,9 @@ extern "C" {
     X(DYNAPPS_ERR_WRONG_SLOT)           /* the image is another app's: name is not the slot's */ \
     X(DYNAPPS_ERR_WRONG_ADDRESS)        /* XIP image linked for another slot's flash window */  \
     X(DYNAPPS_ERR_NO_PSRAM)             /* a PSRAM image, but the firmware has no PSRAM heap */ \
-    X(DYNAPPS_ERR_PSRAM_NOT_EXECUTABLE) /* memory protection forbids running code from PSRAM */
+    X(DYNAPPS_ERR_PSRAM_NOT_EXECUTABLE) /* memory protection forbids running code from PSRAM */ \
+    X(DYNAPPS_ERR_UNSIGNED)             /* unsigned image, and this firmware requires signed */ \
+    X(DYNAPPS_ERR_BAD_SIGNATURE)        /* signature does not verify with the firmware's key */
 
 typedef enum {
 #define DYNAPPS_ENUM_ENTRY(name) name,
@@ -66,6 +68,14 @@ typedef struct {
     uint32_t id; /* first 4 bytes (LE) of SHA-256 over the names joined by '\n' */
     uint32_t count;
     const dynapps_symbol_t *symbols; /* in the order of exports.yaml */
+    /* prefix_ids[k] is the id of the table's first k + 1 entries (computed like `id`, so
+     * prefix_ids[count - 1] == id): an image built against a shorter table that this one
+     * extends names that prefix, and the check is one look-up. */
+    const uint32_t *prefix_ids;
+    /* The public key image signatures are checked with (DYNAPPS_SIGNING_KEY_SIZE bytes: an
+     * uncompressed P-256 point), generated from the project's signing key; NULL: the project has
+     * none, and a signature is not checked (docs/image-format.md, "Signature"). */
+    const uint8_t *signing_key;
 } dynapps_firmware_t;
 
 extern const dynapps_firmware_t dynapps_firmware;
@@ -108,6 +118,12 @@ dynapps_err_t dynapps_load(const char *name, dynapps_app_t **out);
 /* Load an IRAM image from a RAM buffer (an XIP image needs its flash slot). The buffer may be
  * freed once this returns. */
 dynapps_err_t dynapps_load_from_buffer(const void *image, size_t size, dynapps_app_t **out);
+
+/* Verify an image in RAM without loading it: header, SHA-256, signature (refused unsigned when
+ * the firmware requires signed images), export table prefix and tables, the checks a load
+ * makes before placing anything (docs/loader-api.md). For a transport that receives images
+ * (the live agent) before it writes or loads one. */
+dynapps_err_t dynapps_verify_image(const void *image, size_t size);
 
 /* Address of the export `name`, callable through a correctly typed function pointer. */
 dynapps_err_t dynapps_find_export(const dynapps_app_t *app, const char *name, void **function);

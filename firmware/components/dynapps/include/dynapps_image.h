@@ -1,22 +1,26 @@
 /*
- * dynapps image format, version 2 (docs/image-format.md is the reference).
+ * dynapps image format, version 3 (docs/image-format.md is the reference).
  *
  * Written by src/dynapps/image.py; read by the loader core.
  * Everything is little-endian. The file is:
  *
  *   [header 88][code segment][data segment][fix-ups][imports][exports][strtab][SHA-256 32]
+ *   [signature 64, only with DYNAPPS_IMAGE_FLAG_SIGNED]
  *
- * every part starting on a 4-byte boundary. The SHA-256 covers every byte before it.
+ * every part starting on a 4-byte boundary. The SHA-256 covers every byte before it; the
+ * signature (ECDSA P-256 over that SHA-256, raw r || s, 32 bytes each, big-endian) follows it.
  */
 #pragma once
 
 #include <stdint.h>
 
 #define DYNAPPS_IMAGE_MAGIC 0x50504144u /* "DAPP" read as a little-endian word */
-#define DYNAPPS_IMAGE_FORMAT_VERSION 2u
+#define DYNAPPS_IMAGE_FORMAT_VERSION 3u
 #define DYNAPPS_IMAGE_HEADER_SIZE 88u
 #define DYNAPPS_IMAGE_NAME_SIZE 16u /* an ESP-IDF partition label: the app's slot is named so */
 #define DYNAPPS_IMAGE_HASH_SIZE 32u
+#define DYNAPPS_IMAGE_SIGNATURE_SIZE 64u  /* ECDSA P-256: r || s, each 32 bytes big-endian */
+#define DYNAPPS_SIGNING_KEY_SIZE 65u      /* its public key: 0x04 || X || Y (uncompressed point) */
 
 typedef enum {
     DYNAPPS_STRATEGY_IRAM = 1,  /* copied into executable RAM, relocated by fix-ups */
@@ -30,6 +34,7 @@ typedef enum {
 
 /* Header flags. */
 #define DYNAPPS_IMAGE_FLAG_FPU_ABI 0x0001u /* built for ilp32f: the firmware must be too */
+#define DYNAPPS_IMAGE_FLAG_SIGNED 0x0002u  /* version 3: a signature follows the SHA-256 */
 
 typedef struct {
     uint32_t magic;              /* DYNAPPS_IMAGE_MAGIC */
@@ -49,9 +54,12 @@ typedef struct {
     uint32_t import_slots_vaddr; /* link address of import_count uint32_t slots in the data segment */
     uint32_t export_count;       /* dynapps_image_export_t records */
     uint32_t strtab_size;        /* bytes of NUL-terminated names, padded to 4 */
-    uint32_t firmware_id;        /* must equal the firmware export table's id */
+    uint32_t exports_id;         /* id of the prefix of the firmware export table the app needs */
     uint16_t flags;              /* DYNAPPS_IMAGE_FLAG_* */
-    uint16_t reserved;           /* 0 */
+    uint16_t exports_count;      /* that prefix's length: the table's first exports_count entries.
+                                  * Version 3: a firmware whose table extends it loads the image
+                                  * (dynapps_firmware.prefix_ids[exports_count - 1] == exports_id);
+                                  * 0: the app imports nothing, exports_id is 0 */
     /* Version 2: which app this is. The loader loads an image only from the slot labelled
      * `name`; the version is the manifest's, for people and tools (the loader ignores it). */
     char name[DYNAPPS_IMAGE_NAME_SIZE]; /* the app's name, NUL-padded, as its slot's label */

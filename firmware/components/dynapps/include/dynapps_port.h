@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "dynapps.h"
+#include "dynapps_image.h" /* DYNAPPS_IMAGE_SIGNATURE_SIZE, DYNAPPS_SIGNING_KEY_SIZE */
 
 #ifdef __cplusplus
 extern "C" {
@@ -94,6 +95,16 @@ void dynapps_port_data_arena(uintptr_t *base, size_t *size);
  * loader lock held; it cannot fail (a port whose hardware path fails falls back to software).
  */
 void dynapps_port_sha256(const void *data, size_t size, uint8_t digest[32]);
+
+/*
+ * Whether `signature` (DYNAPPS_IMAGE_SIGNATURE_SIZE bytes: ECDSA P-256 r || s, big-endian) is a
+ * valid signature of the SHA-256 `hash` by the holder of the private key of `public_key`
+ * (DYNAPPS_SIGNING_KEY_SIZE bytes: 0x04 || X || Y). The three may have any alignment; `signature`
+ * may lie in a slot's data view. False for a malformed signature or key, never a crash. The
+ * ESP-IDF port verifies through Mbed TLS (PSA on Mbed TLS 4), the emulator port through the
+ * emulator's signature device, the host tests through OpenSSL. Called with the loader lock held.
+ */
+bool dynapps_port_verify_signature(const uint8_t hash[32], const uint8_t *signature, const uint8_t *public_key);
 
 /* The loader lock: a plain, non-recursive mutex is enough (a FreeRTOS mutex on ESP-IDF). The
  * core never takes it twice and never holds it while app code runs (init, deinit, calls). */

@@ -334,6 +334,34 @@ dynapps_err_t dynapps_load_from_buffer(const void *image, size_t size, dynapps_a
     return finish_load(err, app, out);
 }
 
+/* The checks of load_image before anything is reserved or placed (no slot: no identity). */
+static dynapps_err_t verify_image(const uint8_t *bytes, size_t size)
+{
+    image_t img;
+    dynapps_err_t err = dynapps_verify_header(bytes, size, &img);
+    if (err == DYNAPPS_OK) {
+        err = dynapps_verify_contents(&img);
+    }
+    if (err == DYNAPPS_OK) {
+        err = dynapps_verify_fixups(&img);
+    }
+    if (err == DYNAPPS_OK) {
+        err = dynapps_verify_imports(&img);
+    }
+    return err;
+}
+
+dynapps_err_t dynapps_verify_image(const void *image, size_t size)
+{
+    if (image == NULL) {
+        return DYNAPPS_ERR_INVALID_ARG;
+    }
+    dynapps_port_lock();
+    dynapps_err_t err = verify_image(image, size);
+    dynapps_port_unlock();
+    return err;
+}
+
 static dynapps_err_t find_export(const dynapps_app_t *handle, const char *name, void **function)
 {
     const dynapps_app_t *app = live_app(handle);

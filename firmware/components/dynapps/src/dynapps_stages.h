@@ -77,6 +77,7 @@ typedef struct {
     uint32_t imports;
     uint32_t exports;
     uint32_t strtab;
+    uint32_t hash;       /* file offset of the SHA-256; the signature follows when signed */
     uint32_t tail;       /* IRAM: offset of the identity, then the export table copy, in the
                           * executable allocation */
     uint32_t names_from; /* IRAM: the export names kept are string table bytes [from, end) */
@@ -219,10 +220,12 @@ CALL_PATH bool name_ok(const image_t *img, uint32_t offset)
 }
 
 /* The firmware symbol import `imp` names, or NULL (bad name, bad index, other name there): by
- * index, with the name as a check that image and firmware agree on what the index means. */
+ * index, with the name as a check that image and firmware agree on what the index means. The
+ * index must be inside the prefix of the table the image names (exports_count), which the
+ * content checks have found to be this firmware's (so it is also inside the table). */
 CALL_PATH const dynapps_symbol_t *import_symbol(const image_t *img, dynapps_image_import_t imp)
 {
-    if (!name_ok(img, imp.name_offset) || imp.firmware_index >= dynapps_firmware.count) {
+    if (!name_ok(img, imp.name_offset) || imp.firmware_index >= img->h.exports_count) {
         return NULL;
     }
     const dynapps_symbol_t *symbol = &dynapps_firmware.symbols[imp.firmware_index];
@@ -239,6 +242,9 @@ dynapps_err_t dynapps_verify_identity(const image_t *img, const dynapps_slot_t *
 /* SHA-256, firmware id, import slots and export table; fix-ups and imports are checked where
  * they are used (place), this only orders the errors when an earlier table is bad. */
 dynapps_err_t dynapps_verify_contents(image_t *img);
+/* Every fix-up inside the loaded region (place checks each as it applies it; this is for a
+ * verification without a load, dynapps_verify_image). */
+dynapps_err_t dynapps_verify_fixups(const image_t *img);
 /* Every import: BAD_TABLE for a bad slot range or name (all of them first), then
  * UNRESOLVED_IMPORT for one the firmware does not offer under that index and name. */
 dynapps_err_t dynapps_verify_imports(const image_t *img);

@@ -30,6 +30,13 @@
 
 #define ADDRESS_SPACE ((uint64_t)1 << 32) /* image addresses are 32-bit */
 
+/* Whether an image must be signed (ESP-IDF: CONFIG_DYNAPPS_REQUIRE_SIGNED_IMAGES; the emulator
+ * firmware: dynapps.yaml signing.require). Then an unsigned image is refused, and so is every
+ * image when the firmware holds no key to check one with. */
+#ifndef DYNAPPS_REQUIRE_SIGNED_IMAGES
+#define DYNAPPS_REQUIRE_SIGNED_IMAGES 0
+#endif
+
 /* [base, base + size) fits the 32-bit address space without wrapping. */
 static bool range_fits(uint32_t base, uint64_t size) { return base + size <= ADDRESS_SPACE; }
 
@@ -44,7 +51,7 @@ static bool layout_ok(image_t *img)
     if (h->header_size != DYNAPPS_IMAGE_HEADER_SIZE) {
         return REFUSED("header.header_size");
     }
-    if (h->reserved != 0 || h->reserved2 != 0) {
+    if (h->reserved2 != 0) {
         return REFUSED("header.reserved");
     }
     /* An app without code is a broken build, and would ask the port for 0 bytes of exec RAM. */
@@ -58,9 +65,12 @@ static bool layout_ok(image_t *img)
     uint64_t imports = fixups + (uint64_t)h->fixup_count * sizeof(dynapps_image_fixup_t);
     uint64_t exports = imports + (uint64_t)h->import_count * sizeof(dynapps_image_import_t);
     uint64_t strtab = exports + (uint64_t)h->export_count * sizeof(dynapps_image_export_t);
-    if (strtab + h->strtab_size + DYNAPPS_IMAGE_HASH_SIZE != h->image_size) {
+    uint64_t hash = strtab + h->strtab_size;
+    uint32_t signature = (h->flags & DYNAPPS_IMAGE_FLAG_SIGNED) != 0 ? DYNAPPS_IMAGE_SIGNATURE_SIZE : 0u;
+    if (hash + DYNAPPS_IMAGE_HASH_SIZE + signature != h->image_size) {
         return REFUSED("header.size_sum");
     }
+    img->hash = (uint32_t)hash;
     img->fixups = (uint32_t)fixups; /* all below image_size, so they fit */
     img->imports = (uint32_t)imports;
     img->exports = (uint32_t)exports;
@@ -204,17 +214,48 @@ dynapps_err_t dynapps_verify_identity(const image_t *img, const dynapps_slot_t *
 
 /* ---- content checks (after the hash, the tables can be trusted to be what was built) ----- */
 
-/* The SHA-256 comes from the port: the chip's accelerator where there is one. */
-static bool hash_ok(const image_t *img)
+/* The firmware's export table starts with the prefix the image was built against: the same
+ * names in the same order (an appended export keeps every image valid; a reordered, renamed or
+ * removed one changes the id of every prefix that holds it). */
+static bool exports_prefix_ok(const dynapps_image_header_t *h)
 {
-    uint32_t digest[DYNAPPS_IMAGE_HASH_SIZE / 4];
-    uint32_t covered = img->h.image_size - DYNAPPS_IMAGE_HASH_SIZE; /* a multiple of 4 */
+    if (h->exports_count == 0) {
+        return h->exports_id == 0;
+    }
+    return h->exports_count <= dynapps_firmware.count &&
+           dynapps_firmware.prefix_ids[h->exports_count - 1u] == h->exports_id;
+}
+
+/* The SHA-256 comes from the port: the chip's accelerator where there is one. On success
+ * `digest` holds it (what the signature signs). */
+static bool hash_ok(const image_t *img, uint32_t digest[DYNAPPS_IMAGE_HASH_SIZE / 4])
+{
+    uint32_t covered = img->hash; /* a multiple of 4 */
     dynapps_port_sha256(img->bytes, covered, (uint8_t *)digest);
     uint32_t diff = 0;
     for (uint32_t i = 0; i < DYNAPPS_IMAGE_HASH_SIZE / 4; i++) {
         diff |= digest[i] ^ image_word(img, covered + 4u * i);
     }
     return diff == 0;
+}
+
+/* After the hash: the signature over it, when the image has one and the firmware a key. The
+ * flag is inside the hashed header, so clearing it is a change the signature would have
+ * caught: a stripped image is an unsigned one, refused where signing is required. */
+static dynapps_err_t signature_ok(const image_t *img, const uint32_t digest[DYNAPPS_IMAGE_HASH_SIZE / 4])
+{
+    const uint8_t *key = dynapps_firmware.signing_key;
+    if ((img->h.flags & DYNAPPS_IMAGE_FLAG_SIGNED) == 0) {
+        return DYNAPPS_REQUIRE_SIGNED_IMAGES ? REFUSE(DYNAPPS_ERR_UNSIGNED, "signature.missing") : DYNAPPS_OK;
+    }
+    if (key == NULL) { /* nothing to check it with */
+        return DYNAPPS_REQUIRE_SIGNED_IMAGES ? REFUSE(DYNAPPS_ERR_BAD_SIGNATURE, "signature.no_key") : DYNAPPS_OK;
+    }
+    const uint8_t *signature = img->bytes + img->hash + DYNAPPS_IMAGE_HASH_SIZE;
+    if (!dynapps_port_verify_signature((const uint8_t *)digest, signature, key)) {
+        return REFUSE(DYNAPPS_ERR_BAD_SIGNATURE, "signature.invalid");
+    }
+    return DYNAPPS_OK;
 }
 
 /* The check pass of the fix-ups: only run to tell which error an image with bad tables reports
@@ -268,6 +309,11 @@ static bool exports_ok(const image_t *img)
     return true;
 }
 
+dynapps_err_t dynapps_verify_fixups(const image_t *img)
+{
+    return fixups_ok(img) ? DYNAPPS_OK : DYNAPPS_ERR_FIXUP_OUT_OF_BOUNDS;
+}
+
 dynapps_err_t dynapps_verify_imports(const image_t *img)
 {
     if (!slots_ok(img)) {
@@ -295,12 +341,17 @@ dynapps_err_t dynapps_verify_imports(const image_t *img)
 dynapps_err_t dynapps_verify_contents(image_t *img)
 {
     PHASE(DYNAPPS_PHASE_HASH);
-    if (!hash_ok(img)) {
+    uint32_t digest[DYNAPPS_IMAGE_HASH_SIZE / 4];
+    if (!hash_ok(img, digest)) {
         return REFUSE(DYNAPPS_ERR_HASH_MISMATCH, "contents.hash");
     }
+    dynapps_err_t err = signature_ok(img, digest);
+    if (err != DYNAPPS_OK) {
+        return err;
+    }
     PHASE(DYNAPPS_PHASE_TABLES);
-    if (img->h.firmware_id != dynapps_firmware.id) {
-        return REFUSE(DYNAPPS_ERR_FIRMWARE_MISMATCH, "contents.firmware_id");
+    if (!exports_prefix_ok(&img->h)) {
+        return REFUSE(DYNAPPS_ERR_FIRMWARE_MISMATCH, "contents.exports_prefix");
     }
     uint32_t strtab_size = img->h.strtab_size;
     img->strtab_terminated = strtab_size != 0 && img->bytes[img->strtab + strtab_size - 1u] == '\0';

@@ -468,6 +468,15 @@ void dynapps_port_sha256(const void *data, size_t size, uint8_t digest[32])
 #endif
 }
 
+/* ---------------------------------------------------------------- signatures */
+
+/* The emulator's signature checker (ECDSA P-256 with `cryptography` in the host process), where
+ * the ESP-IDF port calls Mbed TLS: the core's path up to this call is the same. */
+bool dynapps_port_verify_signature(const uint8_t hash[32], const uint8_t *signature, const uint8_t *public_key)
+{
+    return dynapps_emu_verify_signature(hash, signature, public_key);
+}
+
 /* ---------------------------------------------------------------- data arena, locking */
 
 /* The XIP apps' data + bss: the linker script places this section at EmulatorProfile.data_arena.

@@ -35,6 +35,11 @@
  * 6.0 ships Mbed TLS 4, where the legacy hash API is private and PSA reaches the accelerator
  * through ESP-IDF's PSA driver). With CONFIG_MBEDTLS_HARDWARE_SHA (the default) both run on the
  * SHA peripheral; from flash, which DMA can't read, ESP-IDF feeds it block by block.
+ *
+ * Signatures (dynapps_port_verify_signature): ECDSA P-256 through the same Mbed TLS, by the same
+ * version switch: mbedtls_ecdsa_verify() (mbedtls/ecdsa.h, Mbed TLS 3.x: needs
+ * CONFIG_MBEDTLS_ECDSA_C and CONFIG_MBEDTLS_ECP_DP_SECP256R1_ENABLED, both on by default) or
+ * psa_verify_hash() (Mbed TLS 4, ESP-IDF >= 6.0). Mbed TLS 3.x has no Ed25519, hence P-256.
  */
 
 #include <stdbool.h>
@@ -60,7 +65,7 @@
 #include "dynapps_port.h"
 #include "dynapps_sha256.h" /* the core's software SHA-256 (src/, PRIV_INCLUDE_DIRS) */
 
-/* Mbed TLS 4 (ESP-IDF >= 6.0): hashing through PSA. */
+/* Mbed TLS 4 (ESP-IDF >= 6.0): hashing and signature checks through PSA. */
 #ifndef DYNAPPS_SHA_PSA
 #define DYNAPPS_SHA_PSA (ESP_IDF_VERSION >= ESP_IDF_VERSION_VAL(6, 0, 0))
 #endif
@@ -68,6 +73,8 @@
 #include "psa/crypto.h"     /* mbedtls (TF-PSA-Crypto) */
 #else
 #include "mbedtls/sha256.h" /* mbedtls */
+#include "mbedtls/ecdsa.h"  /* mbedtls: mbedtls_ecdsa_verify, mbedtls_ecp_*, mbedtls_mpi_* */
+#include "mbedtls/error.h"  /* mbedtls: MBEDTLS_ERR_ECP_FEATURE_UNAVAILABLE */
 #endif
 
 /* esp_mmu_map_virt() (esp_mm/include/esp_mmu_map.h) first shipped in ESP-IDF v6.1. */
@@ -552,6 +559,70 @@ void dynapps_port_sha256(const void *data, size_t size, uint8_t digest[32])
 #endif
     dynapps_sha256(data, size, digest);
 }
+
+/* ---- signatures ----------------------------------------------------------------------------- */
+
+#define SIGNATURE_OPTIONS "CONFIG_MBEDTLS_ECDSA_C and CONFIG_MBEDTLS_ECP_DP_SECP256R1_ENABLED"
+
+#if DYNAPPS_SHA_PSA
+/* The key is imported for each check (65 bytes, a few loads per boot) and destroyed after. */
+bool dynapps_port_verify_signature(const uint8_t hash[32], const uint8_t *signature, const uint8_t *public_key)
+{
+    psa_key_attributes_t attributes = PSA_KEY_ATTRIBUTES_INIT;
+    psa_set_key_type(&attributes, PSA_KEY_TYPE_ECC_PUBLIC_KEY(PSA_ECC_FAMILY_SECP_R1));
+    psa_set_key_bits(&attributes, 256);
+    psa_set_key_usage_flags(&attributes, PSA_KEY_USAGE_VERIFY_HASH);
+    psa_set_key_algorithm(&attributes, PSA_ALG_ECDSA(PSA_ALG_SHA_256));
+    psa_key_id_t key = 0;
+    psa_status_t status = psa_crypto_init();
+    if (status == PSA_SUCCESS) {
+        status = psa_import_key(&attributes, public_key, DYNAPPS_SIGNING_KEY_SIZE, &key);
+    }
+    if (status == PSA_SUCCESS) {
+        status = psa_verify_hash(key, PSA_ALG_ECDSA(PSA_ALG_SHA_256), hash, DYNAPPS_SHA256_SIZE, signature,
+                                 DYNAPPS_IMAGE_SIGNATURE_SIZE);
+        psa_destroy_key(key);
+    }
+    if (status == PSA_ERROR_NOT_SUPPORTED) {
+        ESP_LOGE(TAG, "ECDSA P-256 is not in this firmware's Mbed TLS: enable " SIGNATURE_OPTIONS);
+    } else if (status != PSA_SUCCESS && status != PSA_ERROR_INVALID_SIGNATURE) {
+        ESP_LOGW(TAG, "psa_verify_hash: %d", (int)status);
+    }
+    return status == PSA_SUCCESS;
+}
+#else
+bool dynapps_port_verify_signature(const uint8_t hash[32], const uint8_t *signature, const uint8_t *public_key)
+{
+    mbedtls_ecp_group group;
+    mbedtls_ecp_point point;
+    mbedtls_mpi r, s;
+    mbedtls_ecp_group_init(&group);
+    mbedtls_ecp_point_init(&point);
+    mbedtls_mpi_init(&r);
+    mbedtls_mpi_init(&s);
+    int ret = mbedtls_ecp_group_load(&group, MBEDTLS_ECP_DP_SECP256R1);
+    if (ret == 0) {
+        ret = mbedtls_ecp_point_read_binary(&group, &point, public_key, DYNAPPS_SIGNING_KEY_SIZE);
+    }
+    if (ret == 0) {
+        ret = mbedtls_mpi_read_binary(&r, signature, DYNAPPS_IMAGE_SIGNATURE_SIZE / 2);
+    }
+    if (ret == 0) {
+        ret = mbedtls_mpi_read_binary(&s, signature + DYNAPPS_IMAGE_SIGNATURE_SIZE / 2, DYNAPPS_IMAGE_SIGNATURE_SIZE / 2);
+    }
+    if (ret == 0) {
+        ret = mbedtls_ecdsa_verify(&group, hash, DYNAPPS_SHA256_SIZE, &point, &r, &s);
+    }
+    if (ret == MBEDTLS_ERR_ECP_FEATURE_UNAVAILABLE) {
+        ESP_LOGE(TAG, "ECDSA P-256 is not in this firmware's Mbed TLS: enable " SIGNATURE_OPTIONS);
+    }
+    mbedtls_mpi_free(&s);
+    mbedtls_mpi_free(&r);
+    mbedtls_ecp_point_free(&point);
+    mbedtls_ecp_group_free(&group);
+    return ret == 0;
+}
+#endif
 
 /* ---- lock ---------------------------------------------------------------------------------- */
 
