@@ -137,7 +137,7 @@ def test_psram_image_round_trip_and_inspect():
     from dynapps import image
 
     img = image.Image(chip_id=0x12, strategy="psram", align_log2=4, code=bytes(20), data=bytes(8), bss_size=4,
-                      code_vaddr=0, data_vaddr=32, import_slots_vaddr=32, firmware_id=1, fixups=[4, 32],
+                      code_vaddr=0, data_vaddr=32, import_slots_vaddr=32, exports_id=1, exports_count=1, fixups=[4, 32],
                       name="fir", version=(1, 0, 0))
     raw = img.to_bytes()
     assert raw[10] == 3

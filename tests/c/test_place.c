@@ -101,7 +101,7 @@ void test_psram_load(void)
 {
     host.i_d_offset = 0x700000; /* the IRAM alias must not matter to a PSRAM image */
     uint8_t code[8] = {1, 2, 3, 4, 5, 6, 7, 8};
-    ib_spec_t s = {.strategy = DYNAPPS_STRATEGY_PSRAM, .align_log2 = 2, .firmware_id = FW_ID,
+    ib_spec_t s = {.strategy = DYNAPPS_STRATEGY_PSRAM, .align_log2 = 2, .exports_id = FW_ID, .exports_count = 3,
                    .code = code, .code_size = 8, .code_vaddr = 0, .data_vaddr = 8};
     size_t size;
     uint8_t *image = ib_build(&s, &size);
