@@ -59,8 +59,9 @@ def build(build_dir: Path, chip: str, program: str, *, port: bool = False, extra
     out.mkdir()
     spec = emulator.build_spec(chips.profile(chip))
     script = spec.write_linker_script(out / "fw.ld")
-    ours = [*spec.platform_sources, *(spec.port_sources if port else ()), PROGRAMS / program]
+    ours = [*spec.platform_sources, *(spec.port_sources + spec.port_core_sources if port else ()), PROGRAMS / program]
     objects = []
+    extra = [source for source in extra if source not in ours]  # the port brings the core's window code
     for index, source in enumerate([*ours, *extra]):
         obj = out / f"{index}-{Path(source).name}.o"
         strict = ["-Werror"] if source in ours else []  # others' code (loader core) is not judged here
