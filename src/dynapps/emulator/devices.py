@@ -281,7 +281,7 @@ class Mmu:
 
     def _map_block(self, laddr: int, paddr: int, size: int) -> None:
         p, uc = self._machine.profile, self._machine.uc
-        views = [self.map_flash(p.flash_ibus.start + laddr, size, paddr, True, "esp_mm")]
+        views = [self.map_flash(p.xip_vaddr(laddr), size, paddr, True, "esp_mm")]  # linear laddr on the ibus
         if not p.unified_flash_window:
             views.append(self.map_flash(p.flash_dbus.start + laddr, size, paddr, False, "esp_mm"))
         for view in views:
