@@ -174,10 +174,12 @@ def test_loader_loads_built_apps_in_emulator(example_project, build_dir, chip):
     assert soft_result.between_marks(1, 2) - result.between_marks(1, 2) > 50 * hashed
 
 
+@pytest.mark.parametrize("idf", ["5.5", "6.1"])
 @pytest.mark.parametrize("chip", E2E_CHIPS)
-def test_xip_refused_when_the_firmware_mapped_over_the_window_first(example_project, build_dir, chip):
-    """ESP-IDF 5.5 rules: the firmware's own mapping covers the window's linear start, so first fit
-    can't put the window there: XIP loads are refused with both addresses, IRAM loads still work."""
+def test_xip_refused_when_the_firmware_mapped_over_the_window_first(example_project, build_dir, chip, idf):
+    """The firmware's own mapping covers the window's linear start: before 6.1 first fit puts the
+    window after it, from 6.1 esp_mmu_map_virt finds the range taken. XIP loads are refused with
+    the address the window needed (and where it landed), IRAM loads still work."""
     root = example_project.root
     example_project.scons(f"CHIP={chip}", "apps", "flash-apps")
     profile = chips.profile(chip)
@@ -186,19 +188,24 @@ def test_xip_refused_when_the_firmware_mapped_over_the_window_first(example_proj
     window_end = -(-max(offset + size for offset, size in slots.values()) // profile.mmu_page_size) * profile.mmu_page_size
     extra = (*emulator.build_spec(profile).core_sources, root / "build" / "generated" / "exports.c")
     taken_from = 0x400000  # a data partition past the 4 MB the example uses
-    elf = build(build_dir, chip, "window_taken.c", port=True, extra=extra,
+    elf = build(build_dir, chip, "window_taken.c", port=True, extra=extra, idf=idf,
                 defines={"TAKEN": hex(region), "TAKEN_FROM": hex(taken_from)})
-    machine = machine_for(chip, elf, (root / "build" / "emulator" / "flash.bin").read_bytes(), idf="5.5",
+    machine = machine_for(chip, elf, (root / "build" / "emulator" / "flash.bin").read_bytes(), idf=idf,
                           flash_size=8 << 20)
     result = machine.run(timeout_s=120)
     assert (result.exit_code, result.faults) == (0, []), result.uart_text
     first_free = machine.mmu.free_head()
     landed = profile.flash_ibus.start + first_free + region  # right after the firmware's mapping
+    wanted = profile.flash_ibus.start + region
+    window_line = {
+        "5.5": f"dynapps: apps window (flash 0x{region:08x}..0x{window_end:08x}) must be mapped at 0x{wanted:08x}, "
+               f"first fit put it at 0x{landed:08x}: something else is mapped there; XIP apps are refused",
+        "6.1": f"dynapps: apps window (flash 0x{region:08x}..0x{window_end:08x}) not mapped at 0x{wanted:08x}: "
+               "map the window at its own address failed (the MMU refused it); XIP apps are refused",
+    }[idf]
     assert result.uart_text.splitlines() == [
         f"firmware mapped {region} bytes at {profile.flash_dbus.start + first_free:08x}: 0",
-        f"dynapps: apps window (flash 0x{region:08x}..0x{window_end:08x}) must be mapped "
-        f"at 0x{profile.flash_ibus.start + region:08x}, first fit put it at 0x{landed:08x}: something else is "
-        "mapped there; XIP apps are refused",
+        window_line,
         "dynapps: XIP app in slot 'fir' (flash 0x{:08x}) refused: the apps window is not mapped at its own "
         "address".format(slots["fir"][0]),
         "crc DYNAPPS_OK fir DYNAPPS_ERR_ADDRESS_UNAVAILABLE",
@@ -206,6 +213,9 @@ def test_xip_refused_when_the_firmware_mapped_over_the_window_first(example_proj
     ]
     # nothing of the loader's stays mapped: only the firmware's own block
     assert [(b.laddr, b.paddr, b.size) for b in machine.mmu.blocks] == [(first_free, taken_from, region)]
+    if idf == "6.1":  # it asked for the window at its address, and got OVERLAP
+        assert (emulator.MMU_ESP_MAP_AT, profile.flash_dbus.start + region, region, window_end - region,
+                emulator.MMU_OVERLAP) in machine.mmu.log
 
 
 def _slots(root) -> dict[str, tuple[int, int]]:

@@ -356,10 +356,10 @@ static void window_log_refusal(void)
                (unsigned long)(DYNAPPS_EMU_FLASH_IBUS_BASE + r->wanted),
                (unsigned long)(DYNAPPS_EMU_FLASH_IBUS_BASE + r->got));
     } else {
-        printf("dynapps: apps window (flash 0x%08lx..0x%08lx) not mapped at 0x%08lx: %s failed (%d); "
+        printf("dynapps: apps window (flash 0x%08lx..0x%08lx) not mapped at 0x%08lx: %s failed (%s); "
                "XIP apps are refused\n", (unsigned long)s_window.start, (unsigned long)s_window.end,
-               (unsigned long)(DYNAPPS_EMU_FLASH_IBUS_BASE + r->wanted),
-               r->failed_step ? r->failed_step : "?", (int)r->mmu);
+               (unsigned long)(DYNAPPS_EMU_FLASH_IBUS_BASE + r->wanted), r->failed_step ? r->failed_step : "?",
+               r->mmu == DYNAPPS_MMU_PADDR_IN_USE ? "its flash is mapped already" : "the MMU refused it");
     }
 }
 

@@ -327,8 +327,10 @@ static void window_reserve(void)
                  (uint32_t)(SOC_IROM_LOW + report.got));
     } else {
         ESP_LOGE(TAG, "apps window (flash 0x%08" PRIx32 "..0x%08" PRIx32 ") not mapped at 0x%08" PRIx32
-                      ": %s failed (%s); XIP apps are refused", s_window.start, s_window.end,
-                 (uint32_t)(SOC_IROM_LOW + report.wanted), report.failed_step ? report.failed_step : "?",
+                      ": %s failed (%s; %s; the debug log has esp_mm's error); XIP apps are refused",
+                 s_window.start, s_window.end, (uint32_t)(SOC_IROM_LOW + report.wanted),
+                 report.failed_step ? report.failed_step : "?",
+                 report.mmu == DYNAPPS_MMU_PADDR_IN_USE ? "its flash is mapped already" : "esp_mm refused it",
                  DYNAPPS_WINDOW_MECHANISM);
     }
 }
