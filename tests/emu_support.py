@@ -19,7 +19,7 @@ from conftest import REPO
 pytest.importorskip("unicorn")
 pytest.importorskip("elftools")
 
-from dynapps import chips, emulator  # noqa: E402
+from dynapps import chips, emulator, idf_versions  # noqa: E402
 
 GCC = "riscv64-unknown-elf-gcc"
 if not shutil.which(GCC):
@@ -48,19 +48,21 @@ _BUILT: dict[str, Path] = {}
 
 
 def build(build_dir: Path, chip: str, program: str, *, port: bool = False, extra=(), defines=None,
-          cflags=()) -> Path:
+          cflags=(), idf: str | None = None) -> Path:
     """Compile tests/emu_fw/`program` with the emulator platform (and the port) for `chip`;
-    `defines` become -D values, `cflags` are added to every compile (e.g. -DDYNAPPS_EMU_SOFTWARE_SHA=1)."""
+    `defines` become -D values, `cflags` are added to every compile (e.g. -DDYNAPPS_EMU_SOFTWARE_SHA=1);
+    `idf`: the ESP-IDF release the firmware is built for (None: idf_versions.DEFAULT)."""
     flags = [*(f"-D{name}={value}" for name, value in (defines or {}).items()), *cflags]
-    key = hashlib.sha256(f"{chip}\0{program}\0{port}\0{extra}\0{flags}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{chip}\0{program}\0{port}\0{extra}\0{flags}\0{idf}".encode()).hexdigest()[:16]
     if key in _BUILT:
         return _BUILT[key]
     out = build_dir / f"{chip}-{Path(program).stem}-{key}"
     out.mkdir()
-    spec = emulator.build_spec(chips.profile(chip))
+    spec = emulator.build_spec(chips.profile(chip), idf=idf_versions.release(idf))
     script = spec.write_linker_script(out / "fw.ld")
-    ours = [*spec.platform_sources, *(spec.port_sources if port else ()), PROGRAMS / program]
+    ours = [*spec.platform_sources, *(spec.port_sources + spec.port_core_sources if port else ()), PROGRAMS / program]
     objects = []
+    extra = [source for source in extra if source not in ours]  # the port brings the core's window code
     for index, source in enumerate([*ours, *extra]):
         obj = out / f"{index}-{Path(source).name}.o"
         strict = ["-Werror"] if source in ours else []  # others' code (loader core) is not judged here

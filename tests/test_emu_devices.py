@@ -82,6 +82,8 @@ def test_watch_exec_and_data(build_dir):
 def test_sha_engine_digest_equals_hashlib(build_dir, chip):
     elf = build(build_dir, chip, "sha.c", defines={"APP_SLOT": hex(APP_SLOT)})
     machine = machine_for(chip, elf, flash_image(), count_instructions=True)
+    profile = chips.profile(chip)  # the two slots, mapped for reading as the apps window would be
+    assert machine.mmu.map(profile.flash_dbus.start + APP_SLOT, APP_SLOT, 0x20000, executable=False) == 0
     result = machine.run(timeout_s=60)
     assert (result.exit_code, result.faults) == (0, []), result.uart_text
     lines = re.findall(r"^sha ([0-9a-f]+) (\d+) (\d+) ([0-9a-f]{64})$", result.uart_text, re.M)

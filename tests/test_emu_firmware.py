@@ -36,12 +36,14 @@ def test_port_in_emulator(build_dir, chip):
     assert f"heap total {profile.emulator.heap.size}" in result.uart_text
     assert f"slot alpha offset {APP_SLOT:08x} size 00010000 bytes 0x{profile.flash_dbus.start + APP_SLOT:x}" \
         in result.uart_text
-    # the partition table was read through the scratch page below the data view
-    scratch = profile.flash_dbus.start + profile.emulator.flash_data_view_from - profile.mmu_page_size
-    assert (emulator.MMU_MAP_DATA, scratch, 0, profile.mmu_page_size, 0) in machine.mmu.log
+    # the partition table was read through a one-page mapping esp_mm put first fit, after the
+    # firmware's own pages
+    first_free = profile.flash_dbus.start + machine.mmu.free_head()
+    assert (emulator.MMU_ESP_MAP, first_free, 0, profile.mmu_page_size, 0) in machine.mmu.log
     assert machine.symbol("dynapps_data_arena") == profile.emulator.data_arena.start
-    # every mapping the port made is gone again
-    assert [m.kind for m in machine.mappings if m.kind.startswith("mmu_")] == []
+    # what stays mapped: the apps window, at its identity address, over both app slots
+    assert [(b.laddr, b.paddr, b.size) for b in machine.mmu.blocks] == [(APP_SLOT, APP_SLOT, 0x20000)]
+    assert [m.kind for m in machine.mappings if m.kind != "firmware" and m.kind != "esp_mm"] == []
 
 
 def test_arena_symbol_is_sized_for_the_app_build(build_dir):
@@ -170,3 +172,82 @@ def test_loader_loads_built_apps_in_emulator(example_project, build_dir, chip):
     assert (soft_result.exit_code, soft_result.faults) == (0, []), soft_result.uart_text
     assert soft_result.uart_text == result.uart_text and soft.sha.log == []
     assert soft_result.between_marks(1, 2) - result.between_marks(1, 2) > 50 * hashed
+
+
+@pytest.mark.parametrize("idf", ["5.5", "6.1"])
+@pytest.mark.parametrize("chip", E2E_CHIPS)
+def test_xip_refused_when_the_firmware_mapped_over_the_window_first(example_project, build_dir, chip, idf):
+    """The firmware's own mapping covers the window's linear start: before 6.1 first fit puts the
+    window after it, from 6.1 esp_mmu_map_virt finds the range taken. XIP loads are refused with
+    the address the window needed (and where it landed), IRAM loads still work."""
+    root = example_project.root
+    example_project.scons(f"CHIP={chip}", "apps", "flash-apps")
+    profile = chips.profile(chip)
+    region = project.load(root, chip, None).region_offset
+    slots = _slots(root)
+    window_end = -(-max(offset + size for offset, size in slots.values()) // profile.mmu_page_size) * profile.mmu_page_size
+    extra = (*emulator.build_spec(profile).core_sources, root / "build" / "generated" / "exports.c")
+    taken_from = 0x400000  # a data partition past the 4 MB the example uses
+    elf = build(build_dir, chip, "window_taken.c", port=True, extra=extra, idf=idf,
+                defines={"TAKEN": hex(region), "TAKEN_FROM": hex(taken_from)})
+    machine = machine_for(chip, elf, (root / "build" / "emulator" / "flash.bin").read_bytes(), idf=idf,
+                          flash_size=8 << 20)
+    result = machine.run(timeout_s=120)
+    assert (result.exit_code, result.faults) == (0, []), result.uart_text
+    first_free = machine.mmu.free_head()
+    landed = profile.flash_ibus.start + first_free + region  # right after the firmware's mapping
+    wanted = profile.flash_ibus.start + region
+    window_line = {
+        "5.5": f"dynapps: apps window (flash 0x{region:08x}..0x{window_end:08x}) must be mapped at 0x{wanted:08x}, "
+               f"first fit put it at 0x{landed:08x}: something else is mapped there; XIP apps are refused",
+        "6.1": f"dynapps: apps window (flash 0x{region:08x}..0x{window_end:08x}) not mapped at 0x{wanted:08x}: "
+               "map the window at its own address failed (the MMU refused it); XIP apps are refused",
+    }[idf]
+    assert result.uart_text.splitlines() == [
+        f"firmware mapped {region} bytes at {profile.flash_dbus.start + first_free:08x}: 0",
+        window_line,
+        "dynapps: XIP app in slot 'fir' (flash 0x{:08x}) refused: the apps window is not mapped at its own "
+        "address".format(slots["fir"][0]),
+        "crc DYNAPPS_OK fir DYNAPPS_ERR_ADDRESS_UNAVAILABLE",
+        "heap back 1",
+    ]
+    # nothing of the loader's stays mapped: only the firmware's own block
+    assert [(b.laddr, b.paddr, b.size) for b in machine.mmu.blocks] == [(first_free, taken_from, region)]
+    if idf == "6.1":  # it asked for the window at its address, and got OVERLAP
+        assert (emulator.MMU_ESP_MAP_AT, profile.flash_dbus.start + region, region, window_end - region,
+                emulator.MMU_OVERLAP) in machine.mmu.log
+
+
+def _slots(root) -> dict[str, tuple[int, int]]:
+    """name: (offset, size) of every app slot in the project's partitions.csv."""
+    rows = [line.split(",") for line in (root / "partitions.csv").read_text().splitlines()
+            if line and not line.startswith("#")]
+    return {r[0].strip(): (int(r[3], 16), int(r[4], 16)) for r in rows if r[2].strip() == "0x40"}
+
+
+@pytest.mark.parametrize("chip", E2E_CHIPS)
+def test_window_reserved_over_holes_left_by_the_firmware(example_project, build_dir, chip):
+    """ESP-IDF 5.5 rules, a hole and a live mapping below the window: the fillers take the hole,
+    the space around the live page and the rest up to the window; the XIP app runs at its address."""
+    root = example_project.root
+    example_project.scons(f"CHIP={chip}", "apps", "flash-apps")
+    profile = chips.profile(chip)
+    page = profile.mmu_page_size
+    extra = (*emulator.build_spec(profile).core_sources, root / "build" / "generated" / "exports.c")
+    elf = build(build_dir, chip, "window_holes.c", port=True, extra=extra, defines={"TAKEN_FROM": hex(0x300000)})
+    machine = machine_for(chip, elf, (root / "build" / "emulator" / "flash.bin").read_bytes(), idf="5.5")
+    result = machine.run(timeout_s=120)
+    assert (result.exit_code, result.faults) == (0, []), result.uart_text
+    first_free = machine.mmu.free_head()
+    slots = _slots(root)
+    assert result.uart_text.splitlines() == [
+        f"kept {profile.flash_dbus.start + first_free + page:08x}",
+        f"crc cbf43926 fir taps 63 at {profile.flash_ibus.start + slots['fir'][0] + 88:08x}"]
+    # the fillers: the hole (one page), then the rest below the window in one mapping after the probe
+    esp_maps = [(vaddr - profile.flash_dbus.start, offset, size) for command, vaddr, offset, size, status
+                in machine.mmu.log if command == emulator.MMU_ESP_MAP and status == 0]
+    region = project.load(root, chip, None).region_offset
+    assert (first_free, 0, page) in esp_maps  # the probe filling the hole, flash page 0
+    assert (first_free + 2 * page, page, page) in esp_maps  # the next probe, after the live page
+    assert (first_free + 3 * page, 2 * page, region - first_free - 3 * page) in esp_maps  # the rest
+    assert [(b.laddr, b.paddr) for b in machine.mmu.blocks] == [(first_free + page, 0x300000 + page), (region, region)]

@@ -1,6 +1,7 @@
 """The emulator's memory map (src/dynapps/emulator/machine.py, devices.py Mmu): flash windows are
-read-only, the data view shows the flash, esp32c3's IRAM alias takes words only and its DRAM alias
-does not execute, the MMU maps and refuses as the firmware asks, firmware outside the map is refused.
+read-only, esp32c3's IRAM alias takes words only and its DRAM alias does not execute, the MMU maps
+and refuses as the firmware asks and as each ESP-IDF release's esp_mm allocates, firmware outside
+the map is refused.
 Test programs: tests/emu_fw/."""
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ from emu_support import (ALIASED_CHIPS, ALL_CHIPS, APP_SLOT, build, build_dir, f
 
 
 @pytest.mark.parametrize("chip", ALL_CHIPS)
-@pytest.mark.parametrize("target", [0, 1, 2, 3], ids=["text", "rodata", "data_view", "unmapped_ibus"])
+@pytest.mark.parametrize("target", [0, 1, 2, 3], ids=["text", "rodata", "mapped_flash", "unmapped_ibus"])
 def test_store_into_flash_window_is_caught(build_dir, chip, target):
     elf = build(build_dir, chip, "store_flash.c", defines={"TARGET": target})
     machine = machine_for(chip, elf, flash_image())
+    if target == 2:  # flash the MMU maps for reading at the target
+        profile = chips.profile(chip)
+        assert machine.mmu.map(profile.flash_dbus.start + 0x200000, 0x200000, 4, executable=False) == 0
     result = machine.run()
     assert result.reason == "fault" and result.exit_code is None
     assert "store went through" not in result.uart_text
@@ -32,15 +36,62 @@ def test_store_into_flash_window_is_caught(build_dir, chip, target):
     assert f"{address:#010x}" in str(fault) and f"{fault.pc:#010x}" in str(fault)
 
 
-def test_data_view_shows_flash_identity(build_dir):
+def test_no_flash_is_visible_until_mapped(build_dir):
     for chip in ALL_CHIPS:
         profile = chips.profile(chip)
         machine = machine_for(chip, build(build_dir, chip, "exit_zero.c"), flash_image())
-        base = profile.flash_dbus.start
-        assert machine.read(base + APP_SLOT + 8, 10) == b"alpha-slot"
-        assert machine.read(base + profile.emulator.flash_data_view_from, 4) == b"\xff" * 4
-        with pytest.raises(Exception):  # below the data view: the firmware's part of the window
-            machine.read(base + 0x8000 + profile.emulator.flash_data_view_from // 2, 4)
+        with pytest.raises(Exception):  # like a chip: no identity view of the flash
+            machine.read(profile.flash_dbus.start + APP_SLOT + 8, 10)
+        assert [m.kind for m in machine.mappings] == ["firmware"] * len(machine.mappings)
+
+
+# ---------------------------------------------------------------- esp_mm of each ESP-IDF release
+
+
+def esp_mm_machine(build_dir, chip: str, idf: str) -> emulator.Machine:
+    return machine_for(chip, build(build_dir, chip, "exit_zero.c"), flash_image(), idf=idf)
+
+
+@pytest.mark.parametrize("chip", ["esp32c3", "esp32p4"])
+def test_esp_mm_first_fit_after_the_firmware_pages(build_dir, chip):
+    profile = chips.profile(chip)
+    machine = esp_mm_machine(build_dir, chip, "5.5")
+    mmu, page, dbus = machine.mmu, profile.mmu_page_size, profile.flash_dbus.start
+    first = mmu.free_head()
+    firmware_end = max(mmu.linear(m.end - 1) + 1 for m in machine.mappings if m.kind == "firmware")
+    assert first == -(-firmware_end // page) * page and first > 0
+    status, a = mmu.esp_map(APP_SLOT, 3 * page)
+    assert (status, a) == (emulator.MMU_OK, dbus + first)
+    # both buses see the slot at the same linear address
+    assert machine.read(a + 8, 10) == b"alpha-slot"
+    assert {m.start for m in machine.mappings if m.kind == "esp_mm"} == {a, profile.flash_ibus.start + first}
+    status, b = mmu.esp_map(0, page, paddr_shared=True)
+    assert (status, b) == (emulator.MMU_OK, dbus + first + 3 * page)
+    # a hole: the next one-page mapping fills it, a larger one goes after the last block
+    assert mmu.unmap(a) == emulator.MMU_OK
+    assert mmu.esp_map(page, 4 * page, paddr_shared=True) == (emulator.MMU_OK, dbus + first + 4 * page)
+    assert mmu.esp_map(5 * page, page, paddr_shared=True) == (emulator.MMU_OK, dbus + first)
+
+
+def test_esp_mm_refuses_flash_mapped_already_and_chosen_addresses_before_6_1(build_dir):
+    profile = chips.profile("esp32c3")
+    machine = esp_mm_machine(build_dir, "esp32c3", "6.0")
+    mmu, page = machine.mmu, profile.mmu_page_size
+    assert mmu.esp_map(APP_SLOT, 4 * page)[0] == emulator.MMU_OK
+    # inside a mapped block: refused even with the shared flag (esp_mm ESP_ERR_INVALID_STATE)
+    assert mmu.esp_map(APP_SLOT + page, page, paddr_shared=True) == (emulator.MMU_PADDR_IN_USE, 0)
+    # overlapping it: refused unless shared (ESP_ERR_INVALID_ARG)
+    assert mmu.esp_map(APP_SLOT - page, 2 * page) == (emulator.MMU_PADDR_OVERLAP, 0)
+    assert mmu.esp_map(APP_SLOT - page, 2 * page, paddr_shared=True)[0] == emulator.MMU_OK
+    # no mapping at a chosen address before 6.1, neither esp_mmu_map_virt nor the plain requests
+    target = profile.flash_dbus.start + 0x300000
+    assert mmu.esp_map_at(target, 0x300000, page) == emulator.MMU_NO_MAP_VIRT
+    assert mmu.command(emulator.MMU_MAP_EXEC, profile.flash_ibus.start + 0x300000, 0x300000, page) == \
+        (emulator.MMU_NO_MAP_VIRT, profile.flash_ibus.start + 0x300000)
+    newer = esp_mm_machine(build_dir, "esp32c3", "6.1")
+    assert newer.mmu.esp_map_at(target, 0x300000, page) == emulator.MMU_OK
+    assert newer.read(target, 4) == b"\xff" * 4
+    assert newer.mmu.esp_map_at(target, 0x310000, page) == emulator.MMU_OVERLAP
 
 
 # ---------------------------------------------------------------- IRAM / DRAM alias
@@ -98,7 +149,7 @@ def test_without_sync_unicorn_runs_stale_code(build_dir):
 
 def run_mmu_program(build_dir, chip: str, after_unmap: int):
     elf = build(build_dir, chip, "mmu.c", defines={"APP_SLOT": hex(APP_SLOT), "AFTER_UNMAP": after_unmap})
-    machine = machine_for(chip, elf, flash_image())
+    machine = machine_for(chip, elf, flash_image(), idf="6.1")  # mapping at a chosen address
     return chips.profile(chip), machine, machine.run()
 
 
@@ -122,8 +173,7 @@ def test_fetch_from_unmapped_instruction_bus_faults(build_dir, chip):
     assert "unmap 0\n" in result.uart_text
     [fault] = result.faults
     vaddr = profile.flash_ibus.start + APP_SLOT
-    # unified windows keep the data view there (readable, not executable); split ones have nothing
-    assert fault.kind in ("fetch_unmapped", "fetch_protected")
+    assert fault.kind == "fetch_unmapped"
     assert (fault.address, fault.pc) == (vaddr, vaddr)
     assert fault.ra == machine.symbol("call_site") + 2 or fault.ra == machine.symbol("call_site") + 4
 
@@ -140,10 +190,8 @@ def test_python_mmu_api_and_data_mappings():
         assert machine.mmu.unmap(scratch) == emulator.MMU_OK
         assert machine.mmu.map(profile.flash_ibus.start + APP_SLOT, APP_SLOT, 1) == emulator.MMU_OK
         assert machine.read(profile.flash_ibus.start + APP_SLOT + 8, 10) == b"alpha-slot"
-        # another flash page right after it: free on a split instruction bus; on a unified window
-        # the data view is there, and only the identity offset may become executable
-        status = machine.mmu.map(profile.flash_ibus.start + APP_SLOT + page, 0, page)
-        assert status == (emulator.MMU_OVERLAP if profile.unified_flash_window else emulator.MMU_OK)
+        # another flash page right after it, from another offset: nothing else is mapped there
+        assert machine.mmu.map(profile.flash_ibus.start + APP_SLOT + page, 0, page) == emulator.MMU_OK
 
 
 def test_firmware_outside_the_memory_map_is_refused(build_dir):

@@ -11,7 +11,7 @@ import struct
 import pytest
 
 from conftest import REPO, PROJECT_FILES, Project
-from dynapps import chips, emulator, image
+from dynapps import chips, emulator, idf_versions, image
 import host_reference
 
 APPS = ["abi", "crc", "dispatch", "fir", "pid", "stats"]
@@ -37,28 +37,40 @@ def _project(root, chip: str, strategy: str | None) -> Project:
     return project
 
 
-def _machine(project: Project, chip: str, flash: bytes | None = None) -> emulator.Machine:
+def _machine(project: Project, chip: str, flash: bytes | None = None, idf: str | None = None) -> emulator.Machine:
     data = flash if flash is not None else (project.root / FLASH).read_bytes()
-    machine = emulator.Machine(chips.profile(chip), data)
+    machine = emulator.Machine(chips.profile(chip), data, idf=idf)
     machine.load_firmware(project.root / FIRMWARE)
     return machine
 
 
-RUNS = [(chip, strategy) for chip in ("esp32c3", "esp32p4") for strategy in ("iram", "xip")]
+# XIP under each ESP-IDF release's mapping rules (idf_versions.py): the ones before 6.1 can't map at
+# a chosen address, 6.1 can; IRAM under the default release.
+XIP_IDF_RELEASES = ("5.5", "6.0", "6.1")
+RUNS = [(chip, strategy, idf) for chip in ("esp32c3", "esp32p4") for strategy in ("iram", "xip")
+        for idf in (XIP_IDF_RELEASES if strategy == "xip" else (idf_versions.DEFAULT,))]
 XIP_RUNS = [run for run in RUNS if run[1] == "xip"]
 IRAM_RUNS = [run for run in RUNS if run[1] == "iram"]
 
 
 def _ids(run):
-    return f"{run[0]}-{run[1]}"
+    return f"{run[0]}-{run[1]}-idf{run[2]}"
+
+
+_PROJECTS: dict[tuple[str, str], Project] = {}
 
 
 @pytest.fixture(scope="module")
 def forced(request, tmp_path_factory):
-    """Every example app forced to one strategy on one chip, built, flashed and run once."""
-    chip, strategy = request.param
-    project = _project(tmp_path_factory.mktemp(f"{chip}-{strategy}"), chip, strategy)
-    machine = _machine(project, chip)
+    """Every example app forced to one strategy on one chip, built, flashed and run once under one
+    ESP-IDF release's rules (the apps are built once per chip and strategy, the emulator firmware
+    for each release)."""
+    chip, strategy, idf = request.param
+    if (chip, strategy) not in _PROJECTS:
+        _PROJECTS[chip, strategy] = _project(tmp_path_factory.mktemp(f"{chip}-{strategy}"), chip, strategy)
+    project = _PROJECTS[chip, strategy]
+    project.scons(f"IDF={idf}", FIRMWARE)
+    machine = _machine(project, chip, idf=idf)
     profile = machine.profile
     sram = machine.watch_exec(profile.iram.start, profile.iram.end)
     flash_window = machine.watch_exec(profile.flash_ibus.start + 0x100000, profile.flash_ibus.end)
@@ -111,6 +123,17 @@ def test_xip_runs_in_place_from_flash(forced):
         # never the code.
         bookkeeping = 64 + sum(12 + len(name) + 1 for name, _, _ in img.exports) + len(app) + 1
         assert int(info["ram"]) <= len(img.data) + img.bss_size + bookkeeping, app
+
+
+@pytest.mark.parametrize("forced", XIP_RUNS, indirect=True, ids=_ids)
+def test_summary_names_the_mapping_of_each_xip_app(forced):
+    chip, strategy, project, machine, *_ = forced
+    idf = machine.idf  # the release this run modelled
+    text = project.scons(f"IDF={idf.name}", "apps").stdout
+    for app in APPS:
+        assert f"{app}: XIP, its slot mapped through the apps {idf.xip_mechanism}; firmware on ESP-IDF {idf.name}" \
+            in text, text
+    assert ("esp_mmu_map_virt" in idf.xip_mechanism) == (idf.name == "6.1")
 
 
 @pytest.mark.parametrize("forced", IRAM_RUNS, indirect=True, ids=_ids)

@@ -19,8 +19,8 @@ import SCons.Builder
 import SCons.Errors
 import SCons.Script
 
-from . import (chips, console, emulator, errors, flashing, image, link, native, project, render, signing, stale,
-               summary, toolchain, wrappers)
+from . import (chips, console, emulator, errors, flashing, idf_versions, image, link, native, project, render,
+               signing, stale, summary, toolchain, wrappers)
 from .contracts import (AppSlot, FlashOptions, ImageSettings, LinkAnalysis, LinkConfig, LinkOutputs,
                         ProjectPlan)
 from .errors import DynappsError
@@ -50,6 +50,8 @@ LINK_TEMPLATES = [str(render.template_path(name)) for name in ("imports.S.j2", "
 LINK_CONFIG = "DYNAPPS_LINK_CONFIG"
 IMAGE_SETTINGS = "DYNAPPS_IMAGE_SETTINGS"
 RUN_CHIP = "DYNAPPS_RUN_CHIP"  # the chip profile the emulator reproduces (a name: chips.profile)
+RUN_IDF = "DYNAPPS_RUN_IDF"  # the ESP-IDF release whose flash mapping the emulator reproduces (idf_versions)
+SUMMARY_IDF = "DYNAPPS_SUMMARY_IDF"  # the ESP-IDF release the summary names XIP mappings for
 SUMMARY_ROWS = "DYNAPPS_SUMMARY_ROWS"  # {app: (link analysis file, image file)}
 RENDER_CONTEXT = "DYNAPPS_RENDER_CONTEXT"  # the template's variables (a dict: JSON-able)
 PARTITION_TABLE = "DYNAPPS_PARTITION_TABLE"
@@ -141,7 +143,7 @@ def _read_json(path: str) -> dict:
 def _summary_action(target, source, env):
     rows = [(LinkAnalysis.from_json(_read_json(analysis)), os.path.getsize(image_file))
             for analysis, image_file in _contract(env, SUMMARY_ROWS, dict).values()]
-    text = summary.table(rows)
+    text = summary.table(rows, idf_versions.release(_contract(env, SUMMARY_IDF, str)))
     Path(str(target[0])).write_text(text + "\n")
     console.say(text)
     return 0
@@ -204,7 +206,7 @@ def _run_action(target, source, env):
     the firmware does."""
     firmware_elf, flash_image = map(str, source)
     machine = emulator.Machine(chips.profile(_contract(env, RUN_CHIP, str)), Path(flash_image).read_bytes(),
-                               echo=sys.stdout.buffer)
+                               echo=sys.stdout.buffer, idf=_contract(env, RUN_IDF, str))
     machine.load_firmware(firmware_elf)
     result = machine.run(timeout_s=RUN_TIMEOUT_S)
     sys.stdout.flush()
@@ -245,12 +247,14 @@ def _builder(function, comstr: str, contract: str | None = None, **options):
 
 LinkBuilder = _builder(_link_action, "$DYNAPPS_LINKCOMSTR", LINK_CONFIG, emitter=_link_emitter)
 ImageBuilder = _builder(_image_action, "$DYNAPPS_IMAGECOMSTR", IMAGE_SETTINGS, suffix=".dapp", emitter=_image_emitter)
-SummaryBuilder = _builder(_summary_action, "$DYNAPPS_SUMMARYCOMSTR", SUMMARY_ROWS)
+SummaryBuilder = SCons.Builder.Builder(action=SCons.Action.Action(
+    _action(_summary_action), "$DYNAPPS_SUMMARYCOMSTR", varlist=[SUMMARY_ROWS, SUMMARY_IDF]))
 RenderBuilder = _builder(_render_action, "$DYNAPPS_GENCOMSTR", RENDER_CONTEXT)
 PartitionTableBuilder = _builder(_partition_table_action, "$DYNAPPS_GENCOMSTR", PARTITION_TABLE)
 FlashAppsBuilder = _builder(_flash_apps_action, "$DYNAPPS_FLASHCOMSTR", FLASH_OPTIONS)
 LinkerScriptBuilder = _builder(_linker_script_action, "$DYNAPPS_GENCOMSTR")
-RunBuilder = _builder(_run_action, "$DYNAPPS_RUNCOMSTR", RUN_CHIP)
+RunBuilder = SCons.Builder.Builder(action=SCons.Action.Action(
+    _action(_run_action), "$DYNAPPS_RUNCOMSTR", varlist=[RUN_CHIP, RUN_IDF]))
 BUILDERS = {"DynappsLink": LinkBuilder, "DynappsImage": ImageBuilder, "DynappsSummary": SummaryBuilder,
             "DynappsRender": RenderBuilder, "DynappsPartitionTable": PartitionTableBuilder,
             "DynappsFlashApps": FlashAppsBuilder, "DynappsLinkerScript": LinkerScriptBuilder,
@@ -295,6 +299,8 @@ def _variables():
     variables.Add(*_bool_variable("SKIP_FLASHED", "flash-apps: offer every region, write those whose MD5 on the chip differs", False))
     variables.Add("IDF_BUILD", "ESP-IDF build folder flash-all reads", "firmware/build")
     variables.Add("SIGNING_KEY", "private key images are signed with (default: signing.key in dynapps.yaml)", "")
+    variables.Add(*_choice_variable("IDF", f"ESP-IDF release of the firmware: its flash mapping rules in the emulator "
+                                           f"and the summary (default: {idf_versions.DEFAULT})", idf_versions.RELEASES))
     variables.Add(*_bool_variable("VERBOSE", "print full commands", False))
     return variables
 
@@ -311,6 +317,11 @@ def _app_env(env, tools: toolchain.Toolchain, profile: chips.ChipProfile, proj, 
         CPPDEFINES=list(app.defines),
     )
     return app_env
+
+
+def _idf(env) -> idf_versions.IdfRelease:
+    """The ESP-IDF release the firmware is built with (idf_versions.firmware_release)."""
+    return idf_versions.firmware_release(env.get("IDF") or None)
 
 
 def _define_app(env, plan: ProjectPlan, app: Manifest):
@@ -336,7 +347,7 @@ def _define_apps(env, plan: ProjectPlan) -> tuple[list, object]:
     pairs = {app.name: _define_app(env, plan, app) for app in plan.apps}
     rows = {name: (str(analysis), str(built)) for name, (analysis, built) in pairs.items()}
     report = env.DynappsSummary(f"#{APPS_BUILD}/summary.txt", [n for pair in pairs.values() for n in pair],
-                                **{SUMMARY_ROWS: rows})
+                                **{SUMMARY_ROWS: rows, SUMMARY_IDF: _idf(env).name})
     env.NoCache(report)  # built to be printed: taken from a CacheDir it would print nothing
     return [built for _, built in pairs.values()], report[0]
 
@@ -412,10 +423,11 @@ def _object_name(env, source: Path) -> str:
     return "dynapps/" + source.relative_to(native.ROOT).with_suffix(".o").as_posix()
 
 
-def _emulator_firmware(env, proj, generated):
+def _emulator_firmware(env, proj, generated, idf: idf_versions.IdfRelease):
     """The firmware the emulator runs, as emulator.build_spec composes it, wired into SCons: its
     sources (then the generated wrappers and export table) compiled and linked with its script."""
-    spec = emulator.build_spec(proj.profile, proj.emulator_sources, GENERATED, require_signed=proj.require_signed)
+    spec = emulator.build_spec(proj.profile, proj.emulator_sources, GENERATED, idf=idf,
+                               require_signed=proj.require_signed)
     tools = toolchain.discover(spec.compiler_prefix)
     script = env.DynappsLinkerScript(f"#{EMULATOR_BUILD}/firmware.ld", env.Value(spec.linker_script))
     includes = [str(d) for d in spec.include_dirs] + [f"#{d}" for d in spec.project_include_dirs]
@@ -437,8 +449,9 @@ def _define_run(env, plan: ProjectPlan, generated: list, flashed) -> None:
     if not plan.project.emulator_sources:
         env.Alias("run", ["apps", flashed])
         return
-    firmware_elf = _emulator_firmware(env, plan.project, generated)
-    ran = env.DynappsRun(f"#{EMULATOR_BUILD}/run.log", [firmware_elf, flashed], **{RUN_CHIP: plan.project.chip})
+    firmware_elf = _emulator_firmware(env, plan.project, generated, _idf(env))
+    ran = env.DynappsRun(f"#{EMULATOR_BUILD}/run.log", [firmware_elf, flashed],
+                         **{RUN_CHIP: plan.project.chip, RUN_IDF: _idf(env).name})
     env.AlwaysBuild(ran)
     env.Alias("run", ["apps", ran])
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from .contracts import LinkAnalysis
+from .idf_versions import IdfRelease
 
 BOOKKEEPING_NOTE = ("RAM = bytes held while loaded (IRAM: code copy + data + bss; PSRAM: the same, in PSRAM; XIP: "
                     "data + bss), loader bookkeeping excluded")
 
 
-def table(rows: list[tuple[LinkAnalysis, int]]) -> str:
-    """rows: (link analysis, image size) per app."""
+def table(rows: list[tuple[LinkAnalysis, int]], idf: IdfRelease) -> str:
+    """rows: (link analysis, image size) per app; `idf`: the firmware's ESP-IDF release, which decides
+    how an XIP app's slot gets mapped (one line per XIP app after the table)."""
     header = ("app", "strategy", "why", "text", "rodata", "data", "bss", "slot", "flash", "RAM")
     lines = [header]
     for analysis, image_size in rows:
@@ -33,4 +35,8 @@ def table(rows: list[tuple[LinkAnalysis, int]]) -> str:
         cells = [cell.rjust(widths[i]) if i in numeric else cell.ljust(widths[i]) for i, cell in enumerate(row)]
         text.append("  ".join(cells).rstrip())
     text.append(BOOKKEEPING_NOTE)
+    for analysis, _ in rows:
+        if analysis.strategy == "xip":
+            text.append(f"{analysis.app}: XIP, its slot mapped through the apps {idf.xip_mechanism}; "
+                        f"firmware on ESP-IDF {idf.name} (IDF=)")
     return "\n".join(text)

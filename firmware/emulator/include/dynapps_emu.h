@@ -37,6 +37,7 @@
 #define DYNAPPS_EMU_REG_SIG_KEY 0x68       /* RW: address of a 65-byte public point 04 || X || Y */
 #define DYNAPPS_EMU_REG_SIG_START 0x6C     /* W: check now; a bad range is a fault */
 #define DYNAPPS_EMU_REG_SIG_RESULT 0x70    /* R: 1 the signature verifies, 0 it does not */
+#define DYNAPPS_EMU_REG_MMU_FLAGS 0x74  /* RW: DYNAPPS_EMU_MMU_FLAG_* of an ESP_MAP / ESP_MAP_AT request */
 
 #define DYNAPPS_EMU_ID 0x554D4544u /* "DEMU" */
 #define DYNAPPS_EMU_SHA_DIGEST_WORDS 8
@@ -45,6 +46,11 @@
 #define DYNAPPS_EMU_MMU_MAP_EXEC 1 /* flash bytes at VADDR in the instruction-bus window, R+X */
 #define DYNAPPS_EMU_MMU_MAP_DATA 2 /* flash bytes at VADDR in the data-bus window, R */
 #define DYNAPPS_EMU_MMU_UNMAP 3    /* remove the mapping that starts at VADDR */
+/* The ESP-IDF release's allocator (esp_mm), both buses at once (devices.py Mmu): */
+#define DYNAPPS_EMU_MMU_ESP_MAP 4    /* esp_mmu_map: first fit; VADDR receives the data-bus address */
+#define DYNAPPS_EMU_MMU_ESP_MAP_AT 5 /* esp_mmu_map_virt at data-bus VADDR (ESP-IDF >= 6.1 only) */
+
+#define DYNAPPS_EMU_MMU_FLAG_PADDR_SHARED 1u /* ESP_MMU_MMAP_FLAG_PADDR_SHARED */
 
 /* MMU request status. */
 #define DYNAPPS_EMU_MMU_OK 0
@@ -54,6 +60,10 @@
 #define DYNAPPS_EMU_MMU_OVERLAP 4       /* some page of the range is mapped already */
 #define DYNAPPS_EMU_MMU_NOT_MAPPED 5    /* unmap: no mapping starts at vaddr */
 #define DYNAPPS_EMU_MMU_BAD_COMMAND 6
+#define DYNAPPS_EMU_MMU_PADDR_IN_USE 7  /* esp_mm: the flash range lies inside a mapped block */
+#define DYNAPPS_EMU_MMU_PADDR_OVERLAP 8 /* esp_mm: it overlaps a mapped block (no PADDR_SHARED) */
+#define DYNAPPS_EMU_MMU_NO_ROOM 9       /* esp_mm: no free linear range that large */
+#define DYNAPPS_EMU_MMU_NO_MAP_VIRT 10  /* the modelled ESP-IDF has no mapping at a chosen address */
 
 /* Exit codes the platform uses. */
 #define DYNAPPS_EMU_EXIT_TRAP_BASE 0x80 /* trap handler: 0x80 | (mcause & 0x7f) */
@@ -104,6 +114,17 @@ static inline uint32_t dynapps_emu_mmu(uint32_t command, uintptr_t vaddr, uint32
     DYNAPPS_EMU_REG(DYNAPPS_EMU_REG_MMU_SIZE) = size;
     DYNAPPS_EMU_REG(DYNAPPS_EMU_REG_MMU_CMD) = command;
     return DYNAPPS_EMU_REG(DYNAPPS_EMU_REG_MMU_STATUS);
+}
+
+/* An esp_mm request (DYNAPPS_EMU_MMU_ESP_MAP / _ESP_MAP_AT); *vaddr in: where (MAP_AT), out: the
+ * data-bus address of the mapping. Returns DYNAPPS_EMU_MMU_* status. */
+static inline uint32_t dynapps_emu_mmu_esp(uint32_t command, uintptr_t *vaddr, uint32_t flash_offset,
+                                           uint32_t size, uint32_t flags)
+{
+    DYNAPPS_EMU_REG(DYNAPPS_EMU_REG_MMU_FLAGS) = flags;
+    uint32_t status = dynapps_emu_mmu(command, *vaddr, flash_offset, size);
+    *vaddr = DYNAPPS_EMU_REG(DYNAPPS_EMU_REG_MMU_VADDR);
+    return status;
 }
 
 /* Code was written at [addr, addr + size) (either alias): make instruction fetch see it. */

@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .. import chips, errors
+from .. import chips, errors, idf_versions
 from .machine import Machine
 
 
@@ -23,13 +23,15 @@ def main(argv=None) -> int:
     parser.add_argument("--firmware", required=True, help="firmware ELF")
     parser.add_argument("--flash", help="flash image (offset 0 = flash offset 0)")
     parser.add_argument("--flash-size", type=lambda s: int(s, 0), help="flash chip size (default 4 MiB)")
+    parser.add_argument("--idf", choices=list(idf_versions.RELEASES), default=idf_versions.DEFAULT,
+                        help="ESP-IDF release whose flash mapping rules the MMU follows (default %(default)s)")
     parser.add_argument("--count", action="store_true", help="count instructions (slow, exact)")
     parser.add_argument("--max-instructions", type=int)
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds")
     args = parser.parse_args(argv)
     try:
         image = Path(args.flash).read_bytes() if args.flash else b""
-        machine = Machine(chips.profile(args.chip), image, flash_size=args.flash_size,
+        machine = Machine(chips.profile(args.chip), image, flash_size=args.flash_size, idf=args.idf,
                           count_instructions=args.count, echo=sys.stdout.buffer)
         machine.load_firmware(args.firmware)
     except Exception as error:  # noqa: BLE001 - a bad ELF, flash image or size: one line

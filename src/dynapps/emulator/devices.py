@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .. import signing
+from .. import idf_versions, signing
+
 from .results import Mapping, Mark
 
 if TYPE_CHECKING:
@@ -43,12 +45,17 @@ REG_SIG_SIGNATURE = 0x64  # address of the 64-byte r || s
 REG_SIG_KEY = 0x68  # address of the 65-byte public point
 REG_SIG_START = 0x6C  # write: check now
 REG_SIG_RESULT = 0x70  # read: 1 the signature verifies, 0 it does not
+REG_MMU_FLAGS = 0x74
 EMU_ID = 0x554D4544
 SHA_DIGEST_WORDS = 8
 
 MMU_MAP_EXEC = 1
 MMU_MAP_DATA = 2
 MMU_UNMAP = 3
+MMU_ESP_MAP = 4  # esp_mmu_map: first fit, the data-bus address comes back in REG_MMU_VADDR
+MMU_ESP_MAP_AT = 5  # esp_mmu_map_virt: at REG_MMU_VADDR (ESP-IDF >= 6.1 only)
+
+MMU_FLAG_PADDR_SHARED = 1  # ESP_MMU_MMAP_FLAG_PADDR_SHARED
 
 MMU_OK = 0
 MMU_MISALIGNED = 1
@@ -57,6 +64,10 @@ MMU_BEYOND_FLASH = 3
 MMU_OVERLAP = 4
 MMU_NOT_MAPPED = 5
 MMU_BAD_COMMAND = 6
+MMU_PADDR_IN_USE = 7  # esp_mm ESP_ERR_INVALID_STATE: the flash range lies inside a mapped block
+MMU_PADDR_OVERLAP = 8  # esp_mm ESP_ERR_INVALID_ARG: it overlaps a mapped block (no PADDR_SHARED)
+MMU_NO_ROOM = 9  # esp_mm ESP_ERR_NOT_FOUND: no free linear range that large
+MMU_NO_MAP_VIRT = 10  # this ESP-IDF release has no mapping at a chosen address
 
 EXIT_TRAP_BASE = 0x80
 EXIT_PANIC = 0x7F
@@ -66,8 +77,8 @@ UART_TX_FIFO = 0x00
 MMIO_SIZE = 0x1000
 
 # Registers that only hold what the firmware wrote (a request's arguments, the last MMU status).
-_PLAIN_REGISTERS = (REG_MMU_VADDR, REG_MMU_OFFSET, REG_MMU_SIZE, REG_SYNC_ADDR, REG_SHA_SRC, REG_SHA_LEN,
-                    REG_SIG_HASH, REG_SIG_SIGNATURE, REG_SIG_KEY)
+_PLAIN_REGISTERS = (REG_MMU_VADDR, REG_MMU_OFFSET, REG_MMU_SIZE, REG_MMU_FLAGS, REG_SYNC_ADDR, REG_SHA_SRC,
+                    REG_SHA_LEN, REG_SIG_HASH, REG_SIG_SIGNATURE, REG_SIG_KEY)
 
 
 def align_up(value: int, alignment: int) -> int:
@@ -103,34 +114,68 @@ class Uart:
             self._echo.flush()
 
 
-class Mmu:
-    """The flash MMU (like esp_mmu_map_virt): flash pages mapped at requested addresses of the
-    instruction-bus window (READ|EXEC) or the data-bus window (READ). Owns the list of every flash
-    mapping of the machine, the firmware's own segments and the data view included."""
+@dataclass
+class EspMmBlock:
+    """One mapping the esp_mm model made: linear pages [laddr, laddr + size) show flash
+    [paddr, paddr + size) on every bus view (`views`: the Unicorn mappings)."""
 
-    def __init__(self, machine: Machine, flash: ctypes.Array):
+    laddr: int
+    size: int
+    paddr: int
+    views: list[Mapping]
+
+
+class Mmu:
+    """The flash MMU, with the allocator of the ESP-IDF release the machine models on top (esp_mm).
+
+    Linear addresses are offsets into the flash windows: one MMU entry is seen by both buses at
+    the same linear address (esp32c3: data bus at flash_dbus.start + l, instruction bus at
+    flash_ibus.start + l; one window elsewhere). Owns the list of every flash mapping of the
+    machine, the firmware's own segments included.
+
+    esp_mm (idf_versions.py facts): MMU_ESP_MAP allocates first fit from the lowest free linear
+    address after the firmware's own pages, in the first gap between mapped blocks that is large
+    enough; it refuses flash that one mapped block holds whole (MMU_PADDR_IN_USE, whatever the
+    flags) and flash overlapping a block unless MMU_FLAG_PADDR_SHARED (MMU_PADDR_OVERLAP).
+    MMU_ESP_MAP_AT and the fixed-address MMU_MAP_EXEC / MMU_MAP_DATA requests exist only where the
+    release has esp_mmu_map_virt (>= 6.1): else MMU_NO_MAP_VIRT. `map` from Python is the MMU HAL,
+    below that bookkeeping: tests use it to set a scene.
+    """
+
+    def __init__(self, machine: Machine, flash: ctypes.Array, idf: idf_versions.IdfRelease):
         self._machine = machine
         self._flash = flash
+        self.idf = idf
         self.mappings: list[Mapping] = []
+        self.blocks: list[EspMmBlock] = []
         self.log: list[tuple[int, int, int, int, int]] = []  # (command, vaddr, offset, size, status)
 
-    def map_flash(self, vaddr: int, size: int, offset: int, executable: bool, kind: str) -> None:
+    def map_flash(self, vaddr: int, size: int, offset: int, executable: bool, kind: str) -> Mapping:
         """Map flash bytes [offset, offset + size) at vaddr, without any check."""
         U = self._machine._U
         perms = U.UC_PROT_READ | (U.UC_PROT_EXEC if executable else 0)
         self._machine.uc.mem_map_ptr(vaddr, size, perms, ctypes.addressof(self._flash) + offset)
-        self.mappings.append(Mapping(vaddr, vaddr + size, kind, offset, executable))
+        mapping = Mapping(vaddr, vaddr + size, kind, offset, executable)
+        self.mappings.append(mapping)
+        return mapping
 
-    def command(self, command: int, vaddr: int, flash_offset: int, size: int) -> int:
-        """A request of the firmware through the control block; logged with its MMU_* status."""
+    def command(self, command: int, vaddr: int, flash_offset: int, size: int, flags: int = 0) -> tuple[int, int]:
+        """A request of the firmware through the control block, logged with its MMU_* status.
+        Returns (status, data-bus address of a new esp_mm mapping or the vaddr given)."""
+        out = vaddr
         if command in (MMU_MAP_EXEC, MMU_MAP_DATA):
-            status = self.map(vaddr, flash_offset, size, executable=command == MMU_MAP_EXEC)
+            status = (self.map(vaddr, flash_offset, size, executable=command == MMU_MAP_EXEC)
+                      if self.idf.map_virt else MMU_NO_MAP_VIRT)
+        elif command == MMU_ESP_MAP:
+            status, out = self.esp_map(flash_offset, size, bool(flags & MMU_FLAG_PADDR_SHARED))
+        elif command == MMU_ESP_MAP_AT:
+            status = self.esp_map_at(vaddr, flash_offset, size, bool(flags & MMU_FLAG_PADDR_SHARED))
         elif command == MMU_UNMAP:
             status = self.unmap(vaddr)
         else:
             status = MMU_BAD_COMMAND
-        self.log.append((command, vaddr, flash_offset, size, status))
-        return status
+        self.log.append((command, out if command == MMU_ESP_MAP else vaddr, flash_offset, size, status))
+        return status, out
 
     def map(self, vaddr: int, flash_offset: int, size: int, executable: bool = True) -> int:
         """Map flash bytes at vaddr (instruction bus READ|EXEC, or data bus READ); MMU_* status."""
@@ -146,36 +191,123 @@ class Mmu:
             return MMU_OUT_OF_WINDOW
         if flash_offset + size > machine.flash_size:
             return MMU_BEYOND_FLASH
-        overlapping = [m for m in self.mappings if m.start < vaddr + size and vaddr < m.end]
-        if overlapping:
-            if executable and self._in_data_view_at_identity(overlapping, vaddr, flash_offset, size):
-                machine.uc.mem_protect(vaddr, size, machine._U.UC_PROT_READ | machine._U.UC_PROT_EXEC)
-                self.mappings.append(Mapping(vaddr, vaddr + size, "mmu_exec_in_data_view", flash_offset, True))
-                machine.uc.ctl_remove_cache(vaddr, vaddr + size)
-                return MMU_OK
+        if any(m.start < vaddr + size and vaddr < m.end for m in self.mappings):
             return MMU_OVERLAP
         self.map_flash(vaddr, size, flash_offset, executable, "mmu_exec" if executable else "mmu_data")
         machine.uc.ctl_remove_cache(vaddr, vaddr + size)
         return MMU_OK
 
-    @staticmethod
-    def _in_data_view_at_identity(overlapping: list[Mapping], vaddr: int, flash_offset: int, size: int) -> bool:
-        """On a unified window, pages the data view already shows at the same offset may turn executable."""
-        view = overlapping[0]
-        return (len(overlapping) == 1 and view.kind == "data_view"
-                and view.start <= vaddr and vaddr + size <= view.end
-                and vaddr - view.start == flash_offset - view.flash_offset)
+    # ------------------------------------------------------------ esp_mm
+
+    def linear(self, vaddr: int) -> int:
+        p = self._machine.profile
+        return vaddr - (p.flash_ibus.start if p.flash_ibus.contains(vaddr) else p.flash_dbus.start)
+
+    def free_head(self) -> int:
+        """The first linear address after the firmware's own pages (where esp_mm starts)."""
+        ends = [self.linear(m.end - 1) + 1 for m in self.mappings if m.kind == "firmware"]
+        return align_up(max(ends, default=0), self._machine.page)
+
+    def _linear_end(self) -> int:
+        p = self._machine.profile
+        return min(p.flash_ibus.size, p.flash_dbus.size)
+
+    def _occupied(self) -> list[tuple[int, int]]:
+        return sorted((self.linear(m.start), self.linear(m.end - 1) + 1) for m in self.mappings)
+
+    def first_fit(self, size: int) -> int | None:
+        """The linear address esp_mmu_map would give `size` bytes now, or None."""
+        at = self.free_head()
+        for start, end in self._occupied():
+            if end <= at:
+                continue
+            if start - at >= size:
+                return at
+            at = max(at, end)
+        return at if self._linear_end() - at >= size else None
+
+    def _paddr_refusal(self, paddr: int, size: int, shared: bool) -> int | None:
+        """esp_mm's ENABLE_PADDR_CHECK against every mapped block (firmware pages are not blocks)."""
+        end = paddr + size
+        for m in self.mappings:
+            if m.kind == "firmware" or m.flash_offset is None:
+                continue
+            block_start, block_end = m.flash_offset, m.flash_offset + (m.end - m.start)
+            if block_start <= paddr and end <= block_end:
+                return MMU_PADDR_IN_USE
+            if not shared and (paddr < block_start < end or paddr < block_end < end):
+                return MMU_PADDR_OVERLAP
+        return None
+
+    def _esp_checks(self, paddr: int, size: int) -> int | None:
+        if size <= 0:
+            return MMU_BAD_COMMAND
+        if paddr % self._machine.page:
+            return MMU_MISALIGNED
+        if paddr + align_up(size, self._machine.page) > self._machine.flash_size:
+            return MMU_BEYOND_FLASH
+        return None
+
+    def esp_map(self, paddr: int, size: int, paddr_shared: bool = False) -> tuple[int, int]:
+        """esp_mmu_map(): first fit; (status, data-bus address of the mapping or 0)."""
+        refusal = self._esp_checks(paddr, size)
+        if refusal is not None:
+            return refusal, 0
+        size = align_up(size, self._machine.page)
+        laddr = self.first_fit(size)
+        if laddr is None:
+            return MMU_NO_ROOM, 0
+        refusal = self._paddr_refusal(paddr, size, paddr_shared)
+        if refusal is not None:
+            return refusal, 0
+        self._map_block(laddr, paddr, size)
+        return MMU_OK, self._machine.profile.flash_dbus.start + laddr
+
+    def esp_map_at(self, vaddr: int, paddr: int, size: int, paddr_shared: bool = False) -> int:
+        """esp_mmu_map_virt() at data-bus address vaddr (ESP-IDF >= 6.1 only)."""
+        if not self.idf.map_virt:
+            return MMU_NO_MAP_VIRT
+        refusal = self._esp_checks(paddr, size)
+        if refusal is not None:
+            return refusal
+        page, window = self._machine.page, self._machine.profile.flash_dbus
+        size = align_up(size, page)
+        if vaddr % page:
+            return MMU_MISALIGNED
+        if not window.contains(vaddr, size):
+            return MMU_OUT_OF_WINDOW
+        laddr = vaddr - window.start
+        if laddr < self.free_head() or any(s < laddr + size and laddr < e for s, e in self._occupied()):
+            return MMU_OVERLAP
+        refusal = self._paddr_refusal(paddr, size, paddr_shared)
+        if refusal is not None:
+            return refusal
+        self._map_block(laddr, paddr, size)
+        return MMU_OK
+
+    def _map_block(self, laddr: int, paddr: int, size: int) -> None:
+        p, uc = self._machine.profile, self._machine.uc
+        views = [self.map_flash(p.xip_vaddr(laddr), size, paddr, True, "esp_mm")]  # linear laddr on the ibus
+        if not p.unified_flash_window:
+            views.append(self.map_flash(p.flash_dbus.start + laddr, size, paddr, False, "esp_mm"))
+        for view in views:
+            uc.ctl_remove_cache(view.start, view.end)
+        self.blocks.append(EspMmBlock(laddr, size, paddr, views))
 
     def unmap(self, vaddr: int) -> int:
         machine = self._machine
+        for block in self.blocks:
+            if any(view.start == vaddr for view in block.views):
+                for view in block.views:
+                    machine.uc.mem_unmap(view.start, view.end - view.start)
+                    machine.uc.ctl_remove_cache(view.start, view.end)
+                    self.mappings.remove(view)
+                self.blocks.remove(block)
+                return MMU_OK
         for mapping in self.mappings:
             if mapping.start == vaddr and mapping.kind.startswith("mmu_"):
-                size = mapping.end - mapping.start
-                if mapping.kind == "mmu_exec_in_data_view":
-                    machine.uc.mem_protect(vaddr, size, machine._U.UC_PROT_READ)
-                else:
-                    machine.uc.mem_unmap(vaddr, size)
-                machine.uc.ctl_remove_cache(vaddr, vaddr + size)
+                machine.uc.mem_unmap(vaddr, mapping.end - mapping.start)
+                machine.uc.ctl_remove_cache(mapping.start, mapping.end)
                 self.mappings.remove(mapping)
                 return MMU_OK
         return MMU_NOT_MAPPED
@@ -292,7 +424,7 @@ class ControlBlock:
         self.exit_instructions: int | None = None
         self.marks: list[Mark] = []
         self._icount_hi_latch = 0
-        self._registers = {REG_MMU_VADDR: 0, REG_MMU_OFFSET: 0, REG_MMU_SIZE: 0, REG_MMU_STATUS: 0,
+        self._registers = {REG_MMU_VADDR: 0, REG_MMU_OFFSET: 0, REG_MMU_SIZE: 0, REG_MMU_FLAGS: 0, REG_MMU_STATUS: 0,
                            REG_SYNC_ADDR: 0, REG_SHA_SRC: 0, REG_SHA_LEN: 0, REG_SIG_HASH: 0,
                            REG_SIG_SIGNATURE: 0, REG_SIG_KEY: 0}
 
@@ -323,8 +455,9 @@ class ControlBlock:
         elif offset == REG_MARK:
             self.marks.append(Mark(value, self._machine.counted_instructions()))
         elif offset == REG_MMU_CMD:
-            registers[REG_MMU_STATUS] = self._mmu.command(value, registers[REG_MMU_VADDR],
-                                                          registers[REG_MMU_OFFSET], registers[REG_MMU_SIZE])
+            registers[REG_MMU_STATUS], registers[REG_MMU_VADDR] = self._mmu.command(
+                value, registers[REG_MMU_VADDR], registers[REG_MMU_OFFSET], registers[REG_MMU_SIZE],
+                registers[REG_MMU_FLAGS])
         elif offset == REG_SYNC_SIZE:
             self._machine.sync_code(registers[REG_SYNC_ADDR], value)
         elif offset == REG_SHA_START:

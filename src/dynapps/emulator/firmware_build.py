@@ -14,12 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import chips, native, render, toolchain
+from .. import chips, idf_versions, native, render, toolchain
 
 COMPONENT = native.COMPONENT  # the package's copy when installed, the checkout's otherwise
 EMULATOR_FIRMWARE_DIR = native.EMULATOR_FIRMWARE_DIR
 PLATFORM_SOURCES = (EMULATOR_FIRMWARE_DIR / "start.S", EMULATOR_FIRMWARE_DIR / "emu_platform.c")
 PORT_SOURCES = (COMPONENT / "port" / "emulator" / "dynapps_port_emulator.c",)
+PORT_CORE_SOURCES = (COMPONENT / "src" / "dynapps_window.c",)  # the core code the port itself calls
 MAIN_SOURCE = EMULATOR_FIRMWARE_DIR / "emu_main.c"
 INCLUDE_DIRS = (EMULATOR_FIRMWARE_DIR / "include", COMPONENT / "include")
 COMPILER_PREFIX = "riscv64-unknown-elf"  # picolibc's GCC: the emulator firmware's C library
@@ -34,10 +35,13 @@ def core_sources() -> tuple[Path, ...]:
     return tuple(sorted((COMPONENT / "src").glob("*.c")))
 
 
-def firmware_defines(profile: chips.ChipProfile, require_signed: bool = False) -> dict[str, int]:
+def firmware_defines(profile: chips.ChipProfile, idf: idf_versions.IdfRelease | None = None,
+                     require_signed: bool = False) -> dict[str, int]:
     """The -D values every firmware file gets (firmware/emulator/include/dynapps_emu.h lists them);
+    `idf`: the ESP-IDF release the firmware stands for (None: idf_versions.DEFAULT);
     `require_signed`: the loader refuses unsigned images (dynapps.yaml signing.require)."""
     e, p = profile.emulator, profile
+    idf = idf or idf_versions.release()
     return {
         "DYNAPPS_REQUIRE_SIGNED_IMAGES": int(require_signed),
         "DYNAPPS_CHIP_ID": p.chip_id,  # the loader core checks images against it
@@ -54,6 +58,7 @@ def firmware_defines(profile: chips.ChipProfile, require_signed: bool = False) -
         "DYNAPPS_EMU_DATA_ARENA_SIZE": e.data_arena.size,
         "DYNAPPS_EMU_PSRAM_BASE": e.psram.start if e.psram else 0,
         "DYNAPPS_EMU_PSRAM_SIZE": e.psram.size if e.psram else 0,
+        "DYNAPPS_EMU_IDF_MAP_VIRT": int(idf.map_virt),  # the port maps the apps window at its address
     }
 
 
@@ -80,6 +85,7 @@ class FirmwareBuildSpec:
     include_dirs: tuple[Path, ...]  # the -I folders of `cflags`
     platform_sources: tuple[Path, ...]  # start-up, stdio/exit/panic
     port_sources: tuple[Path, ...]  # the emulator port
+    port_core_sources: tuple[Path, ...]  # the loader core's files the port calls (in core_sources too)
     core_sources: tuple[Path, ...]  # the loader core
     main_source: Path  # the firmware's main: calls the project's dynapps_emu_app_main
     project_sources: tuple[str, ...]  # the project's firmware.emulator_sources, project-relative
@@ -107,10 +113,11 @@ class FirmwareBuildSpec:
 
 
 def build_spec(profile: chips.ChipProfile, project_sources: Sequence[str] = (), generated_dir: str = "",
-               stack_size: int = DEFAULT_STACK_SIZE, require_signed: bool = False) -> FirmwareBuildSpec:
+               stack_size: int = DEFAULT_STACK_SIZE, idf: idf_versions.IdfRelease | None = None,
+               require_signed: bool = False) -> FirmwareBuildSpec:
     """The emulator firmware of `profile`; `project_sources` (firmware.emulator_sources) and
     `generated_dir` (wrappers, export table) are relative to the project's root."""
-    defines = firmware_defines(profile, require_signed)
+    defines = firmware_defines(profile, idf, require_signed)
     arch = tuple(toolchain.debian_arch_flags(profile))
     picolibc = ("--specs=picolibc.specs",)
     cflags = (*arch, *picolibc, "-ffunction-sections", "-fdata-sections",
@@ -121,6 +128,7 @@ def build_spec(profile: chips.ChipProfile, project_sources: Sequence[str] = (), 
         chip=profile.name, compiler_prefix=COMPILER_PREFIX, defines=defines, cflags=cflags,
         c_only_flags=C_ONLY_FLAGS, ldflags=(*arch, *picolibc, "-nostartfiles", "-Wl,--gc-sections"),
         linker_script=firmware_linker_script(profile, stack_size), include_dirs=INCLUDE_DIRS,
-        platform_sources=PLATFORM_SOURCES, port_sources=PORT_SOURCES, core_sources=core_sources(),
+        platform_sources=PLATFORM_SOURCES, port_sources=PORT_SOURCES, port_core_sources=PORT_CORE_SOURCES,
+        core_sources=core_sources(),
         main_source=MAIN_SOURCE, project_sources=tuple(project_sources),
         project_include_dirs=tuple(([generated_dir] if generated_dir else []) + source_dirs))

@@ -19,21 +19,18 @@ Memory map
 * Flash windows (`flash_ibus`, `flash_dbus`; one window when they are equal):
   - the firmware's own PT_LOAD segments that lie in a window, mapped from the ELF, read-only:
     READ|EXEC in the instruction-bus window, READ in a data-bus-only window. They must end
-    below `window.start + flash_data_view_from - mmu_page_size`.
-  - **Rule for the data view**: the flash image is visible read-only on the data bus at
-    `flash_dbus.start + offset` (identity) for every offset from
-    `EmulatorProfile.flash_data_view_from` (1 MiB) up to the end of the flash chip (or the
-    window). Below that offset the window belongs to the firmware's own segments, so the two
-    never overlap (the firmware links its rodata at the window start, and app slots live at
-    higher flash offsets). Flash bytes below 1 MiB (e.g. the partition table at 0x8000) are read
-    by asking the MMU for a data mapping; the port uses the page just below the data view
-    (`profile.flash_scratch_vaddr`) as its scratch page.
-  - the instruction-bus window gets pages only through MMU requests from the firmware
-    (control block, like esp_mmu_map_virt; Machine.mmu.map from Python): flash bytes mapped
-    READ|EXEC at the requested address, page aligned (`mmu_page_size`), refused when outside
-    the window, misaligned, beyond the flash chip or overlapping an existing mapping. On a unified window an executable
-    mapping of a range that the data view already shows at the same (identity) offset is
-    allowed: it turns those data-view pages executable until it is unmapped.
+    below `window.start + flash_data_view_from - mmu_page_size`; esp_mm's free linear space
+    starts after them.
+  - nothing else is mapped at start: like a chip, the flash is seen only through MMU mappings,
+    which the firmware asks the MMU device for (control block; Machine.mmu from Python). The
+    device follows the esp_mm rules of the ESP-IDF release the machine models (`idf`,
+    idf_versions.py; devices.py Mmu): esp_mmu_map allocates first fit from the lowest free
+    linear address after the firmware's own pages, both buses at once; flash a mapped block holds
+    whole, or overlaps without the shared flag, is refused; mapping at a chosen address
+    (esp_mmu_map_virt, and the plain MAP_EXEC / MAP_DATA requests) exists only from 6.1. Pages
+    are `mmu_page_size`; a request outside the window, misaligned or beyond the flash chip is
+    refused. The emulator port reads the partition table through a one-page mapping and runs the
+    apps from the apps window it reserves (firmware/components/dynapps/src/dynapps_window.c).
   - any store into a flash window stops the run ("flash_write" fault, address and pc); where
     the two windows differ (esp32c3), any load from the instruction-bus window stops it too
     ("ibus_data_read"): on silicon that bus serves instruction fetches only.
@@ -71,7 +68,7 @@ from __future__ import annotations
 import ctypes
 import time
 
-from .. import chips
+from .. import chips, idf_versions
 from .devices import MMIO_SIZE, ControlBlock, Mmu, ShaEngine, SignatureChecker, Uart, align_up
 from .results import DataAccess, DataWatch, EmulatorError, ExecWatch, Fault, Mapping, Mark, RunResult
 
@@ -97,8 +94,10 @@ def _align_down(value: int, alignment: int) -> int:
 
 class Machine:
     def __init__(self, profile: chips.ChipProfile, flash_image: bytes = b"", *, flash_size: int | None = None,
-                 count_instructions: bool = False, echo=None):
-        """`echo`: a binary stream that gets every UART byte as it is written (None: keep only)."""
+                 count_instructions: bool = False, echo=None, idf: str | None = None):
+        """`echo`: a binary stream that gets every UART byte as it is written (None: keep only).
+        `idf`: the ESP-IDF release whose flash mapping rules the MMU follows ("5.5"; None: the
+        newest released, idf_versions.DEFAULT)."""
         self._U, self._R = _unicorn()
         U = self._U
         self.profile = profile
@@ -119,7 +118,8 @@ class Machine:
 
         self.uc = U.Uc(U.UC_ARCH_RISCV, U.UC_MODE_RISCV32)
         self.uart = Uart(echo)
-        self.mmu = Mmu(self, self._flash)
+        self.idf = idf_versions.release(idf)
+        self.mmu = Mmu(self, self._flash, self.idf)
         self.sha = ShaEngine(self)
         self.signatures = SignatureChecker(self, self.sha)
         self.control = ControlBlock(self, self.mmu, self.sha, self.signatures)
@@ -136,7 +136,6 @@ class Machine:
 
         self._map_sram()
         self._map_psram()
-        self._map_flash_data_view()
         self._map_devices()
         self._add_fault_hooks()
         if count_instructions:
@@ -193,13 +192,6 @@ class Machine:
         if board is not None:
             self._psram = ctypes.create_string_buffer(board.size)
             self.uc.mem_map_ptr(board.start, board.size, self._U.UC_PROT_ALL, ctypes.addressof(self._psram))
-
-    def _map_flash_data_view(self) -> None:
-        window = self.profile.flash_dbus
-        first = self.emu.flash_data_view_from
-        last = min(self.flash_size, window.size)
-        if last > first:
-            self.mmu.map_flash(window.start + first, last - first, first, executable=False, kind="data_view")
 
     def _map_devices(self) -> None:
         self.uc.mmio_map(self.emu.uart, MMIO_SIZE, self.uart.read, None, self.uart.write, None)

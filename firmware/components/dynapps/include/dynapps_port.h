@@ -22,9 +22,9 @@ extern "C" {
  * `bytes` is 4-aligned. After a successful dynapps_port_map_xip of the slot, the same `bytes`
  * view stays readable, at the same address, for as long as that XIP mapping lives (until
  * dynapps_port_unmap_xip), even after release_slot: an XIP app's export table and names are read
- * from there for as long as it is loaded. (The ESP-IDF port maps each slot once, shares that
- * mapping between find_slot and map_xip and keeps it alive with a reference count; the
- * emulator's data view of the flash is permanent.)
+ * from there for as long as it is loaded. (Both ports map the apps window once, at the first
+ * find_slot, with the core's dynapps_window_reserve (src/dynapps_window.h), and read every slot
+ * and run every XIP app through it; the window stays mapped.)
  */
 typedef struct {
     const uint8_t *bytes;   /* readable (data bus) view of the slot's image bytes, 4-aligned */

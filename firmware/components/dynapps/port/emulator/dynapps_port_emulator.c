@@ -6,12 +6,16 @@
  * returned as data view + DYNAPPS_EMU_I_D_OFFSET (the IRAM alias on esp32c3, 0 elsewhere). On a
  * chip with PSRAM, a second heap of the same kind over the board's PSRAM
  * (DYNAPPS_EMU_PSRAM_BASE/_SIZE, EmulatorProfile.psram) serves PSRAM images.
- * Slots: the ESP-IDF partition table at DYNAPPS_PARTITION_TABLE_OFFSET (dynapps_partition.h), read through a scratch data-bus
- * mapping; a slot's bytes are read through the identity data view of the flash
- * (flash_dbus + offset, present from DYNAPPS_EMU_FLASH_DATA_VIEW_FROM up).
- * XIP: the control block's MMU request, like esp_mmu_map on a chip, only ever at the slot's own
- * instruction-bus address (flash_ibus + its offset: dynapps_slot_t.xip_vaddr). The data view of a slot is
- * permanent, so it stays readable while an XIP mapping made from it lives (dynapps_port.h).
+ * Slots: the ESP-IDF partition table at DYNAPPS_PARTITION_TABLE_OFFSET (dynapps_partition.h), read
+ * through a one-page mapping the MMU places first fit. At the first lookup the apps window (the
+ * flash every slot covers) is reserved at its identity address by the loader core's
+ * dynapps_window_reserve, over the MMU device's esp_mm requests, exactly as the ESP-IDF port does:
+ * the device allocates like the ESP-IDF release the firmware is built for
+ * (DYNAPPS_EMU_IDF_MAP_VIRT). A slot's bytes are read through the window's data-bus view, and an
+ * XIP app runs at the window's instruction-bus view (flash_ibus + its offset:
+ * dynapps_slot_t.xip_vaddr), which stays for as long as the machine runs. When the window can't
+ * be had, a slot is mapped by itself (first fit) so IRAM apps still load, and XIP loads are
+ * refused with a line saying where the window had to be and where it landed.
  * SHA-256: the control block's SHA engine (dynapps_emu_sha256), standing in for the chip's SHA
  * accelerator; built with -DDYNAPPS_EMU_SOFTWARE_SHA=1, the core's software SHA-256 instead
  * (what a load costs without the accelerator).
@@ -20,11 +24,13 @@
  */
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "dynapps_emu.h"
 #include "dynapps_partition.h"
 #include "dynapps_port.h"
+#include "../../src/dynapps_window.h" /* the loader core's apps window reservation */
 
 #if !defined(DYNAPPS_EMU_I_D_OFFSET) || !defined(DYNAPPS_EMU_PSRAM_SIZE)
 #error "DYNAPPS_EMU_I_D_OFFSET and DYNAPPS_EMU_PSRAM_SIZE must come from the chip profile (emulator.build_spec)"
@@ -354,21 +360,160 @@ _Static_assert(sizeof(partition_entry_t) == 32, "ESP-IDF partition entry");
     ((uint32_t)PARTITION_MAGIC | (uint32_t)PARTITION_TYPE_DATA << 16 | \
      (uint32_t)DYNAPPS_SLOT_PARTITION_SUBTYPE << 24)
 
-/* Like esp_mmu_map on a chip with identity mapping: a slot is executed at the instruction-bus
- * address of its flash offset (layout.py links XIP images there), nowhere else; 0 if that is
- * not possible (not on an MMU page, or beyond the window). */
-static uintptr_t slot_xip_vaddr(uint32_t offset, uint32_t size)
+/* ---------------------------------------------------------------- the apps window */
+
+/* The MMU hooks of the portable window reservation (dynapps_window.h), over the control block's
+ * esp_mm requests: the device allocates like the ESP-IDF release the firmware is built for
+ * (DYNAPPS_EMU_IDF_MAP_VIRT, from idf_versions.py), as esp_mmu_map / esp_mmu_map_virt do. */
+static dynapps_mmu_status_t mmu_status(uint32_t status)
 {
-    if (offset % DYNAPPS_EMU_MMU_PAGE_SIZE != 0 || offset > DYNAPPS_EMU_FLASH_IBUS_SIZE ||
-        size > DYNAPPS_EMU_FLASH_IBUS_SIZE - offset) {
-        return 0;
+    if (status == DYNAPPS_EMU_MMU_OK) {
+        return DYNAPPS_MMU_OK;
     }
-    return DYNAPPS_EMU_FLASH_IBUS_BASE + offset;
+    return status == DYNAPPS_EMU_MMU_PADDR_IN_USE ? DYNAPPS_MMU_PADDR_IN_USE : DYNAPPS_MMU_FAILED;
 }
 
+static dynapps_mmu_status_t mmu_map_first_fit(uint32_t paddr, uint32_t size, bool paddr_shared,
+                                              uint32_t *laddr)
+{
+    uintptr_t vaddr = 0;
+    uint32_t status = dynapps_emu_mmu_esp(DYNAPPS_EMU_MMU_ESP_MAP, &vaddr, paddr, size,
+                                          paddr_shared ? DYNAPPS_EMU_MMU_FLAG_PADDR_SHARED : 0);
+    *laddr = (uint32_t)(vaddr - DYNAPPS_EMU_FLASH_DBUS_BASE);
+    return mmu_status(status);
+}
+
+#if DYNAPPS_EMU_IDF_MAP_VIRT
+static dynapps_mmu_status_t mmu_map_at(uint32_t laddr, uint32_t paddr, uint32_t size)
+{
+    uintptr_t vaddr = DYNAPPS_EMU_FLASH_DBUS_BASE + laddr;
+    return mmu_status(dynapps_emu_mmu_esp(DYNAPPS_EMU_MMU_ESP_MAP_AT, &vaddr, paddr, size, 0));
+}
+#endif
+
+static void mmu_unmap(uint32_t laddr)
+{
+    if (dynapps_emu_mmu(DYNAPPS_EMU_MMU_UNMAP, DYNAPPS_EMU_FLASH_DBUS_BASE + laddr, 0, 0) !=
+        DYNAPPS_EMU_MMU_OK) {
+        dynapps_emu_panic("dynapps port: unmapping a mapping it made failed");
+    }
+}
+
+static const dynapps_mmu_ops_t emu_mmu = {
+    .page_size = DYNAPPS_EMU_MMU_PAGE_SIZE,
+    .map_first_fit = mmu_map_first_fit,
+#if DYNAPPS_EMU_IDF_MAP_VIRT
+    .map_at = mmu_map_at,
+#endif
+    .unmap = mmu_unmap,
+};
+
+/* The apps window: reserved at the first slot lookup, for as long as the machine runs. */
+static struct {
+    bool tried;
+    dynapps_err_t err;       /* DYNAPPS_OK: [start, end) of the flash is mapped at identity */
+    uint32_t start, end;     /* flash offsets, MMU-page aligned */
+    dynapps_window_report_t report;
+} s_window;
+
+static void window_log_refusal(void)
+{
+    const dynapps_window_report_t *r = &s_window.report;
+    if (r->mapped_elsewhere) {
+        printf("dynapps: apps window (flash 0x%08lx..0x%08lx) must be mapped at 0x%08lx, first fit put it "
+               "at 0x%08lx: something else is mapped there; XIP apps are refused\n",
+               (unsigned long)s_window.start, (unsigned long)s_window.end,
+               (unsigned long)(DYNAPPS_EMU_FLASH_IBUS_BASE + r->wanted),
+               (unsigned long)(DYNAPPS_EMU_FLASH_IBUS_BASE + r->got));
+    } else {
+        printf("dynapps: apps window (flash 0x%08lx..0x%08lx) not mapped at 0x%08lx: %s failed (%s); "
+               "XIP apps are refused\n", (unsigned long)s_window.start, (unsigned long)s_window.end,
+               (unsigned long)(DYNAPPS_EMU_FLASH_IBUS_BASE + r->wanted), r->failed_step ? r->failed_step : "?",
+               r->mmu == DYNAPPS_MMU_PADDR_IN_USE ? "its flash is mapped already" : "the MMU refused it");
+    }
+}
+
+static void window_reserve(uint32_t start, uint32_t end)
+{
+    s_window.tried = true;
+    s_window.start = start & ~(DYNAPPS_EMU_MMU_PAGE_SIZE - 1u);
+    s_window.end = (end + DYNAPPS_EMU_MMU_PAGE_SIZE - 1u) & ~(DYNAPPS_EMU_MMU_PAGE_SIZE - 1u);
+    s_window.err = dynapps_window_reserve(&emu_mmu, s_window.start, s_window.end - s_window.start,
+                                          &s_window.report);
+    if (s_window.err != DYNAPPS_OK) {
+        window_log_refusal();
+    }
+}
+
+static bool in_window(uint32_t offset, uint32_t size)
+{
+    return s_window.err == DYNAPPS_OK && offset >= s_window.start && offset <= s_window.end &&
+           size <= s_window.end - offset;
+}
+
+/* ---------------------------------------------------------------- slots */
+
+/* The slot's entry, and the flash range every slot covers (the apps window), from the table. */
+typedef struct {
+    partition_entry_t entry;
+    bool found;
+    uint32_t slots_start, slots_end;
+} table_scan_t;
+
 /* Entries are read a word at a time (the table is 32-byte aligned in the scratch page). An entry
- * is the slot when its first word says "app slot" and its 16-byte label holds the name followed
- * by a NUL (or is exactly the name, 16 characters): four masked word compares. */
+ * is an app slot when its first word says so; it is the one asked for when its 16-byte label
+ * holds the name followed by a NUL (or is exactly the name, 16 characters): four masked word
+ * compares. The table is read through a one-page mapping made first fit (like esp_partition's
+ * read of the table) and unmapped again. */
+static dynapps_err_t table_scan(const uint32_t key[4], const uint32_t mask[4], table_scan_t *scan)
+{
+    const uint32_t page = DYNAPPS_EMU_MMU_PAGE_SIZE;
+    const uint32_t table_page = DYNAPPS_PARTITION_TABLE_OFFSET & ~(page - 1);
+    uintptr_t scratch = 0;
+    if (dynapps_emu_mmu_esp(DYNAPPS_EMU_MMU_ESP_MAP, &scratch, table_page, page,
+                            DYNAPPS_EMU_MMU_FLAG_PADDR_SHARED) != DYNAPPS_EMU_MMU_OK) {
+        return DYNAPPS_ERR_ADDRESS_UNAVAILABLE;
+    }
+    const uint32_t *table = (const uint32_t *)(scratch + (DYNAPPS_PARTITION_TABLE_OFFSET - table_page));
+    scan->found = false;
+    scan->slots_start = UINT32_MAX;
+    scan->slots_end = 0;
+    for (uint32_t at = 0; at + sizeof scan->entry <= DYNAPPS_PARTITION_TABLE_MAX_SIZE; at += sizeof scan->entry) {
+        const uint32_t *words = table + at / 4;
+        if ((words[0] & 0xFFFFu) != PARTITION_MAGIC) {
+            break; /* 0xFFFF (erased) or the MD5 entry */
+        }
+        if (words[0] != SLOT_ENTRY_WORD0) {
+            continue;
+        }
+        uint32_t offset = words[1], size = words[2];
+        scan->slots_start = offset < scan->slots_start ? offset : scan->slots_start;
+        scan->slots_end = offset + size > scan->slots_end ? offset + size : scan->slots_end;
+        if (!scan->found && (words[3] & mask[0]) == key[0] && (words[4] & mask[1]) == key[1] &&
+            (words[5] & mask[2]) == key[2] && (words[6] & mask[3]) == key[3]) { /* label: bytes 12..27 */
+            memcpy(&scan->entry, words, sizeof scan->entry);
+            scan->found = true;
+        }
+    }
+    mmu_unmap((uint32_t)(scratch - DYNAPPS_EMU_FLASH_DBUS_BASE));
+    return DYNAPPS_OK;
+}
+
+/* Without the window, a slot is mapped by itself, first fit, for reading (IRAM apps still load);
+ * its XIP apps are refused. port_handle is then that mapping's data-bus address. */
+static dynapps_err_t map_slot_alone(const partition_entry_t *entry, dynapps_slot_t *slot)
+{
+    uintptr_t vaddr = 0;
+    uint32_t page_offset = entry->offset % DYNAPPS_EMU_MMU_PAGE_SIZE;
+    if (dynapps_emu_mmu_esp(DYNAPPS_EMU_MMU_ESP_MAP, &vaddr, entry->offset - page_offset,
+                            entry->size + page_offset, 0) != DYNAPPS_EMU_MMU_OK) {
+        return DYNAPPS_ERR_ADDRESS_UNAVAILABLE;
+    }
+    slot->bytes = (const uint8_t *)(vaddr + page_offset);
+    slot->port_handle = (void *)vaddr;
+    return DYNAPPS_OK;
+}
+
 dynapps_err_t dynapps_port_find_slot(const char *name, dynapps_slot_t *slot)
 {
     if (!name || !slot) {
@@ -384,77 +529,68 @@ dynapps_err_t dynapps_port_find_slot(const char *name, dynapps_slot_t *slot)
     uint32_t key[4], mask[4];
     memcpy(key, key_bytes, sizeof key);
     memcpy(mask, mask_bytes, sizeof mask);
-    const uint32_t page = DYNAPPS_EMU_MMU_PAGE_SIZE;
-    const uint32_t table_page = DYNAPPS_PARTITION_TABLE_OFFSET & ~(page - 1);
-    if (dynapps_emu_mmu(DYNAPPS_EMU_MMU_MAP_DATA, DYNAPPS_EMU_FLASH_SCRATCH_VADDR, table_page, page) !=
-        DYNAPPS_EMU_MMU_OK) {
-        return DYNAPPS_ERR_ADDRESS_UNAVAILABLE;
+    table_scan_t scan = {0};
+    dynapps_err_t err = table_scan(key, mask, &scan);
+    if (err != DYNAPPS_OK) {
+        return err;
     }
-    const uint32_t *table =
-        (const uint32_t *)(uintptr_t)(DYNAPPS_EMU_FLASH_SCRATCH_VADDR + (DYNAPPS_PARTITION_TABLE_OFFSET - table_page));
-    bool found = false;
-    partition_entry_t entry;
-    for (uint32_t at = 0; at + sizeof entry <= DYNAPPS_PARTITION_TABLE_MAX_SIZE; at += sizeof entry) {
-        const uint32_t *words = table + at / 4;
-        uint32_t word0 = words[0];
-        if ((word0 & 0xFFFFu) != PARTITION_MAGIC) {
-            break; /* 0xFFFF (erased) or the MD5 entry */
-        }
-        if (word0 == SLOT_ENTRY_WORD0 && (words[3] & mask[0]) == key[0] && /* label: bytes 12..27 */
-            (words[4] & mask[1]) == key[1] && (words[5] & mask[2]) == key[2] &&
-            (words[6] & mask[3]) == key[3]) {
-            memcpy(&entry, words, sizeof entry);
-            found = true;
-            break;
-        }
+    if (!s_window.tried && scan.slots_start < scan.slots_end) {
+        window_reserve(scan.slots_start, scan.slots_end);
     }
-    dynapps_emu_mmu(DYNAPPS_EMU_MMU_UNMAP, DYNAPPS_EMU_FLASH_SCRATCH_VADDR, 0, 0);
-    if (!found) {
+    if (!scan.found) {
         return DYNAPPS_ERR_NOT_FOUND;
     }
-    uint32_t flash_size = dynapps_emu_flash_size();
-    uint32_t view_end = flash_size < DYNAPPS_EMU_FLASH_DBUS_SIZE ? flash_size : DYNAPPS_EMU_FLASH_DBUS_SIZE;
-    if (entry.offset < DYNAPPS_EMU_FLASH_DATA_VIEW_FROM || entry.offset >= view_end) {
-        return DYNAPPS_ERR_ADDRESS_UNAVAILABLE; /* not in the data view of the flash */
+    const partition_entry_t *entry = &scan.entry;
+    slot->size = entry->size;
+    slot->flash_offset = entry->offset;
+    slot->id = entry->offset; /* one flash chip: the offset names the slot (never 0: >= 1 MiB) */
+    memcpy(slot->label, entry->label, sizeof slot->label);
+    /* The identity address layout.py links XIP images for; map_xip maps nowhere else. */
+    slot->xip_vaddr = entry->offset % DYNAPPS_EMU_MMU_PAGE_SIZE == 0 ? DYNAPPS_EMU_FLASH_IBUS_BASE + entry->offset : 0;
+    if (in_window(entry->offset, entry->size)) {
+        slot->bytes = (const uint8_t *)(uintptr_t)(DYNAPPS_EMU_FLASH_DBUS_BASE + entry->offset);
+        slot->port_handle = NULL;
+        return DYNAPPS_OK;
     }
-    slot->bytes = (const uint8_t *)(uintptr_t)(DYNAPPS_EMU_FLASH_DBUS_BASE + entry.offset);
-    slot->size = entry.size <= view_end - entry.offset ? entry.size : view_end - entry.offset;
-    slot->flash_offset = entry.offset;
-    slot->id = entry.offset; /* one flash chip: the offset names the slot (never 0: >= 1 MiB) */
-    slot->port_handle = NULL;
-    memcpy(slot->label, entry.label, sizeof slot->label);
-    slot->xip_vaddr = slot_xip_vaddr(entry.offset, slot->size);
-    return DYNAPPS_OK;
+    return map_slot_alone(entry, slot);
 }
 
 void dynapps_port_release_slot(dynapps_slot_t *slot)
 {
-    (void)slot; /* the identity data view stays, for as long as the machine runs */
+    if (slot && slot->port_handle) { /* mapped by itself (no window) */
+        mmu_unmap((uint32_t)((uintptr_t)slot->port_handle - DYNAPPS_EMU_FLASH_DBUS_BASE));
+        slot->port_handle = NULL;
+        slot->bytes = NULL;
+    }
 }
 
+/* The window holds every slot at its identity address already: mapping an XIP app is checking
+ * that its slot is in the window, and dropping stale translations of those addresses. */
 dynapps_err_t dynapps_port_map_xip(const dynapps_slot_t *slot, uintptr_t vaddr, size_t size,
                                    void **mapping)
 {
-    if (!slot || !mapping || size == 0) {
+    if (!slot || !mapping || size == 0 || size > slot->size) {
         return DYNAPPS_ERR_INVALID_ARG;
     }
-    if (vaddr != slot->xip_vaddr || vaddr == 0) {
+    if (vaddr != slot->xip_vaddr || vaddr == 0 || !in_window(slot->flash_offset, (uint32_t)size)) {
+        if (s_window.err != DYNAPPS_OK) {
+            printf("dynapps: XIP app in slot '%.16s' (flash 0x%08lx) refused: the apps window is not mapped "
+                   "at its own address\n", slot->label, (unsigned long)slot->flash_offset);
+        }
         return DYNAPPS_ERR_ADDRESS_UNAVAILABLE; /* only where the slot belongs (dynapps_port.h) */
     }
-    if (dynapps_emu_mmu(DYNAPPS_EMU_MMU_MAP_EXEC, vaddr, slot->flash_offset, (uint32_t)size) !=
-        DYNAPPS_EMU_MMU_OK) {
-        return DYNAPPS_ERR_ADDRESS_UNAVAILABLE;
-    }
+    dynapps_emu_sync_code(vaddr, size);
     *mapping = (void *)vaddr;
     return DYNAPPS_OK;
 }
 
 void dynapps_port_unmap_xip(void *mapping)
 {
-    if (mapping &&
-        dynapps_emu_mmu(DYNAPPS_EMU_MMU_UNMAP, (uintptr_t)mapping, 0, 0) != DYNAPPS_EMU_MMU_OK) {
-        dynapps_emu_panic("dynapps_port_unmap_xip: no such mapping");
+    if (!mapping) {
+        return;
     }
+    /* The window stays: the next app run at these addresses must not run this one's code. */
+    dynapps_emu_sync_code((uintptr_t)mapping, DYNAPPS_EMU_MMU_PAGE_SIZE);
 }
 
 /* ---------------------------------------------------------------- SHA-256 */

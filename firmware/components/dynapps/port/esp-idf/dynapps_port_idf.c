@@ -11,24 +11,20 @@
  * Flash mapping (DESIGN constraint 1): an XIP image is linked for the instruction-bus address
  * SOC_IROM_LOW + (flash offset of its slot), i.e. MMU linear address == flash address. One MMU
  * entry is seen by both buses at the same linear address (esp32c3: data bus at SOC_DROM_LOW + l,
- * instruction bus at SOC_IROM_LOW + l; esp32c6/h2/p4: one address), so a single mapping of the
- * slot serves both the loader's reads and the app's instruction fetch. It has to be a single
- * one: esp_mm refuses to map flash that an existing mapping already covers (esp_mmu_map.c,
- * ENABLE_PADDR_CHECK: ESP_ERR_INVALID_STATE / ESP_ERR_INVALID_ARG), so "read it through
- * esp_partition_mmap, then map it again for execution" cannot work while the slot is mapped.
- *   - ESP-IDF >= 6.1: find_slot maps the slot at its identity address with esp_mmu_map_virt();
- *     map_xip checks the address and keeps that mapping alive (reference count). find_slot
- *     reports that identity address as dynapps_slot_t.xip_vaddr, so the core refuses an XIP
- *     image linked for any other (DYNAPPS_ERR_WRONG_ADDRESS) before asking to map it.
- * A slot is mapped once however often it is looked up: find_slot of a slot whose mapping is alive
- * (an XIP app from it is loaded) takes another reference to that mapping instead of mapping the
- * flash a second time, which esp_mm would refuse. So the slot's data view (slot.bytes) stays
- * readable for as long as an XIP app from it is loaded, which the core relies on (it reads the
- * app's export table there).
- *   - ESP-IDF < 6.1 has no way to choose the address of a mapping: find_slot uses
- *     esp_partition_mmap(ESP_PARTITION_MMAP_DATA), which puts the slot wherever esp_mm finds
- *     room, and map_xip refuses with DYNAPPS_ERR_ADDRESS_UNAVAILABLE (explaining why) unless
- *     that happens to be the linked address. IRAM images work on every version.
+ * instruction bus at SOC_IROM_LOW + l; esp32c6/h2/p4: one address). At the first slot lookup the
+ * port maps the APPS WINDOW (the flash every app slot covers) once, at that identity address, with
+ * the loader core's dynapps_window_reserve (src/dynapps_window.c) over three esp_mm hooks:
+ *   - ESP-IDF >= 6.1: esp_mmu_map_virt() at the identity address;
+ *   - ESP-IDF 5.1 .. 6.0: esp_mmu_map() allocates first fit only, so filler mappings first take
+ *     every free linear page below the window, esp_mmu_map() of the window then lands at its
+ *     start, and the fillers are unmapped. A window that lands elsewhere is unmapped and refused.
+ * (dynapps_idf_version.h is the one place that tells the releases apart.) Every slot is then read
+ * through the window's data-bus view and its XIP apps run at its instruction-bus view: no second
+ * mapping of the same flash, which esp_mm would refuse (ESP_ERR_INVALID_STATE). The window stays
+ * mapped for as long as the firmware runs. If it can't be had (something else is mapped over its
+ * linear range first), the port logs both addresses once, maps a slot by itself with
+ * esp_partition_mmap for each lookup (IRAM apps still load) and refuses XIP loads with
+ * DYNAPPS_ERR_ADDRESS_UNAVAILABLE. docs/design.md, "The apps window", has the safety argument.
  *
  * SHA-256 (dynapps_port_sha256): the chip's SHA accelerator, through mbedtls_sha256()
  * (mbedtls/sha256.h, Mbed TLS 3.x, ESP-IDF < 6.0) or psa_hash_compute() (psa/crypto.h: ESP-IDF
@@ -65,24 +61,16 @@
 #include "dynapps_port.h"
 #include "dynapps_sha256.h" /* the core's software SHA-256 (src/, PRIV_INCLUDE_DIRS) */
 
-/* Mbed TLS 4 (ESP-IDF >= 6.0): hashing and signature checks through PSA. */
-#ifndef DYNAPPS_SHA_PSA
-#define DYNAPPS_SHA_PSA (ESP_IDF_VERSION >= ESP_IDF_VERSION_VAL(6, 0, 0))
-#endif
+#include "dynapps_idf_version.h" /* per-release behaviour: DYNAPPS_HAVE_MMU_MAP_VIRT, DYNAPPS_SHA_PSA */
+#include "dynapps_window.h"      /* the core's apps window reservation (src/, PRIV_INCLUDE_DIRS) */
+#include "esp_mmu_map.h"         /* esp_mm: esp_mmu_map, esp_mmu_unmap (esp_mmu_map_virt from 6.1) */
+
 #if DYNAPPS_SHA_PSA
 #include "psa/crypto.h"     /* mbedtls (TF-PSA-Crypto) */
 #else
 #include "mbedtls/sha256.h" /* mbedtls */
 #include "mbedtls/ecdsa.h"  /* mbedtls: mbedtls_ecdsa_verify, mbedtls_ecp_*, mbedtls_mpi_* */
 #include "mbedtls/error.h"  /* mbedtls: MBEDTLS_ERR_ECP_FEATURE_UNAVAILABLE */
-#endif
-
-/* esp_mmu_map_virt() (esp_mm/include/esp_mmu_map.h) first shipped in ESP-IDF v6.1. */
-#ifndef DYNAPPS_HAVE_MMU_MAP_VIRT
-#define DYNAPPS_HAVE_MMU_MAP_VIRT (ESP_IDF_VERSION >= ESP_IDF_VERSION_VAL(6, 1, 0))
-#endif
-#if DYNAPPS_HAVE_MMU_MAP_VIRT
-#include "esp_mmu_map.h" /* esp_mm */
 #endif
 
 static const char *TAG = "dynapps";
@@ -337,75 +325,141 @@ void dynapps_port_psram_free(uint8_t *data_view)
     heap_caps_free(data_view);
 }
 
+/* ---- the apps window (DESIGN constraints 1, 6) ------------------------------------------- */
+
+/* Caps of every mapping the window makes: executable and readable; esp_mm puts them in the flash
+ * region (esp_mm/port/<chip>/ext_mem_layout.c) and returns instruction-bus addresses. */
+#define WINDOW_CAPS (MMU_MEM_CAP_EXEC | MMU_MEM_CAP_READ | MMU_MEM_CAP_32BIT)
+
+static dynapps_mmu_status_t mmu_status(esp_err_t err, const char *what)
+{
+    if (err == ESP_OK) {
+        return DYNAPPS_MMU_OK;
+    }
+    ESP_LOGD(TAG, "%s: %s", what, esp_err_to_name(err));
+    /* esp_mm: ESP_ERR_INVALID_STATE = the flash range lies inside one mapped already */
+    return err == ESP_ERR_INVALID_STATE ? DYNAPPS_MMU_PADDR_IN_USE : DYNAPPS_MMU_FAILED;
+}
+
+static dynapps_mmu_status_t mmu_map_first_fit(uint32_t paddr, uint32_t size, bool paddr_shared,
+                                              uint32_t *laddr)
+{
+    void *ptr = NULL;
+    esp_err_t err = esp_mmu_map(paddr, size, MMU_TARGET_FLASH0, WINDOW_CAPS,
+                                paddr_shared ? ESP_MMU_MMAP_FLAG_PADDR_SHARED : 0, &ptr);
+    *laddr = (uint32_t)((uintptr_t)ptr - SOC_IROM_LOW);
+    return mmu_status(err, "esp_mmu_map");
+}
+
+#if DYNAPPS_HAVE_MMU_MAP_VIRT
+static dynapps_mmu_status_t mmu_map_at(uint32_t laddr, uint32_t paddr, uint32_t size)
+{
+    void *ptr = NULL;
+    return mmu_status(esp_mmu_map_virt(SOC_IROM_LOW + laddr, paddr, size, MMU_TARGET_FLASH0, WINDOW_CAPS, 0, &ptr),
+                      "esp_mmu_map_virt");
+}
+#endif
+
+static void mmu_unmap(uint32_t laddr)
+{
+    esp_err_t err = esp_mmu_unmap((void *)(SOC_IROM_LOW + laddr));
+    if (err != ESP_OK) {
+        ESP_LOGE(TAG, "esp_mmu_unmap(0x%08" PRIx32 "): %s", (uint32_t)(SOC_IROM_LOW + laddr), esp_err_to_name(err));
+    }
+}
+
+static const dynapps_mmu_ops_t s_mmu = {
+    .page_size = CONFIG_MMU_PAGE_SIZE,
+    .map_first_fit = mmu_map_first_fit,
+#if DYNAPPS_HAVE_MMU_MAP_VIRT
+    .map_at = mmu_map_at,
+#endif
+    .unmap = mmu_unmap,
+};
+
+/* Reserved at the first slot lookup; guarded by the loader lock. */
+static struct {
+    bool tried;
+    dynapps_err_t err;   /* DYNAPPS_OK: flash [start, end) is mapped at linear address start */
+    uint32_t start, end; /* MMU-page aligned flash offsets */
+} s_window;
+
+/* The flash every app slot covers, page aligned; false if there is no slot. */
+static bool apps_region(uint32_t *start, uint32_t *end)
+{
+    *start = UINT32_MAX;
+    *end = 0;
+    esp_partition_iterator_t it = esp_partition_find(
+        ESP_PARTITION_TYPE_DATA, (esp_partition_subtype_t)DYNAPPS_SLOT_PARTITION_SUBTYPE, NULL);
+    for (; it != NULL; it = esp_partition_next(it)) {
+        const esp_partition_t *part = esp_partition_get(it);
+        *start = part->address < *start ? part->address : *start;
+        *end = part->address + part->size > *end ? part->address + part->size : *end;
+    }
+    esp_partition_iterator_release(it); /* accepts NULL */
+    *start = ALIGN_DOWN(*start, CONFIG_MMU_PAGE_SIZE);
+    *end = ALIGN_UP(*end, CONFIG_MMU_PAGE_SIZE);
+    return *start < *end;
+}
+
+static void window_reserve(void)
+{
+    s_window.tried = true;
+    s_window.err = DYNAPPS_ERR_NOT_FOUND;
+    if (!apps_region(&s_window.start, &s_window.end)) {
+        return;
+    }
+    dynapps_window_report_t report;
+    s_window.err = dynapps_window_reserve(&s_mmu, s_window.start, s_window.end - s_window.start, &report);
+    if (s_window.err == DYNAPPS_OK) {
+        ESP_LOGI(TAG, "apps window: flash 0x%08" PRIx32 "..0x%08" PRIx32 " at 0x%08" PRIx32 " (%s, %" PRIu32
+                      " fillers)", s_window.start, s_window.end, (uint32_t)(SOC_IROM_LOW + s_window.start),
+                 DYNAPPS_WINDOW_MECHANISM, report.fillers);
+    } else if (report.mapped_elsewhere) {
+        ESP_LOGE(TAG, "apps window (flash 0x%08" PRIx32 "..0x%08" PRIx32 ") must be mapped at 0x%08" PRIx32
+                      ", first fit put it at 0x%08" PRIx32 ": something else is mapped there; XIP apps are refused",
+                 s_window.start, s_window.end, (uint32_t)(SOC_IROM_LOW + report.wanted),
+                 (uint32_t)(SOC_IROM_LOW + report.got));
+    } else {
+        ESP_LOGE(TAG, "apps window (flash 0x%08" PRIx32 "..0x%08" PRIx32 ") not mapped at 0x%08" PRIx32
+                      ": %s failed (%s; %s; the debug log has esp_mm's error); XIP apps are refused",
+                 s_window.start, s_window.end, (uint32_t)(SOC_IROM_LOW + report.wanted),
+                 report.failed_step ? report.failed_step : "?",
+                 report.mmu == DYNAPPS_MMU_PADDR_IN_USE ? "its flash is mapped already" : "esp_mm refused it",
+                 DYNAPPS_WINDOW_MECHANISM);
+    }
+}
+
+static bool in_window(uint32_t offset, uint32_t size)
+{
+    return s_window.err == DYNAPPS_OK && offset >= s_window.start && offset <= s_window.end &&
+           size <= s_window.end - offset;
+}
+
 /* ---- app slots ----------------------------------------------------------------------------- */
 
-typedef struct idf_slot {
-    struct idf_slot *next;              /* list of live slot mappings */
-    const esp_partition_t *part;        /* the partition (esp_partition's list: permanent) */
-    const void *bytes;                  /* slot start, data-bus view */
-    esp_partition_mmap_handle_t handle; /* mapped by esp_partition_mmap (mmu_block == NULL) */
-    void *mmu_block;                    /* mapped by esp_mmu_map_virt at the identity address */
-    uint32_t refs;                      /* find_slot lookups not yet released + XIP mappings */
-} idf_slot_t;
+/* A slot mapped by itself, when there is no window (port_handle of such a slot; NULL in the window). */
+typedef struct {
+    esp_partition_mmap_handle_t handle;
+} lone_slot_t;
 
-/* Every slot mapped now; guarded by the loader lock (the core calls the hooks with it held). */
-static idf_slot_t *s_slots;
-
-/* Map the whole partition for reading, at its identity address when this IDF can. */
-static esp_err_t map_slot(const esp_partition_t *part, idf_slot_t *s)
+static dynapps_err_t map_slot_alone(const esp_partition_t *part, dynapps_slot_t *slot)
 {
-#if DYNAPPS_HAVE_MMU_MAP_VIRT
-    if (part->address % CONFIG_MMU_PAGE_SIZE == 0) { /* XIP slots always are (layout.py) */
-        void *ptr = NULL;
-        esp_err_t err = esp_mmu_map_virt(SOC_DROM_LOW + part->address, part->address, part->size,
-                                         MMU_TARGET_FLASH0, MMU_MEM_CAP_READ | MMU_MEM_CAP_8BIT, 0,
-                                         &ptr);
-        if (err == ESP_OK) {
-            s->mmu_block = ptr;
-            s->bytes = ptr;
-            return ESP_OK;
-        }
-        ESP_LOGD(TAG, "slot '%s': identity mapping failed (%s), mapping it anywhere",
-                 part->label, esp_err_to_name(err));
+    lone_slot_t *lone = heap_caps_calloc(1, sizeof *lone, MALLOC_CAP_INTERNAL | MALLOC_CAP_8BIT);
+    if (lone == NULL) {
+        return DYNAPPS_ERR_NO_MEM;
     }
-#endif
-    return esp_partition_mmap(part, 0, part->size, ESP_PARTITION_MMAP_DATA, &s->bytes, &s->handle);
-}
-
-static void slot_unref(idf_slot_t *s)
-{
-    if (--s->refs != 0) {
-        return;
+    const void *bytes = NULL;
+    esp_err_t err = esp_partition_mmap(part, 0, part->size, ESP_PARTITION_MMAP_DATA, &bytes, &lone->handle);
+    if (err != ESP_OK) {
+        ESP_LOGE(TAG, "slot '%s' at flash 0x%08" PRIx32 ": can't map it (%s)", part->label, part->address,
+                 esp_err_to_name(err));
+        heap_caps_free(lone);
+        return err == ESP_ERR_NO_MEM ? DYNAPPS_ERR_NO_MEM : DYNAPPS_ERR_ADDRESS_UNAVAILABLE;
     }
-    for (idf_slot_t **link = &s_slots; *link != NULL; link = &(*link)->next) {
-        if (*link == s) {
-            *link = s->next;
-            break;
-        }
-    }
-#if DYNAPPS_HAVE_MMU_MAP_VIRT
-    if (s->mmu_block != NULL) {
-        esp_mmu_unmap(s->mmu_block);
-        heap_caps_free(s);
-        return;
-    }
-#endif
-    esp_partition_munmap(s->handle);
-    heap_caps_free(s);
-}
-
-static void fill_slot(dynapps_slot_t *slot, idf_slot_t *s)
-{
-    slot->bytes = s->bytes;
-    slot->size = s->part->size;
-    slot->flash_offset = s->part->address;
-    slot->id = (uintptr_t)s->part; /* one esp_partition_t per partition, never freed */
-    slot->port_handle = s;
-    memset(slot->label, 0, sizeof slot->label);
-    memcpy(slot->label, s->part->label, strnlen(s->part->label, sizeof slot->label));
-    /* The identity address layout.py links XIP images for; map_xip maps nowhere else. */
-    slot->xip_vaddr =
-        s->part->address % CONFIG_MMU_PAGE_SIZE == 0 ? SOC_IROM_LOW + s->part->address : 0;
+    slot->bytes = bytes;
+    slot->port_handle = lone;
+    return DYNAPPS_OK;
 }
 
 dynapps_err_t dynapps_port_find_slot(const char *name, dynapps_slot_t *slot)
@@ -416,45 +470,39 @@ dynapps_err_t dynapps_port_find_slot(const char *name, dynapps_slot_t *slot)
     if (part == NULL) {
         return DYNAPPS_ERR_NOT_FOUND;
     }
-    for (idf_slot_t *s = s_slots; s != NULL; s = s->next) {
-        if (s->part == part) { /* mapped already (an XIP app from it is loaded): share it */
-            s->refs++;
-            fill_slot(slot, s);
-            return DYNAPPS_OK;
-        }
+    if (!s_window.tried) {
+        window_reserve();
     }
-    idf_slot_t *s = heap_caps_calloc(1, sizeof *s, MALLOC_CAP_INTERNAL | MALLOC_CAP_8BIT);
-    if (s == NULL) {
-        return DYNAPPS_ERR_NO_MEM;
+    slot->size = part->size;
+    slot->flash_offset = part->address;
+    slot->id = (uintptr_t)part; /* one esp_partition_t per partition, never freed */
+    memset(slot->label, 0, sizeof slot->label);
+    memcpy(slot->label, part->label, strnlen(part->label, sizeof slot->label));
+    /* The identity address layout.py links XIP images for; map_xip maps nowhere else. */
+    slot->xip_vaddr = part->address % CONFIG_MMU_PAGE_SIZE == 0 ? SOC_IROM_LOW + part->address : 0;
+    if (in_window(part->address, part->size)) {
+        slot->bytes = (const uint8_t *)(SOC_DROM_LOW + part->address); /* the window's data view */
+        slot->port_handle = NULL;
+        return DYNAPPS_OK;
     }
-    esp_err_t err = map_slot(part, s);
-    if (err != ESP_OK) {
-        ESP_LOGE(TAG, "slot '%s' at flash 0x%08" PRIx32 ": can't map it (%s)", name, part->address,
-                 esp_err_to_name(err));
-        heap_caps_free(s);
-        return err == ESP_ERR_NO_MEM ? DYNAPPS_ERR_NO_MEM : DYNAPPS_ERR_ADDRESS_UNAVAILABLE;
-    }
-    s->part = part;
-    s->refs = 1;
-    s->next = s_slots;
-    s_slots = s;
-    fill_slot(slot, s);
-    return DYNAPPS_OK;
+    return map_slot_alone(part, slot);
 }
 
 void dynapps_port_release_slot(dynapps_slot_t *slot)
 {
     if (slot == NULL || slot->port_handle == NULL) {
-        return;
+        return; /* in the window, which stays */
     }
-    slot_unref(slot->port_handle);
+    lone_slot_t *lone = slot->port_handle;
+    esp_partition_munmap(lone->handle);
+    heap_caps_free(lone);
     slot->port_handle = NULL;
     slot->bytes = NULL;
 }
 
 /* ---- flash XIP (DESIGN constraints 1, 6) --------------------------------------------------- */
 
-/* Drop instruction-cache lines left from an earlier mapping of these addresses (IDF >= 5.3). */
+/* Drop instruction-cache lines left from an earlier app at these addresses (IDF >= 5.3). */
 static void invalidate_icache(uintptr_t vaddr, size_t size)
 {
 #ifdef ESP_CACHE_MSYNC_FLAG_DIR_M2C
@@ -471,43 +519,28 @@ static void invalidate_icache(uintptr_t vaddr, size_t size)
 #endif
 }
 
-/* Why the slot is not mapped at its identity address (the core has checked that the image was
- * linked for that address: dynapps_slot_t.xip_vaddr). */
-static const char *xip_refusal(void)
-{
-    return DYNAPPS_HAVE_MMU_MAP_VIRT
-               ? "the slot could not be mapped at its own address (not MMU-page aligned, or "
-                 "that range is in use: see the debug log)"
-               : "mapping at a chosen address needs ESP-IDF >= 6.1 (esp_mmu_map_virt); "
-                 "build this app with strategy iram for older IDF";
-}
-
+/* The window holds every slot at its identity address already: mapping an XIP app is checking
+ * that its slot is in the window (the core has checked that the image was linked for
+ * slot->xip_vaddr). The window is shared, so a mapping is just that address. */
 dynapps_err_t dynapps_port_map_xip(const dynapps_slot_t *slot, uintptr_t vaddr, size_t size,
                                    void **mapping)
 {
-    idf_slot_t *s = slot->port_handle;
-    if (s == NULL || size > slot->size) {
+    if (slot == NULL || mapping == NULL || size == 0 || size > slot->size) {
         return DYNAPPS_ERR_INVALID_ARG;
     }
-    /* The instruction-bus view of the slot's mapping: same MMU linear address. */
-    uintptr_t ibus = (uintptr_t)s->bytes - SOC_DROM_LOW + SOC_IROM_LOW;
-    if (ibus != vaddr || vaddr != slot->xip_vaddr) {
-        ESP_LOGE(TAG, "XIP image linked for 0x%08" PRIx32 ", but its slot at flash 0x%08" PRIx32
-                      " is mapped at 0x%08" PRIx32 ": %s",
-                 (uint32_t)vaddr, slot->flash_offset, (uint32_t)ibus, xip_refusal());
+    if (vaddr == 0 || vaddr != slot->xip_vaddr || !in_window(slot->flash_offset, (uint32_t)size)) {
+        ESP_LOGE(TAG, "XIP app in slot '%.16s' (flash 0x%08" PRIx32 ") refused: the apps window is not mapped "
+                      "at its own address (see the 'apps window' line above)", slot->label, slot->flash_offset);
         return DYNAPPS_ERR_ADDRESS_UNAVAILABLE;
     }
     invalidate_icache(vaddr, size);
-    s->refs++; /* the mapping outlives release_slot */
-    *mapping = s;
+    *mapping = (void *)vaddr;
     return DYNAPPS_OK;
 }
 
 void dynapps_port_unmap_xip(void *mapping)
 {
-    if (mapping != NULL) {
-        slot_unref(mapping);
-    }
+    (void)mapping; /* the window stays; map_xip drops stale cache lines before the next app runs */
 }
 
 /* ---- data arena ---------------------------------------------------------------------------- */
