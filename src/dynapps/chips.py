@@ -85,8 +85,16 @@ class ChipProfile:
     iram_byte_access: bool  # False: IRAM alias takes 32-bit accesses only
     cache_sync_after_copy: bool  # code copied into RAM must be written back / invalidated
     bootloader_offset: int  # where the ROM looks for the second-stage bootloader in flash
+    # The data arena's default range (firmware/components/dynapps/Kconfig
+    # DYNAPPS_DATA_ARENA_ADDRESS / _SIZE defaults), used when the firmware's sdkconfig does not
+    # say: near the top of the heap RAM, under APP_USABLE_DRAM_END = SOC_ROM_STACK_START -
+    # SOC_ROM_STACK_SIZE (heap/port/<chip>/memory_layout.c, soc/<chip>/include/soc/soc.h)
+    data_arena_default: MemoryRegion
     emulator: EmulatorProfile = field(compare=False)
     parent: str | None = field(default=None, compare=False)  # the profile this one was derived from
+    # (sdkconfig option, range): the default arena when that bool option is y (the Kconfig's
+    # `default ... if` lines before the plain one)
+    data_arena_default_if: tuple[tuple[str, MemoryRegion], ...] = ()
 
     def __post_init__(self) -> None:
         """Refuse stated facts that contradict each other (docs/adding-a-chip.md states the rules)."""
@@ -95,6 +103,9 @@ class ChipProfile:
         if self.iram.start - self.dram.start != self.i_d_offset or self.iram.size != self.dram.size:
             raise ProfileError(f"{self.name}: iram {self.iram.start:#x}..{self.iram.end:#x} is not dram "
                                f"{self.dram.start:#x}..{self.dram.end:#x} moved by i_d_offset {self.i_d_offset:#x}")
+        for region in (self.data_arena_default, *(r for _, r in self.data_arena_default_if)):
+            if not self.dram.contains(region.start, region.size):
+                raise ProfileError(f"{self.name}: default data arena {region.start:#x}..{region.end:#x} is not in dram")
 
     def derive(self, name: str, **differences) -> ChipProfile:
         """Chip `name`: this one but for `differences`. A difference equal to this chip's value is
@@ -103,6 +114,12 @@ class ChipProfile:
         if restated:
             raise ProfileError(f"{name}: {', '.join(restated)} restate(s) {self.name}")
         return dataclasses.replace(self, name=name, parent=self.name, **differences)
+
+    def default_data_arena(self, options: dict) -> MemoryRegion:
+        """The Kconfig default of the arena for a configuration whose bool `options` (sdkconfig
+        names without CONFIG_, True when y) are given."""
+        return next((region for option, region in self.data_arena_default_if if options.get(option) is True),
+                    self.data_arena_default)
 
     @property
     def unified_flash_window(self) -> bool:
@@ -210,6 +227,8 @@ _add(
         # bootloader/Kconfig.projbuild BOOTLOADER_OFFSET_IN_FLASH (ESP-IDF v5.5); esptool 5.6
         # targets/<chip>.py BOOTLOADER_FLASH_OFFSET says the same (a test compares them)
         bootloader_offset=0x0,
+        # APP_USABLE_DRAM_END 0x3fcde710 - 0x2000 = 0x3fcdc710: 32 KB below it
+        data_arena_default=MemoryRegion(0x3FCD4000, 0x3FCDC000),
         emulator=EmulatorProfile(
             firmware_ram=MemoryRegion(0x3FC80000, 0x3FCA0000),
             heap=MemoryRegion(0x3FCA0000, 0x3FCD0000),
@@ -254,6 +273,8 @@ ESP32C6 = _add(
         # bootloader/Kconfig.projbuild BOOTLOADER_OFFSET_IN_FLASH (ESP-IDF v5.5); esptool 5.6
         # targets/<chip>.py BOOTLOADER_FLASH_OFFSET says the same (a test compares them)
         bootloader_offset=0x0,
+        # APP_USABLE_DRAM_END 0x4087e610 - 0x2000 = 0x4087c610: 32 KB below it
+        data_arena_default=MemoryRegion(0x40874000, 0x4087C000),
         emulator=EmulatorProfile(
             firmware_ram=MemoryRegion(0x40800000, 0x40820000),
             heap=MemoryRegion(0x40820000, 0x40870000),
@@ -275,6 +296,8 @@ _add(
         iram=MemoryRegion(0x40800000, 0x40850000),
         # soc.h SOC_DRAM_LOW 0x40800000 .. SOC_DRAM_HIGH 0x40850000: same addresses
         dram=MemoryRegion(0x40800000, 0x40850000),
+        # APP_USABLE_DRAM_END 0x4084f380 - 0x2000 = 0x4084d380: 32 KB below it
+        data_arena_default=MemoryRegion(0x40845000, 0x4084D000),
         emulator=EmulatorProfile(
             firmware_ram=MemoryRegion(0x40800000, 0x40818000),
             heap=MemoryRegion(0x40818000, 0x40840000),
@@ -318,6 +341,12 @@ _add(
         # bootloader/Kconfig.projbuild BOOTLOADER_OFFSET_IN_FLASH (ESP-IDF v5.5); esptool 5.6
         # targets/<chip>.py BOOTLOADER_FLASH_OFFSET says the same (a test compares them)
         bootloader_offset=0x2000,
+        # rev >= 3 (ESP-IDF >= 5.5 default): APP_USABLE_DIRAM_END = SOC_ROM_STACK_START_REV2
+        # 0x4ffbcfc0 - 0x2000 = 0x4ffbafc0, the L2 cache at the bottom of L2MEM; 32 KB below it
+        data_arena_default=MemoryRegion(0x4FFB2000, 0x4FFBA000),
+        # rev < 3 (ESP32P4_SELECTS_REV_LESS_V3; IDF 5.3/5.4 support only these): the L2 cache at the
+        # top, APP_USABLE_DIRAM_END = SOC_ROM_STACK_START 0x4ff3cfc0 - 0x2000 = 0x4ff3afc0
+        data_arena_default_if=(("ESP32P4_SELECTS_REV_LESS_V3", MemoryRegion(0x4FF32000, 0x4FF3A000)),),
         emulator=EmulatorProfile(
             uart=0x500CA000,  # DR_REG_UART_BASE (esp32p4 in IDF 6.x: register/hw_ver1/ and hw_ver3/)
             firmware_ram=MemoryRegion(0x4FF00000, 0x4FF40000),

@@ -363,7 +363,8 @@ def _define_stale_cleanup(env, plan: ProjectPlan):
 def _flash_options(env, plan: ProjectPlan, table_bin, images) -> FlashOptions:
     slots = tuple(AppSlot(app.name, plan.layout.slot(app.name).flash_offset, str(node))
                   for app, node in zip(plan.apps, images, strict=True))
-    return FlashOptions(plan.project.chip, plan.project.flash_size, str(table_bin), slots, port=env["PORT"],
+    return FlashOptions(plan.project.chip, plan.project.flash_size, str(table_bin), slots,
+                        plan.project.partition_table_offset, port=env["PORT"],
                         baud=env["BAUD"], before=env["BEFORE"], after=env["AFTER"], no_stub=bool(env["NO_STUB"]),
                         force=bool(env["FORCE"]), skip_flashed=bool(env["SKIP_FLASHED"]),
                         idf_build=env.Dir(env["IDF_BUILD"]).abspath)
