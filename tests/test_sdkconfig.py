@@ -55,6 +55,24 @@ def test_fresh_clone_builds_xip_apps_from_the_sdkconfig_alone(example_project):
         assert 0x3FCC0000 <= address and address + size <= 0x3FCC0000 + 24576, app
 
 
+def test_image_for_another_arena_is_refused_with_both_ranges(example_project):
+    """The emulator firmware's arena (0x3fcd0000..0x3fce0000) does not hold an arena of
+    0x3fcc0000: the loader refuses those XIP images, and the port prints both ranges."""
+    example_project.write("firmware/sdkconfig", real_sdkconfig(DYNAPPS_DATA_ARENA_ADDRESS="0x3fcc0000",
+                                                               DYNAPPS_DATA_ARENA_SIZE="24576"))
+    example_project.scons("apps", "flash-apps", FIRMWARE)
+    machine = emulator.Machine(chips.profile("esp32c3"), (example_project.root / FLASH).read_bytes())
+    machine.load_firmware(example_project.root / FIRMWARE)
+    text = machine.run(timeout_s=60).uart_text
+    arena = chips.profile("esp32c3").emulator.data_arena
+    with_data = {app: placed for app, placed in _xip_data(example_project).items() if placed[1]}
+    assert with_data  # (an XIP app without data or bss needs no arena: abi loads)
+    for app, (address, size) in with_data.items():
+        assert f"LOAD-ERROR {app} DYNAPPS_ERR_ADDRESS_UNAVAILABLE" in text, text
+        assert (f"dynapps: XIP image's data and bss {address:#010x}..{address + size:#010x} are not inside the "
+                f"data arena {arena.start:#010x}..{arena.end:#010x}") in text, text
+
+
 def test_firmware_elf_key_is_refused_with_the_reason(example_project):
     text = (example_project.root / "dynapps.yaml").read_text()
     example_project.write("dynapps.yaml", text.replace("firmware:\n", "firmware:\n  elf: firmware/build/x.elf\n"))
@@ -157,11 +175,31 @@ def test_partition_table_offset_from_the_sdkconfig(empty_project):
     project.write("firmware/sdkconfig", real_sdkconfig(PARTITION_TABLE_OFFSET="0x10000"))
     project.write("apps/one/one.c", "int one(void) { return 1; }\n")
     project.write("apps/one/app.yaml", "exports:\n  - int one(void)\n")
-    project.scons("apps", "flash-apps")
+    project.write("firmware/main/one_demo.c", ONE_DEMO)
+    text = (project.root / "dynapps.yaml").read_text()
+    project.write("dynapps.yaml", re.sub(r"  emulator_sources:.*\n(    - .*\n)+", "  emulator_sources: [firmware/main/one_demo.c]\n", text))
+    project.scons("apps", "flash-apps", FIRMWARE)
     flash = (project.root / FLASH).read_bytes()
     table = (project.root / "build/partition-table.bin").read_bytes()
     assert flash[0x10000:0x10000 + len(table)] == table
     assert flash[0x8000:0x8002] != b"\xaa\x50"  # nothing at ESP-IDF's default offset
+    # the emulator firmware, built for the same sdkconfig, finds the slot through that table
+    machine = emulator.Machine(chips.profile("esp32c3"), flash)
+    machine.load_firmware(project.root / FIRMWARE)
+    result = machine.run(timeout_s=60)
+    assert "ONE 1 DYNAPPS_OK" in result.uart_text, result.uart_text
+
+
+ONE_DEMO = """#include <stdio.h>
+#include "dynapps.h"
+#include "dynapps_one.h"
+int dynapps_demo(void)
+{
+    dynapps_err_t err = one_load();
+    printf("ONE %d %s\\n", err == DYNAPPS_OK ? one() : -1, dynapps_err_name(err));
+    return err != DYNAPPS_OK;
+}
+"""
 
 
 # --- mismatches: one line naming both values and both files ----------------------------------------
@@ -231,6 +269,7 @@ def test_p4_revision_picks_the_default_arena(tmp_path):
     ("CONFIG_A=1\nTHIS IS NOT\n", "sdkconfig:2: expected CONFIG_NAME=value or '# CONFIG_NAME is not set', got 'THIS IS NOT'"),
     ('CONFIG_IDF_TARGET="esp32s3"\n', 'sdkconfig:1: CONFIG_IDF_TARGET="esp32s3": dynapps supports esp32c3, esp32c6, esp32h2, esp32p4'),
     ("CONFIG_PARTITION_TABLE_OFFSET=eight\n", "sdkconfig:1: CONFIG_PARTITION_TABLE_OFFSET: expected a number, got 'eight'"),
+    ("CONFIG_PARTITION_TABLE_OFFSET=0x8800\n", "sdkconfig:1: CONFIG_PARTITION_TABLE_OFFSET=0x8800: expected a multiple of 0x1000 (a flash sector)"),
     ('CONFIG_ESPTOOLPY_FLASHSIZE="big"\n', "sdkconfig:1: CONFIG_ESPTOOLPY_FLASHSIZE: expected a size such as \"4MB\", got 'big'"),
 ])
 def test_bad_sdkconfig_is_one_line(tmp_path, text, message):

@@ -400,7 +400,8 @@ def _object_name(env, source: Path) -> str:
 def _emulator_firmware(env, proj, generated):
     """The firmware the emulator runs, as emulator.build_spec composes it, wired into SCons: its
     sources (then the generated wrappers and export table) compiled and linked with its script."""
-    spec = emulator.build_spec(proj.profile, proj.emulator_sources, GENERATED)
+    spec = emulator.build_spec(proj.profile, proj.emulator_sources, GENERATED,
+                               table_offset=proj.partition_table_offset)
     tools = toolchain.discover(spec.compiler_prefix)
     script = env.DynappsLinkerScript(f"#{EMULATOR_BUILD}/firmware.ld", env.Value(spec.linker_script))
     includes = [str(d) for d in spec.include_dirs] + [f"#{d}" for d in spec.project_include_dirs]

@@ -80,25 +80,24 @@ class FirmwareConfig:
         return setting.where if setting else f"the Kconfig default (not in {' + '.join(self.sources)})"
 
 
-def files(project_dir: Path, chip: str | None) -> list[Path]:
-    """The files `load` reads, by the precedence in the module docstring (empty: none there)."""
-    for single in (SDKCONFIG, SDKCONFIG_JSON):
-        if (project_dir / single).is_file():
-            return [project_dir / single]
-    defaults = [project_dir / SDKCONFIG_DEFAULTS]
-    return [path for path in defaults if path.is_file()]
+def files(project_dir: Path) -> list[Path]:
+    """The one file `load` reads first, by the precedence in the module docstring: sdkconfig,
+    else build/config/sdkconfig.json, else sdkconfig.defaults (empty: none of them is there)."""
+    for name in (SDKCONFIG, SDKCONFIG_JSON, SDKCONFIG_DEFAULTS):
+        if (project_dir / name).is_file():
+            return [project_dir / name]
+    return []
 
 
 def load(project_dir: Path, chip: str | None = None, display_root: Path | None = None) -> FirmwareConfig | None:
     """The configuration of the ESP-IDF project in `project_dir`, or None if it has none.
-    `chip` picks sdkconfig.defaults.<chip> when the defaults do not name the target themselves.
-    Paths in messages are relative to `display_root` (the dynapps project) when given."""
-    found = files(project_dir, chip)
+    From defaults, sdkconfig.defaults.<target> is read over sdkconfig.defaults, the target being
+    their CONFIG_IDF_TARGET, else `chip`. Paths in messages are relative to `display_root` (the
+    dynapps project) when given."""
+    found = files(project_dir)
     if not found:
         return None
-    settings: dict[str, Setting] = {}
-    for path in found:
-        settings.update(read(path, _display(path, display_root)))
+    settings = read(found[0], _display(found[0], display_root))
     if found[0].name == SDKCONFIG_DEFAULTS:
         target = _string(settings, "IDF_TARGET") or chip
         chip_defaults = project_dir / f"{SDKCONFIG_DEFAULTS}.{target}"
@@ -209,15 +208,20 @@ def _config(sources: tuple[str, ...], settings: dict[str, Setting]) -> FirmwareC
         where = settings["IDF_TARGET"]
         raise DynappsError(f"CONFIG_IDF_TARGET=\"{chip}\": dynapps supports {', '.join(chips.names())}",
                            where.path, where.line)
-    arena_address = _number(settings, "DYNAPPS_DATA_ARENA_ADDRESS", -1) if "DYNAPPS_DATA_ARENA_ADDRESS" in settings \
+    arena_address = _number(settings, "DYNAPPS_DATA_ARENA_ADDRESS", 0) if "DYNAPPS_DATA_ARENA_ADDRESS" in settings \
         else None
+    table_offset = _number(settings, "PARTITION_TABLE_OFFSET", DEFAULT_TABLE_OFFSET)
+    if table_offset % chips.FLASH_SECTOR:
+        setting = settings["PARTITION_TABLE_OFFSET"]
+        raise DynappsError(f"CONFIG_PARTITION_TABLE_OFFSET={table_offset:#x}: expected a multiple of "
+                           f"{chips.FLASH_SECTOR:#x} (a flash sector)", setting.path, setting.line)
     flash_size, flash_size_source = _flash_size(settings)
     return FirmwareConfig(
         sources=sources,
         chip=chip,
         flash_size=flash_size,
         flash_size_source=flash_size_source,
-        partition_table_offset=_number(settings, "PARTITION_TABLE_OFFSET", DEFAULT_TABLE_OFFSET),
+        partition_table_offset=table_offset,
         arena_address=arena_address,
         arena_size=_number(settings, "DYNAPPS_DATA_ARENA_SIZE", DEFAULT_ARENA_SIZE),
         settings=settings,

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import chips, native, render, toolchain
+from .. import chips, native, render, sdkconfig, toolchain
 
 COMPONENT = native.COMPONENT  # the package's copy when installed, the checkout's otherwise
 EMULATOR_FIRMWARE_DIR = native.EMULATOR_FIRMWARE_DIR
@@ -34,10 +34,13 @@ def core_sources() -> tuple[Path, ...]:
     return tuple(sorted((COMPONENT / "src").glob("*.c")))
 
 
-def firmware_defines(profile: chips.ChipProfile) -> dict[str, int]:
-    """The -D values every firmware file gets (firmware/emulator/include/dynapps_emu.h lists them)."""
+def firmware_defines(profile: chips.ChipProfile,
+                     table_offset: int = sdkconfig.DEFAULT_TABLE_OFFSET) -> dict[str, int]:
+    """The -D values every firmware file gets (firmware/emulator/include/dynapps_emu.h lists them).
+    `table_offset`: the project's CONFIG_PARTITION_TABLE_OFFSET, where flash-apps writes the table."""
     e, p = profile.emulator, profile
     return {
+        "DYNAPPS_PARTITION_TABLE_OFFSET": table_offset,  # dynapps_partition.h's default otherwise
         "DYNAPPS_CHIP_ID": p.chip_id,  # the loader core checks images against it
         "DYNAPPS_EMU_UART_BASE": e.uart,
         "DYNAPPS_EMU_CTRL_BASE": e.control,
@@ -103,10 +106,12 @@ class FirmwareBuildSpec:
 
 
 def build_spec(profile: chips.ChipProfile, project_sources: Sequence[str] = (), generated_dir: str = "",
-               stack_size: int = DEFAULT_STACK_SIZE) -> FirmwareBuildSpec:
+               stack_size: int = DEFAULT_STACK_SIZE,
+               table_offset: int = sdkconfig.DEFAULT_TABLE_OFFSET) -> FirmwareBuildSpec:
     """The emulator firmware of `profile`; `project_sources` (firmware.emulator_sources) and
-    `generated_dir` (wrappers, export table) are relative to the project's root."""
-    defines = firmware_defines(profile)
+    `generated_dir` (wrappers, export table) are relative to the project's root; `table_offset`
+    is the project's partition table offset."""
+    defines = firmware_defines(profile, table_offset)
     arch = tuple(toolchain.debian_arch_flags(profile))
     picolibc = ("--specs=picolibc.specs",)
     cflags = (*arch, *picolibc, "-ffunction-sections", "-fdata-sections",

@@ -14,9 +14,11 @@
  * type data have no IDF meaning). */
 #define DYNAPPS_SLOT_PARTITION_SUBTYPE 0x40u
 
-/* Flash offset of the partition table in the emulator (ESP-IDF's default
- * CONFIG_PARTITION_TABLE_OFFSET). */
+/* Flash offset of the partition table in the emulator: ESP-IDF's default
+ * CONFIG_PARTITION_TABLE_OFFSET, unless the emulator firmware's build passes the project's. */
+#ifndef DYNAPPS_PARTITION_TABLE_OFFSET
 #define DYNAPPS_PARTITION_TABLE_OFFSET 0x8000u
+#endif
 
 /* Bytes of the table the bootloader reads: entries, the MD5 entry and the end marker fit in it. */
 #define DYNAPPS_PARTITION_TABLE_MAX_SIZE 0xC00u
