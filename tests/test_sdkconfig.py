@@ -108,6 +108,17 @@ def test_kconfig_defaults_are_the_chip_profiles():
         assert profile.data_arena_default.end <= profile.emulator.data_arena.end
 
 
+def test_the_example_apps_need_less_than_the_kconfig_default():
+    """What the layout gives the example's XIP apps (limits.ram, apps.default_ram), from the
+    manifests, against the Kconfig default of the arena size (16 KB before: 17,408 B did not fit)."""
+    from dynapps import layout, manifest, project
+    proj = project.load(REPO)
+    plan = layout.plan(proj, manifest.load_all(REPO), project.DataArena(proj.profile.dram.start, 1 << 20, "all"))
+    needed = sum(slot.ram_size for slot in plan.slots if slot.xip_capable)
+    assert needed == 17408
+    assert needed <= int(_kconfig_default("DYNAPPS_DATA_ARENA_SIZE")[0], 0)
+
+
 def test_example_apps_fit_the_default_arena(example_project):
     for name in ("sdkconfig.defaults", "sdkconfig.defaults.esp32c3"):
         shutil.copy(REPO / "firmware" / name, example_project.root / "firmware" / name)
