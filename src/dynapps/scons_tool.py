@@ -62,7 +62,8 @@ TARGETS = {
             "the partition table (the default)",
     "flash-apps": "write the app slots and the partition table that changed: into the emulator's flash "
                   "image, or to the board at PORT",
-    "flash-all": "write the ESP-IDF firmware (IDF_BUILD) and every app slot to the board at PORT",
+    "flash-all": "write every file the ESP-IDF build's flasher_args.json lists (IDF_BUILD) and every app slot "
+                 "to the board at PORT",
     "run": "build, flash-apps into the emulator's flash image, boot the firmware in the emulator",
 }
 
