@@ -441,10 +441,13 @@ _Static_assert(CONFIG_DYNAPPS_DATA_ARENA_ADDRESS >= SOC_DRAM_LOW &&
 SOC_RESERVE_MEMORY_REGION(ARENA_START, ARENA_END, dynapps_data_arena);
 
 /* The firmware's static RAM, from ESP-IDF's linker scripts (esp_system/ld/<chip>/sections.ld.in),
- * the symbols heap/port/<chip>/memory_layout.c reserves too. esp32p4 rev < 3 splits its static
- * data in two (ESP-IDF >= 5.5: _data_start_low/_heap_start_low and _high). */
+ * the symbols heap/port/<chip>/memory_layout.c reserves too. A firmware for esp32p4 rev < 3 splits
+ * its static data in two, _data_start_low/_heap_start_low and _high: every build of ESP-IDF 5.3 ..
+ * 5.5.0 (rev < 3 only) and of 5.4.x/5.5.x with ESP32P4_SELECTS_REV_LESS_V3. ESP32P4_REV_MIN_FULL
+ * < 300 says exactly that in each of them (the Kconfig's arena default keys on it too). */
+#define DYNAPPS_P4_SPLIT_DATA (CONFIG_IDF_TARGET_ESP32P4 && CONFIG_ESP32P4_REV_MIN_FULL < 300)
 extern int _iram_start, _iram_end;
-#if CONFIG_ESP32P4_SELECTS_REV_LESS_V3
+#if DYNAPPS_P4_SPLIT_DATA
 extern int _data_start_low, _heap_start_low, _data_start_high, _heap_start_high;
 #else
 extern int _data_start, _heap_start;
@@ -485,7 +488,7 @@ static bool arena_in_heap_region(void)
 
 static bool arena_clear_of_static_ram(void)
 {
-#if CONFIG_ESP32P4_SELECTS_REV_LESS_V3
+#if DYNAPPS_P4_SPLIT_DATA
     bool data = arena_overlaps((intptr_t)&_data_start_low, (intptr_t)&_heap_start_low) ||
                 arena_overlaps((intptr_t)&_data_start_high, (intptr_t)&_heap_start_high);
 #else
@@ -510,7 +513,7 @@ static bool arena_usable(void)
             ESP_LOGE(TAG, "data arena 0x%08x..0x%08x overlaps the firmware's static RAM (ends at 0x%08x): "
                           "move CONFIG_DYNAPPS_DATA_ARENA_ADDRESS up or lower CONFIG_DYNAPPS_DATA_ARENA_SIZE; "
                           "XIP apps are refused", (unsigned)ARENA_START, (unsigned)ARENA_END,
-#if CONFIG_ESP32P4_SELECTS_REV_LESS_V3
+#if DYNAPPS_P4_SPLIT_DATA
                      (unsigned)(intptr_t)&_heap_start_high
 #else
                      (unsigned)(intptr_t)&_heap_start
