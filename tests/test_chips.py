@@ -93,7 +93,7 @@ def test_esp32h2_is_esp32c6_with_only_what_differs():
     h2, c6 = chips.profile("esp32h2"), chips.profile("esp32c6")
     assert h2.parent == "esp32c6"
     # esp32h2 has less SRAM (so the emulator's pieces move) and its own chip id; nothing else
-    assert _stated_differences(h2, c6) == {"name", "chip_id", "iram", "dram", "emulator"}
+    assert _stated_differences(h2, c6) == {"name", "chip_id", "iram", "dram", "data_arena_default", "emulator"}
     assert (h2.iram, h2.emulator.data_arena) == (chips.MemoryRegion(0x40800000, 0x40850000),
                                                  chips.MemoryRegion(0x40840000, 0x40850000))
 

@@ -225,23 +225,55 @@ def test_unsupported_chip():
 
 
 def idf_table() -> bytes:
-    rows = [partitions.Partition("nvs", 0x01, 0x02, 0x9000, 0x6000),
-            partitions.Partition("factory", 0x00, 0x00, 0x10000, 0x100000),
+    rows = [partitions.Partition("nvs", 0x01, 0x02, 0x9000, 0x4000),
+            partitions.Partition("otadata", 0x01, 0x00, 0xD000, 0x2000),
+            partitions.Partition("ota_0", 0x00, 0x10, 0x10000, 0x100000),
             partitions.Partition("crc", 0x01, 0x40, 0x200000, 0x20000),
             partitions.Partition("pid", 0x01, 0x40, 0x230000, 0x10000)]
     return partitions.Table(tuple(rows), 4 * MB).to_binary()
 
 
-def fake_idf_build(root, chip: str, table: bytes | None = None):
-    """An ESP-IDF build folder with small fake binaries, as `idf.py build` lays it out."""
+def bootloader_bytes(chip: str, mode: str, freq: str, tmp_path) -> bytes:
+    """A valid bootloader image (built by esptool's own image class, no SHA-256 appended) whose
+    header says flash `mode`/`freq`, 4MB, for `chip`."""
+    from esptool import bin_image
+    from esptool.targets import CHIP_DEFS
+    target = CHIP_DEFS[chip]
+    image = target.BOOTLOADER_IMAGE()
+    image.flash_mode = {"qio": 0, "qout": 1, "dio": 2, "dout": 3}[mode]
+    image.flash_size_freq = target.FLASH_SIZES["4MB"] | target.FLASH_FREQUENCY[freq]
+    load_at = chips.profile(chip).iram.start + 0x40000  # internal RAM, where a bootloader runs
+    image.entrypoint, image.append_digest = load_at, False
+    segment = bin_image.ImageSegment(load_at, pattern(0x1000, seed=5))
+    segment.name = ".text"
+    image.segments = [segment]
+    path = tmp_path / f"bootloader-{mode}-{freq}.bin"
+    image.save(str(path))
+    return path.read_bytes()
+
+
+def fake_idf_build(root, chip: str, table: bytes | None = None, table_offset: int = 0x8000):
+    """An ESP-IDF build folder as `idf.py build` lays it out for a project with OTA partitions:
+    small fake binaries and flasher_args.json in ESP-IDF's format (esptool_py/flasher_args.json.in:
+    flash_files by offset, one named entry per file, flash_settings, extra_esptool_args). The
+    bootloader's header says dout/40m: ESP-IDF's flash settings are dio/80m."""
     build = root / "firmware" / "build"
     (build / "bootloader").mkdir(parents=True)
     (build / "partition_table").mkdir()
-    (build / "bootloader" / "bootloader.bin").write_bytes(b"\xe9BOOT" + pattern(0x3000, seed=5))
+    boot_at = f"{chips.profile(chip).bootloader_offset:#x}"
+    (build / "bootloader" / "bootloader.bin").write_bytes(bootloader_bytes(chip, "dout", "40m", root))
     (build / "partition_table" / "partition-table.bin").write_bytes(table or idf_table())
     (build / "dynapps-example.bin").write_bytes(b"\xe9APP" + pattern(0x9000, seed=6))
-    (build / "project_description.json").write_text(json.dumps(
-        {"project_name": "dynapps-example", "app_bin": "dynapps-example.bin", "target": chip}))
+    (build / "ota_data_initial.bin").write_bytes(b"\xff" * 0x2000)
+    files = {"bootloader": (boot_at, "bootloader/bootloader.bin"), "app": ("0x10000", "dynapps-example.bin"),
+             "partition-table": (f"{table_offset:#x}", "partition_table/partition-table.bin"),
+             "otadata": ("0xd000", "ota_data_initial.bin")}
+    args = {"write_flash_args": ["--flash_mode", "dio", "--flash_size", "4MB", "--flash_freq", "80m"],
+            "flash_settings": {"flash_mode": "dio", "flash_size": "4MB", "flash_freq": "80m"},
+            "flash_files": {offset: file for offset, file in files.values()},
+            **{name: {"offset": offset, "file": file, "encrypted": "false"} for name, (offset, file) in files.items()},
+            "extra_esptool_args": {"after": "hard_reset", "before": "default_reset", "stub": True, "chip": chip}}
+    (build / "flasher_args.json").write_text(json.dumps(args, indent=4))
     return build
 
 
@@ -253,19 +285,28 @@ def test_full_flash_writes_everything_in_one_call(peers, tmp_path, chip, bootloa
     table = flash.Region("partition-table", 0x8000, flash.pad_to_sector(idf_table()))  # the one scons apps writes
     apps = [table] + two_regions()
 
-    flashed = esptool_target.full_flash(peer.url, 460800, chip, build, apps, flash_size=4 * MB)
+    flashed = esptool_target.full_flash(peer.url, 460800, chip, build, apps, table_offset=0x8000, flash_size=4 * MB)
 
-    firmware = [flash.Region("bootloader", bootloader_at,
-                             flash.pad_to_sector((build / "bootloader" / "bootloader.bin").read_bytes())),
+    # esptool wrote ESP-IDF's flash settings (dio, 80m) into the bootloader's header, as idf.py flash does
+    firmware = [flash.Region("bootloader", bootloader_at, flash.pad_to_sector(bootloader_bytes(chip, "dio", "80m", tmp_path))),
                 table,
-                flash.Region("firmware", 0x10000, flash.pad_to_sector((build / "dynapps-example.bin").read_bytes()))]
+                flash.Region("otadata", 0xD000, b"\xff" * 0x2000),
+                flash.Region("app", 0x10000, flash.pad_to_sector((build / "dynapps-example.bin").read_bytes()))]
     everything = firmware + two_regions()
     assert flashed.byte_count == sum(len(r.data) for r in everything)
-    assert [r.label for r in flashed.written] == ["bootloader", "partition-table", "firmware", "crc", "pid"]
+    assert [r.label for r in flashed.written] == ["bootloader", "partition-table", "otadata", "app", "crc", "pid"]
     assert peer.errors == []
     assert_only(peer, before, everything)
     assert peer.connections == 1 and peer.count("SYNC") == 1
     assert peer.count("FLASH_DEFL_BEGIN") == len(everything)  # one write_flash, one download per region
+
+
+def test_full_flash_refuses_a_table_offset_other_than_the_sdkconfigs(tmp_path):
+    build = fake_idf_build(tmp_path, "esp32c3", table_offset=0x10000)
+    with pytest.raises(DynappsError) as error:
+        esptool_target.full_flash(closed_port(), 460800, "esp32c3", build, two_regions(), table_offset=0x8000)
+    assert one_line(error) == (f"{build / 'flasher_args.json'}: the firmware's partition table is at 0x10000, the "
+                               "sdkconfig's CONFIG_PARTITION_TABLE_OFFSET is 0x8000: rebuild the firmware (idf.py build)")
 
 
 def test_full_flash_refuses_a_stale_firmware_partition_table(peers, tmp_path):
@@ -274,7 +315,7 @@ def test_full_flash_refuses_a_stale_firmware_partition_table(peers, tmp_path):
     other = partitions.Table((partitions.Partition("factory", 0x00, 0x00, 0x10000, 0x100000),), 4 * MB).to_binary()
     apps = [flash.Region("partition-table", 0x8000, flash.pad_to_sector(other))] + two_regions()
     with pytest.raises(DynappsError) as error:
-        esptool_target.full_flash(peer.url, 460800, "esp32c3", build, apps)
+        esptool_target.full_flash(peer.url, 460800, "esp32c3", build, apps, table_offset=0x8000)
     assert "idf.py build" in one_line(error)
     peer.stop()
     assert peer.connections == 0
@@ -284,21 +325,22 @@ def test_merge_takes_the_apps_table_when_both_list_the_same_partitions():
     apps_table = flash.Region("partition-table", 0x8000, flash.pad_to_sector(idf_table()))
     idf_bytes = idf_table() + b"\0" * 0x400  # same entries and MD5, other bytes after them
     firmware = [flash.Region("partition-table", 0x8000, idf_bytes), flash.Region("firmware", 0x10000, b"\xe9" * 0x1000)]
-    merged = esptool_target.merge(firmware, [apps_table] + two_regions())
+    merged = esptool_target.merge(firmware, [apps_table] + two_regions(), 0x8000)
     assert [r.offset for r in merged] == [0x8000, 0x10000, 0x200000, 0x230000]
     assert merged[0] is apps_table
 
 
 def test_full_flash_without_a_build(tmp_path):
     with pytest.raises(DynappsError) as error:
-        esptool_target.full_flash(closed_port(), 460800, "esp32c3", tmp_path / "firmware" / "build", two_regions())
+        esptool_target.full_flash(closed_port(), 460800, "esp32c3", tmp_path / "firmware" / "build", two_regions(),
+                                  table_offset=0x8000)
     assert "idf.py build" in one_line(error)
 
 
 def test_full_flash_firmware_for_another_chip(tmp_path):
     build = fake_idf_build(tmp_path, "esp32c6")
     with pytest.raises(DynappsError) as error:
-        esptool_target.full_flash(closed_port(), 460800, "esp32c3", build, two_regions())
+        esptool_target.full_flash(closed_port(), 460800, "esp32c3", build, two_regions(), table_offset=0x8000)
     assert "esp32c6" in one_line(error) and "set-target esp32c3" in str(error.value)
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from dynapps import chips, toolchain  # noqa: E402  (the repository's own package, from src/)
+from dynapps import chips, sdkconfig, toolchain  # noqa: E402  (the repository's own package, from src/)
 
 COMPONENT = ROOT / "firmware/components/dynapps"
 FIRMWARE = ROOT / "firmware"
@@ -122,6 +122,19 @@ def config_value(header: Path, name: str) -> str | None:
     return match.group(1).strip() if match else None
 
 
+def arena_agreement(work: Path, header: Path) -> str:
+    """What the app build's sdkconfig reader (src/dynapps/sdkconfig.py) makes of the sdkconfig
+    kconfgen wrote, checked against the sdkconfig.h the component is compiled with."""
+    config = sdkconfig.load(work, None, work)
+    arena = config.arena(chips.profile(config.chip))
+    compiled = (int(config_value(header, "DYNAPPS_DATA_ARENA_ADDRESS"), 0),
+                int(config_value(header, "DYNAPPS_DATA_ARENA_SIZE"), 0))
+    if (arena.start, arena.size) != compiled:
+        sys.exit(f"the app build reads the arena {arena.start:#x}+{arena.size} from sdkconfig, the component is "
+                 f"compiled with {compiled[0]:#x}+{compiled[1]}")
+    return f"data arena {arena.start:#x}+{arena.size} (the app build reads the same)"
+
+
 def compile_component(idf: Path, chip: str, header: Path, work: Path, libc_include: list[Path]) -> list[str]:
     """Compile every component source; returns the failures (compiler output)."""
     chip_id = config_value(header, "IDF_FIRMWARE_CHIP_ID")
@@ -175,7 +188,8 @@ def main() -> int:
             work = Path(temp)
             header = sdkconfig_header(args.idf.resolve(), chip, args.kconfgen_python, work,
                                       [path.resolve() for path in args.defaults])
-            print(f"ESP-IDF {idf_version(args.idf)} {chip}: sdkconfig.h generated; compiling")
+            print(f"ESP-IDF {idf_version(args.idf)} {chip}: sdkconfig.h generated; {arena_agreement(work, header)}; "
+                  "compiling")
             failures = compile_component(args.idf.resolve(), chip, header, work,
                                          args.libc_include or [Path("/usr/include/newlib")])
             for text in failures:

@@ -93,8 +93,16 @@ class ChipProfile:
     # PSRAM as the CPU sees it through the cache (one address for fetch and data, executable unless
     # memory protection forbids it), or None: the chip has no PSRAM (no SOC_SPIRAM_SUPPORTED)
     psram: MemoryRegion | None
+    # The data arena's default range (firmware/components/dynapps/Kconfig
+    # DYNAPPS_DATA_ARENA_ADDRESS / _SIZE defaults), used when the firmware's sdkconfig does not
+    # say: near the top of the heap RAM, under APP_USABLE_DRAM_END = SOC_ROM_STACK_START -
+    # SOC_ROM_STACK_SIZE (heap/port/<chip>/memory_layout.c, soc/<chip>/include/soc/soc.h)
+    data_arena_default: MemoryRegion
     emulator: EmulatorProfile = field(compare=False)
     parent: str | None = field(default=None, compare=False)  # the profile this one was derived from
+    # (sdkconfig option, range): the default arena when that bool option is y (the Kconfig's
+    # `default ... if` lines before the plain one)
+    data_arena_default_if: tuple[tuple[str, MemoryRegion], ...] = ()
 
     def __post_init__(self) -> None:
         """Refuse stated facts that contradict each other (docs/adding-a-chip.md states the rules)."""
@@ -103,6 +111,9 @@ class ChipProfile:
         if self.iram.start - self.dram.start != self.i_d_offset or self.iram.size != self.dram.size:
             raise ProfileError(f"{self.name}: iram {self.iram.start:#x}..{self.iram.end:#x} is not dram "
                                f"{self.dram.start:#x}..{self.dram.end:#x} moved by i_d_offset {self.i_d_offset:#x}")
+        for region in (self.data_arena_default, *(r for _, r in self.data_arena_default_if)):
+            if not self.dram.contains(region.start, region.size):
+                raise ProfileError(f"{self.name}: default data arena {region.start:#x}..{region.end:#x} is not in dram")
         board = self.emulator.psram
         if board is not None and (self.psram is None or not self.psram.contains(board.start, board.size)):
             raise ProfileError(f"{self.name}: the emulator's PSRAM {board.start:#x}..{board.end:#x} is not in "
@@ -119,6 +130,12 @@ class ChipProfile:
         if restated:
             raise ProfileError(f"{name}: {', '.join(restated)} restate(s) {self.name}")
         return dataclasses.replace(self, name=name, parent=self.name, **differences)
+
+    def default_data_arena(self, options: dict) -> MemoryRegion:
+        """The Kconfig default of the arena for a configuration whose bool `options` (sdkconfig
+        names without CONFIG_, True when y) are given."""
+        return next((region for option, region in self.data_arena_default_if if options.get(option) is True),
+                    self.data_arena_default)
 
     @property
     def unified_flash_window(self) -> bool:
@@ -228,6 +245,8 @@ _add(
         bootloader_offset=0x0,
         # soc_caps.h: no SOC_SPIRAM_SUPPORTED, soc.h: no SOC_EXTRAM_LOW (no esp_psram port for it)
         psram=None,
+        # APP_USABLE_DRAM_END 0x3fcde710 - 0x2000 = 0x3fcdc710: 32 KB below it
+        data_arena_default=MemoryRegion(0x3FCD4000, 0x3FCDC000),
         emulator=EmulatorProfile(
             firmware_ram=MemoryRegion(0x3FC80000, 0x3FCA0000),
             heap=MemoryRegion(0x3FCA0000, 0x3FCD0000),
@@ -275,6 +294,8 @@ ESP32C6 = _add(
         # soc/esp32c6/include/soc/soc_caps.h: no SOC_SPIRAM_SUPPORTED, soc.h: no SOC_EXTRAM_LOW, and
         # no components/esp_psram/esp32c6/ (v5.1 .. v6.1-beta1): the esp32c6 has no PSRAM
         psram=None,
+        # APP_USABLE_DRAM_END 0x4087e610 - 0x2000 = 0x4087c610: 32 KB below it
+        data_arena_default=MemoryRegion(0x40874000, 0x4087C000),
         emulator=EmulatorProfile(
             firmware_ram=MemoryRegion(0x40800000, 0x40820000),
             heap=MemoryRegion(0x40820000, 0x40870000),
@@ -297,6 +318,8 @@ _add(
         iram=MemoryRegion(0x40800000, 0x40850000),
         # soc.h SOC_DRAM_LOW 0x40800000 .. SOC_DRAM_HIGH 0x40850000: same addresses
         dram=MemoryRegion(0x40800000, 0x40850000),
+        # APP_USABLE_DRAM_END 0x4084f380 - 0x2000 = 0x4084d380: 32 KB below it
+        data_arena_default=MemoryRegion(0x40845000, 0x4084D000),
         emulator=EmulatorProfile(
             firmware_ram=MemoryRegion(0x40800000, 0x40818000),
             heap=MemoryRegion(0x40818000, 0x40840000),
@@ -345,6 +368,12 @@ _add(
         # SOC_SPIRAM_SUPPORTED 1. The cached window, used for fetch and data alike (the
         # uncached alias CACHE_LL_L2MEM_NON_CACHE_ADDR is not executable code's address).
         psram=MemoryRegion(0x48000000, 0x4C000000),
+        # rev >= 3 (ESP-IDF >= 5.5 default): APP_USABLE_DIRAM_END = SOC_ROM_STACK_START_REV2
+        # 0x4ffbcfc0 - 0x2000 = 0x4ffbafc0, the L2 cache at the bottom of L2MEM; 32 KB below it
+        data_arena_default=MemoryRegion(0x4FFB2000, 0x4FFBA000),
+        # rev < 3 (ESP32P4_SELECTS_REV_LESS_V3; IDF 5.3/5.4 support only these): the L2 cache at the
+        # top, APP_USABLE_DIRAM_END = SOC_ROM_STACK_START 0x4ff3cfc0 - 0x2000 = 0x4ff3afc0
+        data_arena_default_if=(("ESP32P4_SELECTS_REV_LESS_V3", MemoryRegion(0x4FF32000, 0x4FF3A000)),),
         emulator=EmulatorProfile(
             uart=0x500CA000,  # DR_REG_UART_BASE (esp32p4 in IDF 6.x: register/hw_ver1/ and hw_ver3/)
             firmware_ram=MemoryRegion(0x4FF00000, 0x4FF40000),

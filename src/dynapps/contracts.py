@@ -39,7 +39,8 @@ class ProjectPlan:
         wrappers.check_names(apps)
         exports = firmware.load_exports(proj)
         plan = layout.plan(proj, apps, firmware.data_arena(proj))
-        base = partitions.read_csv(root / proj.base_partitions, proj.base_partitions, proj.profile.bootloader_offset)
+        base = partitions.read_csv(root / proj.base_partitions, proj.base_partitions, proj.profile.bootloader_offset,
+                                   proj.partition_table_offset)
         table = partitions.build(base, plan, proj.flash_size)
         return cls(proj, tuple(apps), exports, plan, table, toolchain.discover(proj.toolchain))
 
@@ -220,8 +221,9 @@ class FlashOptions:
     """What flash-apps and flash-all read: the chip, the flash, which file goes where, esptool's options."""
     chip: str
     flash_size: int
-    partition_table: str  # the partition table binary, written at partitions.TABLE_OFFSET
+    partition_table: str  # the partition table binary, written at partition_table_offset
     slots: tuple[AppSlot, ...]
+    partition_table_offset: int  # CONFIG_PARTITION_TABLE_OFFSET of the firmware's sdkconfig
     port: str = ""  # empty: the emulator's flash image
     baud: str = "460800"
     before: str = "default-reset"

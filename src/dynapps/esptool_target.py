@@ -6,8 +6,10 @@ uploads esptool's flasher stub (unless no_stub), raises the baud rate, attaches 
 every given region with one `write_flash` call (esptool's own progress output, compression and
 MD5 verification of each region), resets as `after` says and closes the port.
 
-`full_flash` is `flash-all`: the ESP-IDF firmware (bootloader, partition table, app, read from
-the ESP-IDF build folder) plus every app region, in the same single connection and `write_flash`.
+`full_flash` is `flash-all`: the ESP-IDF firmware, every file `idf.py flash` would write, as the
+build folder's `flasher_args.json` lists them (bootloader, partition table, app, ota_data_initial.bin
+and whatever else a component adds) with its flash mode, frequency and size, plus every app region,
+in the same single connection and `write_flash`.
 
 The sequence is the one the esptool CLI follows for `write-flash` (esptool/__init__.py,
 prepare_esp_object + write_flash_cli): detect_chip -> run_stub -> change_baud -> attach_flash ->
@@ -39,7 +41,7 @@ from pathlib import Path
 
 from . import chips, console, flash
 from .errors import DynappsError
-from .partitions import TABLE_OFFSET, TYPES, SUBTYPES, read_binary
+from .partitions import read_binary
 
 ESPTOOL_MINIMUM = (5, 6)
 BEFORE_MODES = ("default-reset", "usb-reset", "no-reset", "no-reset-no-sync")
@@ -47,10 +49,26 @@ AFTER_MODES = ("hard-reset", "soft-reset", "no-reset", "no-reset-stub", "watchdo
 ROM_BAUD = 115200  # the ROM loaders sync at this rate; esptool switches to `baud` afterwards
 
 
-# Inside an ESP-IDF build folder (what `idf.py build` writes, and `idf.py flash` reads)
-IDF_BOOTLOADER = "bootloader/bootloader.bin"
-IDF_PARTITION_TABLE = "partition_table/partition-table.bin"
-IDF_DESCRIPTION = "project_description.json"  # project_name, app_bin, target, ...
+# Inside an ESP-IDF build folder (what `idf.py build` writes, and `idf.py flash` reads):
+# components/esptool_py/flasher_args.json.in, the same keys in ESP-IDF 5.1 .. 6.1.
+IDF_FLASHER_ARGS = "flasher_args.json"
+TABLE_LABEL = "partition-table"  # ESP-IDF's name of the table's entry (partition_table/CMakeLists.txt)
+KEEP = "keep"  # esptool: leave the bootloader header's flash settings as they are
+
+
+@dataclass(frozen=True)
+class FlashSettings:
+    """esptool's --flash-mode/--flash-freq/--flash-size for the bootloader header."""
+    mode: str = KEEP
+    freq: str = KEEP
+    size: str = KEEP
+
+
+@dataclass(frozen=True)
+class IdfFlash:
+    """What `idf.py flash` writes: every file at its offset, and the flash settings."""
+    regions: tuple[flash.Region, ...]
+    settings: FlashSettings
 
 
 @dataclass(frozen=True)
@@ -65,7 +83,8 @@ class Flashed:
 
 def write_regions(port: str, baud: int, chip: str, regions: list[flash.Region], *, before: str = "default-reset",
                   after: str = "hard-reset", flash_size: int | None = None, skip_flashed: bool = False,
-                  no_stub: bool = False, connect_attempts: int | None = None) -> Flashed:
+                  no_stub: bool = False, connect_attempts: int | None = None,
+                  settings: FlashSettings = FlashSettings()) -> Flashed:
     """Write `regions` to the board on `port` in one esptool connection.
 
     chip: the project's chip ("esp32c3", ...); the board must be that chip.
@@ -75,6 +94,7 @@ def write_regions(port: str, baud: int, chip: str, regions: list[flash.Region], 
     skip_flashed: leave out regions whose MD5 on the chip already matches (see the module doc).
     no_stub: talk to the ROM loader only (slower: no compression, 1 KiB blocks).
     connect_attempts: esptool's connection attempts (default 7, each with a reset).
+    settings: flash mode/freq/size esptool writes into a bootloader image's header (default: keep).
 
     No region: nothing to write, no connection is opened, nothing is returned as written.
     """
@@ -87,53 +107,79 @@ def write_regions(port: str, baud: int, chip: str, regions: list[flash.Region], 
     regions = _check_layout(list(regions), flash_size)
     if not regions:
         return Flashed()
-    return _Session(port, baud, chip, before, after, flash_size, skip_flashed, no_stub, connect_attempts).run(regions)
+    return _Session(port, baud, chip, before, after, flash_size, skip_flashed, no_stub, connect_attempts,
+                    settings).run(regions)
 
 
 def full_flash(port: str, baud: int, chip: str, idf_build: Path, regions: list[flash.Region], *,
-               before: str = "default-reset", after: str = "hard-reset", flash_size: int | None = None,
-               skip_flashed: bool = False, no_stub: bool = False, connect_attempts: int | None = None) -> Flashed:
-    """Write the ESP-IDF firmware from `idf_build` (bootloader, partition table, app) and every
-    region in `regions` in one connection and one esptool write."""
-    everything = merge(firmware_regions(Path(idf_build), chip), list(regions))
+               table_offset: int, before: str = "default-reset", after: str = "hard-reset",
+               flash_size: int | None = None, skip_flashed: bool = False, no_stub: bool = False,
+               connect_attempts: int | None = None) -> Flashed:
+    """Write every file of the ESP-IDF build in `idf_build` (flasher_args.json) and every region
+    in `regions` in one connection and one esptool write, with the build's flash settings.
+    `table_offset`: CONFIG_PARTITION_TABLE_OFFSET, where `regions` has the apps' partition table."""
+    firmware = firmware_flash(Path(idf_build), chip, table_offset)
+    everything = merge(list(firmware.regions), list(regions), table_offset)
     return write_regions(port, baud, chip, everything, before=before, after=after, flash_size=flash_size,
-                         skip_flashed=skip_flashed, no_stub=no_stub, connect_attempts=connect_attempts)
+                         skip_flashed=skip_flashed, no_stub=no_stub, connect_attempts=connect_attempts,
+                         settings=firmware.settings)
 
 
-def firmware_regions(idf_build: Path, chip: str) -> list[flash.Region]:
-    """Bootloader, partition table and app of an ESP-IDF build folder, at their flash offsets.
-
-    The app goes where ESP-IDF's bootloader boots it: the `factory` partition, else `ota_0`,
-    of the partition table in the same build folder; the folder must be built for `chip`.
-    """
+def firmware_flash(idf_build: Path, chip: str, table_offset: int) -> IdfFlash:
+    """Every file ESP-IDF's `flash` target writes, from `idf_build`/flasher_args.json: the
+    `flash_files` map (offset -> file, relative to the build folder), labelled by the named
+    entries ("bootloader", "partition-table", "app", "otadata", ...), and `flash_settings`.
+    The build must be for `chip` and put its partition table at `table_offset`."""
     _check_chip(chip)
-    description = _read_description(idf_build)
-    target = description.get("target")
+    path = idf_build / IDF_FLASHER_ARGS
+    args = _read_flasher_args(path, idf_build)
+    target = args.get("extra_esptool_args", {}).get("chip")
     if target and target != chip:
-        raise DynappsError(f"{idf_build}: the firmware is built for {target}, the project is for {chip} "
+        raise DynappsError(f"{path}: the firmware is built for {target}, the project is for {chip} "
                            f"(idf.py set-target {chip}, then idf.py build)")
-    app_name = description.get("app_bin") or f"{description.get('project_name', '')}.bin"
-    app_path = Path(app_name) if Path(app_name).is_absolute() else idf_build / app_name
-    bootloader = _read_build_file(idf_build / IDF_BOOTLOADER)
-    table_bytes = _read_build_file(idf_build / IDF_PARTITION_TABLE)
-    app = _read_build_file(app_path)
+    names = {entry["file"]: name for name, entry in args.items()
+             if isinstance(entry, dict) and {"offset", "file"} <= entry.keys()}
+    if any(str(entry.get("encrypted", "false")).lower() == "true" for entry in args.values()
+           if isinstance(entry, dict) and "file" in entry):
+        raise DynappsError(f"{path}: the build encrypts some files (flash encryption, development mode): "
+                           "flash the firmware with idf.py flash, then the apps with flash-apps")
+    regions = []
+    for offset_text, file in args["flash_files"].items():
+        offset = _offset(offset_text, path)
+        file_path = Path(file) if Path(file).is_absolute() else idf_build / file
+        regions.append(flash.Region(names.get(file, Path(file).name), offset,
+                                    flash.pad_to_sector(_read_build_file(file_path))))
+    tables = [r for r in regions if r.label == TABLE_LABEL]
+    if tables and tables[0].offset != table_offset:
+        raise DynappsError(f"{path}: the firmware's partition table is at {tables[0].offset:#x}, the sdkconfig's "
+                           f"CONFIG_PARTITION_TABLE_OFFSET is {table_offset:#x}: rebuild the firmware (idf.py build)")
+    settings = args.get("flash_settings", {})
+    return IdfFlash(tuple(sorted(regions, key=lambda r: r.offset)),
+                    FlashSettings(settings.get("flash_mode", KEEP), settings.get("flash_freq", KEEP),
+                                  settings.get("flash_size", KEEP)))
+
+
+def _read_flasher_args(path: Path, idf_build: Path) -> dict:
+    if not path.is_file():
+        raise DynappsError(f"{idf_build}: no ESP-IDF build here ({IDF_FLASHER_ARGS} is missing); "
+                           "run `idf.py build` in the firmware first")
     try:
-        table = read_binary(table_bytes)
-    except DynappsError as error:
-        raise DynappsError(f"{idf_build / IDF_PARTITION_TABLE}: {error.message}") from None
-    apps = [p for p in table if p.type == TYPES["app"]]
-    boot = next((p for p in apps if p.subtype == SUBTYPES["app"]["factory"]), None) or \
-        next((p for p in apps if p.subtype == SUBTYPES["app"]["ota_0"]), None)
-    if boot is None:
-        raise DynappsError(f"{idf_build / IDF_PARTITION_TABLE}: no factory or ota_0 app partition")
-    if len(app) > boot.size:
-        raise DynappsError(f"{app_path}: {len(app)} bytes do not fit the '{boot.name}' partition ({boot.size:#x} bytes)")
-    return [flash.Region("bootloader", chips.profile(chip).bootloader_offset, flash.pad_to_sector(bootloader)),
-            flash.Region("partition-table", TABLE_OFFSET, flash.pad_to_sector(table_bytes)),
-            flash.Region("firmware", boot.offset, flash.pad_to_sector(app))]
+        args = json.loads(path.read_text())
+    except (ValueError, OSError) as error:
+        raise DynappsError(f"{path}: {_one_line(error)}") from None
+    if not isinstance(args, dict) or not isinstance(args.get("flash_files"), dict):
+        raise DynappsError(f"{path}: expected ESP-IDF's flasher_args.json, an object with \"flash_files\"")
+    return args
 
 
-def merge(firmware: list[flash.Region], apps: list[flash.Region]) -> list[flash.Region]:
+def _offset(text, path: Path) -> int:
+    try:
+        return int(str(text), 0)
+    except ValueError:
+        raise DynappsError(f"{path}: flash_files: '{text}' is not an offset such as 0x8000") from None
+
+
+def merge(firmware: list[flash.Region], apps: list[flash.Region], table_offset: int) -> list[flash.Region]:
     """Firmware and app regions as one list. The partition table is in both (ESP-IDF's from
     partitions.csv, dynapps' build/partition-table.bin): when both describe the same partitions the
     apps' one is written, once; otherwise the firmware was built from another partitions.csv than
@@ -143,7 +189,7 @@ def merge(firmware: list[flash.Region], apps: list[flash.Region]) -> list[flash.
         other = result.get(region.offset)
         if other is None:
             result[region.offset] = region
-        elif other.data != region.data and not (region.offset == TABLE_OFFSET and _same_table(region.data, other.data)):
+        elif other.data != region.data and not (region.offset == table_offset and _same_table(region.data, other.data)):
             raise DynappsError(f"the firmware's {region.label} differs from the apps' {other.label} at "
                                f"{region.offset:#x}: rebuild the firmware (idf.py build) after `scons apps`")
     return sorted(result.values(), key=lambda r: r.offset)
@@ -160,7 +206,9 @@ def _same_table(first: bytes, second: bytes) -> bool:
 
 
 class _Session:
-    def __init__(self, port, baud, chip, before, after, flash_size, skip_flashed, no_stub, connect_attempts):
+    def __init__(self, port, baud, chip, before, after, flash_size, skip_flashed, no_stub, connect_attempts,
+                 settings: FlashSettings = FlashSettings()):
+        self.settings = settings
         self.port, self.baud, self.chip = port, baud, chip
         self.before, self.after = before, after
         self.flash_size, self.skip_flashed, self.no_stub = flash_size, skip_flashed, no_stub
@@ -236,7 +284,8 @@ class _Session:
             # esptool reads back the MD5 of every region it wrote and raises on a mismatch;
             # the ROM in Secure Download Mode has no MD5 command, so nothing is verified there.
             cmds.write_flash(esp, [(r.offset, _named(r)) for r in todo],
-                             flash_freq="keep", flash_mode="keep", flash_size="keep")
+                             flash_freq=self.settings.freq, flash_mode=self.settings.mode,
+                             flash_size=self.settings.size)
         verified = present + ([] if esp.secure_download_mode else todo)
         self.step = f"resetting ({self.after})"
         cmds.reset_chip(esp, self.after)
@@ -305,27 +354,13 @@ def _check_layout(regions: list[flash.Region], flash_size: int | None) -> list[f
     return regions
 
 
-def _read_description(idf_build: Path) -> dict:
-    path = idf_build / IDF_DESCRIPTION
-    if not path.is_file():
-        raise DynappsError(f"{idf_build}: no ESP-IDF build here ({IDF_DESCRIPTION} is missing); "
-                           "run `idf.py build` in firmware/ first")
-    try:
-        description = json.loads(path.read_text())
-    except (ValueError, OSError) as error:
-        raise DynappsError(f"{path}: {_one_line(error)}") from None
-    if not isinstance(description, dict):
-        raise DynappsError(f"{path}: expected a JSON object")
-    return description
-
-
 def _read_build_file(path: Path) -> bytes:
     try:
         data = path.read_bytes()
     except OSError:
-        raise DynappsError(f"{path} is missing: run `idf.py build` in firmware/ first") from None
+        raise DynappsError(f"{path} is missing: run `idf.py build` in the firmware first") from None
     if not data:
-        raise DynappsError(f"{path} is empty: run `idf.py build` in firmware/ again")
+        raise DynappsError(f"{path} is empty: run `idf.py build` in the firmware again")
     return data
 
 

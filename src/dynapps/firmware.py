@@ -1,18 +1,18 @@
 """Firmware facts the app build needs: the export table (firmware/exports.yaml) and its id,
-and the data arena (from the firmware ELF, the project file, or the emulator firmware)."""
+and the data arena (from the firmware's sdkconfig or the project file, else the emulator
+firmware's). Never from the firmware ELF: apps build before the firmware does, and stay valid when
+a firmware rebuild moves its own RAM."""
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 
 from . import yamlfile
 from .errors import DynappsError
 from .project import DataArena, Project
 from .schema import Section
 
-ARENA_SYMBOL = "dynapps_data_arena"
 MAX_EXPORTS = 0xFFFF  # the image header's exports_count is a u16
 
 
@@ -65,27 +65,5 @@ def load_exports(project: Project) -> ExportTable:
 def data_arena(project: Project) -> DataArena:
     if project.data_arena:
         return project.data_arena
-    if project.firmware_elf:
-        return arena_from_elf(project.root / project.firmware_elf, project.firmware_elf)
     region = project.profile.emulator.data_arena
     return DataArena(region.start, region.size, f"the {project.profile.name} emulator firmware")
-
-
-def arena_from_elf(path: Path, display: str) -> DataArena:
-    from elftools.common.exceptions import ELFError
-    from elftools.elf.elffile import ELFFile
-
-    if not path.is_file():
-        raise DynappsError(f"firmware.elf: '{display}' does not exist: build the firmware first "
-                           "(idf.py build), or set firmware.data_arena in dynapps.yaml")
-    try:
-        with path.open("rb") as stream:
-            symtab = ELFFile(stream).get_section_by_name(".symtab")
-            symbols = symtab.get_symbol_by_name(ARENA_SYMBOL) if symtab else None
-    except ELFError as error:
-        raise DynappsError(f"firmware.elf: '{display}' is not an ELF file ({error})") from None
-    if not symbols:
-        raise DynappsError(f"firmware.elf: '{display}' has no symbol {ARENA_SYMBOL}: "
-                           "is the dynapps component in that firmware?")
-    symbol = symbols[0]
-    return DataArena(symbol["st_value"], symbol["st_size"], f"{display} ({ARENA_SYMBOL})")

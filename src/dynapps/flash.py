@@ -26,7 +26,6 @@ from pathlib import Path
 
 from .chips import FLASH_SECTOR as SECTOR
 from .errors import DynappsError
-from .partitions import TABLE_OFFSET
 
 ERASED = 0xFF
 
@@ -54,9 +53,9 @@ def pad_to_sector(data: bytes) -> bytes:
     return data + bytes([ERASED]) * (-len(data) % SECTOR)
 
 
-def regions(partition_table: bytes, images: dict[str, tuple[int, bytes]]) -> list[Region]:
-    """The partition table and every app image at its slot offset."""
-    result = [Region("partition-table", TABLE_OFFSET, pad_to_sector(partition_table))]
+def regions(partition_table: bytes, table_offset: int, images: dict[str, tuple[int, bytes]]) -> list[Region]:
+    """The partition table (at CONFIG_PARTITION_TABLE_OFFSET) and every app image at its slot offset."""
+    result = [Region("partition-table", table_offset, pad_to_sector(partition_table))]
     result += [Region(name, offset, pad_to_sector(data)) for name, (offset, data) in sorted(images.items())]
     return result
 

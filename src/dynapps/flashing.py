@@ -15,7 +15,7 @@ from .errors import DynappsError
 def wanted_regions(options: FlashOptions) -> list[flash.Region]:
     """The partition table and every app image at its slot, read from the files the options name."""
     images = {slot.app: (slot.flash_offset, Path(slot.image).read_bytes()) for slot in options.slots}
-    return flash.regions(Path(options.partition_table).read_bytes(), images)
+    return flash.regions(Path(options.partition_table).read_bytes(), options.partition_table_offset, images)
 
 
 def board_key(port: str) -> str:
@@ -53,7 +53,7 @@ def everything_to_board(record_path: Path, options: FlashOptions) -> str:
     record, key = flash.Record(record_path), board_key(options.port)
     record.forget(key)
     flashed = esptool_target.full_flash(options.port, options.baud, options.chip, Path(options.idf_build),
-                                        wanted_regions(options),
+                                        wanted_regions(options), table_offset=options.partition_table_offset,
                                         skip_flashed=options.skip_flashed, **options.esptool_options())
     record.remember(key, list(flashed.on_chip))
     return f"flash-all: wrote {flashed.byte_count} bytes to {options.port} ({flash.labels(list(flashed.written))})"

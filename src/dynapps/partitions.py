@@ -17,11 +17,12 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import textfile
+from . import sdkconfig, textfile
 from .errors import DynappsError
 from .layout import Layout
 
-TABLE_OFFSET = 0x8000
+# ESP-IDF's default CONFIG_PARTITION_TABLE_OFFSET; a project's own is Project.partition_table_offset
+TABLE_OFFSET = sdkconfig.DEFAULT_TABLE_OFFSET
 TABLE_SECTOR = 0x1000  # the table owns its whole flash sector
 TABLE_MAX_SIZE = 0xC00
 FIRST_PARTITION = TABLE_OFFSET + TABLE_SECTOR

@@ -1,4 +1,8 @@
-"""The project file (dynapps.yaml): target chip, toolchain, hybrid threshold, apps region, firmware."""
+"""The project file (dynapps.yaml): target chip, toolchain, hybrid threshold, apps region, firmware.
+
+The firmware's ESP-IDF configuration (sdkconfig.py) is the source of truth for the chip, the flash
+size, the data arena and the partition table offset: dynapps.yaml need not restate them, and a
+value it states that differs is one error naming both values and both files."""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import chips, yamlfile
+from . import chips, sdkconfig, yamlfile
 from .errors import DynappsError
 from .schema import Section
 
@@ -39,12 +43,13 @@ class Project:
     order: tuple[str, ...]
     exports_file: str  # relative to root
     base_partitions: str  # relative to root
-    firmware_elf: str | None
     data_arena: DataArena | None  # None: the emulator firmware's arena for the chip
     cflags: tuple[str, ...]
     emulator_sources: tuple[str, ...]  # the firmware's own code run in the emulator (defines dynapps_demo)
     signing_key: str | None = None  # signing.key as written: the private key images are signed with
     require_signed: bool = False  # signing.require: the emulator firmware refuses unsigned images
+    partition_table_offset: int = sdkconfig.DEFAULT_TABLE_OFFSET  # CONFIG_PARTITION_TABLE_OFFSET
+    firmware_config: sdkconfig.FirmwareConfig | None = None  # the firmware's sdkconfig, when found
 
     @property
     def profile(self) -> chips.ChipProfile:
@@ -63,17 +68,23 @@ def load(root: Path, chip_override: str | None = None, toolchain_override: str |
         raise DynappsError(f"no {PROJECT_FILE} here: every dynapps project has one at its root", str(path))
     top = Section(yamlfile.load(path, PROJECT_FILE), PROJECT_FILE)
     top.check_keys({"chip", "toolchain", "hybrid_threshold", "flash_size", "apps", "firmware", "cflags", "signing"})
-    chip = top.choice("chip", chips.names(), required=True)
-    if chip_override:
-        if chip_override not in chips.names():
-            raise DynappsError(f"CHIP={chip_override}: expected one of {', '.join(chips.names())}")
-        chip = chip_override
+    firmware = top.section("firmware")
+    if firmware.has("elf"):
+        raise firmware.error("elf", "the firmware ELF is no longer read: the data arena comes from the firmware's "
+                                    "sdkconfig (CONFIG_DYNAPPS_DATA_ARENA_ADDRESS / _SIZE); remove this key")
+    firmware.check_keys({"exports", "partitions", "idf_project", "data_arena", "emulator_sources"})
+    if chip_override and chip_override not in chips.names():
+        raise DynappsError(f"CHIP={chip_override}: expected one of {', '.join(chips.names())}")
+    yaml_chip = top.choice("chip", chips.names())
+    idf_project = firmware.string("idf_project", default="firmware")
+    config = sdkconfig.load(root / idf_project, chip_override or yaml_chip, root)
+    chip = _chip(top, yaml_chip, chip_override, config)
     toolchain = top.choice("toolchain", TOOLCHAINS, default="auto")
     if toolchain_override:
         if toolchain_override not in TOOLCHAINS:
             raise DynappsError(f"TOOLCHAIN={toolchain_override}: expected one of {', '.join(TOOLCHAINS)}")
         toolchain = toolchain_override
-    flash_size = top.size("flash_size", default=4 * 1024 * 1024, minimum=0x100000, multiple=0x100000)
+    flash_size = _flash_size(top, config)
     apps = top.section("apps")
     apps.check_keys({"region_offset", "region_size", "default_flash", "default_ram", "order", "auto_copy"})
     profile = chips.profile(chip)
@@ -82,8 +93,6 @@ def load(root: Path, chip_override: str | None = None, toolchain_override: str |
     if region_offset + region_size > flash_size:
         raise apps.error("region_size", f"the apps region ends at {region_offset + region_size:#x}, "
                                         f"past the end of the {flash_size // 0x100000} MB flash")
-    firmware = top.section("firmware")
-    firmware.check_keys({"exports", "partitions", "elf", "data_arena", "emulator_sources"})
     signing = top.section("signing")
     signing.check_keys({"key", "require"})
     return Project(
@@ -101,13 +110,43 @@ def load(root: Path, chip_override: str | None = None, toolchain_override: str |
         order=_slot_order(apps),
         exports_file=_existing_file(root, firmware, "exports", "firmware/exports.yaml"),
         base_partitions=_existing_file(root, firmware, "partitions", "firmware/partitions-base.csv"),
-        firmware_elf=firmware.string("elf"),
-        data_arena=_data_arena(firmware, profile),
+        data_arena=_data_arena(firmware, profile, config),
         cflags=tuple(flag for flag, _ in top.strings("cflags", default=[("-O2", 0)])),
         emulator_sources=_existing_files(root, firmware, "emulator_sources"),
         signing_key=signing.string("key", pattern=r"\S.*", expected="the path of a PEM private key"),
         require_signed=signing.flag("require"),
+        partition_table_offset=config.partition_table_offset if config else sdkconfig.DEFAULT_TABLE_OFFSET,
+        firmware_config=config,
     )
+
+
+def _chip(top: Section, yaml_chip: str | None, override: str | None, config) -> str:
+    """The firmware's CONFIG_IDF_TARGET when its sdkconfig names one; CHIP= or dynapps.yaml's
+    chip must then agree with it."""
+    target = config.chip if config else None
+    if target is None:
+        if override or yaml_chip:
+            return override or yaml_chip
+        raise DynappsError(f"chip: required (no CONFIG_IDF_TARGET in the firmware's sdkconfig)", PROJECT_FILE)
+    where = config.where("IDF_TARGET")
+    if override and override != target:
+        raise DynappsError(f"CHIP={override} (command line), but {where} has CONFIG_IDF_TARGET=\"{target}\": "
+                           f"build for {target}, or idf.py set-target {override} in the firmware")
+    if yaml_chip and yaml_chip != target and not override:
+        raise top.error("chip", f"{yaml_chip}, but {where} has CONFIG_IDF_TARGET=\"{target}\": remove chip "
+                                f"from {PROJECT_FILE} (the sdkconfig decides) or make them the same")
+    return target
+
+
+def _flash_size(top: Section, config) -> int:
+    stated = top.size("flash_size", default=None, minimum=0x100000, multiple=0x100000)
+    if config is None:
+        return stated if stated is not None else 4 * 1024 * 1024
+    if stated is not None and stated != config.flash_size:
+        raise top.error("flash_size", f"{stated // 0x100000} MB, but {config.flash_size_source} has "
+                                      f"CONFIG_ESPTOOLPY_FLASHSIZE {config.flash_size // 0x100000} MB: remove "
+                                      f"flash_size from {PROJECT_FILE} (the sdkconfig decides) or make them the same")
+    return config.flash_size
 
 
 def relative_path(root: Path, folder: Path, name: str) -> str | None:
@@ -169,7 +208,26 @@ def _slot_order(apps: Section) -> tuple[str, ...]:
     return tuple(name for name, _ in entries)
 
 
-def _data_arena(firmware: Section, profile: chips.ChipProfile) -> DataArena | None:
+def _data_arena(firmware: Section, profile: chips.ChipProfile, config) -> DataArena | None:
+    """The firmware's sdkconfig arena, or dynapps.yaml's firmware.data_arena, or None (the emulator
+    firmware's); both given and different is an error naming both."""
+    stated = _stated_arena(firmware, profile)
+    if config is None:
+        return stated
+    region = config.arena(profile)
+    source = config.where("DYNAPPS_DATA_ARENA_ADDRESS")
+    if stated and (stated.address, stated.size) != (region.start, region.size):
+        raise firmware.error("data_arena", f"{stated.address:#x} + {stated.size} bytes, but {source} gives "
+                                           f"CONFIG_DYNAPPS_DATA_ARENA_ADDRESS {region.start:#x} + _SIZE "
+                                           f"{region.size}: remove data_arena from {PROJECT_FILE} (the sdkconfig "
+                                           f"decides) or make them the same")
+    problem = arena_problem(profile, region.start, region.size) if region.size else None
+    if problem:
+        raise DynappsError(f"CONFIG_DYNAPPS_DATA_ARENA_ADDRESS / _SIZE: {problem}", source)
+    return DataArena(region.start, region.size, f"CONFIG_DYNAPPS_DATA_ARENA_* of {' + '.join(config.sources)}")
+
+
+def _stated_arena(firmware: Section, profile: chips.ChipProfile) -> DataArena | None:
     if not firmware.has("data_arena"):
         return None
     arena = firmware.section("data_arena")

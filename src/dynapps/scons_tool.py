@@ -64,7 +64,8 @@ TARGETS = {
             "the partition table (the default)",
     "flash-apps": "write the app slots and the partition table that changed: into the emulator's flash "
                   "image, or to the board at PORT",
-    "flash-all": "write the ESP-IDF firmware (IDF_BUILD) and every app slot to the board at PORT",
+    "flash-all": "write every file the ESP-IDF build's flasher_args.json lists (IDF_BUILD) and every app slot "
+                 "to the board at PORT",
     "run": "build, flash-apps into the emulator's flash image, boot the firmware in the emulator",
     "keygen": "write a new image signing key (ECDSA P-256) to signing.key of dynapps.yaml (or SIGNING_KEY)",
 }
@@ -390,7 +391,8 @@ def _define_stale_cleanup(env, plan: ProjectPlan):
 def _flash_options(env, plan: ProjectPlan, table_bin, images) -> FlashOptions:
     slots = tuple(AppSlot(app.name, plan.layout.slot(app.name).flash_offset, str(node))
                   for app, node in zip(plan.apps, images, strict=True))
-    return FlashOptions(plan.project.chip, plan.project.flash_size, str(table_bin), slots, port=env["PORT"],
+    return FlashOptions(plan.project.chip, plan.project.flash_size, str(table_bin), slots,
+                        plan.project.partition_table_offset, port=env["PORT"],
                         baud=env["BAUD"], before=env["BEFORE"], after=env["AFTER"], no_stub=bool(env["NO_STUB"]),
                         force=bool(env["FORCE"]), skip_flashed=bool(env["SKIP_FLASHED"]),
                         idf_build=env.Dir(env["IDF_BUILD"]).abspath)
@@ -427,7 +429,7 @@ def _emulator_firmware(env, proj, generated, idf: idf_versions.IdfRelease):
     """The firmware the emulator runs, as emulator.build_spec composes it, wired into SCons: its
     sources (then the generated wrappers and export table) compiled and linked with its script."""
     spec = emulator.build_spec(proj.profile, proj.emulator_sources, GENERATED, idf=idf,
-                               require_signed=proj.require_signed)
+                               require_signed=proj.require_signed, table_offset=proj.partition_table_offset)
     tools = toolchain.discover(spec.compiler_prefix)
     script = env.DynappsLinkerScript(f"#{EMULATOR_BUILD}/firmware.ld", env.Value(spec.linker_script))
     includes = [str(d) for d in spec.include_dirs] + [f"#{d}" for d in spec.project_include_dirs]

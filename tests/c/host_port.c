@@ -321,6 +321,16 @@ void dynapps_port_data_arena(uintptr_t *base, size_t *size)
     *size = host.arena_size;
 }
 
+void dynapps_port_arena_refused(uint32_t base, uint64_t size, uintptr_t arena, size_t arena_size)
+{
+    require_lock("arena_refused without lock");
+    host.arena_refusals++;
+    host.refused_base = base;
+    host.refused_size = size;
+    host.refused_arena = arena;
+    host.refused_arena_size = arena_size;
+}
+
 /* The core's software SHA-256, as a port without an accelerator would do it. */
 void dynapps_port_sha256(const void *data, size_t size, uint8_t digest[32])
 {

@@ -60,6 +60,11 @@ typedef struct {
     uint8_t *exec_view;
     size_t exec_align;
     long psram_allocs; /* psram_alloc calls that succeeded (their memory is "exec" memory of kind 2) */
+    long arena_refusals;           /* dynapps_port_arena_refused calls */
+    uint32_t refused_base;         /* ... and what the last one was told */
+    uint64_t refused_size;
+    uintptr_t refused_arena;
+    size_t refused_arena_size;
 } host_port_t;
 
 extern host_port_t host;

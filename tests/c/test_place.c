@@ -220,8 +220,12 @@ void test_xip_outside_arena(void)
         host.slot_count = 0;
         add_app_slot("x", image, (uint32_t)size);
         host.xip_vaddr = 0;
+        host.arena_refusals = 0;
         EXPECT_SLOT("x", DYNAPPS_ERR_ADDRESS_UNAVAILABLE);
         CHECK(host.xip_vaddr == 0 && host.sha_calls == 0); /* refused before hashing or mapping */
+        /* the port is told both ranges, for its message */
+        CHECK(host.arena_refusals == 1 && host.refused_base == places[i] && host.refused_size == XIP_RAM);
+        CHECK(host.refused_arena == (uintptr_t)host.arena && host.refused_arena_size == host.arena_size);
         free(image);
     }
     /* the last bytes of the arena are fine */

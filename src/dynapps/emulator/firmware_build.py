@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import chips, idf_versions, native, render, toolchain
+from .. import chips, idf_versions, native, render, sdkconfig, toolchain
 
 COMPONENT = native.COMPONENT  # the package's copy when installed, the checkout's otherwise
 EMULATOR_FIRMWARE_DIR = native.EMULATOR_FIRMWARE_DIR
@@ -36,14 +36,17 @@ def core_sources() -> tuple[Path, ...]:
 
 
 def firmware_defines(profile: chips.ChipProfile, idf: idf_versions.IdfRelease | None = None,
-                     require_signed: bool = False) -> dict[str, int]:
+                     require_signed: bool = False,
+                     table_offset: int = sdkconfig.DEFAULT_TABLE_OFFSET) -> dict[str, int]:
     """The -D values every firmware file gets (firmware/emulator/include/dynapps_emu.h lists them);
     `idf`: the ESP-IDF release the firmware stands for (None: idf_versions.DEFAULT);
-    `require_signed`: the loader refuses unsigned images (dynapps.yaml signing.require)."""
+    `require_signed`: the loader refuses unsigned images (dynapps.yaml signing.require);
+    `table_offset`: the project's CONFIG_PARTITION_TABLE_OFFSET, where flash-apps writes the table."""
     e, p = profile.emulator, profile
     idf = idf or idf_versions.release()
     return {
         "DYNAPPS_REQUIRE_SIGNED_IMAGES": int(require_signed),
+        "DYNAPPS_PARTITION_TABLE_OFFSET": table_offset,  # dynapps_partition.h's default otherwise
         "DYNAPPS_CHIP_ID": p.chip_id,  # the loader core checks images against it
         "DYNAPPS_EMU_UART_BASE": e.uart,
         "DYNAPPS_EMU_CTRL_BASE": e.control,
@@ -114,10 +117,12 @@ class FirmwareBuildSpec:
 
 def build_spec(profile: chips.ChipProfile, project_sources: Sequence[str] = (), generated_dir: str = "",
                stack_size: int = DEFAULT_STACK_SIZE, idf: idf_versions.IdfRelease | None = None,
-               require_signed: bool = False) -> FirmwareBuildSpec:
+               require_signed: bool = False,
+               table_offset: int = sdkconfig.DEFAULT_TABLE_OFFSET) -> FirmwareBuildSpec:
     """The emulator firmware of `profile`; `project_sources` (firmware.emulator_sources) and
-    `generated_dir` (wrappers, export table) are relative to the project's root."""
-    defines = firmware_defines(profile, idf, require_signed)
+    `generated_dir` (wrappers, export table) are relative to the project's root; `table_offset`
+    is the project's partition table offset."""
+    defines = firmware_defines(profile, idf, require_signed, table_offset)
     arch = tuple(toolchain.debian_arch_flags(profile))
     picolibc = ("--specs=picolibc.specs",)
     cflags = (*arch, *picolibc, "-ffunction-sections", "-fdata-sections",

@@ -84,8 +84,14 @@ dynapps_err_t dynapps_port_map_xip(const dynapps_slot_t *slot, uintptr_t vaddr, 
                                    void **mapping);
 void dynapps_port_unmap_xip(void *mapping);
 
-/* The RAM range the firmware reserves for XIP apps' data and bss (fixed addresses). */
+/* The RAM range the firmware reserves for XIP apps' data and bss (fixed addresses); size 0
+ * when the firmware has none (or its arena failed the port's own checks). */
 void dynapps_port_data_arena(uintptr_t *base, size_t *size);
+
+/* The core refuses an XIP image (DYNAPPS_ERR_ADDRESS_UNAVAILABLE) because its data and bss,
+ * [base, base + size), are not inside the arena [arena, arena + arena_size): the port tells the
+ * user both ranges (the image was built for another firmware configuration). */
+void dynapps_port_arena_refused(uint32_t base, uint64_t size, uintptr_t arena, size_t arena_size);
 
 /*
  * SHA-256 of `size` bytes at `data` into `digest` (which may have any alignment). `data` is an

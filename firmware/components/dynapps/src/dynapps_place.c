@@ -225,6 +225,7 @@ static bool arena_range_free(uint32_t base, uint64_t size)
     size_t arena_size = 0;
     dynapps_port_data_arena(&arena, &arena_size);
     if (base < arena || base - arena > arena_size || size > arena_size - (base - arena)) {
+        dynapps_port_arena_refused(base, size, arena, arena_size);
         return REFUSED("place.arena_bounds");
     }
     if (dynapps_arena_in_use(base, size)) {

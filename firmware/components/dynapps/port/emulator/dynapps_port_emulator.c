@@ -616,7 +616,7 @@ bool dynapps_port_verify_signature(const uint8_t hash[32], const uint8_t *signat
 /* ---------------------------------------------------------------- data arena, locking */
 
 /* The XIP apps' data + bss: the linker script places this section at EmulatorProfile.data_arena.
- * firmware.arena_from_elf() reads address and size of this symbol. */
+ * The app build takes the same range from the chip profile (src/dynapps/firmware.py). */
 uint8_t dynapps_data_arena[DYNAPPS_EMU_DATA_ARENA_SIZE]
     __attribute__((section(".dynapps_data_arena"), aligned(16), used));
 
@@ -624,6 +624,13 @@ void dynapps_port_data_arena(uintptr_t *base, size_t *size)
 {
     *base = (uintptr_t)dynapps_data_arena;
     *size = sizeof dynapps_data_arena;
+}
+
+void dynapps_port_arena_refused(uint32_t base, uint64_t size, uintptr_t arena, size_t arena_size)
+{
+    printf("dynapps: XIP image's data and bss 0x%08lx..0x%08lx are not inside the data arena 0x%08lx..0x%08lx\n",
+           (unsigned long)base, (unsigned long)(base + size), (unsigned long)arena,
+           (unsigned long)(arena + arena_size));
 }
 
 void dynapps_port_lock(void)

@@ -75,11 +75,6 @@
 
 static const char *TAG = "dynapps";
 
-/* The bootloader and esp_partition read the table the build writes (dynapps_partition.h). */
-#if CONFIG_PARTITION_TABLE_OFFSET != DYNAPPS_PARTITION_TABLE_OFFSET
-#error "CONFIG_PARTITION_TABLE_OFFSET must equal DYNAPPS_PARTITION_TABLE_OFFSET, where the build writes the table"
-#endif
-
 #define ALIGN_UP(value, align) (((value) + (align) - 1) & ~((uintptr_t)(align) - 1))
 #define ALIGN_DOWN(value, align) ((value) & ~((uintptr_t)(align) - 1))
 
@@ -546,25 +541,137 @@ void dynapps_port_unmap_xip(void *mapping)
 /* ---- data arena ---------------------------------------------------------------------------- */
 
 /*
- * XIP apps' data and bss live at fixed addresses inside this array. The app build reads its
- * address and size from the firmware ELF (symbol dynapps_data_arena, st_value / st_size:
- * src/dynapps/firmware.py), so it is a global, kept symbol in .bss. Its address
- * changes when the firmware's RAM layout changes: rebuild the XIP apps against the new ELF.
+ * XIP apps' data and bss live at fixed addresses in [CONFIG_DYNAPPS_DATA_ARENA_ADDRESS,
+ * + CONFIG_DYNAPPS_DATA_ARENA_SIZE): internal RAM that SOC_RESERVE_MEMORY_REGION
+ * (heap/include/heap_memory_layout.h, the same macro in IDF 5.1 .. 6.1) takes out of the heap
+ * before the heap is created. The app build reads both numbers from the firmware's sdkconfig
+ * (src/dynapps/sdkconfig.py), so apps need no firmware ELF, and a firmware rebuild that moves
+ * the firmware's own RAM does not move the arena.
+ *
+ * The reservation alone does not keep the firmware's static data out of the range (the linker
+ * knows nothing of it), so arena_usable() checks once, at the first XIP load, that the range lies
+ * inside one heap region of the chip (soc_memory_regions[], not a start-up stack region) and
+ * clear of the firmware's static data and IRAM code; when it is not, it says which option to
+ * change and every XIP image is refused (the arena reads as empty).
  */
 #if CONFIG_DYNAPPS_DATA_ARENA_SIZE > 0
+#include "heap_memory_layout.h" /* heap: SOC_RESERVE_MEMORY_REGION, soc_memory_regions */
+
+#define ARENA_START ((intptr_t)CONFIG_DYNAPPS_DATA_ARENA_ADDRESS)
+#define ARENA_END (ARENA_START + (intptr_t)CONFIG_DYNAPPS_DATA_ARENA_SIZE)
 _Static_assert(CONFIG_DYNAPPS_DATA_ARENA_SIZE % 16 == 0, "CONFIG_DYNAPPS_DATA_ARENA_SIZE: multiple of 16");
-__attribute__((used, aligned(16))) uint8_t dynapps_data_arena[CONFIG_DYNAPPS_DATA_ARENA_SIZE];
+_Static_assert(CONFIG_DYNAPPS_DATA_ARENA_ADDRESS % 16 == 0, "CONFIG_DYNAPPS_DATA_ARENA_ADDRESS: multiple of 16");
+_Static_assert(CONFIG_DYNAPPS_DATA_ARENA_ADDRESS >= SOC_DRAM_LOW &&
+                   CONFIG_DYNAPPS_DATA_ARENA_ADDRESS + CONFIG_DYNAPPS_DATA_ARENA_SIZE <= SOC_DRAM_HIGH,
+               "CONFIG_DYNAPPS_DATA_ARENA_ADDRESS/_SIZE: the arena must lie in internal data RAM "
+               "(SOC_DRAM_LOW .. SOC_DRAM_HIGH)");
+
+SOC_RESERVE_MEMORY_REGION(ARENA_START, ARENA_END, dynapps_data_arena);
+
+/* The firmware's static RAM, from ESP-IDF's linker scripts (esp_system/ld/<chip>/sections.ld.in),
+ * the symbols heap/port/<chip>/memory_layout.c reserves too. A firmware for esp32p4 rev < 3 splits
+ * its static data in two, _data_start_low/_heap_start_low and _high: every build of ESP-IDF 5.3 ..
+ * 5.5.0 (rev < 3 only) and of 5.4.x/5.5.x with ESP32P4_SELECTS_REV_LESS_V3. ESP32P4_REV_MIN_FULL
+ * < 300 says exactly that in each of them (the Kconfig's arena default keys on it too). */
+#define DYNAPPS_P4_SPLIT_DATA (CONFIG_IDF_TARGET_ESP32P4 && CONFIG_ESP32P4_REV_MIN_FULL < 300)
+extern int _iram_start, _iram_end;
+#if DYNAPPS_P4_SPLIT_DATA
+extern int _data_start_low, _heap_start_low, _data_start_high, _heap_start_high;
+#else
+extern int _data_start, _heap_start;
+#endif
+
+#ifdef SOC_I_D_OFFSET
+#define IRAM_AS_DRAM(addr) ((intptr_t)(addr) - SOC_I_D_OFFSET) /* esp32c3: the DRAM alias */
+#else
+#define IRAM_AS_DRAM(addr) ((intptr_t)(addr))
+#endif
+
+static bool arena_overlaps(intptr_t start, intptr_t end)
+{
+    return start < ARENA_END && ARENA_START < end;
+}
+
+/* Whether a heap region is the ROM's start-up stack (given to the heap only once the scheduler
+ * runs): a field of the region from ESP-IDF 5.2 on, of its memory type before. */
+static bool startup_stack_region(const soc_memory_region_t *r)
+{
+#if ESP_IDF_VERSION >= ESP_IDF_VERSION_VAL(5, 2, 0)
+    return r->startup_stack;
+#else
+    return soc_memory_types[r->type].startup_stack;
+#endif
+}
+
+static bool arena_in_heap_region(void)
+{
+    for (size_t i = 0; i < soc_memory_region_count; i++) {
+        const soc_memory_region_t *r = &soc_memory_regions[i];
+        if (!startup_stack_region(r) && ARENA_START >= r->start && ARENA_END <= (intptr_t)(r->start + r->size)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool arena_clear_of_static_ram(void)
+{
+#if DYNAPPS_P4_SPLIT_DATA
+    bool data = arena_overlaps((intptr_t)&_data_start_low, (intptr_t)&_heap_start_low) ||
+                arena_overlaps((intptr_t)&_data_start_high, (intptr_t)&_heap_start_high);
+#else
+    bool data = arena_overlaps((intptr_t)&_data_start, (intptr_t)&_heap_start);
+#endif
+    return !data && !arena_overlaps(IRAM_AS_DRAM(&_iram_start), IRAM_AS_DRAM(&_iram_end));
+}
+
+/* 0: not checked yet, 1: usable, -1: refused (logged once). */
+static int arena_state;
+
+static bool arena_usable(void)
+{
+    if (arena_state == 0) {
+        arena_state = 1;
+        if (!arena_in_heap_region()) {
+            ESP_LOGE(TAG, "data arena 0x%08x..0x%08x is not in heap RAM of this chip: set "
+                          "CONFIG_DYNAPPS_DATA_ARENA_ADDRESS inside a heap region (idf.py menuconfig, dynapps); "
+                          "XIP apps are refused", (unsigned)ARENA_START, (unsigned)ARENA_END);
+            arena_state = -1;
+        } else if (!arena_clear_of_static_ram()) {
+            ESP_LOGE(TAG, "data arena 0x%08x..0x%08x overlaps the firmware's static RAM (ends at 0x%08x): "
+                          "move CONFIG_DYNAPPS_DATA_ARENA_ADDRESS up or lower CONFIG_DYNAPPS_DATA_ARENA_SIZE; "
+                          "XIP apps are refused", (unsigned)ARENA_START, (unsigned)ARENA_END,
+#if DYNAPPS_P4_SPLIT_DATA
+                     (unsigned)(intptr_t)&_heap_start_high
+#else
+                     (unsigned)(intptr_t)&_heap_start
+#endif
+            );
+            arena_state = -1;
+        }
+    }
+    return arena_state > 0;
+}
 #endif
 
 void dynapps_port_data_arena(uintptr_t *base, size_t *size)
 {
-#if CONFIG_DYNAPPS_DATA_ARENA_SIZE > 0
-    *base = (uintptr_t)dynapps_data_arena;
-    *size = sizeof dynapps_data_arena;
-#else
     *base = 0;
     *size = 0;
+#if CONFIG_DYNAPPS_DATA_ARENA_SIZE > 0
+    if (arena_usable()) {
+        *base = (uintptr_t)ARENA_START;
+        *size = CONFIG_DYNAPPS_DATA_ARENA_SIZE;
+    }
 #endif
+}
+
+void dynapps_port_arena_refused(uint32_t base, uint64_t size, uintptr_t arena, size_t arena_size)
+{
+    ESP_LOGE(TAG, "XIP image's data and bss 0x%08" PRIx32 "..0x%08" PRIx32 " are not inside the data arena "
+                  "0x%08" PRIx32 "..0x%08" PRIx32 ": rebuild the app with this "
+                  "firmware's sdkconfig (CONFIG_DYNAPPS_DATA_ARENA_ADDRESS / _SIZE)",
+             base, (uint32_t)(base + size), (uint32_t)arena, (uint32_t)(arena + arena_size));
 }
 
 /* ---- SHA-256 -------------------------------------------------------------------------------- */
