@@ -33,8 +33,10 @@ class ProjectPlan:
     tools: Toolchain
 
     @classmethod
-    def load(cls, root: Path, chip: str | None, toolchain_choice: str | None) -> ProjectPlan:
+    def load(cls, root: Path, chip: str | None, toolchain_choice: str | None,
+             sdkconfig: Path | None = None) -> ProjectPlan:
         proj = project.load(root, chip, toolchain_choice)
+        _check_sdkconfig(sdkconfig)
         apps = manifest.load_all(root)
         wrappers.check_names(apps)
         exports = firmware.load_exports(proj)
@@ -42,6 +44,14 @@ class ProjectPlan:
         base = partitions.read_csv(root / proj.base_partitions, proj.base_partitions, proj.profile.bootloader_offset)
         table = partitions.build(base, plan, proj.flash_size)
         return cls(proj, tuple(apps), exports, plan, table, toolchain.discover(proj.toolchain))
+
+
+def _check_sdkconfig(sdkconfig: Path | None) -> None:
+    """SDKCONFIG=: the firmware's sdkconfig the ESP-IDF build passes (docs/idf-integration.md).
+    Seam: the sdkconfig reader (chip, flash size, data arena, table offset from the firmware's
+    config) reads it here once it lands; until then the ESP-IDF build also passes CHIP=."""
+    if sdkconfig is not None and not sdkconfig.is_file():
+        raise DynappsError(f"SDKCONFIG={sdkconfig}: no such file (the firmware's sdkconfig)")
 
 
 @dataclass(frozen=True)

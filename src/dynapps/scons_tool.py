@@ -36,6 +36,9 @@ EMULATOR_BUILD = f"{BUILD_DIR}/emulator"
 EMULATOR_FLASH = f"{EMULATOR_BUILD}/flash.bin"
 EMULATOR_FIRMWARE = f"{EMULATOR_BUILD}/firmware.elf"
 FLASH_RECORD = f"{BUILD_DIR}/flash-record.json"
+# What the ESP-IDF build reads at its configure step (the component's project_include.cmake):
+# the generated sources and the app slots `idf.py flash` writes (docs/idf-integration.md).
+IDF_APPS_CMAKE = f"{BUILD_DIR}/idf-apps.cmake"
 # Folders that only hold what this build produces: a file in them that no target of the build
 # makes is a leftover (a removed app's wrappers, objects and image) and is deleted by `apps`.
 # ESP-IDF's build compiles every build/generated/*.c, so a stale wrapper would still be built.
@@ -60,6 +63,8 @@ APP_NAMES = "DYNAPPS_APP_NAMES"  # {"apps": [names]}: a dict, which SCons signs 
 TARGETS = {
     "apps": "build every app's image, the firmware's wrappers and export table, partitions.csv and "
             "the partition table (the default)",
+    "generate": "only what the firmware build reads, no compiling: the wrappers, the export table, "
+                "partitions.csv and build/idf-apps.cmake (ESP-IDF's configure step runs it)",
     "flash-apps": "write the app slots and the partition table that changed: into the emulator's flash "
                   "image, or to the board at PORT",
     "flash-all": "write the ESP-IDF firmware (IDF_BUILD) and every app slot to the board at PORT",
@@ -282,6 +287,7 @@ def _variables():
     variables.Add(*_bool_variable("FORCE", "flash-apps: write every region, whatever build/flash-record.json says", False))
     variables.Add(*_bool_variable("SKIP_FLASHED", "flash-apps: offer every region, write those whose MD5 on the chip differs", False))
     variables.Add("IDF_BUILD", "ESP-IDF build folder flash-all reads", "firmware/build")
+    variables.Add("SDKCONFIG", "the firmware's sdkconfig (the ESP-IDF build passes its own)", "")
     variables.Add(*_bool_variable("VERBOSE", "print full commands", False))
     return variables
 
@@ -350,6 +356,17 @@ def _define_partitions(env, plan: ProjectPlan) -> tuple:
     env.NoClean(csv_node)  # promised at the top level, read by ESP-IDF's build
     binary = env.DynappsPartitionTable(f"#{PARTITION_TABLE_BIN}", [], **{PARTITION_TABLE: plan.partitions})
     return csv_node, binary[0]
+
+
+def _define_idf_apps(env, plan: ProjectPlan, generated: list, csv_node):
+    """build/idf-apps.cmake: the generated sources and the app slots, for the ESP-IDF build."""
+    slots = [{"name": app.name, "offset": plan.layout.slot(app.name).flash_offset,
+              "image": f"{APPS_BUILD}/{app.name}.dapp"} for app in plan.apps]
+    sources = sorted(f"{GENERATED}/{node.name}" for node in generated if node.name.endswith(".c"))
+    inputs = [plan.project.path, plan.project.exports_file, plan.project.base_partitions]
+    context = {"project_file": plan.project.path, "generated_dir": GENERATED, "sources": sources,
+               "partitions_csv": str(csv_node), "inputs": inputs, "slots": slots}
+    return _render(env, IDF_APPS_CMAKE, "idf_apps.cmake.j2", context)
 
 
 def _define_stale_cleanup(env, plan: ProjectPlan):
@@ -439,15 +456,25 @@ def _apps(env):
 
 def _define_targets(env):
     root = Path(env.Dir("#").abspath)
-    plan = ProjectPlan.load(root, env.get("CHIP") or None, env.get("TOOLCHAIN") or None)
+    plan = ProjectPlan.load(root, env.get("CHIP") or None, env.get("TOOLCHAIN") or None,
+                            _sdkconfig(env))
     images, report = _define_apps(env, plan)
     generated = _define_generated(env, plan)
     csv_node, table_bin = _define_partitions(env, plan)
-    env.Alias("apps", [report, csv_node, table_bin] + generated + _define_stale_cleanup(env, plan))
+    firmware_inputs = [csv_node, table_bin, _define_idf_apps(env, plan, generated, csv_node)] + generated \
+        + _define_stale_cleanup(env, plan)
+    env.Alias("generate", firmware_inputs)
+    env.Alias("apps", [report] + firmware_inputs)
     env.Default("apps")
     flashed = _define_flash_targets(env, plan, table_bin, images)
     _define_run(env, plan, generated, flashed)
     env.Help(_targets_help(), append=True)
+
+
+def _sdkconfig(env) -> Path | None:
+    """SDKCONFIG=...: the firmware's sdkconfig, as the ESP-IDF build passes it (relative paths
+    from the project root)."""
+    return Path(env.Dir("#").abspath, env["SDKCONFIG"]) if env.get("SDKCONFIG") else None
 
 
 def _targets_help() -> str:
