@@ -19,9 +19,9 @@ import SCons.Builder
 import SCons.Errors
 import SCons.Script
 
-from . import (chips, console, emulator, errors, flashing, image, link, native, project, render, stale, summary,
-               toolchain, wrappers)
-from .contracts import (AppSlot, FlashOptions, ImageSettings, LinkAnalysis, LinkConfig, LinkOutputs,
+from . import (chips, console, emulator, errors, flashing, image, link, native, project, render, size, stale,
+               summary, toolchain, wrappers)
+from .contracts import (AppSlot, FlashOptions, ImageSettings, LinkAnalysis, LinkConfig, LinkOutputs, MemoryMap,
                         ProjectPlan)
 from .errors import DynappsError
 from .manifest import Manifest
@@ -46,7 +46,7 @@ OWNED_FOLDERS = (APPS_BUILD, GENERATED, f"{EMULATOR_BUILD}/obj/generated")
 APP_LIST = f"{BUILD_DIR}/app-list.txt"  # the apps of the last build: leftovers are looked for when it changes
 RUN_TIMEOUT_S = 120.0
 STAGE_MODULES = [str(TOOL_DIR / f"{name}.py") for name in ("link", "clib", "elf32", "relocs", "signatures", "csig", "image",
-                                                          "render", "summary", "contracts")]
+                                                          "render", "summary", "size", "contracts")]
 LINK_TEMPLATES = [str(render.template_path(name)) for name in ("imports.S.j2", "iram.ld.j2", "xip.ld.j2")]
 
 # The construction variable through which each builder receives its contract (contracts.py).
@@ -54,6 +54,7 @@ LINK_CONFIG = "DYNAPPS_LINK_CONFIG"
 IMAGE_SETTINGS = "DYNAPPS_IMAGE_SETTINGS"
 RUN_CHIP = "DYNAPPS_RUN_CHIP"  # the chip profile the emulator reproduces (a name: chips.profile)
 SUMMARY_ROWS = "DYNAPPS_SUMMARY_ROWS"  # {app: (link analysis file, image file)}
+MEMORY_MAP = "DYNAPPS_MEMORY_MAP"  # the size report's regions (size.py)
 RENDER_CONTEXT = "DYNAPPS_RENDER_CONTEXT"  # the template's variables (a dict: JSON-able)
 PARTITION_TABLE = "DYNAPPS_PARTITION_TABLE"
 FLASH_OPTIONS = "DYNAPPS_FLASH_OPTIONS"
@@ -142,11 +143,19 @@ def _read_json(path: str) -> dict:
 
 
 def _summary_action(target, source, env):
+    """The per-app table, then the size report (against the last build's size.json) and the
+    layout picture: targets summary.txt, size.json, layout.svg."""
     rows = [(LinkAnalysis.from_json(_read_json(analysis)), os.path.getsize(image_file))
             for analysis, image_file in _contract(env, SUMMARY_ROWS, dict).values()]
-    text = summary.table(rows)
-    Path(str(target[0])).write_text(text + "\n")
+    memory = _contract(env, MEMORY_MAP, MemoryMap)
+    text_file, json_file, svg_file = (Path(str(node)) for node in target)
+    report = size.report(memory, rows, size.read_previous(json_file))
+    text = summary.table(rows) + "\n\n" + report.text()
+    text_file.write_text(text + "\n")
+    json_file.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    svg_file.write_text(size.svg(memory, rows))
     console.say(text)
+    console.say(f"layout picture: {svg_file}")
     return 0
 
 
@@ -227,18 +236,19 @@ QUIET_COMSTRS = {"CCCOMSTR": "CC $SOURCE", "ASPPCOMSTR": "AS $SOURCE", "LINKCOMS
                  "INSTALLSTR": "GEN $TARGET"}
 
 
-def _step(function, comstr: str | None, contract: str | None = None) -> SCons.Action.Action:
-    """A Python action whose signature includes its contract's repr (a change rebuilds)."""
-    return SCons.Action.Action(_action(function), comstr, varlist=[contract] if contract else [])
+def _step(function, comstr: str | None, contract: str | tuple[str, ...] | None = None) -> SCons.Action.Action:
+    """A Python action whose signature includes its contracts' repr (a change rebuilds)."""
+    contracts = (contract,) if isinstance(contract, str) else contract or ()
+    return SCons.Action.Action(_action(function), comstr, varlist=list(contracts))
 
 
-def _builder(function, comstr: str, contract: str | None = None, **options):
+def _builder(function, comstr: str, contract: str | tuple[str, ...] | None = None, **options):
     return SCons.Builder.Builder(action=_step(function, comstr, contract), **options)
 
 
 LinkBuilder = _builder(_link_action, "$DYNAPPS_LINKCOMSTR", LINK_CONFIG, emitter=_link_emitter)
 ImageBuilder = _builder(_image_action, "$DYNAPPS_IMAGECOMSTR", IMAGE_SETTINGS, suffix=".dapp", emitter=_image_emitter)
-SummaryBuilder = _builder(_summary_action, "$DYNAPPS_SUMMARYCOMSTR", SUMMARY_ROWS)
+SummaryBuilder = _builder(_summary_action, "$DYNAPPS_SUMMARYCOMSTR", (SUMMARY_ROWS, MEMORY_MAP))
 RenderBuilder = _builder(_render_action, "$DYNAPPS_GENCOMSTR", RENDER_CONTEXT)
 PartitionTableBuilder = _builder(_partition_table_action, "$DYNAPPS_GENCOMSTR", PARTITION_TABLE)
 FlashAppsBuilder = _builder(_flash_apps_action, "$DYNAPPS_FLASHCOMSTR", FLASH_OPTIONS)
@@ -327,9 +337,12 @@ def _define_apps(env, plan: ProjectPlan) -> tuple[list, object]:
     """Every app's image and the summary table printed after them; returns (images, summary)."""
     pairs = {app.name: _define_app(env, plan, app) for app in plan.apps}
     rows = {name: (str(analysis), str(built)) for name, (analysis, built) in pairs.items()}
-    report = env.DynappsSummary(f"#{APPS_BUILD}/summary.txt", [n for pair in pairs.values() for n in pair],
-                                **{SUMMARY_ROWS: rows})
+    report = env.DynappsSummary([f"#{APPS_BUILD}/summary.txt", f"#{size.SIZE_JSON}", f"#{size.LAYOUT_SVG}"],
+                                [n for pair in pairs.values() for n in pair],
+                                **{SUMMARY_ROWS: rows, MEMORY_MAP: MemoryMap.of(plan)})
     env.NoCache(report)  # built to be printed: taken from a CacheDir it would print nothing
+    env.Precious(report[1])  # read before it is rewritten: the change against the previous build
+    env.Depends(report, STAGE_MODULES + [str(render.template_path("layout.svg.j2"))])
     return [built for _, built in pairs.values()], report[0]
 
 
