@@ -199,3 +199,29 @@ def test_a_python_without_dynapps_is_named(example, tmp_path):
     message = " ".join(result.stderr.split())
     assert f"dynapps: the Python package is not installed in ESP-IDF's Python ({example.python}): " \
            f"run `{example.python} -m pip install dynapps`" in message, result.stderr
+
+
+def test_the_idf_py_action_hands_idf_py_port_and_baud_to_the_target(monkeypatch):
+    """idf.py's side (the example's idf_ext.py): `idf.py -p PORT -b BAUD dynapps-flash` runs the
+    build target with ESPPORT/ESPBAUD, as idf.py's own `flash` does. idf.py's module
+    idf_py_actions.tools is stood in for: the two functions the action calls, recording."""
+    import types
+
+    sys.path.insert(0, str(REPO / "src"))
+    from dynapps import idf_ext
+    calls = []
+    tools = types.ModuleType("idf_py_actions.tools")
+    tools.ensure_build_directory = lambda args, prog_name: calls.append(("ensure", prog_name))
+    tools.run_target = lambda target, args, env: calls.append(("run", target, env))
+    monkeypatch.setitem(sys.modules, "idf_py_actions", types.ModuleType("idf_py_actions"))
+    monkeypatch.setitem(sys.modules, "idf_py_actions.tools", tools)
+
+    action = idf_ext.action_extensions({}, str(EXAMPLE))["actions"]["dynapps-flash"]
+    action["callback"]("dynapps-flash", types.SimpleNamespace(info_name="dynapps-flash"),
+                       types.SimpleNamespace(port="/dev/ttyUSB0", baud=921600))
+
+    assert calls == [("ensure", "dynapps-flash"),
+                     ("run", "dynapps-flash", {"ESPBAUD": "921600", "ESPPORT": "/dev/ttyUSB0"})]
+    assert action["order_dependencies"] == ["build"]
+    command = idf_ext.flash_apps_command(["CHIP=esp32c6"], {"ESPPORT": "/dev/ttyACM0", "ESPBAUD": "460800"})
+    assert command[-4:] == ["flash-apps", "CHIP=esp32c6", "PORT=/dev/ttyACM0", "BAUD=460800"]
