@@ -6,12 +6,13 @@ A developer check, not a test: it needs an ESP-IDF tree (components/, headers + 
 /work/idf/<tag>), the ESP-IDF git history for the release's tools/cmake, esp-idf-kconfig
 (kconfgen) and newlib's headers. Espressif's toolchain can't be installed here, so:
 
-- `riscv32-esp-elf-gcc` is Debian's riscv64-unknown-elf-gcc behind a small wrapper (the -march
-  spelling it takes, -mabi=ilp32[f], newlib's headers), and the apps are built with
+- `riscv32-esp-elf-gcc` is Debian's riscv64-unknown-elf-gcc (GCC 12) behind a small wrapper (the
+  -march and -std spellings it takes, -mabi=ilp32[f], newlib's headers), and the apps are built with
   `toolchain: riscv64-unknown-elf`;
 - the tree lacks submodules and most sources: components whose CMakeLists.txt stop on a missing
-  submodule are removed, the mbedtls submodule's CMake is replaced by empty library targets,
-  missing include folders and source files are created empty. Nothing is linked.
+  submodule are removed, the mbedtls component's CMakeLists.txt keeps its registration but not
+  the submodule's build, missing include folders and source files are created empty. Nothing
+  is linked.
 
 What runs for real: ESP-IDF's project.cmake, kconfgen, its requirement expansion, the dynapps
 component's project_include.cmake inside it (`dynapps generate`), the build step `dynapps_apps`
@@ -41,7 +42,8 @@ FROM_HISTORY = ["tools/cmake", "tools/ldgen", "tools/kconfig_new", "Kconfig", "s
 GCC_WRAPPER = '''#!/usr/bin/python3
 # Stand-in for Espressif's riscv32-esp-elf-{tool} (tools/idf_cmake_check.py only).
 import os, re, shlex, sys
-def fix(a):
+def fix(a):  # GCC 12's spellings: no zicsr/zifencei suffix (-misa-spec=2.2 implies them), no gnu23/gnu++23
+    a = {{"-std=gnu23": "-std=gnu2x", "-std=gnu++23": "-std=gnu++2b"}}.get(a, a)
     return re.sub(r"^-march=(rv32[a-z]+?)(_zicsr_zifencei|_zicsr|_zifencei)+.*$", r"-march=\\1", a)
 args = []
 for a in sys.argv[1:]:
@@ -51,14 +53,18 @@ for a in sys.argv[1:]:
         args.append(fix(a))
 if not any(a.startswith("-mabi=") for a in args):
     args.insert(0, "-mabi=ilp32f" if any(a.startswith("-march=rv32imafc") for a in args) else "-mabi=ilp32")
-if "-c" in args:
+# picolibc (ESP-IDF >= 6.0's default): ESP-IDF passes --specs=picolibc.specs itself, Debian has it.
+if "-c" in args and os.environ.get("IDF_CHECK_LIBC") != "picolibc":  # newlib, as Espressif builds it
     args += ["-D_RETARGETABLE_LOCKING", "-idirafter{newlib}"]
 os.execv("/usr/bin/riscv64-unknown-elf-{tool}", ["riscv64-unknown-elf-{tool}", "-misa-spec=2.2"] + args)
 '''
-MBEDTLS_STUB = """# Stand-in for the mbedtls submodule's CMake (tools/idf_cmake_check.py): empty library targets.
-file(WRITE "${CMAKE_CURRENT_BINARY_DIR}/empty.c" "")
-foreach(t mbedtls mbedcrypto mbedx509 everest p256m)
-    add_library(${t} STATIC "${CMAKE_CURRENT_BINARY_DIR}/empty.c")
+MBEDTLS_CUT = "add_subdirectory(mbedtls)"  # where the mbedtls component starts building its submodule
+# What the submodule's targets would add to the component's users (TF-PSA-Crypto, ESP-IDF >= 6.0).
+MBEDTLS_SUBMODULE_INCLUDES = """# (idf_cmake_check: the submodule's build left out; its public include folders kept)
+foreach(dir mbedtls/tf-psa-crypto/include mbedtls/tf-psa-crypto/drivers/builtin/include)
+    if(EXISTS "${COMPONENT_DIR}/${dir}")
+        target_include_directories(${COMPONENT_LIB} INTERFACE "${COMPONENT_DIR}/${dir}")
+    endif()
 endforeach()
 """
 
@@ -73,9 +79,11 @@ def make_tree(tag: str, idf_tree: Path, work: Path) -> Path:
     shutil.copytree(idf_tree / "components", idf / "components", symlinks=True)
     archive = subprocess.run(["git", "-C", str(MIRROR), "archive", tag, *FROM_HISTORY], capture_output=True, check=True)
     subprocess.run(["tar", "-x", "-C", str(idf)], input=archive.stdout, check=True)
-    mbedtls = idf / "components" / "mbedtls" / "mbedtls"
-    if mbedtls.is_dir() and not (mbedtls / "CMakeLists.txt").exists():
-        (mbedtls / "CMakeLists.txt").write_text(MBEDTLS_STUB)
+    # The mbedtls component registers itself (its include folders), then builds the submodule,
+    # whose CMake the tree lacks: keep the registration, leave the submodule's build out.
+    mbedtls = idf / "components" / "mbedtls" / "CMakeLists.txt"
+    text = mbedtls.read_text()
+    mbedtls.write_text(text[:text.index(MBEDTLS_CUT)] + MBEDTLS_SUBMODULE_INCLUDES)
     return idf
 
 
@@ -174,6 +182,9 @@ def main() -> int:
     targets = subprocess.run(["ninja", "-C", str(build), "-t", "targets", "all"], capture_output=True, text=True,
                              check=True).stdout
     objects = re.findall(r"^(esp-idf/(?:dynapps|main)/CMakeFiles/\S+\.obj):", targets, re.MULTILINE)
+    sdkconfig_h = (build / "config" / "sdkconfig.h").read_text()
+    env["IDF_CHECK_LIBC"] = "picolibc" if "#define CONFIG_LIBC_PICOLIBC 1" in sdkconfig_h else "newlib"
+    say(f"C library: {env['IDF_CHECK_LIBC']} (sdkconfig)")
     failed = 0
     for obj in objects:
         command = subprocess.run(["ninja", "-C", str(build), "-t", "commands", obj], capture_output=True, text=True,
