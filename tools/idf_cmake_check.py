@@ -124,7 +124,8 @@ def configure(project: Path, chip: str, env: dict, bin_dir: Path, idf: Path) -> 
         (project / "sdkconfig").unlink(missing_ok=True)
         result = subprocess.run(["cmake", "-S", str(project), "-B", str(project / "build"), "-G", "Ninja",
                                  f"-DIDF_TARGET={chip}", f"-DPYTHON={bin_dir / 'python'}", "-DPYTHON_DEPS_CHECKED=1",
-                                 "-DCMAKE_C_COMPILER_WORKS=1", "-DCMAKE_CXX_COMPILER_WORKS=1"],
+                                 "-DCMAKE_C_COMPILER_WORKS=1", "-DCMAKE_CXX_COMPILER_WORKS=1",
+                                 "-DCMAKE_TRY_COMPILE_TARGET_TYPE=STATIC_LIBRARY"],  # nothing links here
                                 capture_output=True, text=True, env=env)
         log = result.stdout + result.stderr
         flat = " ".join(log.split())
