@@ -1,5 +1,8 @@
 """The package as a user gets it: `pip install` into a fresh venv outside this repository, then a
-new project with two apps built and run with the documented `dynapps` command."""
+new project with two apps built and run with the documented `dynapps` command, and the ESP-IDF
+example (examples/hello_apps) built with its documented commands: `dynapps apps`, and the CMake
+build with the component the package carries (ESP-IDF's project.cmake stood in for, as in
+tests/test_idf_cmake.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import sysconfig
 import tomllib
 from pathlib import Path
 
+import pytest
 from packaging.requirements import Requirement
 
 REPO = Path(__file__).resolve().parent.parent
@@ -76,8 +80,12 @@ def _new_project(root: Path) -> None:
         shutil.copytree(REPO / "apps" / app, root / "apps" / app)
 
 
-def test_installed_package_builds_and_runs_a_new_two_app_project(tmp_path):
-    venv = _fresh_venv_with_dynapps(tmp_path)
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory) -> Path:
+    return _fresh_venv_with_dynapps(tmp_path_factory.mktemp("installed"))
+
+
+def test_installed_package_builds_and_runs_a_new_two_app_project(venv, tmp_path):
     python, command = venv / "bin" / "python", venv / "bin" / "dynapps"
     where = subprocess.run([str(python), "-c", "import dynapps, dynapps.native as n; print(dynapps.__file__, n.ROOT)"],
                            capture_output=True, text=True, env=_user_env(), cwd=tmp_path, check=True).stdout.split()
@@ -93,6 +101,32 @@ def test_installed_package_builds_and_runs_a_new_two_app_project(tmp_path):
     shown = subprocess.run([str(command), "inspect", "build/apps/fir.dapp"], capture_output=True, text=True,
                            env=_user_env(), cwd=project)
     assert shown.returncode == 0 and "app         fir" in shown.stdout, shown.stdout + shown.stderr
+
+
+def test_the_idf_example_builds_with_the_installed_package(venv, tmp_path):
+    """The example copied out as a user starts from it; `python` is the venv's, as ESP-IDF's
+    Python is in an ESP-IDF shell."""
+    project = tmp_path / "hello_apps"
+    shutil.copytree(REPO / "examples" / "hello_apps", project)
+    env = {**_user_env(), "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
+           "IDF_PATH": str(REPO / "tests" / "idf_standin")}
+
+    apps = subprocess.run(["dynapps", "apps"], capture_output=True, text=True, env=env, cwd=project)
+    assert apps.returncode == 0, apps.stdout + apps.stderr
+    assert sorted(p.name for p in (project / "build" / "apps").glob("*.dapp")) == ["greet.dapp", "scale.dapp"]
+    shutil.rmtree(project / "build")
+
+    component = subprocess.run(["python", "-m", "dynapps", "component-dir"], capture_output=True, text=True,
+                               env=env, check=True).stdout.strip()
+    assert component.startswith(str(venv)) and Path(component, "project_include.cmake").is_file(), component
+    build = project / "build"
+    for command in (["cmake", "-S", str(project), "-B", str(build), "-G", "Ninja", "-DIDF_TARGET=esp32c3",
+                     f"-DPYTHON={venv / 'bin' / 'python'}"], ["cmake", "--build", str(build)]):
+        step = subprocess.run(command, capture_output=True, text=True, env=env)
+        assert step.returncode == 0, step.stdout + step.stderr
+    assert sorted(p.name for p in (build / "apps").glob("*.dapp")) == ["greet.dapp", "scale.dapp"]
+    assert (build / "flash_project_args").read_text() == "0x200000 apps/greet.dapp\n0x201000 apps/scale.dapp\n"
+    assert f"-I{component}/include" in (build / "build.ninja").read_text()  # the package's component compiled
 
 
 def _requirement_names(requirements: list[str]) -> set[str]:

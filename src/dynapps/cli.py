@@ -3,6 +3,8 @@
     dynapps inspect FILE...    print what a .dapp image holds (= python -m dynapps.inspect)
     dynapps gdb-symbols [FILE] gdb add-symbol-file commands for the loaded apps (docs/debugging.md)
     dynapps decode ADDR...     panic addresses as app, function, file:line (docs/debugging.md)
+    dynapps size [--json]      the last build's memory report (build/size.json; picture: build/layout.svg)
+    dynapps component-dir      the loader component's folder (an ESP-IDF EXTRA_COMPONENT_DIRS entry)
     dynapps ARGS...            scons ARGS on the project in the current folder:
                                dynapps apps | flash-apps | flash-all | run | -c | -h, CHIP=..., PORT=...
 
@@ -37,6 +39,17 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["inspect"]:
         from . import inspect
         return inspect.run(argv[1:])
+    if argv[:1] == ["size"]:
+        from . import errors, size
+        try:
+            return size.run(argv[1:])
+        except errors.DynappsError as error:
+            errors.report(error, "size", False)
+            return 1
+    if argv == ["component-dir"]:
+        from . import native
+        print(native.COMPONENT)
+        return 0
     if argv[:1] in (["gdb-symbols"], ["decode"]):
         from . import debugging
         return debugging.run(argv[0], argv[1:])

@@ -33,8 +33,9 @@ class ProjectPlan:
     tools: Toolchain
 
     @classmethod
-    def load(cls, root: Path, chip: str | None, toolchain_choice: str | None) -> ProjectPlan:
-        proj = project.load(root, chip, toolchain_choice)
+    def load(cls, root: Path, chip: str | None, toolchain_choice: str | None,
+             sdkconfig: Path | None = None) -> ProjectPlan:
+        proj = project.load(root, chip, toolchain_choice, sdkconfig)
         apps = manifest.load_all(root)
         wrappers.check_names(apps)
         exports = firmware.load_exports(proj)
@@ -43,6 +44,36 @@ class ProjectPlan:
                                    proj.partition_table_offset)
         table = partitions.build(base, plan, proj.flash_size)
         return cls(proj, tuple(apps), exports, plan, table, toolchain.discover(proj.toolchain))
+
+
+@dataclass(frozen=True)
+class MemoryPartition:
+    name: str
+    offset: int
+    size: int
+
+
+@dataclass(frozen=True)
+class MemoryMap:
+    """What the size report and the layout picture (size.py) read besides the built apps."""
+    chip: str
+    flash_size: int
+    partitions: tuple[MemoryPartition, ...]  # bootloader, table, the firmware's, the slots
+    region_offset: int
+    region_size: int
+    arena_address: int
+    arena_size: int
+    arena_source: str
+
+    @classmethod
+    def of(cls, plan: ProjectPlan) -> MemoryMap:
+        bootloader = plan.project.profile.bootloader_offset
+        fixed = (MemoryPartition("bootloader", bootloader, partitions.TABLE_OFFSET - bootloader),
+                 MemoryPartition("partition table", partitions.TABLE_OFFSET, partitions.TABLE_SECTOR))
+        table = tuple(MemoryPartition(p.name, p.offset, p.size) for p in plan.partitions.partitions)
+        arena = plan.layout.arena
+        return cls(plan.project.chip, plan.project.flash_size, fixed + table, plan.layout.region_offset,
+                   plan.layout.region_size, arena.address, arena.size, arena.source)
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,10 @@ class Project:
         return self.root / Path(written).expanduser() if written else None
 
 
-def load(root: Path, chip_override: str | None = None, toolchain_override: str | None = None) -> Project:
+def load(root: Path, chip_override: str | None = None, toolchain_override: str | None = None,
+         sdkconfig_file: Path | None = None) -> Project:
+    """The project file at `root`; `sdkconfig_file` (SDKCONFIG=, what the ESP-IDF build passes) is
+    the firmware's configuration, else it is looked for in firmware.idf_project."""
     path = root / PROJECT_FILE
     if not path.exists():
         raise DynappsError(f"no {PROJECT_FILE} here: every dynapps project has one at its root", str(path))
@@ -77,7 +80,10 @@ def load(root: Path, chip_override: str | None = None, toolchain_override: str |
         raise DynappsError(f"CHIP={chip_override}: expected one of {', '.join(chips.names())}")
     yaml_chip = top.choice("chip", chips.names())
     idf_project = firmware.string("idf_project", default="firmware")
-    config = sdkconfig.load(root / idf_project, chip_override or yaml_chip, root)
+    if sdkconfig_file is not None:
+        config = sdkconfig.load_file(sdkconfig_file, root)
+    else:
+        config = sdkconfig.load(root / idf_project, chip_override or yaml_chip, root)
     chip = _chip(top, yaml_chip, chip_override, config)
     toolchain = top.choice("toolchain", TOOLCHAINS, default="auto")
     if toolchain_override:

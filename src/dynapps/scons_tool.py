@@ -20,8 +20,8 @@ import SCons.Errors
 import SCons.Script
 
 from . import (chips, console, emulator, errors, flashing, idf_versions, image, link, native, project, render,
-               signing, stale, summary, toolchain, wrappers)
-from .contracts import (AppSlot, FlashOptions, ImageSettings, LinkAnalysis, LinkConfig, LinkOutputs,
+               signing, size, stale, summary, toolchain, wrappers)
+from .contracts import (AppSlot, FlashOptions, ImageSettings, LinkAnalysis, LinkConfig, LinkOutputs, MemoryMap,
                         ProjectPlan)
 from .errors import DynappsError
 from .manifest import Manifest
@@ -36,6 +36,9 @@ EMULATOR_BUILD = f"{BUILD_DIR}/emulator"
 EMULATOR_FLASH = f"{EMULATOR_BUILD}/flash.bin"
 EMULATOR_FIRMWARE = f"{EMULATOR_BUILD}/firmware.elf"
 FLASH_RECORD = f"{BUILD_DIR}/flash-record.json"
+# What the ESP-IDF build reads at its configure step (the component's project_include.cmake):
+# the generated sources and the app slots `idf.py flash` writes (docs/idf-integration.md).
+IDF_APPS_CMAKE = f"{BUILD_DIR}/idf-apps.cmake"
 # Folders that only hold what this build produces: a file in them that no target of the build
 # makes is a leftover (a removed app's wrappers, objects and image) and is deleted by `apps`.
 # ESP-IDF's build compiles every build/generated/*.c, so a stale wrapper would still be built.
@@ -43,7 +46,7 @@ OWNED_FOLDERS = (APPS_BUILD, GENERATED, f"{EMULATOR_BUILD}/obj/generated")
 APP_LIST = f"{BUILD_DIR}/app-list.txt"  # the apps of the last build: leftovers are looked for when it changes
 RUN_TIMEOUT_S = 120.0
 STAGE_MODULES = [str(TOOL_DIR / f"{name}.py") for name in ("link", "clib", "elf32", "relocs", "signatures", "csig", "image",
-                                                          "render", "summary", "contracts")]
+                                                          "render", "summary", "size", "contracts")]
 LINK_TEMPLATES = [str(render.template_path(name)) for name in ("imports.S.j2", "copy.ld.j2", "xip.ld.j2")]
 
 # The construction variable through which each builder receives its contract (contracts.py).
@@ -53,6 +56,7 @@ RUN_CHIP = "DYNAPPS_RUN_CHIP"  # the chip profile the emulator reproduces (a nam
 RUN_IDF = "DYNAPPS_RUN_IDF"  # the ESP-IDF release whose flash mapping the emulator reproduces (idf_versions)
 SUMMARY_IDF = "DYNAPPS_SUMMARY_IDF"  # the ESP-IDF release the summary names XIP mappings for
 SUMMARY_ROWS = "DYNAPPS_SUMMARY_ROWS"  # {app: (link analysis file, image file)}
+MEMORY_MAP = "DYNAPPS_MEMORY_MAP"  # the size report's regions (size.py)
 RENDER_CONTEXT = "DYNAPPS_RENDER_CONTEXT"  # the template's variables (a dict: JSON-able)
 PARTITION_TABLE = "DYNAPPS_PARTITION_TABLE"
 FLASH_OPTIONS = "DYNAPPS_FLASH_OPTIONS"
@@ -62,6 +66,8 @@ APP_NAMES = "DYNAPPS_APP_NAMES"  # {"apps": [names]}: a dict, which SCons signs 
 TARGETS = {
     "apps": "build every app's image, the firmware's wrappers and export table, partitions.csv and "
             "the partition table (the default)",
+    "generate": "only what the firmware build reads, no compiling: the wrappers, the export table, "
+                "partitions.csv and build/idf-apps.cmake (ESP-IDF's configure step runs it)",
     "flash-apps": "write the app slots and the partition table that changed: into the emulator's flash "
                   "image, or to the board at PORT",
     "flash-all": "write every file the ESP-IDF build's flasher_args.json lists (IDF_BUILD) and every app slot "
@@ -142,11 +148,19 @@ def _read_json(path: str) -> dict:
 
 
 def _summary_action(target, source, env):
+    """The per-app table, then the size report (against the last build's size.json) and the
+    layout picture: targets summary.txt, size.json, layout.svg."""
     rows = [(LinkAnalysis.from_json(_read_json(analysis)), os.path.getsize(image_file))
             for analysis, image_file in _contract(env, SUMMARY_ROWS, dict).values()]
-    text = summary.table(rows, idf_versions.release(_contract(env, SUMMARY_IDF, str)))
-    Path(str(target[0])).write_text(text + "\n")
+    memory = _contract(env, MEMORY_MAP, MemoryMap)
+    text_file, json_file, svg_file = (Path(str(node)) for node in target)
+    report = size.report(memory, rows, size.read_previous(json_file))
+    text = summary.table(rows, idf_versions.release(_contract(env, SUMMARY_IDF, str))) + "\n\n" + report.text()
+    text_file.write_text(text + "\n")
+    json_file.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    svg_file.write_text(size.svg(memory, rows))
     console.say(text)
+    console.say(f"layout picture: {svg_file}")
     return 0
 
 
@@ -237,25 +251,24 @@ QUIET_COMSTRS = {"CCCOMSTR": "CC $SOURCE", "ASPPCOMSTR": "AS $SOURCE", "LINKCOMS
                  "INSTALLSTR": "GEN $TARGET"}
 
 
-def _step(function, comstr: str | None, contract: str | None = None) -> SCons.Action.Action:
-    """A Python action whose signature includes its contract's repr (a change rebuilds)."""
-    return SCons.Action.Action(_action(function), comstr, varlist=[contract] if contract else [])
+def _step(function, comstr: str | None, contract: str | tuple[str, ...] | None = None) -> SCons.Action.Action:
+    """A Python action whose signature includes its contracts' repr (a change rebuilds)."""
+    contracts = (contract,) if isinstance(contract, str) else contract or ()
+    return SCons.Action.Action(_action(function), comstr, varlist=list(contracts))
 
 
-def _builder(function, comstr: str, contract: str | None = None, **options):
+def _builder(function, comstr: str, contract: str | tuple[str, ...] | None = None, **options):
     return SCons.Builder.Builder(action=_step(function, comstr, contract), **options)
 
 
 LinkBuilder = _builder(_link_action, "$DYNAPPS_LINKCOMSTR", LINK_CONFIG, emitter=_link_emitter)
 ImageBuilder = _builder(_image_action, "$DYNAPPS_IMAGECOMSTR", IMAGE_SETTINGS, suffix=".dapp", emitter=_image_emitter)
-SummaryBuilder = SCons.Builder.Builder(action=SCons.Action.Action(
-    _action(_summary_action), "$DYNAPPS_SUMMARYCOMSTR", varlist=[SUMMARY_ROWS, SUMMARY_IDF]))
+SummaryBuilder = _builder(_summary_action, "$DYNAPPS_SUMMARYCOMSTR", (SUMMARY_ROWS, SUMMARY_IDF, MEMORY_MAP))
 RenderBuilder = _builder(_render_action, "$DYNAPPS_GENCOMSTR", RENDER_CONTEXT)
 PartitionTableBuilder = _builder(_partition_table_action, "$DYNAPPS_GENCOMSTR", PARTITION_TABLE)
 FlashAppsBuilder = _builder(_flash_apps_action, "$DYNAPPS_FLASHCOMSTR", FLASH_OPTIONS)
 LinkerScriptBuilder = _builder(_linker_script_action, "$DYNAPPS_GENCOMSTR")
-RunBuilder = SCons.Builder.Builder(action=SCons.Action.Action(
-    _action(_run_action), "$DYNAPPS_RUNCOMSTR", varlist=[RUN_CHIP, RUN_IDF]))
+RunBuilder = _builder(_run_action, "$DYNAPPS_RUNCOMSTR", (RUN_CHIP, RUN_IDF))
 BUILDERS = {"DynappsLink": LinkBuilder, "DynappsImage": ImageBuilder, "DynappsSummary": SummaryBuilder,
             "DynappsRender": RenderBuilder, "DynappsPartitionTable": PartitionTableBuilder,
             "DynappsFlashApps": FlashAppsBuilder, "DynappsLinkerScript": LinkerScriptBuilder,
@@ -302,6 +315,7 @@ def _variables():
     variables.Add("SIGNING_KEY", "private key images are signed with (default: signing.key in dynapps.yaml)", "")
     variables.Add(*_choice_variable("IDF", f"ESP-IDF release of the firmware: its flash mapping rules in the emulator "
                                            f"and the summary (default: {idf_versions.DEFAULT})", idf_versions.RELEASES))
+    variables.Add("SDKCONFIG", "the firmware's sdkconfig (the ESP-IDF build passes its own)", "")
     variables.Add(*_bool_variable("VERBOSE", "print full commands", False))
     return variables
 
@@ -347,9 +361,12 @@ def _define_apps(env, plan: ProjectPlan) -> tuple[list, object]:
     """Every app's image and the summary table printed after them; returns (images, summary)."""
     pairs = {app.name: _define_app(env, plan, app) for app in plan.apps}
     rows = {name: (str(analysis), str(built)) for name, (analysis, built) in pairs.items()}
-    report = env.DynappsSummary(f"#{APPS_BUILD}/summary.txt", [n for pair in pairs.values() for n in pair],
-                                **{SUMMARY_ROWS: rows, SUMMARY_IDF: _idf(env).name})
+    report = env.DynappsSummary([f"#{APPS_BUILD}/summary.txt", f"#{size.SIZE_JSON}", f"#{size.LAYOUT_SVG}"],
+                                [n for pair in pairs.values() for n in pair],
+                                **{SUMMARY_ROWS: rows, SUMMARY_IDF: _idf(env).name, MEMORY_MAP: MemoryMap.of(plan)})
     env.NoCache(report)  # built to be printed: taken from a CacheDir it would print nothing
+    env.Precious(report[1])  # read before it is rewritten: the change against the previous build
+    env.Depends(report, STAGE_MODULES + [str(render.template_path("layout.svg.j2"))])
     return [built for _, built in pairs.values()], report[0]
 
 
@@ -378,6 +395,17 @@ def _define_partitions(env, plan: ProjectPlan) -> tuple:
     env.NoClean(csv_node)  # promised at the top level, read by ESP-IDF's build
     binary = env.DynappsPartitionTable(f"#{PARTITION_TABLE_BIN}", [], **{PARTITION_TABLE: plan.partitions})
     return csv_node, binary[0]
+
+
+def _define_idf_apps(env, plan: ProjectPlan, generated: list, csv_node):
+    """build/idf-apps.cmake: the generated sources and the app slots, for the ESP-IDF build."""
+    slots = [{"name": app.name, "offset": plan.layout.slot(app.name).flash_offset,
+              "image": f"{APPS_BUILD}/{app.name}.dapp"} for app in plan.apps]
+    sources = sorted(f"{GENERATED}/{node.name}" for node in generated if node.name.endswith(".c"))
+    inputs = [plan.project.path, plan.project.exports_file, plan.project.base_partitions]
+    context = {"project_file": plan.project.path, "generated_dir": GENERATED, "sources": sources,
+               "partitions_csv": str(csv_node), "inputs": inputs, "slots": slots}
+    return _render(env, IDF_APPS_CMAKE, "idf_apps.cmake.j2", context)
 
 
 def _define_stale_cleanup(env, plan: ProjectPlan):
@@ -485,15 +513,25 @@ def _define_targets(env):
     if "keygen" in SCons.Script.COMMAND_LINE_TARGETS:
         _define_keygen(env, root)
         return
-    plan = ProjectPlan.load(root, env.get("CHIP") or None, env.get("TOOLCHAIN") or None)
+    plan = ProjectPlan.load(root, env.get("CHIP") or None, env.get("TOOLCHAIN") or None,
+                            _sdkconfig(env))
     images, report = _define_apps(env, plan)
     generated = _define_generated(env, plan)
     csv_node, table_bin = _define_partitions(env, plan)
-    env.Alias("apps", [report, csv_node, table_bin] + generated + _define_stale_cleanup(env, plan))
+    firmware_inputs = [csv_node, table_bin, _define_idf_apps(env, plan, generated, csv_node)] + generated \
+        + _define_stale_cleanup(env, plan)
+    env.Alias("generate", firmware_inputs)
+    env.Alias("apps", [report] + firmware_inputs)
     env.Default("apps")
     flashed = _define_flash_targets(env, plan, table_bin, images)
     _define_run(env, plan, generated, flashed)
     env.Help(_targets_help(), append=True)
+
+
+def _sdkconfig(env) -> Path | None:
+    """SDKCONFIG=...: the firmware's sdkconfig, as the ESP-IDF build passes it (relative paths
+    from the project root)."""
+    return Path(env.Dir("#").abspath, env["SDKCONFIG"]) if env.get("SDKCONFIG") else None
 
 
 def _targets_help() -> str:

@@ -107,6 +107,15 @@ def load(project_dir: Path, chip: str | None = None, display_root: Path | None =
     return _config(tuple(_display(path, display_root) for path in found), settings)
 
 
+def load_file(path: Path, display_root: Path | None = None) -> FirmwareConfig:
+    """The configuration in one given sdkconfig (or sdkconfig.json) file: SDKCONFIG=, which the
+    ESP-IDF build passes (docs/idf-integration.md)."""
+    display = _display(path, display_root)
+    if not path.is_file():
+        raise DynappsError(f"SDKCONFIG={path}: no such file (the firmware's sdkconfig)")
+    return _config((display,), read(path, display))
+
+
 def read(path: Path, display: str) -> dict[str, Setting]:
     """Every option of one sdkconfig-format or sdkconfig.json file."""
     try:
