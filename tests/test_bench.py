@@ -19,6 +19,7 @@ FIGURES = [
     "## Figure 4: image size against the app's section bytes and its ELF",
     "## Figure 5: RAM held per loaded app",
     "## Figure 6: iteration, one app edited among",
+    "## Figure 7: the call path, in exact RV32 instructions",
 ]
 TARGETS = [
     "cold `scons apps` ≤ 1.15× the direct compiler commands",
@@ -30,6 +31,8 @@ TARGETS = [
     "loader bookkeeping ≤ 64 bytes per app",
     "edit one app → flash-apps writes ≤ its image rounded up to 4 KB",
     "edit → app running in the emulator ≤ 2 s",
+    "wrapped call ≤ 10 instructions over a raw indirect call (esp32c3)",
+    "wrapped call ≤ 10 instructions over a raw indirect call (esp32c6)",
 ]
 
 
@@ -84,5 +87,7 @@ def test_numbers_are_recorded_and_consistent(quick_run):
         assert 0 <= app["phases"]["other"] < 64, (name, app)
         assert (app["phases"]["fixing up"] > 0) == name.startswith("iram"), (name, app)
         assert app["phases"]["hashing"] > 0 and app["phases"]["binding"] > 0
+    # figure 7: exact counts, the same as tests/test_call_path.py's
+    assert {r["chip"]: r["overhead"] for r in results["call"]["runs"]} == {"esp32c3": 11, "esp32c6": 6}
     for edit in results["iteration"]["edits"]:
         assert edit["regions"] == [edit["app"]] and edit["result_changed"]
