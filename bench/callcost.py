@@ -66,7 +66,10 @@ def measure(root: Path, chip: str) -> dict:
         f"{chip}: exit {result.exit_code}, faults {result.faults}, output {result.uart_text!r}"]
     raw, wrapped = result.between_marks(1, 2), result.between_marks(3, 4)
     profile = chips.profile(chip)
+    from dynapps import timing
+
     return {"chip": chip, "march": profile.plain_march, "raw": raw, "wrapped": wrapped,
+            "overhead_ns": timing.modelled(chip, wrapped - raw).cpu_us * 1000,
             "overhead": wrapped - raw, "atomics": "a" in profile.plain_march.removeprefix("rv32"),
             "problems": problems}
 
