@@ -285,12 +285,25 @@ def _build_section(build: dict) -> list[str]:
             ["the same compiler commands, run directly", f"{build['direct_median']:.2f}",
              " ".join(f"{s:.2f}" for s in build["direct_seconds"])],
             ["ratio", _ratio(build["ratio"]), ""],
-        ]),
+        ] + _shared_cache_rows(build.get("shared_cache"))),
         "",
         f"Commands SCons ran (from `scons VERBOSE=1 apps`): {commands['compile']} compiles, {commands['stubs']} "
         f"import-stub assemblies, {commands['link']} links (an auto app that ends up XIP is linked twice). "
         f"Apps: {build['description']}.",
-    ]
+    ] + ([
+        "",
+        "Second clone: the project copied without its build, built cold with `CACHE_DIR` pointing at a cache "
+        f"the first clone filled ({build['shared_cache']['retrieved']} targets retrieved from it in the last run); "
+        "the ratio is to the uncached cold `scons apps` above (docs/performance.md, \"Teams\").",
+    ] if build.get("shared_cache") else [])
+
+
+def _shared_cache_rows(shared: dict | None) -> list[list[str]]:
+    if not shared:
+        return []
+    return [["second clone, cold `scons apps` from a warm shared cache", f"{shared['median']:.2f}",
+             " ".join(f"{s:.2f}" for s in shared["seconds"])],
+            ["its ratio to the uncached cold build", _ratio(shared["ratio"]), ""]]
 
 
 def _noop_section(noop: dict) -> list[str]:

@@ -14,6 +14,7 @@ from conftest import REPO, TOOLS
 
 FIGURES = [
     "## Figure 1: build overhead",
+    "second clone, cold `scons apps` from a warm shared cache",
     "## Figure 2: no-op and incremental `scons apps`",
     "## Figure 3: load cost in executed RV32 instructions",
     "## Figure 4: image size against the app's section bytes and its ELF",
@@ -94,6 +95,9 @@ def test_numbers_are_recorded_and_consistent(quick_run):
         assert app["sha_bytes"] == image - 32 and app["flash_lines"] * 32 >= image - 32, (name, app)
         parts = app["time_us"]
         assert parts["total"] == pytest.approx(parts["cpu"] + parts["flash"] + parts["sha"]) and parts["flash"] > 0
+    # figure 1: a second clone took every app's image from the shared cache
+    shared = results["build"]["shared_cache"]
+    assert shared["retrieved"] >= results["build"]["apps"] and shared["ratio"] > 0
     # figure 7: exact counts, the same as tests/test_call_path.py's
     assert {r["chip"]: r["overhead"] for r in results["call"]["runs"]} == {"esp32c3": 11, "esp32c6": 6}
     for edit in results["iteration"]["edits"]:
