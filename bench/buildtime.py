@@ -180,6 +180,32 @@ def cold_vs_direct(root: Path, jobs: int, repeats: int, cc: str) -> dict:
     }
 
 
+def shared_cache(root: Path, jobs: int, repeats: int, uncached_median: float) -> dict:
+    """A team's second clone (docs/performance.md, "Teams"): the project built once with CACHE_DIR
+    (warming the shared cache), copied without its build (a fresh clone elsewhere), then built cold
+    with the same CACHE_DIR, `repeats` times (build folder and SCons database removed each time).
+    Its median against the uncached cold build measured in the same run."""
+    cache = root.parent / (root.name + "-shared-cache")
+    clone = root.parent / (root.name + "-second-clone")
+    for path in (cache, clone):
+        shutil.rmtree(path, ignore_errors=True)
+    workload.clean_build(root)
+    warm_seconds, _ = workload.scons(root, f"-j{jobs}", "apps", f"CACHE_DIR={cache}")
+    shutil.copytree(root, clone, ignore=shutil.ignore_patterns("build", ".sconsign.dblite", "partitions.csv"))
+    times, retrieved = [], 0
+    for _ in range(repeats):
+        workload.clean_build(clone)
+        seconds, result = workload.scons(clone, f"-j{jobs}", "apps", f"CACHE_DIR={cache}")
+        times.append(seconds)
+        retrieved = sum(1 for line in result.stdout.splitlines() if line.startswith("Retrieved"))
+    workload.clean_build(root)
+    shutil.rmtree(clone, ignore_errors=True)
+    shutil.rmtree(cache, ignore_errors=True)
+    median = statistics.median(times)
+    return {"warm_seconds": warm_seconds, "seconds": times, "median": median, "retrieved": retrieved,
+            "uncached_median": uncached_median, "ratio": median / uncached_median if uncached_median else None}
+
+
 def _steps(stdout: str) -> list[tuple[str, str]]:
     return re.findall(r"^(CC|LINK|IMAGE) (\S+)$", stdout, re.M)
 

@@ -114,19 +114,41 @@ def _groups(items: list[tuple[int, int]], count: int) -> list[list[int]]:
     return [sorted(members) for _, members in groups if members]
 
 
+def _load_traffic(machine, watch, marks: list[tuple[int, int]], index: int) -> dict | None:
+    """What app `index`'s load read from flash (cache lines first read during it, through the
+    CPU or the SHA engine) and hashed: the inputs of the time model besides instructions."""
+    first = _position(marks, MARK_APP + 4 * index)
+    second = None if first is None else _position(marks, MARK_APP + 4 * index + 1, first)
+    if second is None:
+        return None
+    start, end = marks[first][1], marks[second][1]
+    lines = watch.lines_between(start, end)
+    sha_bytes = 0
+    for (address, size), at in zip(machine.sha.log, machine.sha.log_at):
+        if at is not None and start <= at < end:
+            sha_bytes += size
+            if machine.in_flash_window(address):
+                mask = ~(watch.line_bytes - 1)
+                lines.update(range(address & mask, address + size, watch.line_bytes))
+    return {"flash_lines": len(lines), "sha_bytes": sha_bytes}
+
+
 def _run_group(root: str, chip: str, indices: list[int], count: bool = True) -> dict:
-    from dynapps import chips, emulator
+    from dynapps import chips, emulator, timing
 
     root_path = Path(root)
     machine = emulator.Machine(chips.profile(chip), (root_path / FLASH).read_bytes(), count_instructions=count)
     machine.load_firmware(str(root_path / FIRMWARE))
+    watch = machine.watch_flash_reads(int(timing.timing(chip).cache_line_bytes.value)) if count else None
     mask = [0, 0]
     for index in indices:
         mask[index // 32] |= 1 << (index % 32)
     machine.write(machine.symbol("bench_mask"), mask[0].to_bytes(4, "little") + mask[1].to_bytes(4, "little"))
     result = machine.run(timeout_s=3600)
     marks = [(mark.value, mark.instructions) for mark in result.marks]
-    return {"uart": result.uart_text, "marks": marks, "reason": result.reason, "exit_code": result.exit_code,
+    traffic = {index: _load_traffic(machine, watch, marks, index) for index in indices} if count else {}
+    return {"uart": result.uart_text, "marks": marks, "traffic": traffic, "reason": result.reason,
+            "exit_code": result.exit_code,
             "faults": [str(fault) for fault in result.faults], "seconds": result.seconds,
             "instructions": result.instructions}
 
@@ -221,12 +243,24 @@ def run(root: Path, chip: str, app_names: list[str], weights: list[int], jobs: i
             unload = _between(marks, start + 2, start + 3)
             entry["load_instructions"], entry["phases"] = _load_cost(marks, index, empty, mark_cost, phase_of)
             entry["unload_instructions"] = None if unload is None else unload - empty
+            entry.update(_modelled(chip, entry["load_instructions"], outcome["traffic"].get(index)))
             apps[name] = entry
     record = struct_size(root / FIRMWARE, "dynapps_app", CORE_UNIT)
     return {"apps": apps, "empty_mark_pair": empty, "phase_mark": mark_cost, "problems": problems, "warnings": [],
             "app_record_bytes": record, "groups": [[app_names[i] for i in group] for group in groups],
             "emulator_seconds": [outcome["seconds"] for outcome in outcomes],
             "instructions_run": sum(outcome["instructions"] or 0 for outcome in outcomes)}
+
+
+def _modelled(chip: str, instructions: int | None, traffic: dict | None) -> dict:
+    """The load's modelled time on the chip (dynapps.timing), in microseconds, with its parts."""
+    from dynapps import timing
+
+    if instructions is None or traffic is None:
+        return {"flash_lines": None, "sha_bytes": None, "time_us": None}
+    time = timing.modelled(chip, instructions, traffic["flash_lines"], traffic["sha_bytes"])
+    return {**traffic, "time_us": {"cpu": time.cpu_us, "flash": time.flash_us, "sha": time.sha_us,
+                                   "total": time.total_us}}
 
 
 # ---------------------------------------------------------------- sizes

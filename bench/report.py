@@ -140,6 +140,14 @@ def targets(results: dict) -> list[Target]:
                               f"{top['load']:,} vs {base['load']:,} instructions", "1.05×", ratio, ratio <= 1.05,
                               f"hashing is {top['phases'].get('hashing', 0) / top['load']:.2%} of the "
                               f"{top['nominal'] // 1024} KB load" if top["phases"] else ""))
+        timed = {n: r for n, r in xip.items() if r["info"].get("time_us")}
+        if 4096 in timed and max(timed) != 4096:
+            small, large = timed[4096]["info"]["time_us"], timed[max(timed)]["info"]["time_us"]
+            ratio = large["total"] / small["total"]
+            out.append(Target(f"XIP load time at {max(timed) // 1024} KB ≤ 1.1× at 4 KB (modelled µs)",
+                              f"{large['total']:,.1f} vs {small['total']:,.1f} µs", "1.1×", ratio, ratio <= 1.1,
+                              f"flash reads {large['flash']:,.1f} µs and SHA {large['sha']:,.1f} µs of the "
+                              f"{max(timed) // 1024} KB load: the whole image is read and hashed on every load"))
         iram = [r for r in rows if r["strategy"] == "iram" and r["load"] is not None and iram_bound(r)]
         if iram:
             worst = max(iram, key=lambda r: r["load"] / iram_bound(r))
@@ -187,6 +195,16 @@ def targets(results: dict) -> list[Target]:
         median = iteration["median_seconds"]
         out.append(Target("edit → app running in the emulator ≤ 2 s", f"{median:.2f} s median of {len(edits)} edits",
                           "2.0 s", median / 2.0, median <= 2.0))
+
+    call = results.get("call")
+    if call:
+        limit = call["limit"]
+        for run in call["runs"]:
+            how = "one amoadd each way" if run["atomics"] else "no atomic instructions: interrupts masked around each count"
+            out.append(Target(f"wrapped call ≤ {limit} instructions over a raw indirect call ({run['chip']})",
+                              f"{run['overhead']} instructions over ({run['wrapped']} vs {run['raw']})",
+                              f"{limit}", run["overhead"] / limit, run["overhead"] <= limit,
+                              f"{run['march']}: {how}"))
     return out
 
 
@@ -233,7 +251,7 @@ def markdown(results: dict, target_list: list[Target]) -> str:
         _load_line(meta),
         f"Chip profile: **{meta['chip']}** (emulator memory map); compiler `{meta['compiler']}`; "
         f"parallelism -j{meta['jobs']}; benchmark wall time {meta['seconds']:.0f} s ("
-        + ", ".join(f"{name} {meta['stage_seconds'][name]:.0f} s" for name in ("build", "noop", "load", "iteration")
+        + ", ".join(f"{name} {meta['stage_seconds'][name]:.0f} s" for name in ("build", "noop", "load", "iteration", "call")
                     if name in meta.get("stage_seconds", {})) + ").",
         "How each figure is measured: [docs/performance.md](../docs/performance.md).",
         "",
@@ -251,6 +269,8 @@ def markdown(results: dict, target_list: list[Target]) -> str:
         parts += _load_sections(results)
     if results.get("iteration"):
         parts += _iteration_section(results["iteration"])
+    if results.get("call"):
+        parts += _call_section(results["call"])
     return "\n".join(parts) + "\n"
 
 
@@ -265,12 +285,25 @@ def _build_section(build: dict) -> list[str]:
             ["the same compiler commands, run directly", f"{build['direct_median']:.2f}",
              " ".join(f"{s:.2f}" for s in build["direct_seconds"])],
             ["ratio", _ratio(build["ratio"]), ""],
-        ]),
+        ] + _shared_cache_rows(build.get("shared_cache"))),
         "",
         f"Commands SCons ran (from `scons VERBOSE=1 apps`): {commands['compile']} compiles, {commands['stubs']} "
         f"import-stub assemblies, {commands['link']} links (an auto app that ends up XIP is linked twice). "
         f"Apps: {build['description']}.",
-    ]
+    ] + ([
+        "",
+        "Second clone: the project copied without its build, built cold with `CACHE_DIR` pointing at a cache "
+        f"the first clone filled ({build['shared_cache']['retrieved']} targets retrieved from it in the last run); "
+        "the ratio is to the uncached cold `scons apps` above (docs/performance.md, \"Teams\").",
+    ] if build.get("shared_cache") else [])
+
+
+def _shared_cache_rows(shared: dict | None) -> list[list[str]]:
+    if not shared:
+        return []
+    return [["second clone, cold `scons apps` from a warm shared cache", f"{shared['median']:.2f}",
+             " ".join(f"{s:.2f}" for s in shared["seconds"])],
+            ["its ratio to the uncached cold build", _ratio(shared["ratio"]), ""]]
 
 
 def _noop_section(noop: dict) -> list[str]:
@@ -336,7 +369,7 @@ def _load_sections(results: dict) -> list[str]:
                 + [_count(r["unload"])] for r in rows]),
         "",
         "Phases: " + "; ".join(f"**{p}**: {PHASE_MEANING[p]}" for p in PHASES) + ".",
-    ]
+    ] + _time_section(load["chip"], rows)
     if load["run"]["warnings"]:
         parts += ["", "Profile warnings: " + "; ".join(load["run"]["warnings"])]
     parts += [
@@ -403,6 +436,52 @@ def _iteration_section(iteration: dict) -> list[str]:
     ]
 
 
+def _us(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.1f}"
+
+
+def _time_section(chip: str, rows: list[dict]) -> list[str]:
+    """Figure 3's loads as modelled time on the chip (dynapps.timing), per strategy and size."""
+    from dynapps import timing
+
+    t = timing.timing(chip)
+    table = []
+    for r in rows:
+        info = r["info"]
+        time = info.get("time_us") if r["load"] is not None else None
+        table.append([r["name"], f"{r['image']:,}", _count(r["load"]), _count(info.get("flash_lines")),
+                      _count(info.get("sha_bytes")), _us(time and time["cpu"]), _us(time and time["flash"]),
+                      _us(time and time["sha"]), f"**{_us(time and time['total'])}**"])
+    return [
+        "",
+        f"Modelled load time on the {chip} (`src/dynapps/timing.py`; docs/performance.md, \"Load time\"): "
+        f"instructions at {t.cpu_mhz.value:g} MHz, one per cycle; each {t.cache_line_bytes.value:g}-byte cache line "
+        f"the load reads from flash, once, at {t.flash_line_us():.2f} µs (Quad I/O at {t.flash_mhz.value:g} MHz); "
+        f"SHA-256 at {t.sha_block_us():.3f} µs per 64-byte block ({t.sha_mb_per_s.value:g} MB/s). Copies into RAM "
+        "are instructions (the emulator firmware's memcpy/memset copy words).",
+        "",
+        _table(["app", "image B", "instructions", "flash lines read", "bytes hashed", "CPU µs", "flash µs", "SHA µs",
+                "load µs"], table),
+    ]
+
+
+def _call_section(call: dict) -> list[str]:
+    rows = [[r["chip"], r["march"], str(r["raw"]), str(r["wrapped"]), str(r["overhead"]),
+             f"{r['overhead_ns']:.1f}", "yes" if r["atomics"] else "no"] for r in call["runs"]]
+    return [
+        "",
+        "## Figure 7: the call path, in exact RV32 instructions",
+        "",
+        _table(["chip", "ISA", "raw indirect call", "through the wrapper", "overhead", "overhead ns (modelled)",
+                "atomic instructions"], rows),
+        "",
+        f"The call: {call['call']}, between two marks, through the address dynapps_find_export gave and through "
+        "the generated wrapper (app loaded), in the same loop of bench/firmware/call_cost.c; both counts include "
+        "the app's own instructions. The wrapper counts the call in and out of its own state word, without a lock. "
+        "Modelled time: the overhead's instructions at the chip's CPU clock, one per cycle (src/dynapps/timing.py).",
+    ]
+
+
 def targets_text(target_list: list[Target]) -> str:
     width = max(len(t.name) for t in target_list)
     lines = []
@@ -414,6 +493,65 @@ def targets_text(target_list: list[Target]) -> str:
 # ---------------------------------------------------------------- plot
 
 
+@dataclass(frozen=True)
+class Series:
+    """One line of the plot: which panel, its points, and how it is told apart from the others
+    (colour, line style and marker, unique within its panel; points shifted sideways where two
+    series would lie on top of each other)."""
+
+    panel: int  # 0 instructions, 1 modelled time, 2 phases
+    label: str
+    xs: tuple[float, ...]
+    ys: tuple[float | None, ...]
+    colour: str
+    style: str  # matplotlib line style
+    marker: str
+
+
+STRATEGY_COLOURS = {"iram": "tab:orange", "xip": "tab:blue"}
+STRATEGY_MARKERS = {"iram": "o", "xip": "s"}
+STRATEGY_SHIFT = {"iram": 0.94, "xip": 1.06}  # x factor on the log axis: IRAM left, XIP right of each size
+PHASE_COLOURS = {"hashing": "tab:red", "copying": "tab:green", "fixing up": "tab:purple", "binding": "tab:brown",
+                 "the rest": "tab:gray"}
+
+
+def _points(rows: list[dict], strategy: str, need_phases: bool = False) -> list[dict]:
+    return [r for _, r in sorted((r["code_size"], r) for r in rows if r["strategy"] == strategy
+                                 and r["load"] is not None and (r["phases"] or not need_phases))]
+
+
+def plot_series(results: dict) -> list[Series]:
+    rows = load_rows(results)
+    out: list[Series] = []
+    for strategy in ("iram", "xip"):
+        points = _points(rows, strategy)
+        if not points:
+            continue
+        name, colour, marker = strategy.upper(), STRATEGY_COLOURS[strategy], STRATEGY_MARKERS[strategy]
+        xs = tuple(r["code_size"] / 1024 * STRATEGY_SHIFT[strategy] for r in points)
+        out.append(Series(0, f"{name} load", xs, tuple(r["load"] for r in points), colour, "-", marker))
+        if strategy == "iram" and points[0]["phases"]:
+            out.append(Series(0, f"IRAM target: copy + {FIXUP_BUDGET}/fix-up + {IMPORT_BUDGET}/import", xs,
+                              tuple(iram_bound(r) for r in points), "grey", "-.", "x"))
+        if all(r["info"].get("time_us") for r in points):
+            times = [r["info"]["time_us"] for r in points]
+            out.append(Series(1, f"{name} load time", xs, tuple(t["total"] for t in times), colour, "-", marker))
+            out.append(Series(1, f"{name} of which flash reads", xs, tuple(t["flash"] for t in times), colour, ":", "^"))
+            out.append(Series(1, f"{name} of which SHA", xs, tuple(t["sha"] for t in times), colour, "--", "v"))
+        for phase, phase_colour in PHASE_COLOURS.items():
+            with_phases = _points(rows, strategy, need_phases=True)
+            if phase == "the rest":
+                ys = [sum(v for p, v in r["phases"].items() if p not in NAMED_PHASES) for r in with_phases]
+            else:
+                ys = [r["phases"].get(phase, 0) for r in with_phases]
+            if any(ys):
+                out.append(Series(2, f"{name} {phase}",
+                                  tuple(r["code_size"] / 1024 * STRATEGY_SHIFT[strategy] for r in with_phases),
+                                  tuple(y if y > 0 else None for y in ys), phase_colour,
+                                  "-" if strategy == "iram" else "--", marker))
+    return out
+
+
 def plot(results: dict, path) -> None:
     import matplotlib
 
@@ -421,69 +559,39 @@ def plot(results: dict, path) -> None:
     import matplotlib.pyplot as plt
 
     rows = load_rows(results)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5.2), gridspec_kw={"width_ratios": [1.1, 1]})
-    colours = {"iram": "tab:orange", "xip": "tab:blue"}
-    for strategy in ("iram", "xip"):
-        points = sorted((r["code_size"], r) for r in rows if r["strategy"] == strategy and r["load"] is not None)
-        if not points:
-            continue
-        xs = [p[0] / 1024 for p in points]
-        left.plot(xs, [p[1]["load"] for p in points], "o-", color=colours[strategy], label=f"{strategy.upper()} load")
-        if points[0][1]["phases"]:
-            left.plot(xs, [p[1]["phases"]["hashing"] for p in points], ":", color=colours[strategy],
-                      label=f"{strategy.upper()} of which hashing")
-            rest = [p[1]["load"] - p[1]["phases"]["hashing"] for p in points]
-            left.plot(xs, rest, "s--", color=colours[strategy], alpha=0.6, markersize=3,
-                      label=f"{strategy.upper()} without hashing")
-        if strategy == "iram" and points[0][1]["phases"]:
-            left.plot(xs, [iram_bound(p[1]) for p in points], "-.", color="grey",
-                      label=f"IRAM target: copy + {FIXUP_BUDGET}/fix-up + {IMPORT_BUDGET}/import")
-    xip = sorted((r["code_size"], r["load"]) for r in rows if r["strategy"] == "xip" and r["load"] is not None)
-    base = next((load for size, load in xip if size >= 4096), None)
-    if base:
-        left.axhline(1.05 * base, color=colours["xip"], linewidth=0.8, alpha=0.5,
-                     label="XIP target: 1.05× the 4 KB load")
+    fig, axes = plt.subplots(1, 3, figsize=(19, 5.6))
+    for series in plot_series(results):
+        axes[series.panel].plot(series.xs, series.ys, linestyle=series.style, marker=series.marker,
+                                color=series.colour, markersize=4, label=series.label)
+    xip = {r["nominal"]: r for r in _points(rows, "xip")}
+    if 4096 in xip:
+        axes[0].axhline(1.05 * xip[4096]["load"], color=STRATEGY_COLOURS["xip"], linewidth=0.8, alpha=0.5,
+                        label="XIP target: 1.05× the 4 KB load")
+        if xip[4096]["info"].get("time_us"):
+            axes[1].axhline(1.1 * xip[4096]["info"]["time_us"]["total"], color=STRATEGY_COLOURS["xip"],
+                            linewidth=0.8, alpha=0.5, label="XIP target: 1.1× the 4 KB load time")
     for row in rows:
         if row["load"] is None:
-            left.annotate(f"{row['strategy'].upper()} {row['nominal'] // 1024} KB: n/a", (row["code_size"] / 1024, 0),
-                          xycoords=("data", "axes fraction"), xytext=(0, 4), textcoords="offset points",
-                          fontsize=7, rotation=90, color=colours[row["strategy"]])
-    left.set_xscale("log", base=2)
+            axes[0].annotate(f"{row['strategy'].upper()} {row['nominal'] // 1024} KB: n/a",
+                             (row["code_size"] / 1024, 0), xycoords=("data", "axes fraction"), xytext=(0, 4),
+                             textcoords="offset points", fontsize=7, rotation=90,
+                             color=STRATEGY_COLOURS[row["strategy"]])
     ticks = sorted({r["nominal"] // 1024 for r in rows})
-    left.set_xticks(ticks)
-    left.set_xticklabels([str(t) for t in ticks])
-    left.set_yscale("log")
-    left.set_xlabel("app code (KB, built size)")
-    left.set_ylabel("RV32 instructions to load (exact)")
-    left.set_title(f"Load cost against code size ({results['meta']['chip']}, data held fixed)")
-    left.grid(True, which="both", alpha=0.3)
-    left.legend(fontsize=7, loc="upper left")
-
-    palette = {"hashing": "tab:red", "copying": "tab:green", "fixing up": "tab:purple", "binding": "tab:brown",
-               "the rest": "tab:gray"}
-    for strategy, style in (("iram", "o-"), ("xip", "s--")):
-        points = sorted((r["code_size"], r) for r in rows
-                        if r["strategy"] == strategy and r["load"] is not None and r["phases"])
-        if not points:
-            continue
-        xs = [size / 1024 for size, _ in points]
-        for phase, colour in palette.items():
-            if phase == "the rest":
-                ys = [sum(v for p, v in r["phases"].items() if p not in NAMED_PHASES) for _, r in points]
-            else:
-                ys = [r["phases"].get(phase, 0) for _, r in points]
-            if any(ys):
-                right.plot(xs, [y if y > 0 else None for y in ys], style, color=colour, markersize=3,
-                           label=f"{strategy.upper()} {phase}")
-    right.set_xscale("log", base=2)
-    right.set_xticks(ticks)
-    right.set_xticklabels([str(t) for t in ticks])
-    right.set_yscale("log")
-    right.set_xlabel("app code (KB, built size)")
-    right.set_ylabel("instructions in the phase (exact total, split at the loader's phase marks)")
-    right.set_title("Load cost by phase (IRAM solid, XIP dashed)")
-    right.grid(True, which="both", alpha=0.3)
-    right.legend(fontsize=6, loc="upper left", ncol=2)
+    chip = results["meta"]["chip"]
+    labels = (("RV32 instructions to load (exact)", f"Load cost against code size ({chip}, data held fixed)"),
+              ("modelled load time, µs", f"Modelled load time on the {chip} (src/dynapps/timing.py)"),
+              ("instructions in the phase (exact, split at the loader's phase marks)",
+               "Load cost by phase (IRAM solid, XIP dashed)"))
+    for axis, (ylabel, title) in zip(axes, labels):
+        axis.set_xscale("log", base=2)
+        axis.set_xticks(ticks)
+        axis.set_xticklabels([str(t) for t in ticks])
+        axis.set_yscale("log")
+        axis.set_xlabel("app code (KB, built size; IRAM points left of each size, XIP right)")
+        axis.set_ylabel(ylabel)
+        axis.set_title(title, fontsize=10)
+        axis.grid(True, which="both", alpha=0.3)
+        axis.legend(fontsize=6, loc="upper left", ncol=2 if axis is axes[2] else 1)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

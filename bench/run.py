@@ -14,6 +14,8 @@ folder (default: a temporary one, deleted afterwards), measures
   4  image size against the app's raw section bytes and its ELF
   5  RAM held per loaded app
   6  edit one app among ten: bytes flash-apps writes, edit -> running in the emulator
+  7  the call path: a call through a generated wrapper against a raw indirect call, in exact
+     instructions, on the chip without atomic instructions (esp32c3) and one with them (esp32c6)
 
 and writes OUT/results.md (the table), OUT/load_cost.png (the plot) and OUT/results.json (every
 number), OUT being bench/ by default (bench/work/quick/ with --quick); prints the table.
@@ -41,6 +43,7 @@ sys.path.insert(0, str(BENCH))
 
 import workload  # noqa: E402  (puts src/ on sys.path)
 import buildtime  # noqa: E402
+import callcost  # noqa: E402
 import iteration  # noqa: E402
 import loadcost  # noqa: E402
 import report  # noqa: E402
@@ -71,6 +74,7 @@ QUICK = Config(build_apps=4, build_sizes=(4 * KB, 20 * KB), build_repeats=1,
                noop_counts=(1, 4, 8), noop_size=2 * KB, noop_repeats=2, incremental_repeats=1,
                load_sizes=(1 * KB, 4 * KB, 16 * KB),
                iteration_apps=3, iteration_sizes=(4 * KB, 20 * KB), iteration_repeats=1)
+CALL_CHIPS = ("esp32c3", "esp32c6")  # figure 7: without and with the RV32 atomic instructions
 FIXED_PART = (f"{workload.DATA_WORDS * 4} B of initialised words and 64 B of pointers in .data (the IRAM image's "
               f"{workload.FIXUPS} fix-ups), a 64 B .rodata table and 4 short strings, {workload.BSS_WORDS * 4} B of "
               f".bss, {len(workload.IMPORTS)} imports ({', '.join(workload.IMPORTS)}), 1 export")
@@ -89,6 +93,8 @@ def figure_build(work: Path, config: Config, calibration, chip: str, jobs: int) 
     root = workload.write_project(work / "build" / "project", workload.ProjectSpec(apps, chip=chip), calibration)
     log(f"figure 1: cold scons apps vs direct commands, {len(apps)} apps, {config.build_repeats} repeats")
     result = buildtime.cold_vs_direct(root, jobs, config.build_repeats, calibration.cc)
+    log("figure 1: a second clone's cold build from a warm shared cache (CACHE_DIR)")
+    result["shared_cache"] = buildtime.shared_cache(root, jobs, config.build_repeats, result["scons_median"])
     sizes = sorted({a.code_bytes for a in apps})
     result["description"] = (f"{len(apps)} apps with strategy auto, about {' and '.join(f'{s // KB} KB' for s in sizes)} "
                              f"of code in turn (hybrid threshold 16 KB: the small ones IRAM, the large ones XIP)")
@@ -169,6 +175,12 @@ def figure_iteration(work: Path, config: Config, calibration, chip: str, jobs: i
     return iteration.measure(root, [a.name for a in apps], jobs, config.iteration_repeats)
 
 
+def figure_call(work: Path, config: Config, calibration, chip: str, jobs: int) -> dict:
+    measured = list(dict.fromkeys([chip, *CALL_CHIPS]))
+    log(f"figure 7: the call path on {', '.join(measured)}")
+    return callcost.figure(work, measured)
+
+
 # ---------------------------------------------------------------- the run
 
 
@@ -225,7 +237,7 @@ def main(argv=None) -> int:
                                       "build/bench/quick/ with --quick; bench/ with --update)")
     parser.add_argument("--update", action="store_true",
                         help="write into bench/: replace the committed results (a full run only)")
-    parser.add_argument("--figures", default="1,2,3,6", help="which to run: 1, 2, 3 (= 3-5), 6")
+    parser.add_argument("--figures", default="1,2,3,6,7", help="which to run: 1, 2, 3 (= 3-5), 6, 7")
     parser.add_argument("--chip", default="esp32c3", help="chip profile (default esp32c3)")
     parser.add_argument("--jobs", type=int, default=0, help="parallelism (default: nproc)")
     parser.add_argument("--render", metavar="RESULTS_JSON",
@@ -250,7 +262,8 @@ def main(argv=None) -> int:
         results: dict = {"quick": args.quick, "calibration": calibration.to_dict()}
         stages = {}
         for figure, key, function in (("1", "build", figure_build), ("2", "noop", figure_noop),
-                                      ("3", "load", figure_load), ("6", "iteration", figure_iteration)):
+                                      ("3", "load", figure_load), ("6", "iteration", figure_iteration),
+                                      ("7", "call", figure_call)):
             if figure in figures:
                 stage_started = time.perf_counter()
                 results[key] = function(work, config, calibration, args.chip, jobs)

@@ -68,6 +68,7 @@ def build_and_run(project_root: Path, repo: Path, work: Path, apps: list[str]) -
         sources += [str(p) for p in sorted(app_dir.glob("*.c"))]
         includes.append(app_dir)
     binary = work / "host_reference"
-    subprocess.run(["gcc", "-std=gnu11", "-O2", "-ffp-contract=off", "-o", str(binary), *sources,
+    # the generated headers declare the exports as plain functions, linked here from the apps' sources
+    subprocess.run(["gcc", "-std=gnu11", "-O2", "-ffp-contract=off", "-DDYNAPPS_CALL_APPS_DIRECTLY", "-o", str(binary), *sources,
                     *[f"-I{path}" for path in includes], "-lm"], check=True, capture_output=True, text=True)
     return subprocess.run([str(binary), *apps], check=True, capture_output=True, text=True).stdout

@@ -14,22 +14,27 @@ from conftest import REPO, TOOLS
 
 FIGURES = [
     "## Figure 1: build overhead",
+    "second clone, cold `scons apps` from a warm shared cache",
     "## Figure 2: no-op and incremental `scons apps`",
     "## Figure 3: load cost in executed RV32 instructions",
     "## Figure 4: image size against the app's section bytes and its ELF",
     "## Figure 5: RAM held per loaded app",
     "## Figure 6: iteration, one app edited among",
+    "## Figure 7: the call path, in exact RV32 instructions",
 ]
 TARGETS = [
     "cold `scons apps` ≤ 1.15× the direct compiler commands",
     "no-op `scons apps` with",
     "XIP load cost at",
+    "XIP load time at",
     "IRAM load cost ≤ copy + 10 instructions/fix-up + 100/import",
     "image ≤ 1.03× raw section bytes",
     "XIP app RAM = data + bss + import table, nothing for code",
     "loader bookkeeping ≤ 64 bytes per app",
     "edit one app → flash-apps writes ≤ its image rounded up to 4 KB",
     "edit → app running in the emulator ≤ 2 s",
+    "wrapped call ≤ 10 instructions over a raw indirect call (esp32c3)",
+    "wrapped call ≤ 10 instructions over a raw indirect call (esp32c6)",
 ]
 
 
@@ -84,5 +89,32 @@ def test_numbers_are_recorded_and_consistent(quick_run):
         assert 0 <= app["phases"]["other"] < 64, (name, app)
         assert (app["phases"]["fixing up"] > 0) == name.startswith("iram"), (name, app)
         assert app["phases"]["hashing"] > 0 and app["phases"]["binding"] > 0
+    # the time model: every load read its image's lines from flash and hashed it
+    for name, app in results["load"]["run"]["apps"].items():
+        image = results["load"]["sizes"][name]["image"]
+        assert app["sha_bytes"] == image - 32 and app["flash_lines"] * 32 >= image - 32, (name, app)
+        parts = app["time_us"]
+        assert parts["total"] == pytest.approx(parts["cpu"] + parts["flash"] + parts["sha"]) and parts["flash"] > 0
+    # figure 1: a second clone took every app's image from the shared cache
+    shared = results["build"]["shared_cache"]
+    assert shared["retrieved"] >= results["build"]["apps"] and shared["ratio"] > 0
+    # figure 7: exact counts, the same as tests/test_call_path.py's
+    assert {r["chip"]: r["overhead"] for r in results["call"]["runs"]} == {"esp32c3": 11, "esp32c6": 6}
     for edit in results["iteration"]["edits"]:
         assert edit["regions"] == [edit["app"]] and edit["result_changed"]
+
+
+def test_plot_series_can_be_told_apart(quick_run):
+    """Within each panel of load_cost.png, every series has its own colour + line style + marker,
+    and no two lie on the same points (IRAM and XIP are shifted apart where they would)."""
+    sys.path.insert(0, str(REPO / "bench"))
+    import report
+
+    series = report.plot_series(json.loads((quick_run[1] / "results.json").read_text()))
+    assert {s.panel for s in series} == {0, 1, 2}
+    for panel in (0, 1, 2):
+        mine = [s for s in series if s.panel == panel]
+        looks = [(s.colour, s.style, s.marker) for s in mine]
+        assert len(set(looks)) == len(looks), looks
+        points = [tuple(zip(s.xs, s.ys)) for s in mine]
+        assert len(set(points)) == len(points), [s.label for s in mine]

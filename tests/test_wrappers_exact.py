@@ -96,7 +96,7 @@ int dynapps_demo(void)
 """)
     result = _build_and_run(empty_project)
     header = (empty_project.root / "build/generated/dynapps_exact.h").read_text()
-    assert "uint32_t peek(const volatile uint32_t *p);" in header
+    assert "DYNAPPS_INLINE uint32_t peek(const volatile uint32_t *p)\n{" in header  # the inlined wrapper
     assert (result.exit_code, result.faults) == (0, []), result.uart_text
     assert "PEEK 42 DYNAPPS_OK" in result.uart_text
 
@@ -108,7 +108,7 @@ def test_restrict_and_long_double_pass_through_the_wrappers(empty_project, chip)
     result = _build_and_run(empty_project, chip)
     header = (empty_project.root / "build/generated/dynapps_exact.h").read_text()
     for export in EXACT_EXPORTS:
-        assert f"{export};" in header
+        assert f"DYNAPPS_INLINE {export}\n{{" in header
     assert (result.exit_code, result.faults) == (0, []), result.uart_text
     assert "PEEK 42 COPY 7 8 9 SAME 1 PICK 1 STATUS DYNAPPS_OK" in result.uart_text
 

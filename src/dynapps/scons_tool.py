@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import sys
 from pathlib import Path
 
@@ -277,6 +278,8 @@ BUILDERS = {"DynappsLink": LinkBuilder, "DynappsImage": ImageBuilder, "DynappsSu
 
 # ---- command-line variables ----------------------------------------------------------------------
 
+CC_LAUNCHERS = ("ccache", "distcc", "icecc")  # what ESP-IDF (CCACHE_ENABLE) and PlatformIO users put before CC
+
 def _choice_variable(key: str, help_text: str, choices) -> tuple:
     """A variable that is empty (the project file decides) or one of `choices`."""
     def validate(_key, value, _env):
@@ -317,15 +320,26 @@ def _variables():
                                            f"and the summary (default: {idf_versions.DEFAULT})", idf_versions.RELEASES))
     variables.Add("SDKCONFIG", "the firmware's sdkconfig (the ESP-IDF build passes its own)", "")
     variables.Add(*_bool_variable("VERBOSE", "print full commands", False))
+    key, help_text, _, validate = _choice_variable("CC_LAUNCHER", "run every compile through a compiler launcher "
+                                                   "(or DYNAPPS_CC_LAUNCHER)", CC_LAUNCHERS)
+    variables.Add(key, help_text, os.environ.get("DYNAPPS_CC_LAUNCHER", ""), validate)
+    variables.Add("CACHE_DIR", "a build cache shared by clones and machines, e.g. on a network store "
+                  "(or DYNAPPS_CACHE_DIR; docs/performance.md, 'Teams')", os.environ.get("DYNAPPS_CACHE_DIR", ""))
     return variables
 
 
 # ---- definers: each wires one group of targets from the project plan -----------------------------
 
+def _launched(env, compiler: str) -> str:
+    """The compile command's compiler, behind CC_LAUNCHER if one is set."""
+    launcher = env.get("CC_LAUNCHER")
+    return f"{launcher} {compiler}" if launcher else compiler
+
+
 def _app_env(env, tools: toolchain.Toolchain, profile: chips.ChipProfile, proj, app: Manifest):
     app_env = env.Clone()
     app_env.Replace(
-        CC=tools.cc, AS=tools.cc, OBJSUFFIX=".o",
+        CC=_launched(env, tools.cc), AS=tools.cc, OBJSUFFIX=".o",
         CCFLAGS=tools.app_cflags(profile) + list(proj.cflags) + list(app.cflags),
         ASFLAGS=tools.app_asflags(profile),
         CPPPATH=[f"#{app.directory}", str(native.COMPONENT / "include")],
@@ -461,7 +475,8 @@ def _emulator_firmware(env, proj, generated, idf: idf_versions.IdfRelease):
     tools = toolchain.discover(spec.compiler_prefix)
     script = env.DynappsLinkerScript(f"#{EMULATOR_BUILD}/firmware.ld", env.Value(spec.linker_script))
     includes = [str(d) for d in spec.include_dirs] + [f"#{d}" for d in spec.project_include_dirs]
-    fw_env = env.Clone(CC=tools.cc, AS=tools.cc, OBJSUFFIX=".o", CPPPATH=includes, CPPDEFINES=[],
+    fw_env = env.Clone(CC=_launched(env, tools.cc), LINK=tools.cc, AS=tools.cc, OBJSUFFIX=".o", CPPPATH=includes,
+                       CPPDEFINES=[],
                        CCFLAGS=list(spec.ccflags), ASFLAGS=list(spec.cflags),
                        LINKFLAGS=spec.link_flags(script[0]), LIBS=[])
     sources = [*spec.dynapps_sources, *(proj.root / source for source in spec.project_sources)]
@@ -578,6 +593,20 @@ def generate(env):
         env.SetDefault(**QUIET_COMSTRS)
     env.Append(BUILDERS=BUILDERS)
     env.AddMethod(_apps, "DynappsApps")
+    _use_team_settings(env)
+
+
+def _use_team_settings(env) -> None:
+    """CC_LAUNCHER must be a command on PATH; CACHE_DIR becomes SCons's CacheDir (every target
+    but the apps summary and flash-apps' write, which are NoCache: their action is the point)."""
+    launcher = env.get("CC_LAUNCHER")
+    if launcher and shutil.which(launcher, path=env["ENV"].get("PATH")) is None:
+        _command_line_error(f"CC_LAUNCHER={launcher}: no '{launcher}' on PATH; install it or leave CC_LAUNCHER empty")
+    if launcher:  # its settings (CCACHE_DIR, DISTCC_HOSTS, ICECC_VERSION, ...) and where its home is
+        prefix = launcher.upper() + "_"
+        env["ENV"].update({k: v for k, v in os.environ.items() if k.startswith(prefix) or k == "HOME"})
+    if env.get("CACHE_DIR"):
+        env.CacheDir(env["CACHE_DIR"])
 
 
 def exists(env):

@@ -10,9 +10,8 @@ from .firmware import ExportTable
 from .manifest import Manifest
 
 WRAPPER_SUFFIXES = ("load", "unload", "status", "handle")
-# Locals of each generated wrapper (templates/app_wrappers.c.j2). Like all of the template's own
+# Names of the generated wrappers' own (templates/app_wrappers.*.j2). Like all of the templates'
 # names they start with dynapps_, which csig refuses in manifest names: no parameter can clash.
-ENTRY = "dynapps_gen_entry"
 RESULT = "dynapps_gen_result"
 
 
@@ -25,14 +24,21 @@ def app_context(manifest: Manifest) -> dict:
         exports.append({
             "name": signature.name,
             "prototype": signature.declare(),
-            "function_pointer": signature.returns.declare(f"(*{ENTRY})({param_types})"),
+            "slow_name": f"dynapps_gen_call_{signature.name}",
+            "slow_prototype": signature.declare(f"dynapps_gen_call_{signature.name}"),
+            "run_name": f"dynapps_gen_run_{signature.name}",
+            "run_prototype": signature.declare(f"dynapps_gen_run_{signature.name}"),
+            "function_type": signature.returns.declare(f"(*)({param_types})"),
             "returns_void": returns_void,
             "return_type": signature.returns.declare(),
             "result": None if returns_void else signature.returns.declare(RESULT),
+            "result_name": RESULT,
             "arguments": ", ".join(p.name for p in signature.params),
         })
     return {
         "name": manifest.name,
+        "wrapper": f"dynapps_gen_app_{manifest.name}",
+        "wrapper_type": f"dynapps_gen_app_{manifest.name}_t",
         "path": manifest.path,
         "version": manifest.version,
         "description": manifest.description,

@@ -326,13 +326,16 @@ class ShaEngine:
     run with a "sha_read" fault naming the address. It takes no instructions: the firmware side is a
     fixed 3 register writes and 8 reads per digest (dynapps_emu_sha256), however long the data, as
     with a DMA-fed accelerator (whose real time grows with the length: the instruction count does
-    not show it). Every request is logged in `log` as (address, length).
+    not show it). Every request is logged in `log` as (address, length), and in `log_at` the
+    instruction count when it came (None when the machine does not count): a time model charges
+    the real accelerator's time per 64-byte block (dynapps.timing).
     """
 
     def __init__(self, machine: Machine):
         self._machine = machine
         self.digest = bytes(32)
         self.log: list[tuple[int, int]] = []
+        self.log_at: list[int | None] = []
 
     def refusal(self, address: int, size: int) -> str | None:
         """Why the engine can't read [address, address + size), or None if it can."""
@@ -367,6 +370,7 @@ class ShaEngine:
 
     def start(self, uc, address: int, size: int) -> None:
         self.log.append((address, size))
+        self.log_at.append(self._machine.counted_instructions())
         refusal = self.refusal(address, size)
         if refusal is not None:
             self._machine.memory_fault("sha_read", address=address, size=size, detail=f"SHA-256 engine: {refusal}")

@@ -70,7 +70,7 @@ import time
 
 from .. import chips, idf_versions
 from .devices import MMIO_SIZE, ControlBlock, Mmu, ShaEngine, SignatureChecker, Uart, align_up
-from .results import DataAccess, DataWatch, EmulatorError, ExecWatch, Fault, Mapping, Mark, RunResult
+from .results import DataAccess, DataWatch, EmulatorError, ExecWatch, Fault, FlashReadWatch, Mapping, Mark, RunResult
 
 DEFAULT_FLASH_SIZE = 4 * 1024 * 1024
 
@@ -384,6 +384,23 @@ class Machine:
             watch.accesses.append(DataAccess(write, address, size, value, uc.reg_read(R.UC_RISCV_REG_PC)))
 
         watch.handle = self.uc.hook_add(U.UC_HOOK_MEM_READ | U.UC_HOOK_MEM_WRITE, on_access, None, start, end - 1)
+        return watch
+
+    def watch_flash_reads(self, line_bytes: int) -> FlashReadWatch:
+        """Record the cache lines of `line_bytes` that data reads touch in the flash windows, with
+        the instruction count of each line's first read (needs count_instructions)."""
+        if not self.count_instructions:
+            raise EmulatorError("watch_flash_reads needs Machine(count_instructions=True)")
+        watch = FlashReadWatch(line_bytes)
+        mask = ~(line_bytes - 1)
+
+        def on_read(uc, access, address, size, value, _):
+            watch.lines.setdefault(address & mask, self._icount)
+
+        windows = {(self.profile.flash_dbus.start, self.profile.flash_dbus.end),
+                   (self.profile.flash_ibus.start, self.profile.flash_ibus.end)}
+        for start, end in sorted(windows):
+            watch.handles.append(self.uc.hook_add(self._U.UC_HOOK_MEM_READ, on_read, None, start, end - 1))
         return watch
 
     # ------------------------------------------------------------ code written at run time

@@ -68,6 +68,20 @@ class ExecWatch:
 
 
 @dataclass
+class FlashReadWatch:
+    """Data reads through the flash windows, as the cache lines of `line_bytes` they touch, with
+    the instruction count of each first touch since `reset` (a time model's cache misses)."""
+
+    line_bytes: int
+    lines: dict[int, int] = field(default_factory=dict)  # line address -> instruction count
+    handles: list[int] = field(default_factory=list)
+
+    def lines_between(self, first: int, second: int) -> set[int]:
+        """Line addresses first touched at instruction counts in [first, second)."""
+        return {line for line, at in self.lines.items() if first <= at < second}
+
+
+@dataclass
 class DataWatch:
     """Data reads and writes in [start, end)."""
 

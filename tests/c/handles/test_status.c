@@ -4,9 +4,8 @@
  * task, and a wrapper whose app was unloaded behind its back refuses the call and its unload
  * with DYNAPPS_ERR_STALE_HANDLE instead of using the freed record.
  *
- * No call reaches app code (the host can't run RISC-V): the slot holds the tiny app, whose
- * export 0 is its init, so a call the loader lets through would fail with NOT_FOUND before
- * jumping anywhere; the stale handle is refused before even that.
+ * No call reaches app code (the host can't run RISC-V): every call here is made while the
+ * wrappers are closed, and refused on their slow path.
  */
 #include <pthread.h>
 #include <stdlib.h>

@@ -1,6 +1,7 @@
 /*
- * Four threads load, call, unload and reload the same apps at once, through shared wrapper
- * handles (as the generated wrappers keep them), through the generic API and from a buffer,
+ * Four threads load, call, unload and reload the same apps at once, through shared wrappers
+ * (the call path of the generated ones: dynapps.h's lock-free fast path, the core's slow path),
+ * through shared handles (dynapps_call_begin/_end), through the generic API and from a buffer,
  * with a real, non-recursive mutex in the port. Run by tests/test_loader_handles.py twice: under
  * ASan/UBSan (a record or code block freed while in use is reported) and under TSan (so is any
  * access to shared state outside the lock).
@@ -29,7 +30,16 @@
 #define SLOTS 2 /* "a" and "b"; the buffer app is tagged 'c' */
 
 static const char *const slot_names[SLOTS] = {"a", "b"};
-static dynapps_app_t *wrappers[SLOTS]; /* like each generated wrapper's static handle */
+/* As `scons apps` generates them for an app with one export (templates/app_wrappers.*.j2). */
+typedef struct {
+    dynapps_wrapper_t wrapper;
+    void (*entry[1])(void);
+} tiny_wrapper_t;
+static tiny_wrapper_t wrappers[SLOTS] = {
+    {{DYNAPPS_WRAPPER_CLOSED, NULL, "a", wrappers[0].entry, 1u}, {0}},
+    {{DYNAPPS_WRAPPER_CLOSED, NULL, "b", wrappers[1].entry, 1u}, {0}},
+};
+static dynapps_app_t *handles[SLOTS]; /* shared handles of dynapps_call_begin and _end */
 static atomic_uintptr_t shared_c;      /* a buffer app's handle, passed between threads */
 static uint8_t *image_c;
 static size_t size_c;
@@ -56,23 +66,50 @@ static atomic_int outcomes[DYNAPPS_ERR_COUNT]; /* how often each result came bac
     } while (0)
 #define BIT(err) (1u << (err))
 
-/* One call through wrapper `i`, as the generated wrapper does it. */
+/* "Runs" the app: its code must be there (ASan: not freed), and be the slot's app. */
+static void run_app_code(int i, uintptr_t address)
+{
+    for (int step = 0; step < 2; step++) { /* before and after giving way to the other threads */
+        if (slot_of(tiny_tag(address)) != i) {
+            unexpected_at("call ran another app's code", DYNAPPS_OK, __LINE__);
+        }
+        if (step == 0) {
+            sched_yield();
+        }
+    }
+    atomic_fetch_add(&calls, 1);
+}
+
+/* One call through wrapper `i`, as the generated wrapper makes it. */
 static void call_through(int i)
 {
+    dynapps_wrapper_t *wrapper = &wrappers[i].wrapper;
+    if (!dynapps_wrapper_enter(wrapper)) {
+        dynapps_err_t err = dynapps_wrapper_call(wrapper);
+        if (err != DYNAPPS_OK) {
+            EXPECT_ONE_OF(err, BIT(DYNAPPS_ERR_SLOT_BUSY) | BIT(DYNAPPS_ERR_STALE_HANDLE) |
+                                   BIT(DYNAPPS_ERR_ALREADY_LOADED) | BIT(DYNAPPS_ERR_NOT_LOADED),
+                          "wrapper call");
+            return;
+        }
+    }
+    run_app_code(i, (uintptr_t)wrappers[i].entry[0]);
+    dynapps_wrapper_leave(wrapper);
+}
+
+/* One call through shared handle `i` with dynapps_call_begin and _end. */
+static void call_through_handle(int i)
+{
     void *fn = NULL;
-    dynapps_err_t err = dynapps_call_begin(slot_names[i], &wrappers[i], TINY_RUN, &fn);
+    dynapps_err_t err = dynapps_call_begin(slot_names[i], &handles[i], TINY_RUN, &fn);
     if (err != DYNAPPS_OK) {
         EXPECT_ONE_OF(err, BIT(DYNAPPS_ERR_SLOT_BUSY) | BIT(DYNAPPS_ERR_STALE_HANDLE) |
                                BIT(DYNAPPS_ERR_ALREADY_LOADED) | BIT(DYNAPPS_ERR_NOT_LOADED),
                       "call_begin");
         return;
     }
-    if (slot_of(tiny_tag((uintptr_t)fn)) != i) { /* "runs" the app: its code must be there */
-        unexpected_at("call ran another app's code", DYNAPPS_OK, __LINE__);
-    }
-    atomic_fetch_add(&calls, 1);
-    sched_yield();
-    err = dynapps_call_end(wrappers[i]);
+    run_app_code(i, (uintptr_t)fn);
+    err = dynapps_call_end(handles[i]);
     EXPECT_ONE_OF(err, BIT(DYNAPPS_OK), "call_end");
 }
 
@@ -116,27 +153,48 @@ static void load_and_unload(int i)
     }
 }
 
+static void unload_behind_wrapper(int i)
+{
+    dynapps_app_t *app = __atomic_load_n(&wrappers[i].wrapper.handle, __ATOMIC_RELAXED);
+    if (app != NULL) {
+        dynapps_err_t err = dynapps_unload(app);
+        EXPECT_ONE_OF(err, BIT(DYNAPPS_OK) | BIT(DYNAPPS_ERR_BUSY) | BIT(DYNAPPS_ERR_STALE_HANDLE), "unload behind");
+    }
+}
+
 static void *worker(void *arg)
 {
     unsigned seed = (unsigned)(uintptr_t)arg;
     for (int round = 0; round < ROUNDS; round++) {
         int i = (int)(rand_r(&seed) % SLOTS);
-        switch (rand_r(&seed) % 7) {
+        switch (rand_r(&seed) % 10) {
         case 0:
         case 1:
             call_through(i);
             break;
         case 2: {
-            dynapps_err_t err = dynapps_load_handle(slot_names[i], &wrappers[i]);
-            EXPECT_ONE_OF(err, BIT(DYNAPPS_OK) | BIT(DYNAPPS_ERR_ALREADY_LOADED) | BIT(DYNAPPS_ERR_SLOT_BUSY), "load_handle");
+            dynapps_err_t err = dynapps_wrapper_load(&wrappers[i].wrapper);
+            EXPECT_ONE_OF(err, BIT(DYNAPPS_OK) | BIT(DYNAPPS_ERR_ALREADY_LOADED) | BIT(DYNAPPS_ERR_SLOT_BUSY), "wrapper load");
             break;
         }
         case 3: {
-            dynapps_err_t err = dynapps_unload_handle(&wrappers[i]);
+            dynapps_err_t err = dynapps_wrapper_unload(&wrappers[i].wrapper);
+            EXPECT_ONE_OF(err, BIT(DYNAPPS_OK) | BIT(DYNAPPS_ERR_NOT_LOADED) | BIT(DYNAPPS_ERR_BUSY) |
+                                   BIT(DYNAPPS_ERR_STALE_HANDLE), "wrapper unload");
+            break;
+        }
+        case 7:
+            call_through_handle(i);
+            break;
+        case 8: {
+            dynapps_err_t err = dynapps_unload_handle(&handles[i]);
             EXPECT_ONE_OF(err, BIT(DYNAPPS_OK) | BIT(DYNAPPS_ERR_NOT_LOADED) | BIT(DYNAPPS_ERR_BUSY) |
                                    BIT(DYNAPPS_ERR_STALE_HANDLE), "unload_handle");
             break;
         }
+        case 9: /* the wrapper's app unloaded behind its back: its next call finds the handle stale */
+            unload_behind_wrapper(i);
+            break;
         case 4:
             swap_buffer_app();
             break;
@@ -195,8 +253,10 @@ static void test_four_threads(void)
         pthread_join(threads[t], NULL);
     }
     for (int i = 0; i < SLOTS; i++) {
-        dynapps_err_t err = dynapps_unload_handle(&wrappers[i]);
-        CHECK(err == DYNAPPS_OK || err == DYNAPPS_ERR_NOT_LOADED);
+        dynapps_err_t err = dynapps_wrapper_unload(&wrappers[i].wrapper);
+        CHECK(err == DYNAPPS_OK || err == DYNAPPS_ERR_NOT_LOADED || err == DYNAPPS_ERR_STALE_HANDLE);
+        err = dynapps_unload_handle(&handles[i]);
+        CHECK(err == DYNAPPS_OK || err == DYNAPPS_ERR_NOT_LOADED || err == DYNAPPS_ERR_STALE_HANDLE);
     }
     dynapps_app_t *last = (dynapps_app_t *)atomic_exchange(&shared_c, 0);
     if (last != NULL) {

@@ -23,9 +23,9 @@ uint8_t *tiny_image(const char *name, uint8_t tag, size_t *size)
     uint8_t code[TINY_CODE];
     memset(code, tag, sizeof code);
     const ib_export_t exports[] = {
+        {"tiny_run", 8, 0}, /* first: what a generated wrapper with one export calls */
         {"tiny_init", 0, DYNAPPS_EXPORT_FLAG_INIT},
         {"tiny_deinit", 4, DYNAPPS_EXPORT_FLAG_DEINIT},
-        {"tiny_run", 8, 0},
     };
     /* code at 0 and data right after it: the alias rule for a port without an alias */
     const ib_spec_t spec = {.name = name, .strategy = DYNAPPS_STRATEGY_IRAM, .align_log2 = 2,

@@ -2,8 +2,8 @@
  * What the handle and thread tests share: a tiny IRAM app image, the (empty) firmware export
  * table it binds against, and a runner that turns a deadlock into a failure.
  *
- * The tiny app is 16 bytes of code, every byte its tag: init at 0, deinit at 4, and one callable
- * export at 8 (index 2). The host port runs without an IRAM alias (i_d_offset 0), so the address
+ * The tiny app is 16 bytes of code, every byte its tag: one callable export at 8 (index 0, so
+ * that a wrapper with one export fits it), init at 0 and deinit at 4 (indexes 1 and 2). The host port runs without an IRAM alias (i_d_offset 0), so the address
  * the core hands out for a call is the app's code in host memory: reading the tag there is how
  * the tests "execute" it, and ASan reports it if that memory has been freed.
  */
@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TINY_RUN 2u /* export index of the callable function */
+#define TINY_RUN 0u /* export index of the callable function */
 
 /* A malloc'd image (free with free()) of the tiny app `name` (its slot's label) whose code bytes
  * are all `tag`. */

@@ -165,6 +165,94 @@ dynapps_err_t dynapps_call_end(dynapps_app_t *app);
 /* Called by a wrapper whose call could not run; a weak default does nothing. */
 void dynapps_on_call_error(const char *app, const char *function, dynapps_err_t err);
 
+/*
+ * The generated wrappers' call path (docs/wrappers.md, "Concurrency"; docs/performance.md, "The
+ * call path"). Each app's wrappers own one dynapps_wrapper_t, followed by the export addresses
+ * the loader fills when it opens the wrapper. A call takes no lock: it counts itself in `state`
+ * with one atomic add, which also tells it whether the wrapper is open (bit 31 clear), reads the
+ * export's address from the wrapper's own table, calls it, and counts itself out. The loader
+ * opens a wrapper after loading its app through it (addresses filled first) and closes it,
+ * with one compare-and-swap from 0 (open, no call running), before that app is unloaded
+ * through any path, so a wrapper never calls into an app that is gone: a handle made stale
+ * behind its back is found on the next call's slow path (dynapps_wrapper_call), not used.
+ */
+#define DYNAPPS_WRAPPER_CLOSED 0x80000000u
+
+/* The fast path and the generated wrappers are inlined wherever they are called, at every -O. */
+#if defined(__GNUC__)
+#define DYNAPPS_INLINE static inline __attribute__((always_inline))
+#else
+#define DYNAPPS_INLINE static inline
+#endif
+
+typedef struct dynapps_wrapper {
+    uint32_t state;         /* DYNAPPS_WRAPPER_CLOSED, or'ed with the calls running now (atomic) */
+    dynapps_app_t *handle;  /* the app loaded through it, NULL if none; written with the lock held */
+    const char *name;       /* its app's slot */
+    void (**entries)(void); /* export addresses in manifest order, valid while open */
+    uint32_t entry_count;
+} dynapps_wrapper_t;
+
+/* The generated <app>_load(), <app>_unload(), and a call's slow path: the wrapper is closed
+ * (not loaded yet, or unloaded elsewhere) or the fast path found it so. _call undoes the fast
+ * path's count, loads the app if the wrapper has none (lazy load), and returns DYNAPPS_OK with
+ * the call counted, or why it can't run (a stale handle: DYNAPPS_ERR_STALE_HANDLE, forgotten). */
+dynapps_err_t dynapps_wrapper_load(dynapps_wrapper_t *wrapper);
+dynapps_err_t dynapps_wrapper_unload(dynapps_wrapper_t *wrapper);
+dynapps_err_t dynapps_wrapper_call(dynapps_wrapper_t *wrapper);
+
+/* The fast path, inlined into every call. Atomic instructions where the chip has them (RV32 "A":
+ * esp32c6, esp32h2, esp32p4: one amoadd each way). The esp32c3 (rv32imc, one core) has none:
+ * the count is updated with interrupts masked for its load, add and store, which is what
+ * ESP-IDF's own atomics do on that chip (components/newlib, esp_stdatomic.h), inlined. */
+#if defined(__riscv) && !defined(__riscv_atomic)
+/* Adds `delta` to the wrapper's state and returns the new state. */
+DYNAPPS_INLINE uint32_t dynapps_wrapper_add(uint32_t *state, uint32_t delta)
+{
+    uint32_t mask, value;
+    /* csrrci %0, mstatus, 8 (MIE off, old mstatus kept) ... csrw mstatus, %0; spelled as .insn
+     * so that an -march without _zicsr assembles it too. */
+    __asm__ volatile(".insn i 0x73, 7, %0, x8, 0x300\n\t"
+                     "lw %1, 0(%2)\n\t"
+                     "add %1, %1, %3\n\t"
+                     "sw %1, 0(%2)\n\t"
+                     ".insn i 0x73, 1, x0, %0, 0x300"
+                     : "=&r"(mask), "=&r"(value)
+                     : "r"(state), "r"(delta)
+                     : "memory");
+    return value;
+}
+
+/* Count a call in; false (and the count to undo) if the wrapper is closed. */
+DYNAPPS_INLINE int dynapps_wrapper_enter(dynapps_wrapper_t *wrapper)
+{
+    return (int32_t)dynapps_wrapper_add(&wrapper->state, 1u) >= 0;
+}
+
+DYNAPPS_INLINE void dynapps_wrapper_leave(dynapps_wrapper_t *wrapper)
+{
+    dynapps_wrapper_add(&wrapper->state, (uint32_t)-1);
+}
+#else
+DYNAPPS_INLINE uint32_t dynapps_wrapper_add(uint32_t *state, uint32_t delta)
+{
+    return __atomic_add_fetch(state, delta, __ATOMIC_ACQ_REL);
+}
+
+/* The state before the add: the bit that says closed is the same after it. Acquire: the
+ * export addresses, written before the wrapper opened, are seen. */
+DYNAPPS_INLINE int dynapps_wrapper_enter(dynapps_wrapper_t *wrapper)
+{
+    return (int32_t)__atomic_fetch_add(&wrapper->state, 1u, __ATOMIC_ACQUIRE) >= 0;
+}
+
+/* Release: everything the call did happens before an unload that finds the count at 0. */
+DYNAPPS_INLINE void dynapps_wrapper_leave(dynapps_wrapper_t *wrapper)
+{
+    __atomic_fetch_sub(&wrapper->state, 1u, __ATOMIC_RELEASE);
+}
+#endif
+
 #ifdef __cplusplus
 }
 #endif

@@ -28,6 +28,9 @@
  * Guarded by the loader lock, like everything below that changes. */
 static dynapps_app_t *apps[DYNAPPS_MAX_LOADED_APPS];
 static uint32_t load_sequence; /* sequence number of the last load's handle */
+/* The wrapper each app was loaded through (NULL: loaded through the API), by the same index: its
+ * unload, through any path, closes that wrapper first (close_wrapper). */
+static dynapps_wrapper_t *opened_by[DYNAPPS_MAX_LOADED_APPS];
 
 /* ---- bookkeeping -------------------------------------------------------------------------- */
 
@@ -149,6 +152,7 @@ bool dynapps_arena_in_use(uint32_t base, uint64_t size)
 static void discard(dynapps_app_t *app)
 {
     apps[app->index] = NULL;
+    opened_by[app->index] = NULL;
     dynapps_unplace(app);
     dynapps_port_free(app);
 }
@@ -188,6 +192,50 @@ static dynapps_err_t run_init(const dynapps_app_t *app)
         return DYNAPPS_ERR_INIT_FAILED;
     }
     return DYNAPPS_OK;
+}
+
+/* ---- the wrappers' gates (dynapps.h, "The generated wrappers' call path") ------------------ */
+
+/* Close `wrapper` (NULL: none) if no call is running through it; with the lock held. Closed, its
+ * fast path fails and every call goes to dynapps_wrapper_call, which waits for the lock. A
+ * call counted in meanwhile makes it open again at once and refuse: the call runs on. */
+static bool close_wrapper(dynapps_wrapper_t *wrapper)
+{
+    if (wrapper == NULL) {
+        return true;
+    }
+    if (dynapps_wrapper_add(&wrapper->state, DYNAPPS_WRAPPER_CLOSED) == DYNAPPS_WRAPPER_CLOSED) {
+        return true;
+    }
+    dynapps_wrapper_add(&wrapper->state, (uint32_t)-DYNAPPS_WRAPPER_CLOSED);
+    return false;
+}
+
+/* Whether the image has the exports a wrapper calls: the first entry_count, none init or deinit.
+ * A wrapper generated from another version of the manifest than the image is refused at load
+ * (DYNAPPS_ERR_NOT_FOUND: rebuild both), not at each call. */
+static bool wrapper_fits(const dynapps_app_t *app, const dynapps_wrapper_t *wrapper)
+{
+    if (wrapper->entry_count > app->export_count) {
+        return false;
+    }
+    for (uint32_t i = 0; i < wrapper->entry_count; i++) {
+        if (app->exports[i].flags != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* With the lock held, as the app loaded through `wrapper` is published: its addresses, then open
+ * (the atomic add orders the addresses before it for every call that finds it open). */
+static void open_wrapper(dynapps_wrapper_t *wrapper, const dynapps_app_t *app)
+{
+    for (uint32_t i = 0; i < wrapper->entry_count; i++) {
+        wrapper->entries[i] = (void (*)(void))export_address(app, &app->exports[i]);
+    }
+    opened_by[app->index] = wrapper;
+    dynapps_wrapper_add(&wrapper->state, (uint32_t)-DYNAPPS_WRAPPER_CLOSED);
 }
 
 /* ---- loading ------------------------------------------------------------------------------ */
@@ -264,13 +312,17 @@ out:
  * visible and give its handle to *out, or give everything back. A failed init gets no deinit:
  * it set nothing up.
  */
-static dynapps_err_t start_app(dynapps_app_t *app, dynapps_app_t **out)
+static dynapps_err_t start_app(dynapps_app_t *app, dynapps_app_t **out, dynapps_wrapper_t *wrapper)
 {
     PHASE(DYNAPPS_PHASE_INIT);
     dynapps_err_t err = run_init(app);
     dynapps_port_lock();
     if (err == DYNAPPS_OK) {
-        *out = publish(app);
+        dynapps_app_t *handle = publish(app);
+        __atomic_store_n(out, handle, __ATOMIC_RELAXED); /* <app>_handle() reads it unlocked */
+        if (wrapper != NULL) {
+            open_wrapper(wrapper, app);
+        }
     } else {
         discard(app);
     }
@@ -278,11 +330,13 @@ static dynapps_err_t start_app(dynapps_app_t *app, dynapps_app_t **out)
     return err;
 }
 
-/* The end of every load: `err` is how the locked part went, app the placed app if it went well. */
-static dynapps_err_t finish_load(dynapps_err_t err, dynapps_app_t *app, dynapps_app_t **out)
+/* The end of every load: `err` is how the locked part went, app the placed app if it went well;
+ * `wrapper` the generated wrappers it was loaded through, opened with it (NULL: none). */
+static dynapps_err_t finish_load(dynapps_err_t err, dynapps_app_t *app, dynapps_app_t **out,
+                                 dynapps_wrapper_t *wrapper)
 {
     if (err == DYNAPPS_OK) {
-        err = start_app(app, out);
+        err = start_app(app, out, wrapper);
     }
     PHASE(DYNAPPS_PHASE_DONE);
     return err;
@@ -318,7 +372,7 @@ dynapps_err_t dynapps_load(const char *name, dynapps_app_t **out)
     dynapps_port_lock();
     dynapps_err_t err = load_slot(name, &app);
     dynapps_port_unlock();
-    return finish_load(err, app, out);
+    return finish_load(err, app, out, NULL);
 }
 
 dynapps_err_t dynapps_load_from_buffer(const void *image, size_t size, dynapps_app_t **out)
@@ -331,7 +385,7 @@ dynapps_err_t dynapps_load_from_buffer(const void *image, size_t size, dynapps_a
     dynapps_port_lock();
     dynapps_err_t err = load_image(image, size, NULL, &app);
     dynapps_port_unlock();
-    return finish_load(err, app, out);
+    return finish_load(err, app, out, NULL);
 }
 
 /* The checks of load_image before anything is reserved or placed (no slot: no identity). */
@@ -479,7 +533,7 @@ static dynapps_err_t stop_app(const dynapps_app_t *handle, dynapps_app_t **app)
     if (*app == NULL) {
         return DYNAPPS_ERR_STALE_HANDLE;
     }
-    if ((*app)->active_calls != 0) {
+    if ((*app)->active_calls != 0 || !close_wrapper(opened_by[(*app)->index])) {
         return DYNAPPS_ERR_BUSY;
     }
     (*app)->handle = 0;
@@ -529,7 +583,7 @@ dynapps_err_t dynapps_load_handle(const char *name, dynapps_app_t **handle)
     dynapps_port_lock();
     dynapps_err_t err = live_app(*handle) != NULL ? DYNAPPS_ERR_ALREADY_LOADED : load_slot(name, &app);
     dynapps_port_unlock();
-    return finish_load(err, app, handle);
+    return finish_load(err, app, handle, NULL);
 }
 
 dynapps_err_t dynapps_unload_handle(dynapps_app_t **handle)
@@ -624,6 +678,84 @@ dynapps_err_t dynapps_call_end(dynapps_app_t *handle)
     }
     dynapps_port_unlock();
     return err;
+}
+
+/* ---- the generated wrappers' own entry points (dynapps.h) --------------------------------- */
+
+dynapps_err_t dynapps_wrapper_load(dynapps_wrapper_t *wrapper)
+{
+    if (wrapper == NULL || wrapper->name == NULL) {
+        return DYNAPPS_ERR_INVALID_ARG;
+    }
+    dynapps_app_t *app = NULL;
+    dynapps_port_lock();
+    dynapps_err_t err = live_app(wrapper->handle) != NULL ? DYNAPPS_ERR_ALREADY_LOADED : load_slot(wrapper->name, &app);
+    if (err == DYNAPPS_OK && !wrapper_fits(app, wrapper)) {
+        discard(app); /* before its init: nothing to undo */
+        err = DYNAPPS_ERR_NOT_FOUND;
+    }
+    dynapps_port_unlock();
+    return finish_load(err, app, &wrapper->handle, wrapper);
+}
+
+dynapps_err_t dynapps_wrapper_unload(dynapps_wrapper_t *wrapper)
+{
+    if (wrapper == NULL) {
+        return DYNAPPS_ERR_INVALID_ARG;
+    }
+    dynapps_app_t *app = NULL;
+    dynapps_port_lock();
+    dynapps_err_t err = wrapper->handle == NULL ? DYNAPPS_ERR_NOT_LOADED : stop_app(wrapper->handle, &app);
+    if (err == DYNAPPS_OK || err == DYNAPPS_ERR_STALE_HANDLE) {
+        __atomic_store_n(&wrapper->handle, NULL, __ATOMIC_RELAXED);
+    }
+    dynapps_port_unlock();
+    if (err == DYNAPPS_OK) {
+        finish_unload(app);
+    }
+    return err;
+}
+
+/* With the lock held, so that the wrapper can't open or close meanwhile: count a call in if it
+ * is open; else NOT_LOADED (no app: load it), or STALE_HANDLE for an app unloaded through
+ * another path, whose handle it forgets (a closed wrapper's app is never live under the lock). */
+static dynapps_err_t count_in(dynapps_wrapper_t *wrapper)
+{
+    if (dynapps_wrapper_enter(wrapper)) {
+        return DYNAPPS_OK;
+    }
+    dynapps_wrapper_add(&wrapper->state, (uint32_t)-1);
+    if (wrapper->handle == NULL) {
+        return DYNAPPS_ERR_NOT_LOADED;
+    }
+    __atomic_store_n(&wrapper->handle, NULL, __ATOMIC_RELAXED);
+    return DYNAPPS_ERR_STALE_HANDLE;
+}
+
+static dynapps_err_t count_in_locked(dynapps_wrapper_t *wrapper)
+{
+    dynapps_port_lock();
+    dynapps_err_t err = count_in(wrapper);
+    dynapps_port_unlock();
+    return err;
+}
+
+/* Out of line: the fast path found the wrapper closed. */
+dynapps_err_t dynapps_wrapper_call(dynapps_wrapper_t *wrapper)
+{
+    dynapps_wrapper_add(&wrapper->state, (uint32_t)-1); /* the fast path's count on a closed wrapper */
+    dynapps_err_t err = count_in_locked(wrapper);
+    if (err != DYNAPPS_ERR_NOT_LOADED) {
+        return err;
+    }
+    dynapps_err_t loaded = dynapps_wrapper_load(wrapper); /* lazy load; init runs unlocked */
+    if (loaded != DYNAPPS_OK && loaded != DYNAPPS_ERR_ALREADY_LOADED) {
+        return loaded;
+    }
+    /* ALREADY_LOADED: by another task through this wrapper (then open), or through another path
+     * (then not: the load's error says so). Unloaded again meanwhile: NOT_LOADED. */
+    err = count_in_locked(wrapper);
+    return err == DYNAPPS_ERR_NOT_LOADED && loaded != DYNAPPS_OK ? loaded : err;
 }
 
 /* Firmware may define its own to log or count; by default a failed call only sets the status. */
