@@ -34,6 +34,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from dynapps import chips, toolchain  # noqa: E402  (the repository's own package, from src/)
+
 MIRROR = Path("/work/.mirror/espressif+esp-idf/repo")
 KCONFGEN_PYTHON = Path("/work/kcvenv/bin/python3")
 NEWLIB_INCLUDE = Path("/work/idf/newlib-esp/newlib/libc/include")
@@ -41,22 +45,22 @@ FROM_HISTORY = ["tools/cmake", "tools/ldgen", "tools/kconfig_new", "Kconfig", "s
 
 GCC_WRAPPER = '''#!/usr/bin/python3
 # Stand-in for Espressif's riscv32-esp-elf-{tool} (tools/idf_cmake_check.py only).
-import os, re, shlex, sys
-def fix(a):  # GCC 12's spellings: no zicsr/zifencei suffix (-misa-spec=2.2 implies them), no gnu23/gnu++23
+import os, shlex, sys
+ARCH = {arch!r}  # the chip's -march/-mabi as Debian's GCC takes them: toolchain.debian_arch_flags
+def fix(a):  # GCC 12's spellings: no gnu23/gnu++23; the arch flags are ARCH's
     a = {{"-std=gnu23": "-std=gnu2x", "-std=gnu++23": "-std=gnu++2b"}}.get(a, a)
-    return re.sub(r"^-march=(rv32[a-z]+?)(_zicsr_zifencei|_zicsr|_zifencei)+.*$", r"-march=\\1", a)
+    return None if a.startswith(("-march=", "-mabi=", "-misa-spec=")) else a
 args = []
 for a in sys.argv[1:]:
     if a.startswith("@") and os.path.isfile(a[1:]):
         args += [fix(x) for x in shlex.split(open(a[1:]).read())]
     else:
         args.append(fix(a))
-if not any(a.startswith("-mabi=") for a in args):
-    args.insert(0, "-mabi=ilp32f" if any(a.startswith("-march=rv32imafc") for a in args) else "-mabi=ilp32")
+args = ARCH + [a for a in args if a is not None]
 # picolibc (ESP-IDF >= 6.0's default): ESP-IDF passes --specs=picolibc.specs itself, Debian has it.
 if "-c" in args and os.environ.get("IDF_CHECK_LIBC") != "picolibc":  # newlib, as Espressif builds it
     args += ["-D_RETARGETABLE_LOCKING", "-idirafter{newlib}"]
-os.execv("/usr/bin/riscv64-unknown-elf-{tool}", ["riscv64-unknown-elf-{tool}", "-misa-spec=2.2"] + args)
+os.execv("/usr/bin/riscv64-unknown-elf-{tool}", ["riscv64-unknown-elf-{tool}"] + args)
 '''
 MBEDTLS_CUT = "add_subdirectory(mbedtls)"  # where the mbedtls component starts building its submodule
 # What the submodule's targets would add to the component's users (TF-PSA-Crypto, ESP-IDF >= 6.0).
@@ -87,7 +91,7 @@ def make_tree(tag: str, idf_tree: Path, work: Path) -> Path:
     return idf
 
 
-def make_tools(work: Path) -> Path:
+def make_tools(work: Path, chip: str) -> Path:
     bin_dir = work / "bin"
     bin_dir.mkdir(parents=True, exist_ok=True)
     for tool in ("ar", "as", "ld", "nm", "objcopy", "objdump", "ranlib", "readelf", "size", "strip", "gcc-ar",
@@ -97,7 +101,8 @@ def make_tools(work: Path) -> Path:
             link.symlink_to(f"/usr/bin/riscv64-unknown-elf-{tool}")
     for tool in ("gcc", "g++", "c++"):
         path = bin_dir / f"riscv32-esp-elf-{tool}"
-        path.write_text(GCC_WRAPPER.format(tool=tool, newlib=NEWLIB_INCLUDE))
+        path.write_text(GCC_WRAPPER.format(tool=tool, newlib=NEWLIB_INCLUDE,
+                                              arch=toolchain.debian_arch_flags(chips.profile(chip))))
         path.chmod(0o755)
     python = bin_dir / "python"  # ESP-IDF's Python: kconfgen's venv plus dynapps and its dependencies
     site = next((ROOT / ".venv" / "lib").glob("python3*/site-packages"))
@@ -157,7 +162,7 @@ def main() -> int:
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     idf = make_tree(args.tag, args.idf_tree or Path("/work/idf") / args.tag, args.work)
-    bin_dir = make_tools(args.work)
+    bin_dir = make_tools(args.work, args.chip)
     project = make_project(args.work)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "IDF_PATH": str(idf),
            "IDF_COMPONENT_MANAGER": "0"}
