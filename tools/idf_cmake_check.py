@@ -49,7 +49,7 @@ import os, shlex, sys
 ARCH = {arch!r}  # the chip's -march/-mabi as Debian's GCC takes them: toolchain.debian_arch_flags
 def fix(a):  # GCC 12's spellings: no gnu23/gnu++23; the arch flags are ARCH's
     a = {{"-std=gnu23": "-std=gnu2x", "-std=gnu++23": "-std=gnu++2b"}}.get(a, a)
-    return None if a.startswith(("-march=", "-mabi=", "-misa-spec=")) else a
+    return None if a.startswith(tuple(flag.split("=")[0] + "=" for flag in ARCH)) else a
 args = []
 for a in sys.argv[1:]:
     if a.startswith("@") and os.path.isfile(a[1:]):
