@@ -288,3 +288,22 @@ def test_bad_sdkconfig_is_one_line(tmp_path, text, message):
     with pytest.raises(DynappsError) as error:
         sdkconfig.load(tmp_path, None, tmp_path)
     assert str(error.value) == message
+
+
+# --- the ESP-IDF release: the sdkconfig's header line, IDF= only when there is none ----------------
+
+
+def test_the_idf_release_comes_from_the_sdkconfig(example_project):
+    """The summary says how each XIP app's slot is mapped on the release that wrote the sdkconfig
+    (5.5: fillers then first fit), not on IDF='s default (6.0); IDF= naming another release is one
+    error line naming both."""
+    example_project.write("firmware/sdkconfig", real_sdkconfig())  # "ESP-IDF 5.5.5 Project Configuration"
+    text = example_project.scons("apps").stdout
+    assert "firmware on ESP-IDF 5.5" in text and "esp_mmu_map first fit (IDF<6.1)" in text, text
+    result = example_project.scons("apps", "IDF=6.1", check=False)
+    assert result.returncode == 2
+    assert re.fullmatch(r"error: IDF=6\.1, but the firmware's sdkconfig was written by ESP-IDF 5\.5\.5 "
+                        r"\(firmware/sdkconfig:3\): drop IDF= or make them agree\n", result.stderr), result.stderr
+    example_project.write("firmware/sdkconfig", real_sdkconfig().replace("5.5.5 Project", "v6.1.0 Project"))
+    text = example_project.scons("apps").stdout
+    assert "firmware on ESP-IDF 6.1" in text and "esp_mmu_map_virt" in text, text

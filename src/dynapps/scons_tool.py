@@ -21,7 +21,7 @@ import SCons.Errors
 import SCons.Script
 
 from . import (chips, console, emulator, errors, flashing, idf_versions, image, link, native, project, render,
-               signing, size, stale, summary, toolchain, wrappers)
+               sdkconfig, signing, size, stale, summary, toolchain, wrappers)
 from .contracts import (AppSlot, FlashOptions, ImageSettings, LinkAnalysis, LinkConfig, LinkOutputs, MemoryMap,
                         ProjectPlan)
 from .errors import DynappsError
@@ -348,9 +348,14 @@ def _app_env(env, tools: toolchain.Toolchain, profile: chips.ChipProfile, proj, 
     return app_env
 
 
-def _idf(env) -> idf_versions.IdfRelease:
-    """The ESP-IDF release the firmware is built with (idf_versions.firmware_release)."""
-    return idf_versions.firmware_release(env.get("IDF") or None)
+def _idf(env, proj) -> idf_versions.IdfRelease:
+    """The ESP-IDF release the firmware is built with (idf_versions.firmware_release): its
+    sdkconfig's, else IDF=."""
+    config = proj.firmware_config
+    if config is None or config.idf_version is None:
+        return idf_versions.firmware_release(env.get("IDF") or None)
+    return idf_versions.firmware_release(env.get("IDF") or None, config.idf_version,
+                                         config.where(sdkconfig.IDF_VERSION))
 
 
 def _define_app(env, plan: ProjectPlan, app: Manifest):
@@ -377,7 +382,7 @@ def _define_apps(env, plan: ProjectPlan) -> tuple[list, object]:
     rows = {name: (str(analysis), str(built)) for name, (analysis, built) in pairs.items()}
     report = env.DynappsSummary([f"#{APPS_BUILD}/summary.txt", f"#{size.SIZE_JSON}", f"#{size.LAYOUT_SVG}"],
                                 [n for pair in pairs.values() for n in pair],
-                                **{SUMMARY_ROWS: rows, SUMMARY_IDF: _idf(env).name, MEMORY_MAP: MemoryMap.of(plan)})
+                                **{SUMMARY_ROWS: rows, SUMMARY_IDF: _idf(env, plan.project).name, MEMORY_MAP: MemoryMap.of(plan)})
     env.NoCache(report)  # built to be printed: taken from a CacheDir it would print nothing
     env.Precious(report[1])  # read before it is rewritten: the change against the previous build
     env.Depends(report, STAGE_MODULES + [str(render.template_path("layout.svg.j2"))])
@@ -494,9 +499,9 @@ def _define_run(env, plan: ProjectPlan, generated: list, flashed) -> None:
     if not plan.project.emulator_sources:
         env.Alias("run", ["apps", flashed])
         return
-    firmware_elf = _emulator_firmware(env, plan.project, generated, _idf(env))
+    firmware_elf = _emulator_firmware(env, plan.project, generated, _idf(env, plan.project))
     ran = env.DynappsRun(f"#{EMULATOR_BUILD}/run.log", [firmware_elf, flashed],
-                         **{RUN_CHIP: plan.project.chip, RUN_IDF: _idf(env).name})
+                         **{RUN_CHIP: plan.project.chip, RUN_IDF: _idf(env, plan.project).name})
     env.AlwaysBuild(ran)
     env.Alias("run", ["apps", ran])
 

@@ -39,6 +39,11 @@ DEFAULT_ARENA_SIZE = 32 * 1024
 _LINE = re.compile(r"CONFIG_(?P<name>[A-Za-z0-9_]+)=(?P<value>.*)")
 _UNSET = re.compile(r"#\s*CONFIG_(?P<name>[A-Za-z0-9_]+) is not set\s*")
 _FLASH_SIZE = re.compile(r"(\d+)MB")
+# The first line ESP-IDF's build writes into every sdkconfig (kconfgen's header, rewritten on each
+# build, unlike CONFIG_IDF_INIT_VERSION, which keeps the version the file was first made with).
+_IDF_HEADER = re.compile(r"#\s*Espressif IoT Development Framework \(ESP-IDF\)\s+v?(?P<version>\S+)\s+Project Configuration")
+# The key under which read() keeps that version among the options (no option can be named so).
+IDF_VERSION = "(ESP-IDF version)"
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,7 @@ class FirmwareConfig:
     partition_table_offset: int  # CONFIG_PARTITION_TABLE_OFFSET
     arena_address: int | None  # CONFIG_DYNAPPS_DATA_ARENA_ADDRESS; None: the chip's Kconfig default
     arena_size: int  # CONFIG_DYNAPPS_DATA_ARENA_SIZE
+    idf_version: str | None  # from sdkconfig's header line ("5.5.1"); None: not written by ESP-IDF's build
     settings: dict = field(repr=False, compare=False)  # option name (no CONFIG_) -> Setting, as read
 
     def arena(self, profile: chips.ChipProfile) -> chips.MemoryRegion:
@@ -127,6 +133,10 @@ def read(path: Path, display: str) -> dict[str, Setting]:
     settings: dict[str, Setting] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
+        header = _IDF_HEADER.fullmatch(line)
+        if header:
+            settings[IDF_VERSION] = Setting(header["version"], display, number)
+            continue
         unset = _UNSET.fullmatch(line)
         if unset:
             settings[unset["name"]] = Setting(False, display, number)
@@ -233,5 +243,6 @@ def _config(sources: tuple[str, ...], settings: dict[str, Setting]) -> FirmwareC
         partition_table_offset=table_offset,
         arena_address=arena_address,
         arena_size=_number(settings, "DYNAPPS_DATA_ARENA_SIZE", DEFAULT_ARENA_SIZE),
+        idf_version=_string(settings, IDF_VERSION),
         settings=settings,
     )
