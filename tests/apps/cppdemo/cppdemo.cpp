@@ -1,0 +1,92 @@
+// A C++ app: static objects constructed at load (before cppdemo_init), destroyed at unload (after
+// cppdemo_deinit); a class template; a virtual call through a vtable (absolute words in the data
+// segment: fix-ups in an IRAM blob). Exports are extern "C": the wrappers and the manifest are C.
+#include <stdint.h>
+#include <stdio.h>
+
+namespace {
+
+int constructed;  // how many static constructors ran, in order
+
+template <typename T, unsigned N>
+class Ring {
+public:
+    void push(T value)
+    {
+        items_[head_ % N] = value;
+        head_++;
+    }
+    T sum() const
+    {
+        T total = 0;
+        for (unsigned i = 0; i < N && i < head_; i++) {
+            total += items_[i];
+        }
+        return total;
+    }
+
+private:
+    T items_[N] = {};
+    unsigned head_ = 0;
+};
+
+class Tracer {
+public:
+    explicit Tracer(const char *name) : name_(name), order_(++constructed)
+    {
+        printf("CTOR %s %d\n", name_, order_);
+    }
+    ~Tracer() { printf("DTOR %s %d\n", name_, order_); }
+    int order() const { return order_; }
+
+private:
+    const char *name_;
+    int order_;
+};
+
+class Scale {  // no virtual destructor: a deleting one would need operator delete, the firmware's free
+public:
+    virtual int32_t apply(int32_t value) const = 0;
+
+protected:
+    ~Scale() = default;
+};
+
+class Times : public Scale {
+public:
+    explicit Times(int32_t factor) : factor_(factor) {}
+    int32_t apply(int32_t value) const override { return value * factor_; }
+
+private:
+    int32_t factor_;
+};
+
+Tracer first("first");
+Ring<int32_t, 4> ring;
+Tracer second("second");
+Times triple(3);
+const Scale *scale = &triple;
+
+}  // namespace
+
+__attribute__((destructor)) static void last_words(void) { printf("FINI cppdemo\n"); }
+
+extern "C" int cppdemo_init(void)
+{
+    printf("INIT cppdemo constructed=%d\n", constructed);
+    return constructed == 2 && first.order() == 1 && second.order() == 2 ? 0 : 1;
+}
+
+extern "C" void cppdemo_deinit(void) { printf("DEINIT cppdemo\n"); }
+
+extern "C" int32_t cppdemo_push(int32_t value)
+{
+    ring.push(value);
+    return ring.sum();
+}
+
+extern "C" int32_t cppdemo_sum(void) { return ring.sum(); }
+
+extern "C" int32_t cppdemo_scaled(int32_t value) { return scale->apply(value); }
+
+extern "C" int32_t cppdemo_constructed(void) { return constructed; }
