@@ -58,6 +58,18 @@ def check(app: str, undefined: dict, firmware_symbols, exports_path: str) -> Non
                            f"allocate from the firmware's heap: add {' and '.join(missing)} to {exports_path}")
 
 
+def check_extern_c(config, defined: set) -> None:
+    """An export, init or deinit defined in C++ without extern "C" has a mangled name
+    (_Z<length><name>...): the loader and the wrappers look for the C name."""
+    spec = config.exports
+    lines = {**{name: spec.line(name) for name in spec.names}, **{name: line for _, name, line in spec.lifecycle()}}
+    for name, line in lines.items():
+        mangled = sorted(symbol for symbol in defined if symbol.startswith(f"_Z{len(name)}{name}"))
+        if name not in defined and mangled:
+            raise DynappsError(f"app {config.app}: '{name}' is defined in C++ as {mangled[0]}, not under its C "
+                               f"name: declare it extern \"C\"", config.manifest, line)
+
+
 def needed_runtime(runtime: dict, undefined: dict) -> list[str]:
     """The runtime objects (path -> symbols each defines) that define a symbol the app uses."""
     return [path for path, defined in runtime.items() if defined & set(undefined)]

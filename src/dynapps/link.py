@@ -189,6 +189,7 @@ def link(config: LinkConfig, objects: list[str], outputs: LinkOutputs, log=None)
     facts = object_facts(objects)
     check_object_sections(config, facts)
     cxx.check(config.app, facts.undefined, config.firmware.symbols, config.firmware.path)
+    cxx.check_extern_c(config, facts.defined)
     atexit_calls = _call_sites(facts, cxx.ATEXIT)
     runtime = cxx.needed_runtime({path: object_facts([path]).defined for path in config.cxx_runtime}, facts.undefined)
     if runtime:
@@ -380,18 +381,11 @@ def _exports(config: LinkConfig, symbols: dict) -> tuple[ExportSymbol, ...]:
     for name, flag in flags.items():
         where = f"{config.manifest}:{spec.line(name)}: app {config.app}"
         if name not in symbols or symbols[name].shndx == SHN_UNDEF:
-            raise DynappsError(f"{where}: '{name}' is declared but the app's sources do not define it"
-                               f"{_cxx_hint(name, symbols)}")
+            raise DynappsError(f"{where}: '{name}' is declared but the app's sources do not define it")
         if symbols[name].type != STT_FUNC:
             raise DynappsError(f"{where}: '{name}' is not a function")
         exports.append(ExportSymbol(name, symbols[name].value, flag))
     return tuple(exports)
-
-
-def _cxx_hint(name: str, symbols: dict) -> str:
-    """A C++ definition without extern "C" has a mangled name (_Z<length><name>...)."""
-    mangled = sorted(symbol for symbol in symbols if symbol.startswith(f"_Z{len(name)}{name}"))
-    return f" (C++ defines {mangled[0]}: declare it extern \"C\")" if mangled else ""
 
 
 def _check_limits(config: LinkConfig, analysis: LinkAnalysis) -> None:
