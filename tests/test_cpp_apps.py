@@ -15,6 +15,7 @@ import pytest
 from conftest import REPO, Project
 from test_link_errors import _error
 from dynapps import chips, emulator, image
+from dynapps.elf32 import Elf32
 from dynapps.errors import DynappsError
 
 TEST_APPS = REPO / "tests" / "apps"
@@ -69,13 +70,21 @@ def test_cpp_app_runs_constructors_before_init_and_destructors_after_deinit(tmp_
         "RESULT push 23",  # the template Ring<int32_t, 4>
         "RESULT sum 23",
         "RESULT scaled 42",  # a virtual call: the vtable's words were fixed up (IRAM) or linked in place (XIP)
+        "CTOR late 3",  # a function-local static, at its first use
+        "RESULT late 3",
+        "RESULT late 3",
         "DEINIT cppdemo",  # deinit before every destructor
-        "DTOR second 2",  # __cxa_atexit registrations, in reverse
+        "DTOR late 3",  # __cxa_atexit registrations, last first
+        "DTOR second 2",
         "DTOR first 1",
         "FINI cppdemo",  # .fini_array
         "UNLOADED cppdemo DYNAPPS_OK",
     ], text
     assert result.exit_code == 0, text
+    # Three __cxa_atexit call sites (two globals, one local static): a table of three registrations.
+    elf = Elf32(str(project.root / "build/apps/cppdemo/cppdemo.elf"))
+    table = {symbol.name: symbol.value for symbol in elf.global_symbols() if symbol.name.startswith("__dynapps_atexit")}
+    assert table["__dynapps_atexit_table_end"] - table["__dynapps_atexit_table"] == 3 * 8, table
 
 
 # ---- what an image can't carry: one error line naming the app -------------------------------

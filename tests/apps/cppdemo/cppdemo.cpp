@@ -69,6 +69,14 @@ const Scale *scale = &triple;
 
 }  // namespace
 
+// A function-local static: constructed at its first use, destroyed at unload before the globals
+// (registered with __cxa_atexit after them).
+static const Tracer &late()
+{
+    static Tracer tracer("late");
+    return tracer;
+}
+
 __attribute__((destructor)) static void last_words(void) { printf("FINI cppdemo\n"); }
 
 extern "C" int cppdemo_init(void)
@@ -90,3 +98,5 @@ extern "C" int32_t cppdemo_sum(void) { return ring.sum(); }
 extern "C" int32_t cppdemo_scaled(int32_t value) { return scale->apply(value); }
 
 extern "C" int32_t cppdemo_constructed(void) { return constructed; }
+
+extern "C" int32_t cppdemo_late(void) { return late().order(); }

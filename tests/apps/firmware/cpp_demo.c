@@ -31,6 +31,8 @@ int dynapps_demo(void)
     printf("RESULT push %ld\n", (long)cppdemo_push(11));
     printf("RESULT sum %ld\n", (long)cppdemo_sum());
     printf("RESULT scaled %ld\n", (long)cppdemo_scaled(14));
+    printf("RESULT late %ld\n", (long)cppdemo_late()); /* constructs the local static */
+    printf("RESULT late %ld\n", (long)cppdemo_late()); /* once */
     err = cppdemo_unload();
     printf("UNLOADED cppdemo %s\n", dynapps_err_name(err));
     return err != DYNAPPS_OK;
