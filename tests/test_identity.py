@@ -79,4 +79,4 @@ def test_xip_image_linked_for_another_window_is_refused(c3_project):
 def test_built_images_carry_name_and_version(c3_project):
     for app in ("crc", "fir"):
         img = image.read(_built(c3_project, app))
-        assert (img.name, img.version, img.format_version) == (app, (1, 0, 0), 2)
+        assert (img.name, img.version, img.format_version) == (app, (1, 0, 0), image.FORMAT_VERSION)
