@@ -28,6 +28,8 @@ def make_project(root, chip: str, strategy: str | None = None, app: str = "cppde
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / relative, root / relative)
     shutil.copytree(TEST_APPS / app, root / "apps" / app)
+    exports = root / "firmware/exports.yaml"  # operator new and delete allocate from the firmware's heap
+    exports.write_text(exports.read_text() + "  - malloc\n  - free\n")
     if strategy:
         manifest = root / "apps" / app / "app.yaml"
         manifest.write_text(manifest.read_text() + f"strategy: {strategy}\n")
@@ -73,6 +75,7 @@ def test_cpp_app_runs_constructors_before_init_and_destructors_after_deinit(tmp_
         "CTOR late 3",  # a function-local static, at its first use
         "RESULT late 3",
         "RESULT late 3",
+        "RESULT heap 55",  # new HeapArray<int32_t>(10): operator new and new[], delete and delete[]
         "DEINIT cppdemo",  # deinit before every destructor
         "DTOR late 3",  # __cxa_atexit registrations, last first
         "DTOR second 2",
@@ -81,6 +84,11 @@ def test_cpp_app_runs_constructors_before_init_and_destructors_after_deinit(tmp_
         "UNLOADED cppdemo DYNAPPS_OK",
     ], text
     assert result.exit_code == 0, text
+    img = image.read((project.root / "build/apps/cppdemo.dapp").read_bytes())
+    assert {"malloc", "free", "printf"} <= {name for name, _ in img.imports}
+    # One constructor (the compile unit's); two destructors: last_words and the runtime's
+    # __cxa_atexit runner, which runs first.
+    assert (img.init_count, img.fini_count) == (1, 2)
     # Three __cxa_atexit call sites (two globals, one local static): a table of three registrations.
     elf = Elf32(str(project.root / "build/apps/cppdemo/cppdemo.elf"))
     table = {symbol.name: symbol.value for symbol in elf.global_symbols() if symbol.name.startswith("__dynapps_atexit")}

@@ -61,6 +61,22 @@ private:
     int32_t factor_;
 };
 
+// Storage from the heap: operator new[]/delete[] on the firmware's malloc/free.
+template <typename T>
+class HeapArray {
+public:
+    explicit HeapArray(unsigned count) : items_(new T[count]), count_(items_ != nullptr ? count : 0) {}
+    ~HeapArray() { delete[] items_; }
+    HeapArray(const HeapArray &) = delete;
+    HeapArray &operator=(const HeapArray &) = delete;
+    unsigned size() const { return count_; }
+    T &operator[](unsigned i) { return items_[i]; }
+
+private:
+    T *items_;
+    unsigned count_;
+};
+
 Tracer first("first");
 Ring<int32_t, 4> ring;
 Tracer second("second");
@@ -100,3 +116,21 @@ extern "C" int32_t cppdemo_scaled(int32_t value) { return scale->apply(value); }
 extern "C" int32_t cppdemo_constructed(void) { return constructed; }
 
 extern "C" int32_t cppdemo_late(void) { return late().order(); }
+
+// Everything on the heap: the array object (operator new) and its storage (operator new[]).
+extern "C" int32_t cppdemo_heap_sum(uint32_t count)
+{
+    HeapArray<int32_t> *array = new HeapArray<int32_t>(count);
+    if (array == nullptr) {
+        return -1;
+    }
+    int32_t total = 0;
+    for (unsigned i = 0; i < array->size(); i++) {
+        (*array)[i] = (int32_t)i + 1;
+    }
+    for (unsigned i = 0; i < array->size(); i++) {
+        total += (*array)[i];
+    }
+    delete array;
+    return total;
+}

@@ -33,6 +33,7 @@ int dynapps_demo(void)
     printf("RESULT scaled %ld\n", (long)cppdemo_scaled(14));
     printf("RESULT late %ld\n", (long)cppdemo_late()); /* constructs the local static */
     printf("RESULT late %ld\n", (long)cppdemo_late()); /* once */
+    printf("RESULT heap %ld\n", (long)cppdemo_heap_sum(10));
     err = cppdemo_unload();
     printf("UNLOADED cppdemo %s\n", dynapps_err_name(err));
     return err != DYNAPPS_OK;
