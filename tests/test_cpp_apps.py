@@ -270,3 +270,26 @@ def test_bad_call_arrays_are_refused_by_the_writer_and_the_reader(case):
     with pytest.raises(DynappsError) as error:
         image.read(bad.to_bytes(checked=False), "cx.dapp")
     assert message in str(error.value), str(error.value)
+
+
+def test_c_and_cpp_sources_in_one_app(empty_project):
+    """Two C++ units instantiating one template (a COMDAT group each, one kept), each with a static
+    object, and a C unit with __attribute__((constructor)): three constructors in the image."""
+    template = "template <typename T> T twice(T v) { return v + v; }\n"
+    empty_project.write("apps/mix/a.cpp", "#include <stdint.h>\n" + template +
+                        "struct A { int32_t v; A() : v(twice(20)) {} };\nstatic A a;\n"
+                        "extern \"C\" int32_t mix_a(void) { return a.v + twice(1); }\n")
+    empty_project.write("apps/mix/b.cpp", "#include <stdint.h>\n" + template +
+                        "struct B { int32_t v; B() : v(twice(2)) {} };\nstatic B b;\n"
+                        "extern \"C\" int32_t mix_b(void) { return b.v + twice(3); }\n")
+    empty_project.write("apps/mix/c.c", "#include <stdint.h>\nstatic int32_t ready;\n"
+                        "__attribute__((constructor)) static void setup(void) { ready = 5; }\n"
+                        "int32_t mix_c(void) { return ready; }\n")
+    empty_project.write("apps/mix/app.yaml", "strategy: iram\nexports:\n  - int32_t mix_a(void)\n"
+                        "  - int32_t mix_b(void)\n  - int32_t mix_c(void)\n")
+    empty_project.scons("apps")
+    img = image.read((empty_project.root / "build/apps/mix.dapp").read_bytes())
+    assert (img.init_count, img.fini_count) == (3, 0)
+    assert img.imports == []  # trivially destructible objects: no __cxa_atexit, no runtime
+    linked = (empty_project.root / "build/apps/mix/mix.map").read_text()
+    assert "dynapps_cxx_" not in linked.split("Memory Configuration")[0]
