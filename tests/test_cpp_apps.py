@@ -273,13 +273,13 @@ def test_bad_call_arrays_are_refused_by_the_writer_and_the_reader(case):
 
 
 def test_c_and_cpp_sources_in_one_app(empty_project):
-    """Two C++ units instantiating one template (a COMDAT group each, one kept), each with a static
+    """Two C++ units (.cc and .cxx) instantiating one template (a COMDAT group each, one kept), each with a static
     object, and a C unit with __attribute__((constructor)): three constructors in the image."""
     template = "template <typename T> T twice(T v) { return v + v; }\n"
-    empty_project.write("apps/mix/a.cpp", "#include <stdint.h>\n" + template +
+    empty_project.write("apps/mix/a.cc", "#include <stdint.h>\n" + template +
                         "struct A { int32_t v; A() : v(twice(20)) {} };\nstatic A a;\n"
                         "extern \"C\" int32_t mix_a(void) { return a.v + twice(1); }\n")
-    empty_project.write("apps/mix/b.cpp", "#include <stdint.h>\n" + template +
+    empty_project.write("apps/mix/b.cxx", "#include <stdint.h>\n" + template +
                         "struct B { int32_t v; B() : v(twice(2)) {} };\nstatic B b;\n"
                         "extern \"C\" int32_t mix_b(void) { return b.v + twice(3); }\n")
     empty_project.write("apps/mix/c.c", "#include <stdint.h>\nstatic int32_t ready;\n"
