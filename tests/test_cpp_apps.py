@@ -1,7 +1,7 @@
 """C++ apps (docs/manifest.md, "C++ sources"): .cpp sources compiled by the toolchain's g++ with
 -fno-exceptions -fno-rtti, extern "C" exports checked against DWARF, static constructors run at
-load before init and destructors at unload after deinit, in both strategies, in the emulator on
-esp32c3 and esp32p4; what an image can't carry (exceptions, RTTI, thread-safe statics, operator
+load before init and destructors at unload after deinit, IRAM and XIP in the emulator on esp32c3
+and esp32p4, PSRAM on esp32p4; what an image can't carry (exceptions, RTTI, thread-safe statics, operator
 new without the firmware's allocator) is one build error line naming the app."""
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ def run_in_emulator(project: Project, chip: str) -> emulator.RunResult:
     return machine.run(timeout_s=60)
 
 
-RUNS = [(chip, strategy) for chip in ("esp32c3", "esp32p4") for strategy in ("iram", "xip")]
+# PSRAM (esp32p4 only): the IRAM layout copied into PSRAM, its arrays' entries fixed up the same way.
+RUNS = [(chip, strategy) for chip in ("esp32c3", "esp32p4") for strategy in ("iram", "xip")] + [("esp32p4", "psram")]
 
 
 @pytest.mark.parametrize("chip,strategy", RUNS, ids=[f"{c}-{s}" for c, s in RUNS])
@@ -63,6 +64,11 @@ def test_cpp_app_runs_constructors_before_init_and_destructors_after_deinit(tmp_
     assert "LOAD-ERROR" not in text and "CALL-ERROR" not in text, text
     events = [line for line in text.splitlines()
               if re.match(r"(CTOR|INIT|LOADED|RESULT|DEINIT|DTOR|FINI|UNLOADED) ", line)]
+    loaded = re.search(r"^LOADED cppdemo \S+ code=(0x[0-9a-f]+)$", text, re.M)
+    assert loaded, text
+    psram = chips.profile(chip).emulator.psram
+    assert (psram is not None and psram.contains(int(loaded[1], 16))) == (strategy == "psram"), text
+    events = [re.sub(r" code=0x[0-9a-f]+$", "", line) for line in events]
     assert events == [
         "CTOR first 1",  # .init_array, in source order
         "CTOR second 2",
@@ -254,6 +260,10 @@ BAD_ARRAYS = {
     "constructor outside the code": (dict(data=struct.pack("<4I", 0x700040, 0x700014, 0, 0)),
                                      "constructor at 0x20 calls 0x700040, outside the code segment"),
     "destructor without its fix-up": (dict(fixups=[32]), "destructor at 0x24 has no fix-up"),
+    # a PSRAM blob is the IRAM layout linked at 0: its entries need their fix-ups just the same
+    "PSRAM destructor without its fix-up": (dict(chip_id=18, strategy="psram", code_vaddr=0, fixups=[32],
+                                                 data=struct.pack("<4I", 0x10, 0x14, 0, 0)),
+                                            "destructor at 0x24 has no fix-up"),
     "array past the data": (dict(fini_array_vaddr=44, fini_count=2), "2 destructors at 0x2c are not 4-aligned words"),
     "array off a word": (dict(init_array_vaddr=34), "1 constructors at 0x22 are not 4-aligned words"),
     "array in the code": (dict(init_array_vaddr=0x700000), "1 constructors at 0x700000 are not 4-aligned words"),

@@ -57,6 +57,7 @@
     X(test_identity_error_order) \
     X(test_refusal_names_its_rule) \
     X(test_call_arrays_iram) \
+    X(test_call_arrays_psram) \
     X(test_call_arrays_xip) \
     X(test_call_arrays_after_failed_init) \
     X(test_call_arrays_bad_range) \

@@ -9,13 +9,15 @@
 #define CTOR_AT 24u /* data segment offsets of the standard IRAM app's two free words */
 #define DTOR_AT 28u
 
-/* The standard IRAM app with one constructor (code + 24) and one destructor (code + 32) in its
+/* The standard IRAM app, or the same layout as a PSRAM app (linked at 0: PSRAM has one address
+ * for fetch and data), with one constructor (code + 24) and one destructor (code + 32) in its
  * data, each with its fix-up unless `fixed` is false. */
-static uint8_t *iram_with_arrays(bool fixed, size_t *size)
+static uint8_t *copied_with_arrays(uint8_t strategy, bool fixed, size_t *size)
 {
     iram_app_t a;
-    uint32_t code_vaddr = (uint32_t)host.i_d_offset;
+    uint32_t code_vaddr = strategy == DYNAPPS_STRATEGY_PSRAM ? 0u : (uint32_t)host.i_d_offset;
     iram_app(&a, code_vaddr);
+    a.spec.strategy = strategy;
     ib_put32(a.data + CTOR_AT, code_vaddr + 24);
     ib_put32(a.data + DTOR_AT, code_vaddr + 32);
     uint32_t fixups[5] = {a.fixups[0], a.fixups[1], a.fixups[2], CODE_SPAN + CTOR_AT, CODE_SPAN + DTOR_AT};
@@ -26,6 +28,11 @@ static uint8_t *iram_with_arrays(bool fixed, size_t *size)
     a.spec.fini_array_vaddr = CODE_SPAN + DTOR_AT;
     a.spec.fini_count = 1;
     return ib_build(&a.spec, size);
+}
+
+static uint8_t *iram_with_arrays(bool fixed, size_t *size)
+{
+    return copied_with_arrays(DYNAPPS_STRATEGY_IRAM, fixed, size);
 }
 
 static void check_log(const char *kinds, const uint32_t *addrs)
@@ -49,6 +56,31 @@ void test_call_arrays_iram(void)
     check_log("vi", (const uint32_t[]){code + 24, code + 0}); /* constructor, then init */
     CHECK_ERR(dynapps_unload(app), DYNAPPS_OK);
     check_log("vivv", (const uint32_t[]){code + 24, code + 0, code + 4, code + 32}); /* deinit, destructor */
+    free(image);
+}
+
+/* A PSRAM app's arrays are fixed up like an IRAM app's and called the same way; an entry without
+ * its fix-up (its link address, near 0) is refused before anything runs. */
+void test_call_arrays_psram(void)
+{
+    size_t size;
+    uint8_t *image = copied_with_arrays(DYNAPPS_STRATEGY_PSRAM, true, &size);
+    dynapps_app_t *app = NULL;
+    CHECK_ERR(dynapps_load_from_buffer(image, size, &app), DYNAPPS_OK);
+    CHECK(host.psram_allocs == 1);
+    dynapps_app_info_t info;
+    CHECK_ERR(dynapps_get_info(app, &info), DYNAPPS_OK);
+    uint32_t code = (uint32_t)info.code_addr;
+    check_log("vi", (const uint32_t[]){code + 24, code + 0});
+    CHECK_ERR(dynapps_unload(app), DYNAPPS_OK);
+    check_log("vivv", (const uint32_t[]){code + 24, code + 0, code + 4, code + 32});
+    free(image);
+
+    memset(&calls, 0, sizeof calls);
+    image = copied_with_arrays(DYNAPPS_STRATEGY_PSRAM, false, &size);
+    EXPECT_BUFFER(image, size, DYNAPPS_ERR_BAD_TABLE);
+    CHECK(strcmp(last_refusal(), "call_arrays.entry") == 0);
+    CHECK(calls.count == 0);
     free(image);
 }
 

@@ -23,7 +23,9 @@ int dynapps_demo(void)
     }
     dynapps_app_info_t info;
     if (dynapps_get_info(cppdemo_handle(), &info) == DYNAPPS_OK) {
-        printf("LOADED cppdemo %s\n", info.strategy == 2 ? "xip" : "iram");
+        static const char *const strategies[] = {"?", "iram", "xip", "psram"}; /* dynapps_strategy_t */
+        printf("LOADED cppdemo %s code=0x%08lx\n", strategies[info.strategy < 4 ? info.strategy : 0],
+               (unsigned long)info.code_addr);
     }
     printf("RESULT constructed %ld\n", (long)cppdemo_constructed());
     cppdemo_push(5);
