@@ -44,14 +44,17 @@ static void check_log(const char *kinds, const uint32_t *addrs)
     }
 }
 
-void test_call_arrays_iram(void)
+/* A copied app (IRAM, or PSRAM: the same layout and fix-ups) calls its constructor before init
+ * and its destructor after deinit, at their fixed-up addresses. */
+static void check_copied_arrays(uint8_t strategy)
 {
     size_t size;
-    uint8_t *image = iram_with_arrays(true, &size);
+    uint8_t *image = copied_with_arrays(strategy, true, &size);
     dynapps_app_t *app = NULL;
     CHECK_ERR(dynapps_load_from_buffer(image, size, &app), DYNAPPS_OK);
     dynapps_app_info_t info;
     CHECK_ERR(dynapps_get_info(app, &info), DYNAPPS_OK);
+    CHECK(info.strategy == strategy);
     uint32_t code = (uint32_t)info.code_addr;
     check_log("vi", (const uint32_t[]){code + 24, code + 0}); /* constructor, then init */
     CHECK_ERR(dynapps_unload(app), DYNAPPS_OK);
@@ -59,29 +62,15 @@ void test_call_arrays_iram(void)
     free(image);
 }
 
-/* A PSRAM app's arrays are fixed up like an IRAM app's and called the same way; an entry without
- * its fix-up (its link address, near 0) is refused before anything runs. */
+void test_call_arrays_iram(void)
+{
+    check_copied_arrays(DYNAPPS_STRATEGY_IRAM);
+}
+
 void test_call_arrays_psram(void)
 {
-    size_t size;
-    uint8_t *image = copied_with_arrays(DYNAPPS_STRATEGY_PSRAM, true, &size);
-    dynapps_app_t *app = NULL;
-    CHECK_ERR(dynapps_load_from_buffer(image, size, &app), DYNAPPS_OK);
+    check_copied_arrays(DYNAPPS_STRATEGY_PSRAM);
     CHECK(host.psram_allocs == 1);
-    dynapps_app_info_t info;
-    CHECK_ERR(dynapps_get_info(app, &info), DYNAPPS_OK);
-    uint32_t code = (uint32_t)info.code_addr;
-    check_log("vi", (const uint32_t[]){code + 24, code + 0});
-    CHECK_ERR(dynapps_unload(app), DYNAPPS_OK);
-    check_log("vivv", (const uint32_t[]){code + 24, code + 0, code + 4, code + 32});
-    free(image);
-
-    memset(&calls, 0, sizeof calls);
-    image = copied_with_arrays(DYNAPPS_STRATEGY_PSRAM, false, &size);
-    EXPECT_BUFFER(image, size, DYNAPPS_ERR_BAD_TABLE);
-    CHECK(strcmp(last_refusal(), "call_arrays.entry") == 0);
-    CHECK(calls.count == 0);
-    free(image);
 }
 
 void test_call_arrays_xip(void)
@@ -147,13 +136,16 @@ void test_call_arrays_bad_range(void)
     }
 }
 
-/* An IRAM entry without its fix-up still holds its link address: not in the loaded code. */
+/* An IRAM or PSRAM entry without its fix-up still holds its link address: not in the loaded code. */
 void test_call_array_entry_outside_code(void)
 {
-    size_t size;
-    uint8_t *image = iram_with_arrays(false, &size);
-    EXPECT_BUFFER(image, size, DYNAPPS_ERR_BAD_TABLE);
-    CHECK(strcmp(last_refusal(), "call_arrays.entry") == 0);
-    CHECK(calls.count == 0); /* neither the constructor nor init ran */
-    free(image);
+    static const uint8_t strategies[] = {DYNAPPS_STRATEGY_IRAM, DYNAPPS_STRATEGY_PSRAM};
+    for (size_t i = 0; i < sizeof strategies; i++) {
+        size_t size;
+        uint8_t *image = copied_with_arrays(strategies[i], false, &size);
+        EXPECT_BUFFER(image, size, DYNAPPS_ERR_BAD_TABLE);
+        CHECK(strcmp(last_refusal(), "call_arrays.entry") == 0);
+        CHECK(calls.count == 0); /* neither the constructor nor init ran */
+        free(image);
+    }
 }
