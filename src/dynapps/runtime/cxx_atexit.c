@@ -15,7 +15,7 @@ typedef struct {
     void *object;
 } dynapps_registration_t;
 
-/* Defined by the linker script (templates/iram.ld.j2, xip.ld.j2). */
+/* Defined by the linker script (templates/copy.ld.j2, xip.ld.j2). */
 extern dynapps_registration_t __dynapps_atexit_table[], __dynapps_atexit_table_end[];
 
 /* g++ passes its address to identify "this module"; an app is one module, so only the address
