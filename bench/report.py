@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dynapps import image
 from loadcost import PHASE_MEANING, PHASES
 
 NAMED_PHASES = ("hashing", "copying", "fixing up", "binding")
@@ -382,7 +383,7 @@ def _load_sections(results: dict) -> list[str]:
                  str(r["fixups"]), str(r["imports"]), f"{r['image']:,}", _ratio(r["image"] / r["raw"]),
                  f"{r['elf']:,}", f"{r['image'] / r['elf']:.3f}"] for r in rows]),
         "",
-        "Image overhead: 88-byte header, 32-byte SHA-256, 4 B per fix-up, 8 B per import, 12 B per export, the "
+        f"Image overhead: {image.HEADER_SIZE}-byte header, 32-byte SHA-256, 4 B per fix-up, 8 B per import, 12 B per export, the "
         "names; IRAM code padded to 16 B. The ELF carries debug information, symbols and (--emit-relocs) relocations.",
         "",
         "## Figure 5: RAM held per loaded app (bytes)",

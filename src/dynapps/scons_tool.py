@@ -20,7 +20,7 @@ import SCons.Builder
 import SCons.Errors
 import SCons.Script
 
-from . import (chips, console, emulator, errors, flashing, idf_versions, image, link, native, project, render,
+from . import (chips, console, cxx, emulator, errors, flashing, idf_versions, image, link, native, project, render,
                signing, size, stale, summary, toolchain, wrappers)
 from .contracts import (AppSlot, FlashOptions, ImageSettings, LinkAnalysis, LinkConfig, LinkOutputs, MemoryMap,
                         ProjectPlan)
@@ -46,8 +46,8 @@ IDF_APPS_CMAKE = f"{BUILD_DIR}/idf-apps.cmake"
 OWNED_FOLDERS = (APPS_BUILD, GENERATED, f"{EMULATOR_BUILD}/obj/generated")
 APP_LIST = f"{BUILD_DIR}/app-list.txt"  # the apps of the last build: leftovers are looked for when it changes
 RUN_TIMEOUT_S = 120.0
-STAGE_MODULES = [str(TOOL_DIR / f"{name}.py") for name in ("link", "clib", "elf32", "relocs", "signatures", "csig", "image",
-                                                          "render", "summary", "size", "contracts")]
+STAGE_MODULES = [str(TOOL_DIR / f"{name}.py") for name in ("link", "clib", "cxx", "elf32", "relocs", "signatures", "csig",
+                                                          "image", "render", "summary", "size", "contracts")]
 LINK_TEMPLATES = [str(render.template_path(name)) for name in ("imports.S.j2", "copy.ld.j2", "xip.ld.j2")]
 
 # The construction variable through which each builder receives its contract (contracts.py).
@@ -248,7 +248,7 @@ STEP_COMSTRS = {
     "DYNAPPS_FLASHALLCOMSTR": "FLASH-ALL",
     "DYNAPPS_RUNCOMSTR": "RUN ${SOURCES[0]} on the ${DYNAPPS_RUN_CHIP} emulator",
 }
-QUIET_COMSTRS = {"CCCOMSTR": "CC $SOURCE", "ASPPCOMSTR": "AS $SOURCE", "LINKCOMSTR": "LINK $TARGET",
+QUIET_COMSTRS = {"CCCOMSTR": "CC $SOURCE", "CXXCOMSTR": "CXX $SOURCE", "ASPPCOMSTR": "AS $SOURCE", "LINKCOMSTR": "LINK $TARGET",
                  "INSTALLSTR": "GEN $TARGET"}
 
 
@@ -339,8 +339,9 @@ def _launched(env, compiler: str) -> str:
 def _app_env(env, tools: toolchain.Toolchain, profile: chips.ChipProfile, proj, app: Manifest):
     app_env = env.Clone()
     app_env.Replace(
-        CC=_launched(env, tools.cc), AS=tools.cc, OBJSUFFIX=".o",
+        CC=_launched(env, tools.cc), CXX=_launched(env, tools.cxx), AS=tools.cc, OBJSUFFIX=".o",
         CCFLAGS=tools.app_cflags(profile) + list(proj.cflags) + list(app.cflags),
+        CXXFLAGS=tools.app_cxxflags(),
         ASFLAGS=tools.app_asflags(profile),
         CPPPATH=[f"#{app.directory}", str(native.COMPONENT / "include")],
         CPPDEFINES=list(app.defines),
@@ -353,6 +354,14 @@ def _idf(env) -> idf_versions.IdfRelease:
     return idf_versions.firmware_release(env.get("IDF") or None)
 
 
+def _cxx_runtime(app_env, app: Manifest, out: str) -> list:
+    """A C++ app's copy of dynapps' C++ runtime support (cxx.py), compiled with its C flags; the
+    link takes only the objects the app uses."""
+    if not app.is_cxx:
+        return []
+    return [app_env.Object(f"#{out}/dynapps_{source.stem}.o", str(source))[0] for source in cxx.RUNTIME_SOURCES]
+
+
 def _define_app(env, plan: ProjectPlan, app: Manifest):
     """An app's objects, its link and its image; returns (link analysis node, image node)."""
     proj, profile, tools = plan.project, plan.project.profile, plan.tools
@@ -360,8 +369,9 @@ def _define_app(env, plan: ProjectPlan, app: Manifest):
     app_env = _app_env(env, tools, profile, proj, app)
     out = f"{APPS_BUILD}/{app.name}"
     objects = [app_env.Object(f"#{out}/{Path(src).stem}.o", f"#{src}")[0] for src in app.sources]
-    config = LinkConfig.of(app, slot, profile, tools, plan.firmware, proj)
-    linked = env.DynappsLink(f"#{out}/{app.name}.elf", objects, **{LINK_CONFIG: config})
+    runtime = _cxx_runtime(app_env, app, out)
+    config = LinkConfig.of(app, slot, profile, tools, plan.firmware, proj, tuple(str(node) for node in runtime))
+    linked = env.DynappsLink(f"#{out}/{app.name}.elf", objects + runtime, **{LINK_CONFIG: config})
     env.Depends(linked, STAGE_MODULES + LINK_TEMPLATES)
     key = proj.signing_key_path(env.get("SIGNING_KEY", ""))
     settings = ImageSettings(profile.chip_id, profile.has_fpu, plan.firmware.prefix_ids, app.path, app.version,
