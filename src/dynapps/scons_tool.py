@@ -19,8 +19,8 @@ import SCons.Builder
 import SCons.Errors
 import SCons.Script
 
-from . import (chips, console, emulator, errors, flashing, image, link, native, project, render, stale, summary,
-               toolchain, wrappers)
+from . import (chips, console, emulator, errors, flashing, image, link, native, project, remote, render, stale,
+               summary, toolchain, wrappers)
 from .contracts import (AppSlot, FlashOptions, ImageSettings, LinkAnalysis, LinkConfig, LinkOutputs,
                         ProjectPlan)
 from .errors import DynappsError
@@ -35,11 +35,12 @@ PARTITION_TABLE_BIN = f"{BUILD_DIR}/partition-table.bin"
 EMULATOR_BUILD = f"{BUILD_DIR}/emulator"
 EMULATOR_FLASH = f"{EMULATOR_BUILD}/flash.bin"
 EMULATOR_FIRMWARE = f"{EMULATOR_BUILD}/firmware.elf"
+LIVE_BUILD = f"{EMULATOR_BUILD}/live"  # the emulator firmware built with the live agent (docs/live.md)
 FLASH_RECORD = f"{BUILD_DIR}/flash-record.json"
 # Folders that only hold what this build produces: a file in them that no target of the build
 # makes is a leftover (a removed app's wrappers, objects and image) and is deleted by `apps`.
 # ESP-IDF's build compiles every build/generated/*.c, so a stale wrapper would still be built.
-OWNED_FOLDERS = (APPS_BUILD, GENERATED, f"{EMULATOR_BUILD}/obj/generated")
+OWNED_FOLDERS = (APPS_BUILD, GENERATED, f"{EMULATOR_BUILD}/obj/generated", f"{LIVE_BUILD}/obj/generated")
 APP_LIST = f"{BUILD_DIR}/app-list.txt"  # the apps of the last build: leftovers are looked for when it changes
 RUN_TIMEOUT_S = 120.0
 STAGE_MODULES = [str(TOOL_DIR / f"{name}.py") for name in ("link", "clib", "elf32", "relocs", "signatures", "csig", "image",
@@ -55,6 +56,7 @@ RENDER_CONTEXT = "DYNAPPS_RENDER_CONTEXT"  # the template's variables (a dict: J
 PARTITION_TABLE = "DYNAPPS_PARTITION_TABLE"
 FLASH_OPTIONS = "DYNAPPS_FLASH_OPTIONS"
 APP_NAMES = "DYNAPPS_APP_NAMES"  # {"apps": [names]}: a dict, which SCons signs by its repr
+PUSH_OPTIONS = "DYNAPPS_PUSH_OPTIONS"  # remote.PushOptions
 
 # `scons -h`: what each target does, listed beside the variables.
 TARGETS = {
@@ -64,6 +66,8 @@ TARGETS = {
                   "image, or to the board at PORT",
     "flash-all": "write the ESP-IDF firmware (IDF_BUILD) and every app slot to the board at PORT",
     "run": "build, flash-apps into the emulator's flash image, boot the firmware in the emulator",
+    "live": "boot the emulator firmware with the live agent, its UART on a pty (printed), until Ctrl-C",
+    "push": "build APP and push it into the running firmware's agent at PORT, reload it (no reset)",
 }
 
 
@@ -208,6 +212,18 @@ def _run_action(target, source, env):
     return 0
 
 
+def _live_action(target, source, env):
+    """`live`: the agent firmware (source 0) on the flash image (source 1), UART on a pty."""
+    firmware_elf, flash_image = map(str, source)
+    remote.serve_live(_contract(env, RUN_CHIP, str), Path(firmware_elf), Path(flash_image))
+    return 0
+
+
+def _push_action(target, source, env):
+    remote.push_app(_contract(env, PUSH_OPTIONS, remote.PushOptions))
+    return 0
+
+
 # One line per step; VERBOSE=1 shows the compiler and linker commands in full instead.
 STEP_COMSTRS = {
     "DYNAPPS_LINKCOMSTR": "LINK ${TARGET.filebase}",
@@ -217,6 +233,8 @@ STEP_COMSTRS = {
     "DYNAPPS_FLASHCOMSTR": "FLASH-APPS",
     "DYNAPPS_FLASHALLCOMSTR": "FLASH-ALL",
     "DYNAPPS_RUNCOMSTR": "RUN ${SOURCES[0]} on the ${DYNAPPS_RUN_CHIP} emulator",
+    "DYNAPPS_LIVECOMSTR": "LIVE ${SOURCES[0]} on the ${DYNAPPS_RUN_CHIP} emulator",
+    "DYNAPPS_PUSHCOMSTR": "PUSH ${SOURCES[0]}",
 }
 QUIET_COMSTRS = {"CCCOMSTR": "CC $SOURCE", "ASPPCOMSTR": "AS $SOURCE", "LINKCOMSTR": "LINK $TARGET",
                  "INSTALLSTR": "GEN $TARGET"}
@@ -282,6 +300,7 @@ def _variables():
     variables.Add(*_bool_variable("FORCE", "flash-apps: write every region, whatever build/flash-record.json says", False))
     variables.Add(*_bool_variable("SKIP_FLASHED", "flash-apps: offer every region, write those whose MD5 on the chip differs", False))
     variables.Add("IDF_BUILD", "ESP-IDF build folder flash-all reads", "firmware/build")
+    variables.Add("APP", "push: the app to build and push into the agent at PORT", "")
     variables.Add(*_bool_variable("VERBOSE", "print full commands", False))
     return variables
 
@@ -396,22 +415,24 @@ def _object_name(env, source: Path) -> str:
     return "dynapps/" + source.relative_to(native.ROOT).with_suffix(".o").as_posix()
 
 
-def _emulator_firmware(env, proj, generated):
+def _emulator_firmware(env, proj, generated, agent: bool = False):
     """The firmware the emulator runs, as emulator.build_spec composes it, wired into SCons: its
-    sources (then the generated wrappers and export table) compiled and linked with its script."""
-    spec = emulator.build_spec(proj.profile, proj.emulator_sources, GENERATED)
+    sources (then the generated wrappers and export table) compiled and linked with its script.
+    With `agent`, the live agent's firmware, in its own folder (LIVE_BUILD)."""
+    spec = emulator.build_spec(proj.profile, proj.emulator_sources, GENERATED, agent=agent)
     tools = toolchain.discover(spec.compiler_prefix)
-    script = env.DynappsLinkerScript(f"#{EMULATOR_BUILD}/firmware.ld", env.Value(spec.linker_script))
+    folder = LIVE_BUILD if agent else EMULATOR_BUILD
+    script = env.DynappsLinkerScript(f"#{folder}/firmware.ld", env.Value(spec.linker_script))
     includes = [str(d) for d in spec.include_dirs] + [f"#{d}" for d in spec.project_include_dirs]
     fw_env = env.Clone(CC=tools.cc, AS=tools.cc, OBJSUFFIX=".o", CPPPATH=includes, CPPDEFINES=[],
                        CCFLAGS=list(spec.ccflags), ASFLAGS=list(spec.cflags),
                        LINKFLAGS=spec.link_flags(script[0]), LIBS=[])
     sources = [*spec.dynapps_sources, *(proj.root / source for source in spec.project_sources)]
-    objects = [fw_env.Object(f"#{EMULATOR_BUILD}/obj/{_object_name(env, source)}", str(source))[0]
+    objects = [fw_env.Object(f"#{folder}/obj/{_object_name(env, source)}", str(source))[0]
                for source in sources]
-    objects += [fw_env.Object(f"#{EMULATOR_BUILD}/obj/generated/{node.name[:-2]}.o", node)[0]
+    objects += [fw_env.Object(f"#{folder}/obj/generated/{node.name[:-2]}.o", node)[0]
                 for node in generated if node.name.endswith(".c")]
-    elf = fw_env.Program(f"#{EMULATOR_FIRMWARE}", objects)
+    elf = fw_env.Program(f"#{LIVE_BUILD}/firmware.elf" if agent else f"#{EMULATOR_FIRMWARE}", objects)
     fw_env.Depends(elf, script)
     return elf[0]
 
@@ -425,6 +446,28 @@ def _define_run(env, plan: ProjectPlan, generated: list, flashed) -> None:
     ran = env.DynappsRun(f"#{EMULATOR_BUILD}/run.log", [firmware_elf, flashed], **{RUN_CHIP: plan.project.chip})
     env.AlwaysBuild(ran)
     env.Alias("run", ["apps", ran])
+
+
+def _define_live(env, plan: ProjectPlan, generated: list, flashed, images) -> None:
+    """`live` (the emulator firmware with the agent, on a pty) and `push` (APP to the agent at PORT)."""
+    live_elf = _emulator_firmware(env, plan.project, generated, agent=True)
+    env.Alias("live-firmware", live_elf)
+    served = env.Alias("live", ["apps", live_elf, flashed],
+                       _step(_live_action, "$DYNAPPS_LIVECOMSTR", RUN_CHIP), **{RUN_CHIP: plan.project.chip})
+    env.AlwaysBuild(served)
+    name = env.get("APP", "")
+    if "push" not in SCons.Script.COMMAND_LINE_TARGETS:
+        return
+    by_name = {app.name: node for app, node in zip(plan.apps, images, strict=True)}
+    if name not in by_name:
+        raise DynappsError(f"push needs APP=<name> of an app of the project ({', '.join(sorted(by_name))})"
+                           if not name else f"APP={name}: no such app ({', '.join(sorted(by_name))})")
+    if not env.get("PORT"):
+        raise DynappsError("push needs PORT=<serial port of the agent> (a board's, or the pty `scons live` printed)")
+    options = remote.PushOptions(env["PORT"], str(by_name[name]), str(plan.project.root), int(env["BAUD"]))
+    pushed = env.Alias("push", ["apps", by_name[name]], _step(_push_action, "$DYNAPPS_PUSHCOMSTR", PUSH_OPTIONS),
+                       **{PUSH_OPTIONS: options})
+    env.AlwaysBuild(pushed)
 
 
 def _apps(env):
@@ -447,6 +490,7 @@ def _define_targets(env):
     env.Default("apps")
     flashed = _define_flash_targets(env, plan, table_bin, images)
     _define_run(env, plan, generated, flashed)
+    _define_live(env, plan, generated, flashed, images)
     env.Help(_targets_help(), append=True)
 
 
