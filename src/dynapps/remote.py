@@ -308,9 +308,9 @@ class RemoteFunction:
 
     def __call__(self, *args):
         what = f"{self.app}.{self.signature.name}"
-        self._returns = self._checked(proto.value_type(self.signature.returns), "the returned value")
         self._params = [(p, self._checked(proto.value_type(p.type), f"argument {p.name}"))
                         for p in self.signature.params]
+        self._returns = self._checked(proto.value_type(self.signature.returns), "the returned value")
         if len(args) != len(self._params):
             raise DynappsError(f"{what} takes {len(self._params)} argument(s) ({self.signature}), got {len(args)}")
         registers = proto.Registers(self._device.info.fpu_abi, [], [])

@@ -88,7 +88,9 @@ class LiveEmulator:
         self.result = self.machine.run(timeout_s=LIVE_RUN_LIMIT_S)
 
     def start(self) -> LiveEmulator:
-        self._thread.start()
+        """Start the machine's thread (once: starting a started machine does nothing)."""
+        if self._thread.ident is None:
+            self._thread.start()
         return self
 
     @property
