@@ -115,6 +115,10 @@ bool dynapps_agent_poll(const dynapps_agent_transport_t *transport, uint32_t idl
 /* Forget the session: abort a push, free every host buffer (the next command needs HELLO). */
 void dynapps_agent_reset(void);
 
+/* ESP-IDF port (CONFIG_DYNAPPS_AGENT): start the transport Kconfig chose and the agent's task;
+ * 0 on success (also when it runs already), -1 (logged) otherwise. */
+int dynapps_agent_start(void);
+
 /* CRC-32 (IEEE 802.3, reflected, the one zlib.crc32 computes), continuing from `crc` (0 first). */
 uint32_t dynapps_agent_crc32(uint32_t crc, const void *data, size_t size);
 
