@@ -347,6 +347,34 @@ def test_scons_push_builds_pushes_and_reloads_with_a_progress_line(built):
     assert missing.returncode == 2 and "push needs PORT=" in missing.stderr
 
 
+def test_dynapps_live_serves_on_a_pty_until_ctrl_c(built):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    chip, project = built
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    process = subprocess.Popen([sys.executable, "-m", "dynapps", "live"], cwd=project.root, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        port = None
+        for line in process.stdout:
+            found = re.search(r"LIVE agent on (/dev/pts/\d+) \(PORT=\1\); Ctrl-C stops it", line)
+            if found:
+                port = found.group(1)
+                break
+        assert port, "no LIVE line"
+        with remote.connect(port, project=project.root, on_log=None) as device:
+            assert device.info.chip_id in (5, 18)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 # ---------------------------------------------------------------- the C and Python sides agree
 
 

@@ -3,6 +3,8 @@
     dynapps inspect FILE...    print what a .dapp image holds (= python -m dynapps.inspect)
     dynapps gdb-symbols [FILE] gdb add-symbol-file commands for the loaded apps (docs/debugging.md)
     dynapps decode ADDR...     panic addresses as app, function, file:line (docs/debugging.md)
+    dynapps live [ARGS...]     scons live ARGS, then boot the agent firmware in the emulator, its UART
+                               on a pty, until Ctrl-C (docs/live.md); push with `dynapps push APP=...`
     dynapps ARGS...            scons ARGS on the project in the current folder:
                                dynapps apps | flash-apps | flash-all | run | -c | -h, CHIP=..., PORT=...
 
@@ -40,7 +42,24 @@ def main(argv: list[str]) -> int:
     if argv[:1] in (["gdb-symbols"], ["decode"]):
         from . import debugging
         return debugging.run(argv[0], argv[1:])
+    if argv[:1] == ["live"]:
+        return _live(argv)
     return subprocess.call(scons_command(argv, Path.cwd()), env=os.environ)
+
+
+def _live(argv: list[str]) -> int:
+    """Build with scons, then serve in this process's main thread, where Ctrl-C arrives."""
+    from . import errors, remote
+
+    status = subprocess.call(scons_command(argv, Path.cwd()), env=os.environ)
+    if status != 0:
+        return status
+    try:
+        remote.serve_live(remote.LiveSetup.read(Path.cwd() / remote.LIVE_SETUP))
+    except Exception as error:  # noqa: BLE001 - one `error:` line
+        errors.report(error)
+        return 2
+    return 0
 
 
 def entry() -> None:

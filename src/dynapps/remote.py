@@ -435,19 +435,44 @@ def push_app(options: PushOptions, stream=None) -> LoadedApp:
         return loaded
 
 
-def serve_live(chip: str, firmware_elf: Path, flash_image: Path) -> None:
+LIVE_SETUP = "build/emulator/live/live.json"  # written by `scons live`, read by `dynapps live`
+
+
+@dataclass(frozen=True)
+class LiveSetup:
+    """What `dynapps live` boots: the chip, the agent firmware ELF and the flash image."""
+
+    chip: str
+    firmware: str
+    flash: str
+
+    def write(self, path: Path) -> None:
+        import json
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.__dict__, indent=1) + "\n")
+
+    @classmethod
+    def read(cls, path: Path) -> LiveSetup:
+        import json
+
+        return cls(**json.loads(path.read_text()))
+
+
+def serve_live(setup: LiveSetup) -> None:
     """Boot the agent firmware in the emulator, UART on a new pty, until Ctrl-C."""
     from . import console
     from .emulator.bridge import LiveEmulator
 
-    live = LiveEmulator(chip, firmware_elf, flash_image.read_bytes())
-    live.start()
-    console.say(f"LIVE agent on {live.port} (PORT={live.port}); Ctrl-C stops it")
+    live = LiveEmulator(setup.chip, Path(setup.firmware), Path(setup.flash).read_bytes())
     try:
+        live.start()
+        console.say(f"LIVE agent on {live.port} (PORT={live.port}); Ctrl-C stops it")
         while live.running:
             time.sleep(0.2)
     except KeyboardInterrupt:
         pass
-    result = live.stop()
+    finally:
+        result = live.stop()  # the machine's thread ends before the interpreter does
     if result is not None and result.faults:
         raise DynappsError(f"the live emulator stopped: {result.faults[0]}")

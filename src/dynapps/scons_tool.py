@@ -66,7 +66,8 @@ TARGETS = {
                   "image, or to the board at PORT",
     "flash-all": "write the ESP-IDF firmware (IDF_BUILD) and every app slot to the board at PORT",
     "run": "build, flash-apps into the emulator's flash image, boot the firmware in the emulator",
-    "live": "boot the emulator firmware with the live agent, its UART on a pty (printed), until Ctrl-C",
+    "live": "build the emulator firmware with the live agent; `dynapps live` (./dev live) also boots it, its "
+            "UART on a pty (printed), until Ctrl-C",
     "push": "build APP and push it into the running firmware's agent at PORT, reload it (no reset)",
 }
 
@@ -213,9 +214,11 @@ def _run_action(target, source, env):
 
 
 def _live_action(target, source, env):
-    """`live`: the agent firmware (source 0) on the flash image (source 1), UART on a pty."""
-    firmware_elf, flash_image = map(str, source)
-    remote.serve_live(_contract(env, RUN_CHIP, str), Path(firmware_elf), Path(flash_image))
+    """`live`: what `dynapps live` boots (remote.LiveSetup: the chip, the agent firmware, source 0,
+    and the flash image, source 1), written for it; the serving runs in `dynapps live`'s main
+    thread, where Ctrl-C reaches it (an SCons action runs in a worker thread)."""
+    firmware_elf, flash_image = (Path(str(node)).resolve() for node in source)
+    remote.LiveSetup(_contract(env, RUN_CHIP, str), str(firmware_elf), str(flash_image)).write(Path(str(target[0])))
     return 0
 
 
@@ -233,7 +236,7 @@ STEP_COMSTRS = {
     "DYNAPPS_FLASHCOMSTR": "FLASH-APPS",
     "DYNAPPS_FLASHALLCOMSTR": "FLASH-ALL",
     "DYNAPPS_RUNCOMSTR": "RUN ${SOURCES[0]} on the ${DYNAPPS_RUN_CHIP} emulator",
-    "DYNAPPS_LIVECOMSTR": "LIVE ${SOURCES[0]} on the ${DYNAPPS_RUN_CHIP} emulator",
+    "DYNAPPS_LIVECOMSTR": "LIVE ${SOURCES[0]} for the ${DYNAPPS_RUN_CHIP} emulator: `dynapps live` boots it",
     "DYNAPPS_PUSHCOMSTR": "PUSH ${SOURCES[0]}",
 }
 QUIET_COMSTRS = {"CCCOMSTR": "CC $SOURCE", "ASPPCOMSTR": "AS $SOURCE", "LINKCOMSTR": "LINK $TARGET",
@@ -452,9 +455,10 @@ def _define_live(env, plan: ProjectPlan, generated: list, flashed, images) -> No
     """`live` (the emulator firmware with the agent, on a pty) and `push` (APP to the agent at PORT)."""
     live_elf = _emulator_firmware(env, plan.project, generated, agent=True)
     env.Alias("live-firmware", live_elf)
-    served = env.Alias("live", ["apps", live_elf, flashed],
-                       _step(_live_action, "$DYNAPPS_LIVECOMSTR", RUN_CHIP), **{RUN_CHIP: plan.project.chip})
+    served = env.Command(f"#{remote.LIVE_SETUP}", [live_elf, flashed],
+                         _step(_live_action, "$DYNAPPS_LIVECOMSTR", RUN_CHIP), **{RUN_CHIP: plan.project.chip})
     env.AlwaysBuild(served)
+    env.Alias("live", ["apps", served])
     name = env.get("APP", "")
     if "push" not in SCons.Script.COMMAND_LINE_TARGETS:
         return
