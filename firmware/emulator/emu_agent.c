@@ -41,6 +41,17 @@ static void emu_agent_write(void *context, const uint8_t *data, size_t size)
     }
 }
 
+/* The port's heap: single core, no RTOS, so no lock is needed around it. */
+void *dynapps_agent_port_alloc(size_t size)
+{
+    return dynapps_port_malloc(size);
+}
+
+void dynapps_agent_port_free(void *ptr)
+{
+    dynapps_port_free(ptr);
+}
+
 void dynapps_agent_port_heap(uint32_t free_bytes[DYNAPPS_AGENT_HEAP_KINDS])
 {
     uint32_t heap = (uint32_t)dynapps_emu_heap_free(); /* one heap: data and executable RAM */

@@ -105,9 +105,11 @@ static void get_name(const uint8_t *field, char name[DYNAPPS_NAME_MAX + 1])
 static void push_abort(void)
 {
     agent_push_t *push = &agent.push;
-    dynapps_port_free(push->image);
+    dynapps_agent_port_free(push->image);
     if (push->slot_held) {
+        dynapps_port_lock(); /* the port's slot bookkeeping is the loader's: under its lock */
         dynapps_port_release_slot(&push->slot);
+        dynapps_port_unlock();
     }
     memset(push, 0, sizeof *push);
 }
@@ -116,7 +118,7 @@ void dynapps_agent_reset(void)
 {
     push_abort();
     for (size_t i = 0; i < DYNAPPS_AGENT_MAX_BUFFERS; i++) {
-        dynapps_port_free(agent.buffers[i].data);
+        dynapps_agent_port_free(agent.buffers[i].data);
         agent.buffers[i].data = NULL;
         agent.buffers[i].size = 0;
     }
@@ -191,7 +193,9 @@ static dynapps_agent_err_t do_hello(uint8_t *out, size_t *out_size)
 
 static dynapps_agent_err_t push_begin_xip(agent_push_t *push)
 {
+    dynapps_port_lock(); /* the port's slot bookkeeping is the loader's: under its lock */
     dynapps_err_t err = dynapps_port_find_slot(push->name, &push->slot);
+    dynapps_port_unlock();
     if (err != DYNAPPS_OK) {
         return loader_refused(err);
     }
@@ -229,7 +233,7 @@ static dynapps_agent_err_t do_push_begin(const uint8_t *in, size_t in_size)
     }
     dynapps_agent_err_t result;
     if (push->strategy == DYNAPPS_STRATEGY_IRAM) {
-        push->image = dynapps_port_malloc(push->size);
+        push->image = dynapps_agent_port_alloc(push->size);
         result = push->image ? DYNAPPS_AGENT_OK : DYNAPPS_AGENT_ERR_NO_MEM;
     } else if (push->strategy == DYNAPPS_STRATEGY_XIP) {
         result = push_begin_xip(push);
@@ -467,7 +471,7 @@ static dynapps_agent_err_t do_buf_alloc(const uint8_t *in, size_t in_size, uint8
         return DYNAPPS_AGENT_ERR_TOO_MANY_BUFFERS;
     }
     uint32_t size = get32(in);
-    uint8_t *data = dynapps_port_malloc(size);
+    uint8_t *data = dynapps_agent_port_alloc(size);
     if (!data) {
         return DYNAPPS_AGENT_ERR_NO_MEM;
     }
@@ -527,7 +531,7 @@ static dynapps_agent_err_t do_buf_free(const uint8_t *in, size_t in_size)
     if (!buffer) {
         return DYNAPPS_AGENT_ERR_BAD_BUFFER;
     }
-    dynapps_port_free(buffer->data);
+    dynapps_agent_port_free(buffer->data);
     buffer->data = NULL;
     buffer->size = 0;
     return DYNAPPS_AGENT_OK;

@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "dynapps_port.h"
@@ -14,6 +15,11 @@ extern "C" {
 #endif
 
 #define DYNAPPS_AGENT_HEAP_KINDS 3 /* byte-addressable internal RAM, executable RAM, PSRAM */
+
+/* RAM for a pushed IRAM image and the host's buffers (byte-addressable data RAM, any task, no
+ * loader lock held). NULL when there is none. */
+void *dynapps_agent_port_alloc(size_t size);
+void dynapps_agent_port_free(void *ptr);
 
 /* Free heap bytes of each kind, for HELLO (0 for a kind the chip does not have). */
 void dynapps_agent_port_heap(uint32_t free_bytes[DYNAPPS_AGENT_HEAP_KINDS]);

@@ -107,6 +107,16 @@ static void transport_write(void *context, const uint8_t *data, size_t size)
 
 /* ---------------------------------------------------------------- port hooks */
 
+void *dynapps_agent_port_alloc(size_t size)
+{
+    return heap_caps_malloc(size, MALLOC_CAP_INTERNAL | MALLOC_CAP_8BIT);
+}
+
+void dynapps_agent_port_free(void *ptr)
+{
+    heap_caps_free(ptr);
+}
+
 void dynapps_agent_port_heap(uint32_t free_bytes[DYNAPPS_AGENT_HEAP_KINDS])
 {
     free_bytes[0] = (uint32_t)heap_caps_get_free_size(MALLOC_CAP_INTERNAL | MALLOC_CAP_8BIT);
