@@ -26,8 +26,6 @@ from dynapps.emulator import devices  # noqa: E402
 from dynapps.emulator.bridge import LiveEmulator  # noqa: E402
 from dynapps.errors import DynappsError  # noqa: E402
 
-numpy = pytest.importorskip("numpy")
-
 LIVE_APP = """version: 1.0.0
 description: pushed and edited by tests/test_live.py
 strategy: {strategy}
@@ -116,6 +114,7 @@ def test_push_call_edit_push_call_unload_heap_back(live, app):
     assert (loaded.name, loaded.strategy) == (app, EDITED[app])
     functions = getattr(device.apps, app)
     assert getattr(functions, f"{app}_value")(41) == 42
+    numpy = pytest.importorskip("numpy")
     samples = numpy.arange(-8, 8, dtype=numpy.int16)
     getattr(functions, f"{app}_scale")(samples, len(samples), 3)
     assert samples.tolist() == [3 * v + 1 for v in range(-8, 8)]
@@ -147,9 +146,13 @@ def test_arrays_in_and_out(live):
     assert device.apps.crc.crc32_copy_and_compute(copy, source, len(source)) == zlib.crc32(source[:64])  # its staging
     assert copy == source
     assert device.apps.crc.crc32_compute(source, len(source)) == zlib.crc32(source)
+    numpy = pytest.importorskip("numpy")
     words = numpy.zeros(100, numpy.int32)
     device.apps.abi.abi_fill(words, 100, 7)
     assert words.tolist() == [7 * i - i * i for i in range(100)]
+    strided = numpy.zeros(200, numpy.int32)
+    device.apps.abi.abi_fill(strided[::2], 100, 3)  # a view: written back through it, the gaps untouched
+    assert strided[::2].tolist() == [3 * i - i * i for i in range(100)] and not strided[1::2].any()
     assert device.apps.abi.abi_sum(words, 100) == sum(7 * i - i * i for i in range(100)) & 0xFFFFFFFF
     with pytest.raises(DynappsError, match=r"abi\.abi_sum argument values: a float64 array for int32_t"):
         device.apps.abi.abi_sum(numpy.zeros(4), 4)

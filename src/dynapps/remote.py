@@ -378,8 +378,8 @@ class _ArgumentBuffer:
         if not self.writable or isinstance(self.value, (bytes, str, tuple, memoryview)):
             return
         data = device.read(self.address, self.size)
-        if numpy is not None and isinstance(self.value, numpy.ndarray):
-            self.value.reshape(-1)[:] = numpy.frombuffer(data, dtype="<" + self.element.struct_code)
+        if numpy is not None and isinstance(self.value, numpy.ndarray):  # any layout: copyto writes through
+            numpy.copyto(self.value, numpy.frombuffer(data, dtype="<" + self.element.struct_code).reshape(self.value.shape))
         elif isinstance(self.value, bytearray):
             self.value[:] = data
         elif isinstance(self.value, list):

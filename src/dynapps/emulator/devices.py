@@ -99,7 +99,8 @@ class Uart:
         self.output = bytearray()
         self._echo = echo
         self._link = link
-        self._received = bytearray()
+        self._received = b""  # what the link gave last; bytes before _taken have been read
+        self._taken = 0
         self._unsent = bytearray()
         self.stopped_by_link = False  # the run ended because the link closed
 
@@ -109,20 +110,20 @@ class Uart:
 
     def read(self, uc, offset, size, _):
         if offset == UART_TX_FIFO:
-            if not self._received:
+            if self._taken >= len(self._received):
                 return 0
-            byte = self._received[0]
-            del self._received[0]
-            return byte
+            self._taken += 1
+            return self._received[self._taken - 1]
         if offset == UART_STATUS and self._link is not None:
             self._exchange(uc)
-            return min(len(self._received), UART_RX_FIFO_DEPTH)
+            return min(len(self._received) - self._taken, UART_RX_FIFO_DEPTH)
         return 0  # TX FIFO empty, nothing received
 
     def _exchange(self, uc) -> None:
         self._send_pending()
-        if not self._received:
-            self._received += self._link.receive(UART_IDLE_WAIT_S)
+        if self._taken >= len(self._received):
+            self._received = self._link.receive(UART_IDLE_WAIT_S)
+            self._taken = 0
         if self._link.closed:
             self.stopped_by_link = True
             uc.emu_stop()
