@@ -312,8 +312,13 @@ def test_a_half_written_xip_slot_is_never_run(live):
     assert device.hello().heap_free == heap
 
 
-def test_wrong_firmware_and_bad_push_sequences(live):
+def test_wrong_firmware_and_bad_push_sequences(live, built):
     project, emulator, device = live
+    data = bytearray(image(project, "live"))
+    other = {"esp32c3": (13, "esp32c6"), "esp32p4": (5, "esp32c3")}[built[0]]
+    struct.pack_into("<H", data, 8, other[0])
+    with pytest.raises(DynappsError, match=f"live is built for {other[1]}, the device is {built[0]}"):
+        device.push(bytes(data))
     data = bytearray(image(project, "live"))
     struct.pack_into("<I", data, 56, 0x12345678)
     with pytest.raises(DynappsError, match="built against firmware export table 0x12345678, the device runs"):

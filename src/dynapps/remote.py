@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import chips
 from . import image as image_format
 from . import liveproto as proto
 from .errors import DynappsError
@@ -163,9 +164,11 @@ class Device:
         return _app_record(self.request(proto.PUSH_END, what=what, timeout_s=PUSH_TIMEOUT_S))
 
     def _check_image(self, header: dict, name: str) -> None:
-        if header["chip_id"] != self.info.chip_id:
-            raise DynappsError(f"{self.name}: {name} is built for chip id {header['chip_id']}, the device is "
-                               f"{self.info.chip_id}")
+        image_chip, device_chip = header["chip_id"], self.info.chip_id
+        if image_chip != device_chip:
+            names = chips.chip_names()
+            raise DynappsError(f"{self.name}: {name} is built for {names.get(image_chip, image_chip)}, the device is "
+                               f"{names.get(device_chip, device_chip)}")
         if header["firmware_id"] != self.info.firmware_id:
             raise DynappsError(f"{self.name}: {name} is built against firmware export table "
                                f"{header['firmware_id']:#010x}, the device runs {self.info.firmware_id:#010x}: "
