@@ -383,6 +383,41 @@ def test_dynapps_live_serves_on_a_pty_until_ctrl_c(built):
             process.wait()
 
 
+def test_dynapps_monitor_prints_the_firmware_output(built):
+    import os
+    import select
+    import signal
+    import subprocess
+    import sys
+
+    chip, project = built
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    root = project.root
+    emulator = LiveEmulator(chip, root / "build/emulator/live/firmware.elf", (root / "build/emulator/flash.bin").read_bytes())
+    process = subprocess.Popen([sys.executable, "-m", "dynapps", "monitor", emulator.port], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30  # boot once the monitor has the port open (pyserial drops what came before)
+        while time.monotonic() < deadline and not any(
+                os.path.realpath(f"/proc/{process.pid}/fd/{fd}") == emulator.port
+                for fd in os.listdir(f"/proc/{process.pid}/fd")):
+            time.sleep(0.05)
+        emulator.start()
+        assert select.select([process.stdout], [], [], 30)[0], "no output from dynapps monitor"
+        assert process.stdout.readline().startswith("AGENT ready: protocol 1, heap ")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        emulator.stop()
+    bad = subprocess.run([sys.executable, "-m", "dynapps", "monitor", "/dev/nonexistent-port"], env=env,
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: /dev/nonexistent-port: ")
+    assert "Traceback" not in bad.stderr
+
+
 # ---------------------------------------------------------------- the C and Python sides agree
 
 
@@ -415,6 +450,7 @@ def test_frame_reader_splits_log_lines_from_frames():
     frames = [f for i in range(0, len(data), 3) for f in reader.feed(data[i:i + 3])]
     assert frames == [proto.Frame(proto.HELLO | proto.ANSWER, 7, b"abc")]
     assert lines == ["boot line", "after"]
+    assert proto.FrameReader(lines.append).feed(b"last line\n") == [] and lines[-1] == "last line"  # at once
     assert reader.feed(frame[5:]) == frames
 
 

@@ -93,10 +93,12 @@ class FrameReader:
         frames = []
         while True:
             start = self._pending.find(MAGIC)
-            self._log(bytes(self._pending[:start if start >= 0 else max(len(self._pending) - 1, 0)]))
-            if start < 0:
-                del self._pending[:max(len(self._pending) - 1, 0)]
+            if start < 0:  # all log, but a last byte that may begin the magic
+                keep = 1 if self._pending[-1:] == MAGIC[:1] else 0
+                self._log(bytes(self._pending[:len(self._pending) - keep]))
+                del self._pending[:len(self._pending) - keep]
                 return frames
+            self._log(bytes(self._pending[:start]))
             del self._pending[:start]
             if len(self._pending) < HEADER.size:
                 return frames

@@ -438,6 +438,23 @@ def push_app(options: PushOptions, stream=None) -> LoadedApp:
         return loaded
 
 
+def monitor(port: str, baud: int = DEFAULT_BAUD, stream=None) -> None:
+    """Print the firmware's own output on `port` line by line, until Ctrl-C: what is not an agent
+    frame (the agent's frames, if another host talks to it meanwhile, are left out)."""
+    import serial
+
+    stream = stream or sys.stdout
+    reader = proto.FrameReader(lambda line: (stream.write(line + "\n"), stream.flush()))
+    try:
+        with serial.Serial(port, baud, timeout=0.2) as handle:
+            while True:
+                reader.feed(handle.read(max(1, handle.in_waiting)))
+    except (serial.SerialException, OSError) as error:
+        raise DynappsError(f"{port}: {error}") from None
+    except KeyboardInterrupt:
+        pass
+
+
 LIVE_SETUP = "build/emulator/live/live.json"  # written by `scons live`, read by `dynapps live`
 
 
