@@ -5,9 +5,15 @@ back where it started; corrupted, truncated and replayed frames refused."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import select
 import shutil
+import signal
 import struct
+import subprocess
+import sys
 import time
 import zlib
 
@@ -355,17 +361,25 @@ def test_scons_push_builds_pushes_and_reloads_with_a_progress_line(built):
     assert missing.returncode == 2 and "push needs PORT=" in missing.stderr
 
 
-def test_dynapps_live_serves_on_a_pty_until_ctrl_c(built):
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    chip, project = built
+@contextlib.contextmanager
+def dynapps_command(*args: str, cwd=None, stderr=subprocess.STDOUT):
+    """`python -m dynapps ARGS` running; at the end Ctrl-C must stop it with status 0 (killed if not)."""
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    process = subprocess.Popen([sys.executable, "-m", "dynapps", "live"], cwd=project.root, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen([sys.executable, "-m", "dynapps", *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                               stderr=stderr, text=True)
     try:
+        yield process
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_dynapps_live_serves_on_a_pty_until_ctrl_c(built):
+    chip, project = built
+    with dynapps_command("live", cwd=project.root) as process:
         port = None
         for line in process.stdout:
             found = re.search(r"LIVE agent on (/dev/pts/\d+) \(PORT=\1\); Ctrl-C stops it", line)
@@ -375,43 +389,25 @@ def test_dynapps_live_serves_on_a_pty_until_ctrl_c(built):
         assert port, "no LIVE line"
         with remote.connect(port, project=project.root, on_log=None) as device:
             assert device.info.chip_id in (5, 18)
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=30) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 def test_dynapps_monitor_prints_the_firmware_output(built):
-    import os
-    import select
-    import signal
-    import subprocess
-    import sys
-
     chip, project = built
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     root = project.root
     emulator = LiveEmulator(chip, root / "build/emulator/live/firmware.elf", (root / "build/emulator/flash.bin").read_bytes())
-    process = subprocess.Popen([sys.executable, "-m", "dynapps", "monitor", emulator.port], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 30  # boot once the monitor has the port open (pyserial drops what came before)
-        while time.monotonic() < deadline and not any(
-                os.path.realpath(f"/proc/{process.pid}/fd/{fd}") == emulator.port
-                for fd in os.listdir(f"/proc/{process.pid}/fd")):
-            time.sleep(0.05)
-        emulator.start()
-        assert select.select([process.stdout], [], [], 30)[0], "no output from dynapps monitor"
-        assert process.stdout.readline().startswith("AGENT ready: protocol 1, heap ")
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=30) == 0
+        with dynapps_command("monitor", emulator.port, stderr=subprocess.PIPE) as process:
+            deadline = time.monotonic() + 30  # boot once the monitor has the port (pyserial drops what came before)
+            while time.monotonic() < deadline and not any(
+                    os.path.realpath(f"/proc/{process.pid}/fd/{fd}") == emulator.port
+                    for fd in os.listdir(f"/proc/{process.pid}/fd")):
+                time.sleep(0.05)
+            emulator.start()
+            assert select.select([process.stdout], [], [], 30)[0], "no output from dynapps monitor"
+            assert process.stdout.readline().startswith("AGENT ready: protocol 1, heap ")
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
         emulator.stop()
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     bad = subprocess.run([sys.executable, "-m", "dynapps", "monitor", "/dev/nonexistent-port"], env=env,
                          capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.startswith("error: /dev/nonexistent-port: ")
@@ -460,7 +456,6 @@ def test_connect_to_nothing_is_one_line():
 
 
 def test_no_agent_on_the_port_times_out_with_one_line():
-    import os
     import pty
 
     master, slave = pty.openpty()
