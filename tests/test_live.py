@@ -26,6 +26,9 @@ pytest.importorskip("serial")
 if not shutil.which("riscv64-unknown-elf-gcc"):
     pytest.skip("riscv64-unknown-elf-gcc not installed", allow_module_level=True)
 
+import yaml  # noqa: E402
+
+from dynapps import firmware  # noqa: E402
 from dynapps import liveproto as proto  # noqa: E402
 from dynapps import remote  # noqa: E402
 from dynapps.emulator import devices  # noqa: E402
@@ -107,7 +110,8 @@ def test_hello_describes_the_firmware(live, built):
     assert info.protocol == proto.VERSION
     assert info.fpu_abi == (built[0] == "esp32p4")
     assert info.chip_id == {"esp32c3": 5, "esp32p4": 18}[built[0]]
-    assert info.firmware_id == struct.unpack_from("<I", image(project, "crc"), 56)[0]
+    # the whole export table's id (an image names only the prefix it needs: header offset 56)
+    assert info.firmware_id == firmware.table_id(yaml.safe_load((project.root / "firmware/exports.yaml").read_text())["symbols"])
     assert info.heap_free > 100_000 and info.apps == ()
     assert "AGENT ready" in " ".join(device.log)  # the firmware's own output is forwarded as log lines
 
