@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 from conftest import TOOLS
+from dynapps.contracts import LinkAnalysis
 
 from test_manifest_errors import GOOD_MANIFEST, GOOD_SOURCE, single_error_line
 
@@ -47,7 +48,7 @@ def test_link_analysis_of_another_format_is_one_error_line(empty_project):
     path = empty_project.root / ANALYSIS
     path.write_text(json.dumps({**json.loads(path.read_text()), "format": 0}))
     error = single_error_line(empty_project.scons("apps", check=False))
-    assert error.startswith("link analysis of app adder is format 0, this dynapps reads 1: build again"), error
+    assert error.startswith(f"link analysis of app adder is format 0, this dynapps reads {LinkAnalysis.FORMAT}: build again"), error
 
 
 def test_a_contract_change_rebuilds_its_stage_and_no_other(empty_project):

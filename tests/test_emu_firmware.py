@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, TOOLS
-from dynapps import chips, emulator, project
+from dynapps import chips, emulator, image, project
 from dynapps.emulator import devices
 from emu_support import (ALIASED_CHIPS, ALL_CHIPS, APP_SLOT, FPU_CHIPS, build, build_dir,  # noqa: F401
                          flash_image, machine_for)
@@ -242,7 +242,7 @@ def test_window_reserved_over_holes_left_by_the_firmware(example_project, build_
     slots = _slots(root)
     assert result.uart_text.splitlines() == [
         f"kept {profile.flash_dbus.start + first_free + page:08x}",
-        f"crc cbf43926 fir taps 63 at {profile.flash_ibus.start + slots['fir'][0] + 88:08x}"]
+        f"crc cbf43926 fir taps 63 at {profile.flash_ibus.start + slots['fir'][0] + image.HEADER_SIZE:08x}"]
     # the fillers: the hole (one page), then the rest below the window in one mapping after the probe
     esp_maps = [(vaddr - profile.flash_dbus.start, offset, size) for command, vaddr, offset, size, status
                 in machine.mmu.log if command == emulator.MMU_ESP_MAP and status == 0]

@@ -75,9 +75,9 @@ def test_good_image_shows_name_and_version(tmp_path: Path):
     result = _inspect(str(path))
     assert (result.returncode, result.stderr) == (0, ""), result.stderr
     assert "app         fir 1.2.3" in result.stdout
-    assert "format      v3, chip esp32c3, strategy xip" in result.stdout
+    assert f"format      v{image.FORMAT_VERSION}, chip esp32c3, strategy xip" in result.stdout
     assert "slot        mapped at 0x42200000" in result.stdout
-    assert "fir_init at 0x42200058 (init)" in result.stdout
+    assert f"fir_init at {0x42200000 + image.HEADER_SIZE:#010x} (init)" in result.stdout
 
 
 @pytest.mark.parametrize("case", MALFORMED, ids=list(MALFORMED))

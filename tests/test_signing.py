@@ -14,6 +14,7 @@ import pytest
 
 from conftest import REPO, PROJECT_FILES, Project
 from dynapps import chips, emulator, image, signing
+from dynapps.errors import DynappsError
 
 FIRMWARE = "build/emulator/firmware.elf"
 FLASH = "build/emulator/flash.bin"
@@ -193,3 +194,29 @@ def test_a_signed_image_built_again_is_byte_for_byte_the_same(tmp_path):
     assert {p.name: p.read_bytes() for p in (project.root / "build/apps").glob("*.dapp")} == images
     _machine, result = _run(project)
     assert "DEMO OK: 0 failure(s)" in result.uart_text, result.uart_text
+
+
+def test_pushes_are_checked_like_slots(required):
+    """The live agent loads a pushed image through the loader's own verification: with signing
+    required, a pushed image that was tampered with or stripped of its signature is refused and
+    never runs; the signed one loads and answers (issue 13: "from flash slots and pushes alike")."""
+    from dynapps import remote
+    from dynapps.emulator.bridge import LiveEmulator
+
+    required.scons("live-firmware")
+    raw = (required.root / "build/apps/crc.dapp").read_bytes()
+    live = LiveEmulator("esp32c3", required.root / "build/emulator/live/firmware.elf",
+                            (required.root / FLASH).read_bytes()).start()
+    try:
+        with remote.connect(live.port, project=required.root, on_log=None) as device:
+            for bad, code in ((_rehashed(_flip(raw, image.HEADER_SIZE + 8)), "DYNAPPS_ERR_BAD_SIGNATURE"),
+                              (_flip(raw, len(raw) - 20), "DYNAPPS_ERR_BAD_SIGNATURE"),
+                              (_unsigned(raw), "DYNAPPS_ERR_UNSIGNED")):
+                with pytest.raises(DynappsError, match=code):
+                    device.push(bad)
+                assert device.hello().apps == ()  # nothing of it was loaded
+            assert device.push(raw).name == "crc"
+            assert [a.name for a in device.hello().apps] == ["crc"]
+    finally:
+        result = live.stop()
+    assert not result.faults, result.faults

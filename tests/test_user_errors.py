@@ -137,7 +137,7 @@ def test_sources_with_one_object_name(empty_project, sources, message):
 def test_empty_source_list(empty_project):
     _adder(empty_project, GOOD_MANIFEST + "sources: []\n")
     error = single_error_line(empty_project.scons("apps", check=False))
-    assert error == "apps/adder/app.yaml:4: sources: expected at least one .c or .S file", error
+    assert error == "apps/adder/app.yaml:4: sources: expected at least one .c, .cpp, .cc, .cxx or .S file", error
 
 
 def test_app_folder_without_manifest(empty_project):

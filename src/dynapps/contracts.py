@@ -123,13 +123,14 @@ class LinkConfig:
     cc: str
     arch_flags: tuple[str, ...]
     libc_flags: tuple[str, ...]
+    cxx_runtime: tuple[str, ...] = ()  # C++ apps: objects of runtime/cxx_*.c, linked when used (cxx.py)
 
     @classmethod
     def of(cls, app: Manifest, slot: Slot, profile: ChipProfile, tools: Toolchain, firmware: ExportTable,
-           proj: Project) -> LinkConfig:
+           proj: Project, cxx_runtime: tuple[str, ...] = ()) -> LinkConfig:
         return cls(app.name, app.path, app.strategy, proj.hybrid_threshold, proj.auto_copy, profile.i_d_offset,
                    profile.rodata_delta, slot, ExportSpec.of(app), firmware,
-                   tools.cc, tuple(tools.arch_flags(profile)), tuple(tools.libc_flags()))
+                   tools.cc, tuple(tools.arch_flags(profile)), tuple(tools.libc_flags()), cxx_runtime)
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,7 @@ class SectionSizes:
 @dataclass(frozen=True)
 class LinkAnalysis:
     """What the link found in the linked ELF: the image stage's and the summary's input."""
-    FORMAT = 1  # of <app>.link.json; raised when its shape changes
+    FORMAT = 2  # of <app>.link.json; raised when its shape changes
 
     app: str
     strategy: str  # the one chosen: iram | xip | psram
@@ -195,6 +196,10 @@ class LinkAnalysis:
     align_log2: int
     rodata_delta: int
     slot: Slot
+    init_array_vaddr: int = 0  # static constructors: init_count words in the data segment
+    init_count: int = 0
+    fini_array_vaddr: int = 0  # static destructors, called last first
+    fini_count: int = 0
 
     @property
     def loaded_bytes(self) -> int:

@@ -16,13 +16,13 @@ from pathlib import Path
 
 from . import signing
 from .contracts import ImageSettings, LinkAnalysis
-from .elf32 import SHT_PROGBITS, Elf32
+from .elf32 import SHT_NOBITS, Elf32
 from .errors import DynappsError
 from .manifest import COPIED_STRATEGIES
 
 MAGIC = 0x50504144  # b"DAPP"
 FORMAT_VERSION = 3
-HEADER = struct.Struct("<IHHHBBIIIIIIIIIIIIHH16sHHHH")
+HEADER = struct.Struct("<IHHHBBIIIIIIIIIIIIHH16sHHHHIIII")
 HEADER_SIZE = HEADER.size
 NAME_SIZE = 16  # an ESP-IDF partition label: the loader compares the name with its slot's label
 HASH_SIZE = 32
@@ -36,7 +36,7 @@ EXPORT_FLAG_INIT, EXPORT_FLAG_DEINIT = 1, 2
 EXPORT_FLAG_NAMES = {EXPORT_FLAG_INIT: "init", EXPORT_FLAG_DEINIT: "deinit"}
 ALIGN_LOG2_RANGE = range(2, 13)  # the loader's IRAM alignment bounds (4 B .. 4 KiB)
 ADDRESS_SPACE = 1 << 32
-assert HEADER_SIZE == 88
+assert HEADER_SIZE == 104
 
 
 @dataclass
@@ -58,6 +58,10 @@ class Image:
     name: str = ""  # the app's name: the label of the slot it loads from
     version: tuple = (0, 0, 0)  # the manifest's major.minor.patch
     exports_count: int = 0  # the prefix of the firmware's export table the imports need
+    init_array_vaddr: int = 0  # static constructors: init_count words in the data segment
+    init_count: int = 0
+    fini_array_vaddr: int = 0  # static destructors, called last first
+    fini_count: int = 0
     format_version: int = FORMAT_VERSION
     sha256: bytes = b""
     signature: bytes = b""  # written as it is (a test's tampering), unless to_bytes signs anew
@@ -70,6 +74,10 @@ class Image:
             return len(self.code)
         align = 1 << self.align_log2
         return -(-len(self.code) // align) * align
+
+    def call_arrays(self) -> tuple[int, int, int, int]:
+        """The header's last four fields, in their order."""
+        return self.init_array_vaddr, self.init_count, self.fini_array_vaddr, self.fini_count
 
     def to_bytes(self, *, checked: bool = True, sign=None) -> bytes:
         """The image file, signed by `sign` (digest -> 64-byte signature) when given, else with
@@ -93,7 +101,8 @@ class Image:
                              self.align_log2, image_size, len(self.code), len(self.data), self.bss_size,
                              self.code_vaddr, self.data_vaddr, len(self.fixups), len(self.imports),
                              self.import_slots_vaddr, len(self.exports), len(strtab), self.exports_id, flags,
-                             self.exports_count, self.name.encode("ascii", "replace"), *self.version, 0)
+                             self.exports_count, self.name.encode("ascii", "replace"), *self.version, 0,
+                             *self.call_arrays())
         hashed = header + body
         digest = hashlib.sha256(hashed).digest()
         if not signed:
@@ -130,6 +139,7 @@ def _problems(img: Image):
     yield from _fixup_problems(img)
     yield from _import_problems(img)
     yield from _export_problems(img)
+    yield from _call_array_problems(img)
 
 
 def _fits(value: int, bits: int) -> bool:
@@ -229,6 +239,31 @@ def _export_problems(img: Image):
         seen |= flags
 
 
+def _call_array_problems(img: Image):
+    """Constructor and destructor arrays: 4-aligned words inside the data segment, each the address
+    of a function in the code segment; in a copied (IRAM or PSRAM) image each word has its fix-up."""
+    data_end, code_end = img.data_vaddr + len(img.data), img.code_vaddr + len(img.code)
+    fixups = set(img.fixups)
+    for kind, vaddr, count in (("constructor", img.init_array_vaddr, img.init_count),
+                               ("destructor", img.fini_array_vaddr, img.fini_count)):
+        if not (_fits(vaddr, 32) and _fits(count, 32)):
+            yield f"{kind} array at {vaddr} with {count} entries does not fit 32 bits"
+            continue
+        if count == 0:
+            continue  # the address means nothing
+        if vaddr % 4 or not img.data_vaddr <= vaddr <= vaddr + 4 * count <= data_end:
+            yield (f"{count} {kind}s at {vaddr:#x} are not 4-aligned words inside the data segment "
+                   f"[{img.data_vaddr:#x}, {data_end:#x})")
+            continue
+        for at in range(vaddr, vaddr + 4 * count, 4):
+            offset = at - img.data_vaddr
+            entry = struct.unpack_from("<I", img.data, offset)[0]
+            if not img.code_vaddr <= entry < code_end:
+                yield f"{kind} at {at:#x} calls {entry:#x}, outside the code segment [{img.code_vaddr:#x}, {code_end:#x})"
+            if img.strategy in COPIED_STRATEGIES and img.code_span + offset not in fixups:
+                yield f"{kind} at {at:#x} has no fix-up: it would call its link address"
+
+
 # ---- reading ------------------------------------------------------------------------------------
 
 def read(data: bytes, source: str = "image") -> Image:
@@ -248,7 +283,7 @@ def read(data: bytes, source: str = "image") -> Image:
     signature_size = SIGNATURE_SIZE if struct.unpack_from("<H", data, 60)[0] & FLAG_SIGNED else 0
     (_magic, _version, _header_size, chip_id, strategy, align_log2, image_size, code_size, data_size, bss_size,
      code_vaddr, data_vaddr, fixup_count, import_count, import_slots, export_count, strtab_size, exports_id,
-     flags, exports_count, raw_name, major, minor, patch, reserved2) = HEADER.unpack_from(data)
+     flags, exports_count, raw_name, major, minor, patch, reserved2, *call_arrays) = HEADER.unpack_from(data)
     if reserved2:
         raise fail("reserved header fields are not 0")
     if image_size > len(data):
@@ -294,7 +329,7 @@ def read(data: bytes, source: str = "image") -> Image:
                 import_slots, exports_id, flags, fixups,
                 [(name(o, f"import {n}"), i) for n, (o, i) in enumerate(raw_imports)],
                 [(name(o, f"export {n}"), v, f) for n, (o, v, f) in enumerate(raw_exports)],
-                _header_name(raw_name, fail), (major, minor, patch), exports_count, version, digest,
+                _header_name(raw_name, fail), (major, minor, patch), exports_count, *call_arrays, version, digest,
                 data[hash_at + HASH_SIZE:image_size])
     for problem in _problems(img):
         raise fail(problem)
@@ -310,14 +345,14 @@ def _header_name(raw: bytes, fail) -> str:
 
 
 def segment_bytes(elf_path: str, start: int, end: int, alias_delta: int = 0) -> bytes:
-    """The bytes of [start, end) as the ELF's allocated PROGBITS sections lay them out; sections
+    """The bytes of [start, end) as the ELF's allocated sections with contents lay them out; sections
     linked at `alias_delta` from that range (XIP rodata at its data-bus address) count as in it.
     A section that starts inside the range must end inside it: the segment sizes come from the
     link analysis, and a longer section would silently grow the segment past them."""
     buffer = bytearray(end - start)
     elf = Elf32(elf_path)
     for section in elf.sections:
-        if not section.allocated or section.type != SHT_PROGBITS:
+        if not section.allocated or section.type == SHT_NOBITS:  # PROGBITS, or INIT_ARRAY when .data holds only that
             continue
         address = section.addr
         if alias_delta and start + alias_delta <= address < end + alias_delta:
@@ -373,6 +408,10 @@ def from_link(analysis: LinkAnalysis, elf_path: str, chip_id: int, has_fpu: bool
         exports=[(entry.name, entry.vaddr, entry.flags) for entry in analysis.exports],
         name=analysis.app,
         version=parse_version(version),
+        init_array_vaddr=analysis.init_array_vaddr if analysis.init_count else 0,
+        init_count=analysis.init_count,
+        fini_array_vaddr=analysis.fini_array_vaddr if analysis.fini_count else 0,
+        fini_count=analysis.fini_count,
     )
 
 
@@ -423,6 +462,9 @@ def describe(image: Image, chip_names: dict) -> str:
     if image.strategy == "xip":
         lines.insert(2, f"slot        mapped at {image.code_vaddr - HEADER_SIZE:#010x} (where it was linked)")
     lines += [f"  [{slot}] {name} = firmware symbol #{index}" for slot, (name, index) in enumerate(image.imports)]
+    lines += [f"{kind:11} {count}" + (f" at {vaddr:#010x}" if count else "")
+              for kind, vaddr, count in (("ctors", image.init_array_vaddr, image.init_count),
+                                         ("dtors", image.fini_array_vaddr, image.fini_count))]
     lines.append(f"exports     {len(image.exports)}")
     lines += [f"  {name} at {vaddr:#010x}" + (f" ({EXPORT_FLAG_NAMES[f]})" if f in EXPORT_FLAG_NAMES else "")
               for name, vaddr, f in image.exports]

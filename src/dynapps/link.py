@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import clib, image, relocs, render, signatures
+from . import clib, cxx, image, relocs, render, signatures
 from .manifest import COPIED_STRATEGIES
 from .contracts import ExportSymbol, Import, LinkAnalysis, LinkConfig, LinkOutputs, SectionSizes
 from .elf32 import SHN_ABS, SHN_UNDEF, STT_FUNC, STT_SECTION, Elf32
@@ -71,10 +71,11 @@ def _auto_reason(size: int, threshold: int, strategy: str) -> str:
     return f"auto: {size} B code+data {relation} threshold {threshold} B{why}"
 
 
-# Sections an image can't carry: constructors would silently never run, TLS has no thread block.
+# Sections an image can't carry: the loader runs .init_array and .fini_array only (GCC for RISC-V
+# emits nothing else for constructors), TLS has no thread block.
 _UNSUPPORTED = {
-    (".init_array", ".fini_array", ".ctors", ".dtors", ".preinit_array"):
-        "constructors/destructors are not supported: use the manifest's init/deinit",
+    (".ctors", ".dtors", ".preinit_array"):
+        "only .init_array and .fini_array constructors/destructors are run",
     (".tdata", ".tbss"): "thread-local storage is not supported",
 }
 
@@ -187,13 +188,25 @@ def _first_error(stderr: str) -> str:
 
 
 def link(config: LinkConfig, objects: list[str], outputs: LinkOutputs, log=None) -> LinkAnalysis:
-    """Link `objects` into outputs.elf and write the analysis to outputs.analysis."""
+    """Link `objects` into outputs.elf and write the analysis to outputs.analysis. Objects listed
+    in config.cxx_runtime are linked only when the app's own objects need them."""
+    objects = [path for path in objects if path not in config.cxx_runtime]
     facts = object_facts(objects)
     check_object_sections(config, facts)
+    cxx.check(config.app, facts.undefined, config.firmware.symbols, config.firmware.path)
+    cxx.check_extern_c(config, facts.defined)
+    atexit_calls = _call_sites(facts, cxx.ATEXIT)
+    runtime = cxx.needed_runtime({path: object_facts([path]).defined for path in config.cxx_runtime}, facts.undefined)
+    if runtime:
+        objects += runtime
+        facts = object_facts(objects)
+        for name in cxx.LINKER_SCRIPT_SYMBOLS:
+            facts.undefined.pop(name, None)
     libgcc, library = libgcc_symbols(config.cc, list(config.arch_flags)), c_library(config)
     check_export_names(config, libgcc, library)
     resolved = plan_imports(config, facts, libgcc, library)
-    analysis = _link_for_strategy(config, facts, objects, outputs, resolved, log)
+    extra = {"atexit_slots": cxx.atexit_slots(atexit_calls, runtime)}
+    analysis = _link_for_strategy(config, facts, objects, outputs, resolved, extra, log)
     check_data_imports(config, facts, library, resolved, outputs.elf)
     signatures.check(outputs.elf, config.app, config.manifest, list(config.exports.exports),
                      config.exports.lifecycle())
@@ -201,8 +214,14 @@ def link(config: LinkConfig, objects: list[str], outputs: LinkOutputs, log=None)
     return analysis
 
 
+def _call_sites(facts: ObjectFacts, name: str) -> int:
+    """How many relocations in the objects reference `name` (with -mno-relax: one per call)."""
+    return sum(1 for path, _section, _kind, index, _addend in facts.relocations
+               if facts.files[path].symbol(index).name == name)
+
+
 def _link_for_strategy(config: LinkConfig, facts: ObjectFacts, objects: list[str], outputs: LinkOutputs,
-                       resolved: clib.Plan, log) -> LinkAnalysis:
+                       resolved: clib.Plan, extra: dict, log) -> LinkAnalysis:
     """With strategy auto the app is linked as a copied blob first (IRAM, or PSRAM when the project
     says apps.auto_copy: psram); if that is at or above the hybrid threshold it is linked again as
     an XIP image. C library code built for fixed addresses (medlow) can only go into an XIP image."""
@@ -215,26 +234,27 @@ def _link_for_strategy(config: LinkConfig, facts: ObjectFacts, objects: list[str
                            f"-mcmodel=medlow), which an {setting.upper()} blob can't relocate: use strategy xip or "
                            f"auto, or add {_it_or_them(fixed)} to {config.firmware.path} to call the firmware's copy")
     if fixed:
-        analysis = _link_as(config, facts, objects, outputs, resolved, "xip", log)
+        analysis = _link_as(config, facts, objects, outputs, resolved, "xip", extra, log)
         return analysis.because(f"auto: C library code for fixed addresses ({', '.join(fixed)})")
     first = config.auto_copy if setting == "auto" else setting
-    analysis = _link_as(config, facts, objects, outputs, resolved, first, log)
+    analysis = _link_as(config, facts, objects, outputs, resolved, first, extra, log)
     if setting != "auto":
         return analysis.because(f"manifest: strategy: {setting}")
     size = analysis.loaded_bytes
     if size >= threshold:
-        analysis = _link_as(config, facts, objects, outputs, resolved, "xip", log)
+        analysis = _link_as(config, facts, objects, outputs, resolved, "xip", extra, log)
     return analysis.because(_auto_reason(size, threshold, analysis.strategy))
 
 
 def _link_as(config: LinkConfig, facts: ObjectFacts, objects: list[str], outputs: LinkOutputs,
-             resolved: clib.Plan, strategy: str, log) -> LinkAnalysis:
+             resolved: clib.Plan, strategy: str, extra: dict, log) -> LinkAnalysis:
+    """`extra`: what the linker script needs besides the addresses (the __cxa_atexit table's size)."""
     imports = resolved.imports
     check_object_relocations(config, facts, strategy)
     cc, arch = config.cc, list(config.arch_flags)
     addresses = layout_addresses(config, strategy)
     context = {"app": config.app, "manifest": config.manifest, "exports_file": config.firmware.path,
-               "imports": imports, "align": IRAM_ALIGN, "strategy": strategy, **addresses}
+               "imports": imports, "align": IRAM_ALIGN, "strategy": strategy, **addresses, **extra}
     Path(outputs.stubs).write_text(render.render("imports.S.j2", **context))
     template = "copy.ld.j2" if strategy in COPIED_STRATEGIES else f"{strategy}.ld.j2"
     Path(outputs.script).write_text(render.render(template, **context))
@@ -296,6 +316,7 @@ def analyse(config: LinkConfig, elf_path: str, strategy: str, addresses: dict, i
         data_size=data_end - data_vaddr,
         bss_size=bss_end - data_end,
         import_slots_vaddr=symbols["__dynapps_imports"].value,
+        **_call_arrays(symbols),
         imports=tuple(Import(name, config.firmware.index(name)) for name in imports),
         exports=_exports(config, symbols),
         fixups=tuple(_fixups(config, elf, strategy, (code_vaddr, code_size, data_vaddr))),
@@ -321,6 +342,15 @@ def _check_sections(config: LinkConfig, elf: Elf32) -> None:
         if section.allocated and section.addralign > IRAM_ALIGN:
             raise DynappsError(f"app {config.app}: section {section.name} needs {section.addralign}-byte "
                                f"alignment; images guarantee {IRAM_ALIGN}")
+
+
+def _call_arrays(symbols: dict) -> dict:
+    """Where the linker script put the constructor and destructor arrays, and their lengths."""
+    arrays = {}
+    for kind in ("init", "fini"):
+        start, end = symbols[f"__dynapps_{kind}_array"].value, symbols[f"__dynapps_{kind}_array_end"].value
+        arrays[f"{kind}_array_vaddr"], arrays[f"{kind}_count"] = start, (end - start) // 4
+    return arrays
 
 
 def fixup_offset(address: int, code_vaddr: int, code_size: int, data_vaddr: int) -> int:

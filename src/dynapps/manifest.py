@@ -9,6 +9,16 @@ from pathlib import Path
 from . import csig, project, yamlfile
 from .errors import DynappsError
 from .schema import Section
+from .toolchain import CXX_SUFFIXES
+
+SOURCE_SUFFIXES = (".c", *CXX_SUFFIXES, ".S")
+DEFAULT_SOURCE_SUFFIXES = (".c", *CXX_SUFFIXES)  # every one of these in the folder, unless `sources` lists them
+# Flags a C++ app can't have: an image carries no unwind tables, personality routine or type_info
+# (docs/manifest.md, "C++ sources").
+_CXX_REFUSED_FLAGS = {
+    "-fexceptions": "C++ exceptions need an unwinder and __gxx_personality_v0, which an image can't carry",
+    "-frtti": "RTTI (typeid, dynamic_cast) needs the C++ library's type_info classes, which an image can't carry",
+}
 
 STRATEGIES = ("auto", "iram", "xip", "psram")
 # Strategies whose image is a relocatable blob, copied into RAM at load and fixed up there:
@@ -52,6 +62,12 @@ class Manifest:
     init_line: int = 1  # manifest lines of init and deinit, for the checks against the code
     deinit_line: int = 1
 
+    @property
+    def is_cxx(self) -> bool:
+        """Some of its sources are C++: it is compiled with g++'s flags and linked with the
+        C++ runtime support (docs/manifest.md, "C++ sources")."""
+        return any(source.endswith(CXX_SUFFIXES) for source in self.sources)
+
 
 def load(root: Path, app_dir: Path) -> Manifest:
     relative_dir = app_dir.relative_to(root).as_posix()
@@ -73,6 +89,11 @@ def load(root: Path, app_dir: Path) -> Manifest:
     if init and init == deinit:
         raise top.error("deinit", f"'{deinit}' is also the init function: the loader would call it as "
                                   "int f(void) after loading and as void f(void) before unloading")
+    sources = _files(root, app_dir, top, "sources", suffixes=SOURCE_SUFFIXES,
+                     default=sorted(p.name for p in app_dir.iterdir() if p.suffix in DEFAULT_SOURCE_SUFFIXES))
+    cflags = top.strings("cflags", default=[])
+    if any(source.endswith(CXX_SUFFIXES) for source in sources):
+        _check_cxx_flags(cflags, path)
     return Manifest(
         name=name,
         path=path,
@@ -80,8 +101,7 @@ def load(root: Path, app_dir: Path) -> Manifest:
         version=top.string("version", default="0.0.0", pattern=r"\d+\.\d+\.\d+",
                            expected="a version such as 1.2.0"),
         description=top.string("description", default=""),
-        sources=_files(root, app_dir, top, "sources",
-                       default=sorted(p.name for p in app_dir.glob("*.c")), suffixes=(".c", ".S")),
+        sources=sources,
         headers=headers,
         strategy=top.choice("strategy", STRATEGIES, default="auto"),
         exports=exports,
@@ -89,7 +109,7 @@ def load(root: Path, app_dir: Path) -> Manifest:
         deinit=deinit,
         flash_limit=limits.size("flash", minimum=0x1000, multiple=0x1000),
         ram_limit=limits.size("ram", minimum=16, multiple=16),
-        cflags=tuple(f for f, _ in top.strings("cflags", default=[])),
+        cflags=tuple(f for f, _ in cflags),
         defines=tuple(d for d, _ in top.strings("defines", default=[], pattern=r"[A-Za-z_]\w*(=.*)?",
                                                   expected="NAME or NAME=value")),
         name_line=top.mapping.line_of("name") if top.has("name") else 1,
@@ -103,15 +123,15 @@ def _files(root: Path, app_dir: Path, top: Section, key: str, default, suffixes=
     entries = top.strings(key, default=None)
     if entries is None:
         if key == "sources" and not default:
-            raise DynappsError("no C sources: add .c files to the app folder or list them under 'sources'",
-                               top.path, 1)
+            raise DynappsError("no C or C++ sources: add .c or .cpp files to the app folder or list them "
+                               "under 'sources'", top.path, 1)
         entries = [(name, top.mapping.line) for name in default]
     elif key == "sources" and not entries:
-        raise top.error(key, f"expected at least one {' or '.join(suffixes)} file")
+        raise top.error(key, f"expected at least one {_either(suffixes)} file")
     result = []
     for name, line in entries:
         if suffixes and not name.endswith(suffixes):
-            raise DynappsError(f"{key}: expected a {' or '.join(suffixes)} file, got '{name}'", top.path, line)
+            raise DynappsError(f"{key}: expected a {_either(suffixes)} file, got '{name}'", top.path, line)
         relative = project.relative_path(root, app_dir, name)
         if relative is None:
             raise DynappsError(project.outside_message(key, name, root, app_dir), top.path, line)
@@ -122,6 +142,17 @@ def _files(root: Path, app_dir: Path, top: Section, key: str, default, suffixes=
             _check_object_name(result, relative, name, top.path, line)
         result.append(relative)
     return tuple(result)
+
+
+def _either(suffixes) -> str:
+    return ", ".join(suffixes[:-1]) + f" or {suffixes[-1]}"
+
+
+def _check_cxx_flags(cflags: list[tuple[str, int]], path: str) -> None:
+    for flag, line in cflags:
+        if flag in _CXX_REFUSED_FLAGS:
+            raise DynappsError(f"cflags: {flag}: {_CXX_REFUSED_FLAGS[flag]} (C++ apps are built with "
+                               f"-fno-{flag[2:]}; docs/manifest.md, \"C++ sources\")", path, line)
 
 
 def _check_object_name(earlier: list[str], relative: str, name: str, path: str, line: int) -> None:
@@ -224,7 +255,7 @@ def _check_folders_without_manifest(root: Path, manifests: list[Manifest]) -> No
     folders = sorted(p for p in (root / "apps").glob("*/") if not (p / "app.yaml").exists())
     for folder in folders:
         relative = folder.relative_to(root).as_posix()
-        sources = sorted(p.name for p in folder.iterdir() if p.suffix in (".c", ".S") and p.is_file())
+        sources = sorted(p.name for p in folder.iterdir() if p.suffix in SOURCE_SUFFIXES and p.is_file())
         if not sources or any(f"{relative}/{name}" in listed for name in sources):
             continue
         misnamed = sorted(p.name for p in folder.iterdir() if re.fullmatch(r"app\.ya?ml.*", p.name, re.I))

@@ -51,6 +51,12 @@ def _text(value) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _is_mangled(die) -> bool:
+    """A C++ function that is not extern "C" (a namespace's run(), an overload): its symbol is
+    its linkage name, so it is not the export of that name."""
+    return "DW_AT_linkage_name" in die.attributes or "DW_AT_MIPS_linkage_name" in die.attributes
+
+
 class _Dwarf:
     """The DIEs of one ELF: subprograms by name, typedefs by name, and type resolution."""
 
@@ -60,7 +66,7 @@ class _Dwarf:
             for die in unit.iter_DIEs():
                 name = _text(_attr(die, "DW_AT_name"))
                 if die.tag == "DW_TAG_subprogram" and name and _attr(die, "DW_AT_external") and \
-                        not _attr(die, "DW_AT_declaration"):
+                        not _attr(die, "DW_AT_declaration") and not _is_mangled(die):
                     self.functions[name] = die
                 elif die.tag == "DW_TAG_typedef" and name:
                     self.typedefs.setdefault(name, die)

@@ -28,6 +28,12 @@ APP_CFLAGS = ["-mcmodel=medany", "-mno-relax", "-fno-pic", "-ffunction-sections"
               "-fno-common", "-fno-builtin-malloc", "-fno-builtin-printf", "-fno-builtin-fprintf",
               "-fno-builtin-fputs", "-g", "-Wall", "-Wextra"]
 APP_ASFLAGS = ["-mno-relax", "-g"]
+# C++ sources (.cpp/.cc/.cxx), on top of APP_CFLAGS (docs/manifest.md, "C++ sources"): an image
+# has no unwinder and no type_info, so no exceptions and no RTTI; a function-local static is
+# initialised without the __cxa_guard_* locks the firmware does not provide; and a `new` that
+# gets NULL from the firmware's malloc constructs nothing and yields NULL (no std::bad_alloc).
+APP_CXXFLAGS = ["-fno-exceptions", "-fno-rtti", "-fno-threadsafe-statics", "-fcheck-new"]
+CXX_SUFFIXES = (".cpp", ".cc", ".cxx")
 
 
 def debian_arch_flags(profile: ChipProfile) -> list[str]:
@@ -48,6 +54,11 @@ class Toolchain:
     def cc(self) -> str:
         return self.tool("gcc")
 
+    @property
+    def cxx(self) -> str:
+        """The C++ driver beside gcc (Debian's gcc-riscv64-unknown-elf ships it)."""
+        return self.tool("g++")
+
     def arch_flags(self, profile: ChipProfile) -> list[str]:
         if self.kind == "esp-idf":
             return [f"-march={profile.march}", f"-mabi={profile.mabi}"]
@@ -60,6 +71,10 @@ class Toolchain:
     def app_cflags(self, profile: ChipProfile) -> list[str]:
         """What every app's C sources are compiled with, before the project's and the app's own."""
         return self.arch_flags(profile) + self.libc_flags() + APP_CFLAGS
+
+    def app_cxxflags(self) -> list[str]:
+        """What C++ sources get besides app_cflags (SCons puts them before CCFLAGS)."""
+        return list(APP_CXXFLAGS)
 
     def app_asflags(self, profile: ChipProfile) -> list[str]:
         """.S sources: the same ISA and ABI as the C objects."""

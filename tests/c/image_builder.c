@@ -122,6 +122,10 @@ static dynapps_image_header_t make_header(const ib_spec_t *s, size_t size)
     h.version_major = s->version[0];
     h.version_minor = s->version[1];
     h.version_patch = s->version[2];
+    h.init_array_vaddr = s->init_array_vaddr;
+    h.init_count = s->init_count;
+    h.fini_array_vaddr = s->fini_array_vaddr;
+    h.fini_count = s->fini_count;
     return h;
 }
 

@@ -44,6 +44,10 @@ typedef struct {
     uint32_t import_slots_vaddr;
     const ib_export_t *exports;
     uint32_t export_count;
+    uint32_t init_array_vaddr; /* static constructors: init_count words in the data */
+    uint32_t init_count;
+    uint32_t fini_array_vaddr; /* static destructors */
+    uint32_t fini_count;
 } ib_spec_t;
 
 /* File offsets of each part, computed from a header. */

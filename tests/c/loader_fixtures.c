@@ -31,9 +31,19 @@ const dynapps_firmware_t dynapps_firmware = {FW_ID, 3, fw_symbols, fw_prefix_ids
 call_record_t calls;
 refusal_record_t refusals;
 
+static void log_call(char kind, uintptr_t address)
+{
+    if (calls.count < CALL_LOG_DEPTH) {
+        calls.kinds[calls.count] = kind;
+        calls.addrs[calls.count] = (uint32_t)address;
+    }
+    calls.count++;
+}
+
 int dynapps_call_init(uintptr_t address)
 {
     CHECK(!host_port_lock_held()); /* documented: init runs without the loader lock */
+    log_call('i', address);
     calls.init_calls++;
     calls.init_addr = address;
     return calls.init_result;
@@ -42,6 +52,7 @@ int dynapps_call_init(uintptr_t address)
 void dynapps_call_deinit(uintptr_t address)
 {
     CHECK(!host_port_lock_held());
+    log_call('v', address);
     calls.deinit_calls++;
     calls.deinit_addr = address;
 }

@@ -30,9 +30,15 @@
 extern uint8_t fw_signing_key[DYNAPPS_SIGNING_KEY_SIZE]; /* dynapps_firmware.signing_key */
 
 /* What the core would have called (loader_fixtures.c). */
+#define CALL_LOG_DEPTH 8
 typedef struct {
     int init_calls, deinit_calls, init_result;
     uintptr_t init_addr, deinit_addr;
+    /* Every call, in order: 'i' init, 'v' a void (void) function (deinit, constructor, destructor),
+     * with the low 32 bits of its address (a fixed-up array entry holds no more). */
+    char kinds[CALL_LOG_DEPTH + 1];
+    uint32_t addrs[CALL_LOG_DEPTH];
+    int count;
 } call_record_t;
 
 extern call_record_t calls;

@@ -56,6 +56,12 @@
     X(test_xip_image_linked_elsewhere) \
     X(test_identity_error_order) \
     X(test_refusal_names_its_rule) \
+    X(test_call_arrays_iram) \
+    X(test_call_arrays_psram) \
+    X(test_call_arrays_xip) \
+    X(test_call_arrays_after_failed_init) \
+    X(test_call_arrays_bad_range) \
+    X(test_call_array_entry_outside_code) \
 
 #define LOADER_TEST_DECLARATION(name) void name(void);
 LOADER_TESTS(LOADER_TEST_DECLARATION)

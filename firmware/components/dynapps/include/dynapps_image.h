@@ -4,7 +4,7 @@
  * Written by src/dynapps/image.py; read by the loader core.
  * Everything is little-endian. The file is:
  *
- *   [header 88][code segment][data segment][fix-ups][imports][exports][strtab][SHA-256 32]
+ *   [header 104][code segment][data segment][fix-ups][imports][exports][strtab][SHA-256 32]
  *   [signature 64, only with DYNAPPS_IMAGE_FLAG_SIGNED]
  *
  * every part starting on a 4-byte boundary. The SHA-256 covers every byte before it; the
@@ -16,7 +16,7 @@
 
 #define DYNAPPS_IMAGE_MAGIC 0x50504144u /* "DAPP" read as a little-endian word */
 #define DYNAPPS_IMAGE_FORMAT_VERSION 3u
-#define DYNAPPS_IMAGE_HEADER_SIZE 88u
+#define DYNAPPS_IMAGE_HEADER_SIZE 104u
 #define DYNAPPS_IMAGE_NAME_SIZE 16u /* an ESP-IDF partition label: the app's slot is named so */
 #define DYNAPPS_IMAGE_HASH_SIZE 32u
 #define DYNAPPS_IMAGE_SIGNATURE_SIZE 64u  /* ECDSA P-256: r || s, each 32 bytes big-endian */
@@ -67,6 +67,16 @@ typedef struct {
     uint16_t version_minor;
     uint16_t version_patch;
     uint16_t reserved2; /* 0 */
+    /* Version 3: static constructors and destructors (C++ static objects, C's
+     * __attribute__((constructor))). Each array is `count` words in the data segment, each the
+     * link address of a void (void) function in the code segment (a copied image, IRAM or PSRAM, fixes them up
+     * like any pointer). The loader calls the init array in order after placing the app, before
+     * its init; the fini array last entry first at unload, after its deinit. count 0: the
+     * address means nothing. */
+    uint32_t init_array_vaddr;
+    uint32_t init_count;
+    uint32_t fini_array_vaddr;
+    uint32_t fini_count;
 } dynapps_image_header_t;
 
 /*

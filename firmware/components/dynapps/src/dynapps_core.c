@@ -238,6 +238,28 @@ static void open_wrapper(dynapps_wrapper_t *wrapper, const dynapps_app_t *app)
     dynapps_wrapper_add(&wrapper->state, (uint32_t)-DYNAPPS_WRAPPER_CLOSED);
 }
 
+/* Static constructors, in array order (place checked every entry is in the app's code). */
+static void run_constructors(const dynapps_app_t *app)
+{
+    const uint8_t *entries = call_array(app, app->identity->init_array_vaddr);
+    for (uint32_t i = 0, n = app->identity->init_count; i < n; i++) {
+        dynapps_call_deinit(load_word(entries + 4u * i));
+    }
+}
+
+/* Static destructors, last first. The array is in the app's RAM, which its own code may write:
+ * an entry that no longer calls into its code is skipped, never called. */
+static void run_destructors(const dynapps_app_t *app)
+{
+    const uint8_t *entries = call_array(app, app->identity->fini_array_vaddr);
+    for (uint32_t i = app->identity->fini_count; i > 0; i--) {
+        uint32_t entry = load_word(entries + 4u * (i - 1u));
+        if (call_in_code(app, entry)) {
+            dynapps_call_deinit(entry);
+        }
+    }
+}
+
 /* ---- loading ------------------------------------------------------------------------------ */
 
 /* An XIP image from a RAM buffer can't run (it needs its flash slot); verified all the same,
@@ -307,15 +329,20 @@ out:
 }
 
 /*
- * The rest of a load, called without the lock: run init (app code, which may call the loader;
- * its own app is invisible meanwhile and its slot refuses another load), then make the app
- * visible and give its handle to *out, or give everything back. A failed init gets no deinit:
- * it set nothing up.
+ * The rest of a load, called without the lock: run the static constructors, then init (app code,
+ * which may call the loader; its own app is invisible meanwhile and its slot refuses another
+ * load), then make the app visible and give its handle to *out, or give everything back. A
+ * failed init gets no deinit (it set nothing up), but the static destructors run: the
+ * constructors did build their objects.
  */
 static dynapps_err_t start_app(dynapps_app_t *app, dynapps_app_t **out, dynapps_wrapper_t *wrapper)
 {
     PHASE(DYNAPPS_PHASE_INIT);
+    run_constructors(app);
     dynapps_err_t err = run_init(app);
+    if (err != DYNAPPS_OK) {
+        run_destructors(app); /* what the constructors built is torn down even so */
+    }
     dynapps_port_lock();
     if (err == DYNAPPS_OK) {
         dynapps_app_t *handle = publish(app);
@@ -540,14 +567,15 @@ static dynapps_err_t stop_app(const dynapps_app_t *handle, dynapps_app_t **app)
     return DYNAPPS_OK;
 }
 
-/* The second half, called without the lock: deinit (app code, which may call the loader), then
- * everything back. */
+/* The second half, called without the lock: deinit, then the static destructors (app code, which
+ * may call the loader), then everything back. */
 static void finish_unload(dynapps_app_t *app)
 {
     const dynapps_image_export_t *deinit = find_flagged(app, DYNAPPS_EXPORT_FLAG_DEINIT);
     if (deinit != NULL) {
         dynapps_call_deinit(export_address(app, deinit));
     }
+    run_destructors(app);
     dynapps_port_lock();
     discard(app);
     dynapps_port_unlock();

@@ -13,4 +13,5 @@
  * core would have called.
  */
 int dynapps_call_init(uintptr_t address);    /* the app's int init(void) */
-void dynapps_call_deinit(uintptr_t address); /* the app's void deinit(void) */
+void dynapps_call_deinit(uintptr_t address); /* the app's void deinit(void), a static constructor
+                                              * or a static destructor */

@@ -280,9 +280,12 @@ dynapps_err_t dynapps_reserve(image_t *img, dynapps_app_t *app)
     return DYNAPPS_STRATEGY_IS_COPIED(img->h.strategy) ? reserve_iram(img, app) : reserve_xip(img);
 }
 
+/* Placed: copied and fixed up (IRAM) or mapped with its data copied (XIP), and then its
+ * constructor and destructor arrays checked where they were loaded, before any is called. */
 dynapps_err_t dynapps_place(const image_t *img, const dynapps_slot_t *slot, dynapps_app_t *app)
 {
-    return DYNAPPS_STRATEGY_IS_COPIED(img->h.strategy) ? place_iram(img, app) : place_xip(img, slot, app);
+    dynapps_err_t err = DYNAPPS_STRATEGY_IS_COPIED(img->h.strategy) ? place_iram(img, app) : place_xip(img, slot, app);
+    return err == DYNAPPS_OK ? dynapps_verify_call_arrays(app) : err;
 }
 
 /* The data arena is fixed: nothing to free there. */

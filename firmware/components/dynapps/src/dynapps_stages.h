@@ -88,15 +88,20 @@ typedef struct {
 
 _Static_assert(DYNAPPS_NAME_MAX == DYNAPPS_IMAGE_NAME_SIZE, "the public name size is the header's");
 
-/* Who an app is: the last 24 bytes of its header, byte for byte. The record holds only a pointer
- * to them, so that it stays within its bound: an XIP app's are read in its mapped slot, an IRAM
- * app's are copied into its executable allocation (the image, a RAM buffer, may be freed). */
+/* Who an app is, and what to call at its load and unload: the last 40 bytes of its header, byte
+ * for byte. The record holds only a pointer to them, so that it stays within its bound: an XIP
+ * app's are read in its mapped slot, an IRAM app's are copied into its executable allocation
+ * (the image, a RAM buffer, may be freed). */
 typedef struct {
     char name[DYNAPPS_IMAGE_NAME_SIZE]; /* NUL-padded; no NUL when it has all 16 characters */
     uint16_t version_major;
     uint16_t version_minor;
     uint16_t version_patch;
     uint16_t reserved2;
+    uint32_t init_array_vaddr; /* checked by verify (range) and place (entries) */
+    uint32_t init_count;
+    uint32_t fini_array_vaddr;
+    uint32_t fini_count;
 } app_identity_t;
 
 #define IDENTITY_OFFSET offsetof(dynapps_image_header_t, name) /* in the header */
@@ -133,6 +138,21 @@ struct dynapps_app {
     uint8_t strategy;
     uint8_t index; /* in the table of loaded apps */
 };
+
+/* Where an app's constructor (init) or destructor (fini) array was loaded: the same bias as every
+ * other link address of the app (0 for XIP). */
+static inline const uint8_t *call_array(const dynapps_app_t *app, uint32_t vaddr)
+{
+    return (const uint8_t *)(uintptr_t)(vaddr + app->bias);
+}
+
+/* An entry of a constructor or destructor array, as loaded (fixed up), calls into the app's code.
+ * Compared as 32-bit offsets: on rv32 exactly the address test, and the host tests' 64-bit fake
+ * addresses keep their low 32 bits in the fixed-up word. */
+static inline bool call_in_code(const dynapps_app_t *app, uint32_t entry)
+{
+    return entry - (uint32_t)app->code_addr < app->code_size;
+}
 
 /* The bookkeeping bound (docs/loader-api.md): one record per app, at most 64 bytes on 32-bit
  * targets; a 64-bit host (the unit tests) has wider pointers. */
@@ -245,6 +265,9 @@ dynapps_err_t dynapps_verify_contents(image_t *img);
 /* Every fix-up inside the loaded region (place checks each as it applies it; this is for a
  * verification without a load, dynapps_verify_image). */
 dynapps_err_t dynapps_verify_fixups(const image_t *img);
+/* The constructor and destructor arrays of a placed app: every entry calls into its code.
+ * BAD_TABLE otherwise (verify_contents checked the arrays' ranges). */
+dynapps_err_t dynapps_verify_call_arrays(const dynapps_app_t *app);
 /* Every import: BAD_TABLE for a bad slot range or name (all of them first), then
  * UNRESOLVED_IMPORT for one the firmware does not offer under that index and name. */
 dynapps_err_t dynapps_verify_imports(const image_t *img);

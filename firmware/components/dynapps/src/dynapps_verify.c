@@ -314,6 +314,47 @@ dynapps_err_t dynapps_verify_fixups(const image_t *img)
     return fixups_ok(img) ? DYNAPPS_OK : DYNAPPS_ERR_FIXUP_OUT_OF_BOUNDS;
 }
 
+/* An array of `count` words at `vaddr` lies 4-aligned inside the data segment (RAM, where the
+ * loader reads it after copying and fixing up); count 0 says there is none. */
+static bool array_in_data(const dynapps_image_header_t *h, uint32_t vaddr, uint32_t count)
+{
+    if (count == 0) {
+        return true;
+    }
+    uint64_t end = (uint64_t)vaddr + 4u * (uint64_t)count;
+    return (vaddr & 3u) == 0 && vaddr >= h->data_vaddr && end <= (uint64_t)h->data_vaddr + h->data_size;
+}
+
+static bool call_arrays_ok(const image_t *img)
+{
+    const dynapps_image_header_t *h = &img->h;
+    if (!array_in_data(h, h->init_array_vaddr, h->init_count) || !array_in_data(h, h->fini_array_vaddr, h->fini_count)) {
+        return REFUSED("call_arrays.range");
+    }
+    return true;
+}
+
+static bool calls_in_code(const dynapps_app_t *app, uint32_t vaddr, uint32_t count)
+{
+    const uint8_t *entries = call_array(app, vaddr);
+    for (uint32_t i = 0; i < count; i++) {
+        if (!call_in_code(app, load_word(entries + 4u * i))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+dynapps_err_t dynapps_verify_call_arrays(const dynapps_app_t *app)
+{
+    const app_identity_t *id = app->identity;
+    if (!calls_in_code(app, id->init_array_vaddr, id->init_count) ||
+        !calls_in_code(app, id->fini_array_vaddr, id->fini_count)) {
+        return REFUSE(DYNAPPS_ERR_BAD_TABLE, "call_arrays.entry");
+    }
+    return DYNAPPS_OK;
+}
+
 dynapps_err_t dynapps_verify_imports(const image_t *img)
 {
     if (!slots_ok(img)) {
@@ -355,7 +396,7 @@ dynapps_err_t dynapps_verify_contents(image_t *img)
     }
     uint32_t strtab_size = img->h.strtab_size;
     img->strtab_terminated = strtab_size != 0 && img->bytes[img->strtab + strtab_size - 1u] == '\0';
-    if (!slots_ok(img) || !exports_ok(img)) {
+    if (!slots_ok(img) || !exports_ok(img) || !call_arrays_ok(img)) {
         return fixups_ok(img) ? DYNAPPS_ERR_BAD_TABLE : DYNAPPS_ERR_FIXUP_OUT_OF_BOUNDS;
     }
     return DYNAPPS_OK;
