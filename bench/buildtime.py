@@ -211,15 +211,24 @@ def _steps(stdout: str) -> list[tuple[str, str]]:
 
 
 def noop(root: Path, jobs: int, repeats: int) -> dict:
-    """Median wall time of `scons apps` with nothing to do (after a first build, also timed)."""
+    """Median wall and CPU time of `scons apps` with nothing to do (after a first build, also timed),
+    each run next to one of SCons on an empty SConstruct (the baseline of the CPU-time target)."""
     cold, _ = workload.scons(root, f"-j{jobs}", "apps")  # builds, or finishes what a failed build left
-    times = []
+    empty = root.parent / (root.name + "-empty")
+    empty.mkdir(exist_ok=True)
+    (empty / "SConstruct").write_text("")
+    times, cpu, empty_cpu = [], [], []
     for _ in range(repeats):
         seconds, result = workload.scons(root, f"-j{jobs}", "apps")
         if "`apps' is up to date." not in result.stdout or _steps(result.stdout):
             raise RuntimeError(f"no-op build of {root} did work:\n{result.stdout[-2000:]}")
         times.append(seconds)
-    return {"cold_seconds": cold, "seconds": times, "median": statistics.median(times)}
+        cpu.append(result.cpu_seconds)
+        empty_cpu.append(workload.scons(empty, f"-j{jobs}", "-Q")[1].cpu_seconds)
+    cpu_median, empty_median = statistics.median(cpu), statistics.median(empty_cpu)
+    return {"cold_seconds": cold, "seconds": times, "median": statistics.median(times),
+            "cpu_seconds": cpu, "cpu_median": cpu_median, "empty_cpu_seconds": empty_cpu,
+            "empty_cpu_median": empty_median, "cpu_ratio": cpu_median / empty_median if empty_median else None}
 
 
 def incremental(root: Path, apps: list[str], jobs: int, repeats: int) -> dict:

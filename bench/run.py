@@ -57,6 +57,7 @@ KB = 1024
 @dataclass(frozen=True)
 class Config:
     build_apps: int  # figure 1
+    small_build_apps: int  # figure 1's second, smaller project (issue 14: 6 apps)
     build_sizes: tuple[int, ...]  # code sizes, used in turn (strategy auto: small IRAM, large XIP)
     build_repeats: int
     noop_counts: tuple[int, ...]  # figure 2
@@ -69,11 +70,11 @@ class Config:
     iteration_repeats: int
 
 
-FULL = Config(build_apps=16, build_sizes=(4 * KB, 24 * KB), build_repeats=3,
-              noop_counts=(1, 10, 100), noop_size=2 * KB, noop_repeats=5, incremental_repeats=5,
+FULL = Config(build_apps=16, small_build_apps=6, build_sizes=(4 * KB, 24 * KB), build_repeats=3,
+              noop_counts=(1, 10, 91), noop_size=2 * KB, noop_repeats=5, incremental_repeats=5,
               load_sizes=tuple(k * KB for k in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)),
               iteration_apps=10, iteration_sizes=(4 * KB, 24 * KB), iteration_repeats=5)
-QUICK = Config(build_apps=4, build_sizes=(4 * KB, 20 * KB), build_repeats=1,
+QUICK = Config(build_apps=4, small_build_apps=2, build_sizes=(4 * KB, 20 * KB), build_repeats=1,
                noop_counts=(1, 4, 8), noop_size=2 * KB, noop_repeats=2, incremental_repeats=1,
                load_sizes=(1 * KB, 4 * KB, 16 * KB),
                iteration_apps=3, iteration_sizes=(4 * KB, 20 * KB), iteration_repeats=1)
@@ -96,6 +97,10 @@ def figure_build(work: Path, config: Config, calibration, chip: str, jobs: int) 
     root = workload.write_project(work / "build" / "project", workload.ProjectSpec(apps, chip=chip), calibration)
     log(f"figure 1: cold scons apps vs direct commands, {len(apps)} apps, {config.build_repeats} repeats")
     result = buildtime.cold_vs_direct(root, jobs, config.build_repeats, calibration.cc)
+    small = workload.write_project(work / "build" / "small", workload.ProjectSpec(apps[:config.small_build_apps],
+                                                                                  chip=chip), calibration)
+    log(f"figure 1: the same with {config.small_build_apps} apps")
+    result["small"] = buildtime.cold_vs_direct(small, jobs, config.build_repeats, calibration.cc)
     log("figure 1: a second clone's cold build from a warm shared cache (CACHE_DIR)")
     result["shared_cache"] = buildtime.shared_cache(root, jobs, config.build_repeats, result["scons_median"])
     sizes = sorted({a.code_bytes for a in apps})

@@ -317,15 +317,26 @@ def scons_env() -> dict:
 
 
 def scons(root: Path, *args: str, check: bool = True) -> tuple[float, subprocess.CompletedProcess]:
-    """Run scons in `root`; returns (wall seconds, result)."""
+    """Run scons in `root`; returns (wall seconds, result). `result.cpu_seconds` is the user + system
+    CPU time of the scons process and its children (what other work on the machine does not add to,
+    unlike the wall time)."""
     import time
 
-    started = time.perf_counter()
+    started, before = time.perf_counter(), _children_cpu()
     result = subprocess.run(scons_command(root, *args), capture_output=True, text=True, env=scons_env())
     seconds = time.perf_counter() - started
+    result.cpu_seconds = _children_cpu() - before
     if check and result.returncode != 0:
         raise RuntimeError(f"scons {' '.join(args)} in {root} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return seconds, result
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of this process's finished children (each run waits for its own)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def clean_build(root: Path) -> None:

@@ -6,6 +6,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
+import sys
+
+from conftest import REPO
 
 SUMMARY_HEADER = re.compile(r"^app\s+strategy\s+why\s+text", re.M)
 
@@ -76,3 +80,36 @@ def test_the_limits_flash_hint_of_an_iram_app_is_in_4k_sectors(empty_project):
     empty_project.write("apps/big/app.yaml", f"strategy: iram\nlimits:\n  flash: {hint}K\n"
                                              "exports:\n  - uint8_t get(uint32_t i)\n")
     empty_project.scons("apps")  # the hint is enough
+
+
+def _steps(output: str) -> list[str]:
+    return re.findall(r"(?:^|\s)((?:CC|LINK|IMAGE) \S+)$", output, re.M)
+
+
+def test_an_edited_stage_module_or_template_rebuilds_what_it_affects(empty_project, tmp_path):
+    """Links and images depend on one stage-version value (the content of the stage modules and
+    templates), not on each file: editing a template relinks, editing a stage module remakes what
+    uses it, and nothing else runs. The tool is a copy here, so that it can be edited."""
+    tool = tmp_path / "tool"
+    shutil.copytree(REPO / "src" / "dynapps", tool / "dynapps", ignore=shutil.ignore_patterns("__pycache__"))
+    env = dict(os.environ, PYTHONPATH=str(tool))
+
+    def build() -> list[str]:
+        result = subprocess.run([sys.executable, "-m", "SCons", "-C", str(empty_project.root), "apps"],
+                                capture_output=True, text=True, env=env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return _steps(result.stdout)
+
+    _value_app(empty_project, "alpha", 1)
+    assert build() == ["CC apps/alpha/alpha.c", "LINK alpha", "IMAGE alpha.dapp"]
+    assert build() == []
+    template = tool / "dynapps" / "templates" / "copy.ld.j2"
+    template.write_text(template.read_text() + "{# edited: the same script, a new template #}\n")
+    assert build() == ["LINK alpha"]  # the same ELF: the image is up to date by content
+    stage = tool / "dynapps" / "image.py"  # the link stage uses it too
+    stage.write_text(stage.read_text() + "# edited\n")
+    assert build() == ["LINK alpha", "IMAGE alpha.dapp"]
+    stage = tool / "dynapps" / "signing.py"  # the image stage's alone
+    stage.write_text(stage.read_text() + "# edited\n")
+    assert build() == ["IMAGE alpha.dapp"]
+    assert build() == []

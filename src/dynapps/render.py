@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
-
-import jinja2
 
 TEMPLATES = Path(__file__).parent / "templates"
 
-_environment = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-    undefined=jinja2.StrictUndefined,
-    keep_trailing_newline=True,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+
+@lru_cache(maxsize=None)
+def _environment():
+    """Made (and Jinja2 imported) on the first render: a build with nothing to render, such as a
+    no-op `scons apps`, does not pay for importing Jinja2."""
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
 
 
 def render(template: str, **context) -> str:
-    return _environment.get_template(template).render(**context)
+    return _environment().get_template(template).render(**context)
 
 
 def template_path(template: str) -> Path:

@@ -8,6 +8,7 @@ the contract's fields rebuilds the target, and no action reads a value from a so
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shlex
@@ -20,8 +21,11 @@ import SCons.Builder
 import SCons.Errors
 import SCons.Script
 
-from . import (chips, console, cxx, emulator, errors, flashing, idf_versions, image, link, native, project, remote,
-               render, sdkconfig, signing, size, stale, summary, toolchain, wrappers)
+# The stages that only actions or some targets need (link, image, summary, flashing, signing, the
+# emulator with Unicorn, pyelftools) are imported where they are used: a no-op build does not pay
+# for importing them.
+from . import (chips, console, cxx, errors, idf_versions, native, project, remote, render, sdkconfig, size, stale,
+               toolchain, wrappers)
 from .contracts import (AppSlot, FlashOptions, ImageSettings, LinkAnalysis, LinkConfig, LinkOutputs, MemoryMap,
                         ProjectPlan)
 from .errors import DynappsError
@@ -121,6 +125,7 @@ def _contract(env, key: str, kind: type):
 
 
 def _link_action(target, source, env):
+    from . import link
     config = _contract(env, LINK_CONFIG, LinkConfig)
     outputs = LinkOutputs.for_elf(str(target[0]))
     link.link(config, [str(node) for node in source], outputs, log=console.say if env.get("VERBOSE") else None)
@@ -134,6 +139,7 @@ def _link_emitter(target, source, env):
 
 
 def _image_action(target, source, env):
+    from . import image
     outputs = LinkOutputs.for_elf(str(source[0]))
     analysis = LinkAnalysis.from_json(_read_json(outputs.analysis))
     data = image.build(analysis, outputs.elf, _contract(env, IMAGE_SETTINGS, ImageSettings))
@@ -156,6 +162,7 @@ def _read_json(path: str) -> dict:
 def _summary_action(target, source, env):
     """The per-app table, then the size report (against the last build's size.json) and the
     layout picture: targets summary.txt, size.json, layout.svg."""
+    from . import summary
     rows = [(LinkAnalysis.from_json(_read_json(analysis)), os.path.getsize(image_file))
             for analysis, image_file in _contract(env, SUMMARY_ROWS, dict).values()]
     memory = _contract(env, MEMORY_MAP, MemoryMap)
@@ -183,18 +190,21 @@ def _partition_table_action(target, source, env):
 
 def _flash_apps_action(target, source, env):
     """flash-apps without PORT: into the emulator's flash image (the target)."""
+    from . import flashing
     console.say(flashing.to_emulator(Path(str(target[0])), _contract(env, FLASH_OPTIONS, FlashOptions)))
     return 0
 
 
 def _flash_board_action(target, source, env):
     """flash-apps with PORT: to the board, what changed since the flash record."""
+    from . import flashing
     console.say(flashing.to_board(Path(FLASH_RECORD), _contract(env, FLASH_OPTIONS, FlashOptions)))
     return 0
 
 
 def _flash_all_action(target, source, env):
     """flash-all: the ESP-IDF firmware and every app region, in one esptool connection."""
+    from . import flashing
     console.say(flashing.everything_to_board(Path(FLASH_RECORD), _contract(env, FLASH_OPTIONS, FlashOptions)))
     return 0
 
@@ -210,6 +220,7 @@ def _remove_stale_action(target, source, env):
 def _keygen_action(target, source, env):
     """keygen: a new private key at signing.key; never over an existing one. The key file is no
     target of the build, so `scons -c` never deletes it."""
+    from . import signing
     path = Path(_contract(env, KEY_PATH, str))
     signing.keygen(path, str(path))
     console.say(f"keygen: wrote the private key {path} (keep it out of version control); every image "
@@ -225,6 +236,7 @@ def _linker_script_action(target, source, env):
 def _run_action(target, source, env):
     """Boot the emulator firmware (source 0) on the flash image flash-apps wrote (source 1); fail if
     the firmware does."""
+    from . import emulator
     firmware_elf, flash_image = map(str, source)
     machine = emulator.Machine(chips.profile(_contract(env, RUN_CHIP, str)), Path(flash_image).read_bytes(),
                                echo=sys.stdout.buffer, idf=_contract(env, RUN_IDF, str))
@@ -358,9 +370,10 @@ def _launched(env, compiler: str) -> str:
     return f"{launcher} {compiler}" if launcher else compiler
 
 
-def _app_env(env, tools: toolchain.Toolchain, profile: chips.ChipProfile, proj, app: Manifest):
-    app_env = env.Clone()
-    app_env.Replace(
+def _app_overrides(env, tools: toolchain.Toolchain, profile: chips.ChipProfile, proj, app: Manifest) -> dict:
+    """An app's compile settings, as overrides of the Object builder's call: a cheap override
+    environment per app instead of an env.Clone() (a deep copy of the environment) per app."""
+    return dict(
         CC=_launched(env, tools.cc), CXX=_launched(env, tools.cxx), AS=tools.cc, OBJSUFFIX=".o",
         CCFLAGS=tools.app_cflags(profile) + list(proj.cflags) + list(app.cflags),
         CXXFLAGS=tools.app_cxxflags(),
@@ -368,7 +381,19 @@ def _app_env(env, tools: toolchain.Toolchain, profile: chips.ChipProfile, proj, 
         CPPPATH=[f"#{app.directory}", str(native.COMPONENT / "include")],
         CPPDEFINES=list(app.defines),
     )
-    return app_env
+
+
+def _stage_version(env, files: tuple[str, ...]):
+    """One Value node standing for the content of the stage modules and templates a step runs:
+    a target depends on it instead of on each file (one up-to-date check, not one per file per
+    target), and an edit of any of them changes it and rebuilds the target. Read once per run."""
+    versions = env.setdefault("DYNAPPS_STAGE_VERSIONS", {})
+    if files not in versions:
+        digest = hashlib.sha256()
+        for path in files:
+            digest.update(Path(path).name.encode() + b"\0" + Path(path).read_bytes())
+        versions[files] = env.Value(f"dynapps stages {digest.hexdigest()}")
+    return versions[files]
 
 
 def _idf(env, proj) -> idf_versions.IdfRelease:
@@ -381,30 +406,32 @@ def _idf(env, proj) -> idf_versions.IdfRelease:
                                          config.where(sdkconfig.IDF_VERSION))
 
 
-def _cxx_runtime(app_env, app: Manifest, out: str) -> list:
-    """A C++ app's copy of dynapps' C++ runtime support (cxx.py), compiled with its C flags; the
-    link takes only the objects the app uses."""
+def _cxx_runtime(env, overrides: dict, app: Manifest, out: str) -> list:
+    """A C++ app's copy of dynapps' C++ runtime support (cxx.py), compiled with its C flags
+    (`overrides`: the app's compile settings); the link takes only the objects the app uses."""
     if not app.is_cxx:
         return []
-    return [app_env.Object(f"#{out}/dynapps_{source.stem}.o", str(source))[0] for source in cxx.RUNTIME_SOURCES]
+    return [env.Object(f"#{out}/dynapps_{source.stem}.o", str(source), **overrides)[0]
+            for source in cxx.RUNTIME_SOURCES]
 
 
 def _define_app(env, plan: ProjectPlan, app: Manifest):
     """An app's objects, its link and its image; returns (link analysis node, image node)."""
     proj, profile, tools = plan.project, plan.project.profile, plan.tools
     slot = plan.layout.slot(app.name)
-    app_env = _app_env(env, tools, profile, proj, app)
+    overrides = _app_overrides(env, tools, profile, proj, app)
     out = f"{APPS_BUILD}/{app.name}"
-    objects = [app_env.Object(f"#{out}/{Path(src).stem}.o", f"#{src}")[0] for src in app.sources]
-    runtime = _cxx_runtime(app_env, app, out)
+    objects = [env.Object(f"#{out}/{Path(src).stem}.o", f"#{src}", **overrides)[0] for src in app.sources]
+    runtime = _cxx_runtime(env, overrides, app, out)
     config = LinkConfig.of(app, slot, profile, tools, plan.firmware, proj, tuple(str(node) for node in runtime))
     linked = env.DynappsLink(f"#{out}/{app.name}.elf", objects + runtime, **{LINK_CONFIG: config})
-    env.Depends(linked, STAGE_MODULES + LINK_TEMPLATES)
+    env.Depends(linked, _stage_version(env, tuple(STAGE_MODULES + LINK_TEMPLATES)))
     key = proj.signing_key_path(env.get("SIGNING_KEY", ""))
     settings = ImageSettings(profile.chip_id, profile.has_fpu, plan.firmware.prefix_ids, app.path, app.version,
                              profile.slot_alignment(slot.xip_capable), str(key) if key else "")
     built = env.DynappsImage(f"#{APPS_BUILD}/{app.name}.dapp", linked[0], **{IMAGE_SETTINGS: settings})
-    env.Depends(built, STAGE_MODULES + [str(TOOL_DIR / "signing.py")] + ([env.File(str(key))] if key else []))
+    env.Depends(built, [_stage_version(env, tuple(STAGE_MODULES + [str(TOOL_DIR / "signing.py")]))]
+                + ([env.File(str(key))] if key else []))
     return linked[1], built[0]
 
 
@@ -417,7 +444,7 @@ def _define_apps(env, plan: ProjectPlan) -> tuple[list, object]:
                                 **{SUMMARY_ROWS: rows, SUMMARY_IDF: _idf(env, plan.project).name, MEMORY_MAP: MemoryMap.of(plan)})
     env.NoCache(report)  # built to be printed: taken from a CacheDir it would print nothing
     env.Precious(report[1])  # read before it is rewritten: the change against the previous build
-    env.Depends(report, STAGE_MODULES + [str(render.template_path("layout.svg.j2"))])
+    env.Depends(report, _stage_version(env, tuple(STAGE_MODULES + [str(render.template_path("layout.svg.j2"))])))
     return [built for _, built in pairs.values()], report[0]
 
 
@@ -427,6 +454,7 @@ def _render(env, target: str, template: str, context: dict):
 
 def _define_generated(env, plan: ProjectPlan) -> list:
     """Wrappers per app and the firmware export table, for the firmware build."""
+    from . import signing
     key = plan.project.signing_key_path(env.get("SIGNING_KEY", ""))
     public_key = signing.public_key(signing.load_private_key(key, str(key))) if key else None
     nodes = [_render(env, f"{GENERATED}/exports.c", "exports.c.j2", wrappers.exports_context(plan.firmware, public_key))]
@@ -508,6 +536,7 @@ def _emulator_firmware(env, proj, generated, idf: idf_versions.IdfRelease, agent
     """The firmware the emulator runs, as emulator.build_spec composes it, wired into SCons: its
     sources (then the generated wrappers and export table) compiled and linked with its script.
     With `agent`, the live agent's firmware, in its own folder (LIVE_BUILD)."""
+    from . import emulator
     spec = emulator.build_spec(proj.profile, proj.emulator_sources, GENERATED, idf=idf,
                                require_signed=proj.require_signed, table_offset=proj.partition_table_offset,
                                agent=agent)
@@ -543,7 +572,7 @@ def _define_run(env, plan: ProjectPlan, generated: list, flashed) -> None:
 
 def _define_live(env, plan: ProjectPlan, generated: list, flashed, images) -> None:
     """`live` (the emulator firmware with the agent, on a pty) and `push` (APP to the agent at PORT)."""
-    live_elf = _emulator_firmware(env, plan.project, generated, _idf(env), agent=True)
+    live_elf = _emulator_firmware(env, plan.project, generated, _idf(env, plan.project), agent=True)
     env.Alias("live-firmware", live_elf)
     served = env.Command(f"#{remote.LIVE_SETUP}", [live_elf, flashed],
                          _step(_live_action, "$DYNAPPS_LIVECOMSTR", RUN_CHIP), **{RUN_CHIP: plan.project.chip})

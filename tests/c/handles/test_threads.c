@@ -36,8 +36,8 @@ typedef struct {
     void (*entry[1])(void);
 } tiny_wrapper_t;
 static tiny_wrapper_t wrappers[SLOTS] = {
-    {{DYNAPPS_WRAPPER_CLOSED, NULL, "a", wrappers[0].entry, 1u}, {0}},
-    {{DYNAPPS_WRAPPER_CLOSED, NULL, "b", wrappers[1].entry, 1u}, {0}},
+    {{DYNAPPS_WRAPPER_CLOSED, NULL, "a", wrappers[0].entry, 1u, NULL}, {0}}, /* stubs: host has atomics */
+    {{DYNAPPS_WRAPPER_CLOSED, NULL, "b", wrappers[1].entry, 1u, NULL}, {0}},
 };
 static dynapps_app_t *handles[SLOTS]; /* shared handles of dynapps_call_begin and _end */
 static atomic_uintptr_t shared_c;      /* a buffer app's handle, passed between threads */

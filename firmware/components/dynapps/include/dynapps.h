@@ -191,6 +191,9 @@ typedef struct dynapps_wrapper {
     const char *name;       /* its app's slot */
     void (**entries)(void); /* export addresses in manifest order, valid while open */
     uint32_t entry_count;
+    /* The wrappers' slow paths, one per export with its prototype: what `entries` holds while
+     * closed on a chip where the fast path does not check (DYNAPPS_WRAPPER_STUBS). */
+    void (*const *stubs)(void);
 } dynapps_wrapper_t;
 
 /* The generated <app>_load(), <app>_unload(), and a call's slow path: the wrapper is closed
@@ -204,8 +207,31 @@ dynapps_err_t dynapps_wrapper_call(dynapps_wrapper_t *wrapper);
 /* The fast path, inlined into every call. Atomic instructions where the chip has them (RV32 "A":
  * esp32c6, esp32h2, esp32p4: one amoadd each way). The esp32c3 (rv32imc, one core) has none:
  * the count is updated with interrupts masked for its load, add and store, which is what
- * ESP-IDF's own atomics do on that chip (components/newlib, esp_stdatomic.h), inlined. */
+ * ESP-IDF's own atomics do on that chip (components/newlib, esp_stdatomic.h), inlined.
+ *
+ * DYNAPPS_WRAPPER_STUBS (the esp32c3): the fast path counts itself in and calls the entry without
+ * looking at the state; a closed wrapper's entries are its slow paths (`stubs`), which undo the
+ * count and load, refuse or call. The loader closes such a wrapper (state 0 to CLOSED, entries to
+ * the stubs) and opens it with interrupts masked, which on a one-core chip no call can come
+ * between: a call counted in before a close finds the count not 0 and the close refused, one
+ * counted in after it reads a stub. That saves the fast path's branch. */
 #if defined(__riscv) && !defined(__riscv_atomic)
+#define DYNAPPS_WRAPPER_STUBS 1
+
+/* Interrupts off (MIE clear); the mstatus to give back to dynapps_wrapper_unmask. csrrci and
+ * csrw spelled as .insn, so that an -march without _zicsr assembles them too. */
+DYNAPPS_INLINE uint32_t dynapps_wrapper_mask(void)
+{
+    uint32_t mask;
+    __asm__ volatile(".insn i 0x73, 7, %0, x8, 0x300" : "=r"(mask) : : "memory");
+    return mask;
+}
+
+DYNAPPS_INLINE void dynapps_wrapper_unmask(uint32_t mask)
+{
+    __asm__ volatile(".insn i 0x73, 1, x0, %0, 0x300" : : "r"(mask) : "memory");
+}
+
 /* Adds `delta` to the wrapper's state and returns the new state. */
 DYNAPPS_INLINE uint32_t dynapps_wrapper_add(uint32_t *state, uint32_t delta)
 {
@@ -233,7 +259,15 @@ DYNAPPS_INLINE void dynapps_wrapper_leave(dynapps_wrapper_t *wrapper)
 {
     dynapps_wrapper_add(&wrapper->state, (uint32_t)-1);
 }
+
+/* Count a call in, open or not (DYNAPPS_WRAPPER_STUBS: a closed wrapper's entries are stubs). */
+DYNAPPS_INLINE void dynapps_wrapper_count_in(dynapps_wrapper_t *wrapper)
+{
+    dynapps_wrapper_add(&wrapper->state, 1u);
+}
 #else
+#define DYNAPPS_WRAPPER_STUBS 0
+
 DYNAPPS_INLINE uint32_t dynapps_wrapper_add(uint32_t *state, uint32_t delta)
 {
     return __atomic_add_fetch(state, delta, __ATOMIC_ACQ_REL);

@@ -197,18 +197,33 @@ static dynapps_err_t run_init(const dynapps_app_t *app)
 /* ---- the wrappers' gates (dynapps.h, "The generated wrappers' call path") ------------------ */
 
 /* Close `wrapper` (NULL: none) if no call is running through it; with the lock held. Closed, its
- * fast path fails and every call goes to dynapps_wrapper_call, which waits for the lock. A
- * call counted in meanwhile makes it open again at once and refuse: the call runs on. */
+ * fast path fails (DYNAPPS_WRAPPER_STUBS: calls its entries, the stubs) and every call goes to
+ * dynapps_wrapper_call, which waits for the lock. A call counted in meanwhile makes it open again
+ * at once and refuse: the call runs on. */
 static bool close_wrapper(dynapps_wrapper_t *wrapper)
 {
     if (wrapper == NULL) {
         return true;
     }
+#if DYNAPPS_WRAPPER_STUBS
+    /* One core: with interrupts masked no call counts in between the check and the stubs. */
+    uint32_t mask = dynapps_wrapper_mask();
+    bool idle = wrapper->state == 0;
+    if (idle) {
+        for (uint32_t i = 0; i < wrapper->entry_count; i++) {
+            wrapper->entries[i] = wrapper->stubs[i];
+        }
+        wrapper->state = DYNAPPS_WRAPPER_CLOSED;
+    }
+    dynapps_wrapper_unmask(mask);
+    return idle;
+#else
     if (dynapps_wrapper_add(&wrapper->state, DYNAPPS_WRAPPER_CLOSED) == DYNAPPS_WRAPPER_CLOSED) {
         return true;
     }
     dynapps_wrapper_add(&wrapper->state, (uint32_t)-DYNAPPS_WRAPPER_CLOSED);
     return false;
+#endif
 }
 
 /* Whether the image has the exports a wrapper calls: the first entry_count, none init or deinit.
@@ -231,11 +246,17 @@ static bool wrapper_fits(const dynapps_app_t *app, const dynapps_wrapper_t *wrap
  * (the atomic add orders the addresses before it for every call that finds it open). */
 static void open_wrapper(dynapps_wrapper_t *wrapper, const dynapps_app_t *app)
 {
+#if DYNAPPS_WRAPPER_STUBS
+    uint32_t mask = dynapps_wrapper_mask(); /* a call reads a stub or the app's address, both valid */
+#endif
     for (uint32_t i = 0; i < wrapper->entry_count; i++) {
         wrapper->entries[i] = (void (*)(void))export_address(app, &app->exports[i]);
     }
     opened_by[app->index] = wrapper;
     dynapps_wrapper_add(&wrapper->state, (uint32_t)-DYNAPPS_WRAPPER_CLOSED);
+#if DYNAPPS_WRAPPER_STUBS
+    dynapps_wrapper_unmask(mask);
+#endif
 }
 
 /* Static constructors, in array order (place checked every entry is in the app's code). */
