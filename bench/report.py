@@ -205,6 +205,15 @@ def targets(results: dict) -> list[Target]:
                               f"{run['overhead']} instructions over ({run['wrapped']} vs {run['raw']})",
                               f"{limit}", run["overhead"] / limit, run["overhead"] <= limit,
                               f"{run['march']}: {how}"))
+    live = results.get("live")
+    if live:
+        median = live["push_median_seconds"]
+        out.append(Target("edit → running by push ≤ 1 s in the emulator",
+                          f"{median:.2f} s median of {len(live['pushes'])} pushes",
+                          "1.0 s", median / 1.0, median <= 1.0,
+                          f"by flash-apps + reboot in the same run: {live['flash_median_seconds']:.2f} s median; "
+                          f"of the push path, the build (scons apps) {live['build_median_seconds']:.2f} s, push + "
+                          f"reload + call {live['push_only_median_seconds']:.3f} s"))
     return out
 
 
@@ -251,7 +260,8 @@ def markdown(results: dict, target_list: list[Target]) -> str:
         _load_line(meta),
         f"Chip profile: **{meta['chip']}** (emulator memory map); compiler `{meta['compiler']}`; "
         f"parallelism -j{meta['jobs']}; benchmark wall time {meta['seconds']:.0f} s ("
-        + ", ".join(f"{name} {meta['stage_seconds'][name]:.0f} s" for name in ("build", "noop", "load", "iteration", "call")
+        + ", ".join(f"{name} {meta['stage_seconds'][name]:.0f} s" for name in ("build", "noop", "load", "iteration", "call",
+                                                                                 "live")
                     if name in meta.get("stage_seconds", {})) + ").",
         "How each figure is measured: [docs/performance.md](../docs/performance.md).",
         "",
@@ -271,6 +281,8 @@ def markdown(results: dict, target_list: list[Target]) -> str:
         parts += _iteration_section(results["iteration"])
     if results.get("call"):
         parts += _call_section(results["call"])
+    if results.get("live"):
+        parts += _live_section(results["live"])
     return "\n".join(parts) + "\n"
 
 
@@ -479,6 +491,34 @@ def _call_section(call: dict) -> list[str]:
         "the generated wrapper (app loaded), in the same loop of bench/firmware/call_cost.c; both counts include "
         "the app's own instructions. The wrapper counts the call in and out of its own state word, without a lock. "
         "Modelled time: the overhead's instructions at the chip's CPU clock, one per cycle (src/dynapps/timing.py).",
+    ]
+
+
+def _live_section(live: dict) -> list[str]:
+    rows = [[str(i + 1), p["app"], p["strategy"], f"{p['image']:,}", f"{p['build_seconds']:.2f}",
+             f"{p['push_seconds']:.3f}", f"{p['seconds']:.2f}", f"{f['seconds']:.2f}",
+             f"{p['projected_uart_seconds']:.2f}", f"{p['projected_usb_seconds']:.2f}",
+             "yes" if p["result_changed"] else "NO"]
+            for i, (p, f) in enumerate(zip(live["pushes"], live["flashes"]))]
+    call = live["call"]
+    return [
+        "",
+        f"## Figure 8: the live loop, one app edited among {live['apps']}",
+        "",
+        _table(["edit", "app", "strategy", "image B", "build s", "push + reload s", "edit → running by push s",
+                "by flash-apps + reboot s", "projected, UART s", "projected, USB s", "new code ran"], rows),
+        "",
+        f"Medians: by push {live['push_median_seconds']:.2f} s, by flash-apps + reboot "
+        f"{live['flash_median_seconds']:.2f} s (the two alternate, same project, same run). By push: `scons apps`, "
+        "then the host pushes the image to the agent of the firmware already running in the emulator (pty, "
+        "pyserial, dynapps.remote) and calls the edited export. By flash: `scons run` (build, flash-apps, boot, "
+        f"every app loaded and called). Projected on a board: {live['assumptions']}; medians "
+        f"{live['projected_uart_median_seconds']:.2f} s (UART), {live['projected_usb_median_seconds']:.2f} s (USB).",
+        "",
+        f"Host call round trip, crc.crc32_compute over a {call['array_bytes']} B array (buffer alloc, write, call, "
+        f"free: {call['frames']} frames each way): {call['array_median_seconds'] * 1000:.1f} ms median of "
+        f"{call['repeats']} in the emulator; without an array {call['plain_median_seconds'] * 1000:.1f} ms; "
+        f"projected on a board at the UART's speed {call['projected_uart_seconds'] * 1000:.0f} ms.",
     ]
 
 

@@ -16,6 +16,8 @@ folder (default: a temporary one, deleted afterwards), measures
   6  edit one app among ten: bytes flash-apps writes, edit -> running in the emulator
   7  the call path: a call through a generated wrapper against a raw indirect call, in exact
      instructions, on the chip without atomic instructions (esp32c3) and one with them (esp32c6)
+  8  the live loop: edit -> running by push against flash-apps + reboot, side by side; the
+     projected push time on a board; a host call's round trip with a 1 KB array
 
 and writes OUT/results.md (the table), OUT/load_cost.png (the plot) and OUT/results.json (every
 number), OUT being bench/ by default (bench/work/quick/ with --quick); prints the table.
@@ -45,6 +47,7 @@ import workload  # noqa: E402  (puts src/ on sys.path)
 import buildtime  # noqa: E402
 import callcost  # noqa: E402
 import iteration  # noqa: E402
+import live  # noqa: E402
 import loadcost  # noqa: E402
 import report  # noqa: E402
 
@@ -181,6 +184,15 @@ def figure_call(work: Path, config: Config, calibration, chip: str, jobs: int) -
     return callcost.figure(work, measured)
 
 
+def figure_live(work: Path, config: Config, calibration, chip: str, jobs: int) -> dict:
+    apps = [workload.AppSpec(f"app{i:02d}", config.iteration_sizes[i % len(config.iteration_sizes)], "auto",
+                             seed=200 + i, ram_limit=KB) for i in range(config.iteration_apps)]
+    root = workload.write_project(work / "live" / "project",
+                                  workload.ProjectSpec(apps, chip=chip, firmware=True), calibration)
+    log(f"figure 8: {len(apps)} apps, {config.iteration_repeats} edits by push and by flash-apps + reboot")
+    return live.measure(work, root, [a.name for a in apps], jobs, config.iteration_repeats)
+
+
 # ---------------------------------------------------------------- the run
 
 
@@ -237,7 +249,7 @@ def main(argv=None) -> int:
                                       "build/bench/quick/ with --quick; bench/ with --update)")
     parser.add_argument("--update", action="store_true",
                         help="write into bench/: replace the committed results (a full run only)")
-    parser.add_argument("--figures", default="1,2,3,6,7", help="which to run: 1, 2, 3 (= 3-5), 6, 7")
+    parser.add_argument("--figures", default="1,2,3,6,7,8", help="which to run: 1, 2, 3 (= 3-5), 6, 7, 8")
     parser.add_argument("--chip", default="esp32c3", help="chip profile (default esp32c3)")
     parser.add_argument("--jobs", type=int, default=0, help="parallelism (default: nproc)")
     parser.add_argument("--render", metavar="RESULTS_JSON",
@@ -263,7 +275,7 @@ def main(argv=None) -> int:
         stages = {}
         for figure, key, function in (("1", "build", figure_build), ("2", "noop", figure_noop),
                                       ("3", "load", figure_load), ("6", "iteration", figure_iteration),
-                                      ("7", "call", figure_call)):
+                                      ("7", "call", figure_call), ("8", "live", figure_live)):
             if figure in figures:
                 stage_started = time.perf_counter()
                 results[key] = function(work, config, calibration, args.chip, jobs)

@@ -21,6 +21,7 @@ FIGURES = [
     "## Figure 5: RAM held per loaded app",
     "## Figure 6: iteration, one app edited among",
     "## Figure 7: the call path, in exact RV32 instructions",
+    "## Figure 8: the live loop, one app edited among",
 ]
 TARGETS = [
     "cold `scons apps` ≤ 1.15× the direct compiler commands",
@@ -35,6 +36,7 @@ TARGETS = [
     "edit → app running in the emulator ≤ 2 s",
     "wrapped call ≤ 10 instructions over a raw indirect call (esp32c3)",
     "wrapped call ≤ 10 instructions over a raw indirect call (esp32c6)",
+    "edit → running by push ≤ 1 s in the emulator",
 ]
 
 
@@ -102,6 +104,13 @@ def test_numbers_are_recorded_and_consistent(quick_run):
     assert {r["chip"]: r["overhead"] for r in results["call"]["runs"]} == {"esp32c3": 11, "esp32c6": 6}
     for edit in results["iteration"]["edits"]:
         assert edit["regions"] == [edit["app"]] and edit["result_changed"]
+    # figure 8: the live loop
+    live = results["live"]
+    assert len(live["pushes"]) == len(live["flashes"]) >= 1
+    for push in live["pushes"]:
+        assert push["result_changed"]  # the pushed code ran, without a reboot
+        assert push["seconds"] == pytest.approx(push["build_seconds"] + push["push_seconds"] + push["call_seconds"])
+    assert live["call"]["array_bytes"] == 1024
 
 
 def test_plot_series_can_be_told_apart(quick_run):
@@ -118,3 +127,4 @@ def test_plot_series_can_be_told_apart(quick_run):
         assert len(set(looks)) == len(looks), looks
         points = [tuple(zip(s.xs, s.ys)) for s in mine]
         assert len(set(points)) == len(points), [s.label for s in mine]
+

@@ -42,7 +42,12 @@ CC = toolchain.DEBIAN_GCC  # with -march/-mabi from the chip profile spelled for
 COMPONENTS = ["esp_partition", "esp_mm", "heap", "esp_hw_support", "esp_system", "freertos", "log", "soc",
               "mbedtls", "esp_common", "esp_rom", "newlib", "esp_libc", "hal", "riscv", "spi_flash",
               "esp_app_format", "esp_security", "bootloader_support", "esp_timer", "efuse", "esp_psram",
-              "esp_driver_gpio", "esp_pm", "esp_stdio", "esp_blockdev"]
+              "esp_driver_gpio", "esp_pm", "esp_stdio", "esp_blockdev",
+              # the live agent's transports (CONFIG_DYNAPPS_AGENT, --agent)
+              "driver", "esp_driver_uart", "esp_driver_usb_serial_jtag", "esp_ringbuf", "vfs", "esp_hal_uart",
+              "esp_hal_usb"]
+AGENT_TRANSPORTS = {"uart": "CONFIG_DYNAPPS_AGENT_UART=y\n",
+                    "usb-serial-jtag": "CONFIG_DYNAPPS_AGENT_USB_SERIAL_JTAG=y\n"}
 
 # Folder names that hold headers inside a component; searched up to a few levels down.
 INCLUDE_DIR_NAMES = {"include", "platform_include", "register", "freertos"}
@@ -85,8 +90,9 @@ def idf_version(idf: Path) -> str:
     return ".".join(parts)
 
 
-def sdkconfig_header(idf: Path, chip: str, python: str, work: Path, extra_defaults=()) -> Path:
-    """sdkconfig.h from ESP-IDF's Kconfig tree, the dynapps Kconfig and the firmware's defaults."""
+def sdkconfig_header(idf: Path, chip: str, python: str, work: Path, extra_defaults=(), agent: str | None = None) -> Path:
+    """sdkconfig.h from ESP-IDF's Kconfig tree, the dynapps Kconfig and the firmware's defaults
+    (with `agent`, plus CONFIG_DYNAPPS_AGENT on that transport)."""
     kconfigs = sorted(idf.glob("components/*/Kconfig")) + [COMPONENT / "Kconfig"]
     projbuild = sorted(idf.glob("components/*/Kconfig.projbuild"))
     (work / "kconfigs.in").write_text("".join(f'source "{p}"\n' for p in kconfigs))
@@ -103,6 +109,9 @@ def sdkconfig_header(idf: Path, chip: str, python: str, work: Path, extra_defaul
            "COMPONENT_KCONFIGS_EXCLUDED_SOURCE_FILE": work / "none.in",
            "COMPONENT_KCONFIGS_PROJBUILD_EXCLUDED_SOURCE_FILE": work / "none.in"}
     defaults = [FIRMWARE / "sdkconfig.defaults", FIRMWARE / f"sdkconfig.defaults.{chip}", *extra_defaults]
+    if agent:
+        (work / "sdkconfig.agent").write_text("CONFIG_DYNAPPS_AGENT=y\n" + AGENT_TRANSPORTS[agent])
+        defaults.append(work / "sdkconfig.agent")
     command = [python, "-m", "kconfgen", "--kconfig", str(idf / "Kconfig"), "--config", str(work / "sdkconfig")]
     for path in defaults:
         command += ["--defaults", str(path)]
@@ -135,7 +144,8 @@ def arena_agreement(work: Path, header: Path) -> str:
     return f"data arena {arena.start:#x}+{arena.size} (the app build reads the same)"
 
 
-def compile_component(idf: Path, chip: str, header: Path, work: Path, libc_include: list[Path]) -> list[str]:
+def compile_component(idf: Path, chip: str, header: Path, work: Path, libc_include: list[Path],
+                      agent: bool = False) -> list[str]:
     """Compile every component source; returns the failures (compiler output)."""
     chip_id = config_value(header, "IDF_FIRMWARE_CHIP_ID")
     fpu = "1" if config_value(header, "SOC_CPU_HAS_FPU") else "0"
@@ -143,7 +153,8 @@ def compile_component(idf: Path, chip: str, header: Path, work: Path, libc_inclu
                           "-Wno-error=deprecated-declarations",
                           f"-DDYNAPPS_CHIP_ID={chip_id}", f"-DDYNAPPS_FPU_ABI={fpu}", "-DESP_PLATFORM",
                           "-DIDF_VER=\"check\"", "-D_GNU_SOURCE", "-D_POSIX_READER_WRITER_LOCKS",
-                          f"-I{work}", f"-I{COMPONENT / 'include'}", f"-I{COMPONENT / 'src'}"]
+                          f"-I{work}", f"-I{COMPONENT / 'include'}", f"-I{COMPONENT / 'src'}",
+                          f"-I{COMPONENT / 'agent'}"]
     # Compile definitions ESP-IDF's soc component gives every user (soc/CMakeLists.txt).
     flags += ["-DSOC_MMU_PAGE_SIZE=CONFIG_MMU_PAGE_SIZE", "-DSOC_XTAL_FREQ_MHZ=CONFIG_XTAL_FREQ"]
     # ESP-IDF's headers as system headers: -Werror is for the component's own code.
@@ -157,6 +168,8 @@ def compile_component(idf: Path, chip: str, header: Path, work: Path, libc_inclu
         flags += ["-D_RETARGETABLE_LOCKING"] + [f"-isystem{path}" for path in libc_include]
     failures = []
     sources = sorted((COMPONENT / "src").glob("*.c")) + sorted((COMPONENT / "port/esp-idf").glob("*.c"))
+    if agent:
+        sources += [COMPONENT / "agent/dynapps_agent.c", *sorted((COMPONENT / "agent/port/esp-idf").glob("*.c"))]
     for source in sources:
         result = subprocess.run([CC, *flags, "-c", str(source), "-o", str(work / (source.stem + ".o"))],
                                 capture_output=True, text=True)
@@ -178,6 +191,8 @@ def main() -> int:
                         help="another sdkconfig.defaults file, applied after the firmware's")
     parser.add_argument("--kconfgen-python", default=sys.executable,
                         help="a Python with esp-idf-kconfig installed (default: this one)")
+    parser.add_argument("--agent", choices=sorted(AGENT_TRANSPORTS),
+                        help="also compile the live agent, CONFIG_DYNAPPS_AGENT on this transport")
     args = parser.parse_args()
     failed = False
     for chip in args.chip or chips.names():
@@ -187,11 +202,11 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as temp:
             work = Path(temp)
             header = sdkconfig_header(args.idf.resolve(), chip, args.kconfgen_python, work,
-                                      [path.resolve() for path in args.defaults])
+                                      [path.resolve() for path in args.defaults], args.agent)
             print(f"ESP-IDF {idf_version(args.idf)} {chip}: sdkconfig.h generated; {arena_agreement(work, header)}; "
                   "compiling")
             failures = compile_component(args.idf.resolve(), chip, header, work,
-                                         args.libc_include or [Path("/usr/include/newlib")])
+                                         args.libc_include or [Path("/usr/include/newlib")], bool(args.agent))
             for text in failures:
                 print(text, file=sys.stderr)
             failed |= bool(failures)

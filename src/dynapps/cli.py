@@ -5,6 +5,9 @@
     dynapps decode ADDR...     panic addresses as app, function, file:line (docs/debugging.md)
     dynapps size [--json]      the last build's memory report (build/size.json; picture: build/layout.svg)
     dynapps component-dir      the loader component's folder (an ESP-IDF EXTRA_COMPONENT_DIRS entry)
+    dynapps live [ARGS...]     scons live ARGS, then boot the agent firmware in the emulator, its UART
+                               on a pty, until Ctrl-C (docs/live.md); push with `dynapps push APP=...`
+    dynapps monitor PORT [BAUD] the firmware's output on PORT, line by line, until Ctrl-C
     dynapps ARGS...            scons ARGS on the project in the current folder:
                                dynapps apps | flash-apps | flash-all | run | -c | -h, CHIP=..., PORT=...
 
@@ -53,7 +56,40 @@ def main(argv: list[str]) -> int:
     if argv[:1] in (["gdb-symbols"], ["decode"]):
         from . import debugging
         return debugging.run(argv[0], argv[1:])
+    if argv[:1] == ["live"]:
+        return _live(argv)
+    if argv[:1] == ["monitor"]:
+        return _monitor(argv[1:])
     return subprocess.call(scons_command(argv, Path.cwd()), env=os.environ)
+
+
+def _monitor(arguments: list[str]) -> int:
+    from . import errors, remote
+
+    if len(arguments) not in (1, 2) or (len(arguments) == 2 and not arguments[1].isdigit()):
+        errors.report(errors.DynappsError("usage: dynapps monitor PORT [BAUD]"))
+        return 2
+    try:
+        remote.monitor(arguments[0], int(arguments[1]) if len(arguments) == 2 else remote.DEFAULT_BAUD)
+    except Exception as error:  # noqa: BLE001 - one `error:` line
+        errors.report(error)
+        return 2
+    return 0
+
+
+def _live(argv: list[str]) -> int:
+    """Build with scons, then serve in this process's main thread, where Ctrl-C arrives."""
+    from . import errors, remote
+
+    status = subprocess.call(scons_command(argv, Path.cwd()), env=os.environ)
+    if status != 0:
+        return status
+    try:
+        remote.serve_live(remote.LiveSetup.read(Path.cwd() / remote.LIVE_SETUP))
+    except Exception as error:  # noqa: BLE001 - one `error:` line
+        errors.report(error)
+        return 2
+    return 0
 
 
 def entry() -> None:

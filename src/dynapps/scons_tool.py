@@ -20,8 +20,8 @@ import SCons.Builder
 import SCons.Errors
 import SCons.Script
 
-from . import (chips, console, emulator, errors, flashing, idf_versions, image, link, native, project, render,
-               signing, size, stale, summary, toolchain, wrappers)
+from . import (chips, console, emulator, errors, flashing, idf_versions, image, link, native, project, remote,
+               render, signing, size, stale, summary, toolchain, wrappers)
 from .contracts import (AppSlot, FlashOptions, ImageSettings, LinkAnalysis, LinkConfig, LinkOutputs, MemoryMap,
                         ProjectPlan)
 from .errors import DynappsError
@@ -36,6 +36,7 @@ PARTITION_TABLE_BIN = f"{BUILD_DIR}/partition-table.bin"
 EMULATOR_BUILD = f"{BUILD_DIR}/emulator"
 EMULATOR_FLASH = f"{EMULATOR_BUILD}/flash.bin"
 EMULATOR_FIRMWARE = f"{EMULATOR_BUILD}/firmware.elf"
+LIVE_BUILD = f"{EMULATOR_BUILD}/live"  # the emulator firmware built with the live agent (docs/live.md)
 FLASH_RECORD = f"{BUILD_DIR}/flash-record.json"
 # What the ESP-IDF build reads at its configure step (the component's project_include.cmake):
 # the generated sources and the app slots `idf.py flash` writes (docs/idf-integration.md).
@@ -43,7 +44,7 @@ IDF_APPS_CMAKE = f"{BUILD_DIR}/idf-apps.cmake"
 # Folders that only hold what this build produces: a file in them that no target of the build
 # makes is a leftover (a removed app's wrappers, objects and image) and is deleted by `apps`.
 # ESP-IDF's build compiles every build/generated/*.c, so a stale wrapper would still be built.
-OWNED_FOLDERS = (APPS_BUILD, GENERATED, f"{EMULATOR_BUILD}/obj/generated")
+OWNED_FOLDERS = (APPS_BUILD, GENERATED, f"{EMULATOR_BUILD}/obj/generated", f"{LIVE_BUILD}/obj/generated")
 APP_LIST = f"{BUILD_DIR}/app-list.txt"  # the apps of the last build: leftovers are looked for when it changes
 RUN_TIMEOUT_S = 120.0
 STAGE_MODULES = [str(TOOL_DIR / f"{name}.py") for name in ("link", "clib", "elf32", "relocs", "signatures", "csig", "image",
@@ -62,6 +63,7 @@ RENDER_CONTEXT = "DYNAPPS_RENDER_CONTEXT"  # the template's variables (a dict: J
 PARTITION_TABLE = "DYNAPPS_PARTITION_TABLE"
 FLASH_OPTIONS = "DYNAPPS_FLASH_OPTIONS"
 APP_NAMES = "DYNAPPS_APP_NAMES"  # {"apps": [names]}: a dict, which SCons signs by its repr
+PUSH_OPTIONS = "DYNAPPS_PUSH_OPTIONS"  # remote.PushOptions
 
 # `scons -h`: what each target does, listed beside the variables.
 TARGETS = {
@@ -75,6 +77,9 @@ TARGETS = {
                  "to the board at PORT",
     "run": "build, flash-apps into the emulator's flash image, boot the firmware in the emulator",
     "keygen": "write a new image signing key (ECDSA P-256) to signing.key of dynapps.yaml (or SIGNING_KEY)",
+    "live": "build the emulator firmware with the live agent; `dynapps live` (./dev live) also boots it, its "
+            "UART on a pty (printed), until Ctrl-C",
+    "push": "build APP and push it into the running firmware's agent at PORT, reload it (no reset)",
 }
 KEY_PATH = "DYNAPPS_KEY_PATH"  # keygen: where the private key goes (a str)
 
@@ -238,6 +243,20 @@ def _run_action(target, source, env):
     return 0
 
 
+def _live_action(target, source, env):
+    """`live`: what `dynapps live` boots (remote.LiveSetup: the chip, the agent firmware, source 0,
+    and the flash image, source 1), written for it; the serving runs in `dynapps live`'s main
+    thread, where Ctrl-C reaches it (an SCons action runs in a worker thread)."""
+    firmware_elf, flash_image = (Path(str(node)).resolve() for node in source)
+    remote.LiveSetup(_contract(env, RUN_CHIP, str), str(firmware_elf), str(flash_image)).write(Path(str(target[0])))
+    return 0
+
+
+def _push_action(target, source, env):
+    remote.push_app(_contract(env, PUSH_OPTIONS, remote.PushOptions))
+    return 0
+
+
 # One line per step; VERBOSE=1 shows the compiler and linker commands in full instead.
 STEP_COMSTRS = {
     "DYNAPPS_LINKCOMSTR": "LINK ${TARGET.filebase}",
@@ -247,6 +266,8 @@ STEP_COMSTRS = {
     "DYNAPPS_FLASHCOMSTR": "FLASH-APPS",
     "DYNAPPS_FLASHALLCOMSTR": "FLASH-ALL",
     "DYNAPPS_RUNCOMSTR": "RUN ${SOURCES[0]} on the ${DYNAPPS_RUN_CHIP} emulator",
+    "DYNAPPS_LIVECOMSTR": "LIVE ${SOURCES[0]} for the ${DYNAPPS_RUN_CHIP} emulator: `dynapps live` boots it",
+    "DYNAPPS_PUSHCOMSTR": "PUSH ${SOURCES[0]}",
 }
 QUIET_COMSTRS = {"CCCOMSTR": "CC $SOURCE", "ASPPCOMSTR": "AS $SOURCE", "LINKCOMSTR": "LINK $TARGET",
                  "INSTALLSTR": "GEN $TARGET"}
@@ -319,6 +340,7 @@ def _variables():
     variables.Add(*_choice_variable("IDF", f"ESP-IDF release of the firmware: its flash mapping rules in the emulator "
                                            f"and the summary (default: {idf_versions.DEFAULT})", idf_versions.RELEASES))
     variables.Add("SDKCONFIG", "the firmware's sdkconfig (the ESP-IDF build passes its own)", "")
+    variables.Add("APP", "push: the app to build and push into the agent at PORT", "")
     variables.Add(*_bool_variable("VERBOSE", "print full commands", False))
     key, help_text, _, validate = _choice_variable("CC_LAUNCHER", "run every compile through a compiler launcher "
                                                    "(or DYNAPPS_CC_LAUNCHER)", CC_LAUNCHERS)
@@ -467,24 +489,27 @@ def _object_name(env, source: Path) -> str:
     return "dynapps/" + source.relative_to(native.ROOT).with_suffix(".o").as_posix()
 
 
-def _emulator_firmware(env, proj, generated, idf: idf_versions.IdfRelease):
+def _emulator_firmware(env, proj, generated, idf: idf_versions.IdfRelease, agent: bool = False):
     """The firmware the emulator runs, as emulator.build_spec composes it, wired into SCons: its
-    sources (then the generated wrappers and export table) compiled and linked with its script."""
+    sources (then the generated wrappers and export table) compiled and linked with its script.
+    With `agent`, the live agent's firmware, in its own folder (LIVE_BUILD)."""
     spec = emulator.build_spec(proj.profile, proj.emulator_sources, GENERATED, idf=idf,
-                               require_signed=proj.require_signed, table_offset=proj.partition_table_offset)
+                               require_signed=proj.require_signed, table_offset=proj.partition_table_offset,
+                               agent=agent)
     tools = toolchain.discover(spec.compiler_prefix)
-    script = env.DynappsLinkerScript(f"#{EMULATOR_BUILD}/firmware.ld", env.Value(spec.linker_script))
+    folder = LIVE_BUILD if agent else EMULATOR_BUILD
+    script = env.DynappsLinkerScript(f"#{folder}/firmware.ld", env.Value(spec.linker_script))
     includes = [str(d) for d in spec.include_dirs] + [f"#{d}" for d in spec.project_include_dirs]
     fw_env = env.Clone(CC=_launched(env, tools.cc), LINK=tools.cc, AS=tools.cc, OBJSUFFIX=".o", CPPPATH=includes,
                        CPPDEFINES=[],
                        CCFLAGS=list(spec.ccflags), ASFLAGS=list(spec.cflags),
                        LINKFLAGS=spec.link_flags(script[0]), LIBS=[])
     sources = [*spec.dynapps_sources, *(proj.root / source for source in spec.project_sources)]
-    objects = [fw_env.Object(f"#{EMULATOR_BUILD}/obj/{_object_name(env, source)}", str(source))[0]
+    objects = [fw_env.Object(f"#{folder}/obj/{_object_name(env, source)}", str(source))[0]
                for source in sources]
-    objects += [fw_env.Object(f"#{EMULATOR_BUILD}/obj/generated/{node.name[:-2]}.o", node)[0]
+    objects += [fw_env.Object(f"#{folder}/obj/generated/{node.name[:-2]}.o", node)[0]
                 for node in generated if node.name.endswith(".c")]
-    elf = fw_env.Program(f"#{EMULATOR_FIRMWARE}", objects)
+    elf = fw_env.Program(f"#{LIVE_BUILD}/firmware.elf" if agent else f"#{EMULATOR_FIRMWARE}", objects)
     fw_env.Depends(elf, script)
     return elf[0]
 
@@ -499,6 +524,29 @@ def _define_run(env, plan: ProjectPlan, generated: list, flashed) -> None:
                          **{RUN_CHIP: plan.project.chip, RUN_IDF: _idf(env).name})
     env.AlwaysBuild(ran)
     env.Alias("run", ["apps", ran])
+
+
+def _define_live(env, plan: ProjectPlan, generated: list, flashed, images) -> None:
+    """`live` (the emulator firmware with the agent, on a pty) and `push` (APP to the agent at PORT)."""
+    live_elf = _emulator_firmware(env, plan.project, generated, _idf(env), agent=True)
+    env.Alias("live-firmware", live_elf)
+    served = env.Command(f"#{remote.LIVE_SETUP}", [live_elf, flashed],
+                         _step(_live_action, "$DYNAPPS_LIVECOMSTR", RUN_CHIP), **{RUN_CHIP: plan.project.chip})
+    env.AlwaysBuild(served)
+    env.Alias("live", ["apps", served])
+    name = env.get("APP", "")
+    if "push" not in SCons.Script.COMMAND_LINE_TARGETS:
+        return
+    by_name = {app.name: node for app, node in zip(plan.apps, images, strict=True)}
+    if name not in by_name:
+        raise DynappsError(f"push needs APP=<name> of an app of the project ({', '.join(sorted(by_name))})"
+                           if not name else f"APP={name}: no such app ({', '.join(sorted(by_name))})")
+    if not env.get("PORT"):
+        raise DynappsError("push needs PORT=<serial port of the agent> (a board's, or the pty `scons live` printed)")
+    options = remote.PushOptions(env["PORT"], str(by_name[name]), str(plan.project.root), int(env["BAUD"]))
+    pushed = env.Alias("push", ["apps", by_name[name]], _step(_push_action, "$DYNAPPS_PUSHCOMSTR", PUSH_OPTIONS),
+                       **{PUSH_OPTIONS: options})
+    env.AlwaysBuild(pushed)
 
 
 def _apps(env):
@@ -540,6 +588,7 @@ def _define_targets(env):
     env.Default("apps")
     flashed = _define_flash_targets(env, plan, table_bin, images)
     _define_run(env, plan, generated, flashed)
+    _define_live(env, plan, generated, flashed, images)
     env.Help(_targets_help(), append=True)
 
 

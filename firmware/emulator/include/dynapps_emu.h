@@ -40,6 +40,11 @@
 #define DYNAPPS_EMU_REG_SIG_START 0x6C     /* W: check now; a bad range is a fault */
 #define DYNAPPS_EMU_REG_SIG_RESULT 0x70    /* R: 1 the signature verifies, 0 it does not */
 #define DYNAPPS_EMU_REG_MMU_FLAGS 0x74  /* RW: DYNAPPS_EMU_MMU_FLAG_* of an ESP_MAP / ESP_MAP_AT request */
+#define DYNAPPS_EMU_REG_FLASH_OFFSET 0x78 /* RW: flash offset of an erase / write request */
+#define DYNAPPS_EMU_REG_FLASH_SRC 0x7C    /* RW: write: address of the bytes to write (data bus) */
+#define DYNAPPS_EMU_REG_FLASH_LEN 0x80    /* RW: bytes (erase: a multiple of the 4 KiB sector) */
+#define DYNAPPS_EMU_REG_FLASH_CMD 0x84    /* W: DYNAPPS_EMU_FLASH_* below; runs the request */
+#define DYNAPPS_EMU_REG_FLASH_STATUS 0x88 /* R: DYNAPPS_EMU_FLASH_STATUS_* of the last request */
 
 #define DYNAPPS_EMU_ID 0x554D4544u /* "DEMU" */
 #define DYNAPPS_EMU_SHA_DIGEST_WORDS 8
@@ -67,6 +72,23 @@
 #define DYNAPPS_EMU_MMU_NO_ROOM 9       /* esp_mm: no free linear range that large */
 #define DYNAPPS_EMU_MMU_NO_MAP_VIRT 10  /* the modelled ESP-IDF has no mapping at a chosen address */
 
+/* Flash erase / write (the agent's XIP push): NOR semantics, a write only clears bits. */
+#define DYNAPPS_EMU_FLASH_ERASE 1 /* set [OFFSET, OFFSET + LEN) to 0xFF */
+#define DYNAPPS_EMU_FLASH_WRITE 2 /* AND LEN bytes from SRC into flash at OFFSET */
+#define DYNAPPS_EMU_FLASH_SECTOR_SIZE 4096
+#define DYNAPPS_EMU_FLASH_OK 0
+#define DYNAPPS_EMU_FLASH_MISALIGNED 1   /* erase: offset or length not on a sector boundary */
+#define DYNAPPS_EMU_FLASH_BEYOND_FLASH 2 /* [offset, offset + len) not inside the flash chip */
+#define DYNAPPS_EMU_FLASH_BAD_SOURCE 3   /* write: the source range is not readable */
+#define DYNAPPS_EMU_FLASH_BAD_COMMAND 4
+
+/* UART0 receive side, at the chip's own offsets (soc/<chip>/register/soc/uart_reg.h): reading
+ * UART_FIFO_REG (offset 0) takes one received byte; UART_STATUS_REG bits 0..7 (rxfifo_cnt, 10
+ * bits on esp32c3, 8 elsewhere; the FIFO holds 128) count the bytes waiting. */
+#define DYNAPPS_EMU_UART_FIFO 0x00
+#define DYNAPPS_EMU_UART_STATUS 0x1C
+#define DYNAPPS_EMU_UART_RXFIFO_CNT_MASK 0xFF
+
 /* Exit codes the platform uses. */
 #define DYNAPPS_EMU_EXIT_TRAP_BASE 0x80 /* trap handler: 0x80 | (mcause & 0x7f) */
 #define DYNAPPS_EMU_EXIT_PANIC 0x7F     /* dynapps_emu_panic() */
@@ -84,6 +106,30 @@
 static inline void dynapps_emu_uart_putc(char c)
 {
     *(volatile uint32_t *)(uintptr_t)DYNAPPS_EMU_UART_BASE = (uint8_t)c;
+}
+
+/* Bytes waiting in the UART's RX FIFO. Where the machine's UART is bridged to the host (a pty),
+ * a read that finds it empty waits up to 1 ms of wall time for input, so a firmware polling
+ * this register idles instead of spinning, and each empty answer stands for 1 ms. */
+static inline uint32_t dynapps_emu_uart_rx_count(void)
+{
+    return *(volatile uint32_t *)(uintptr_t)(DYNAPPS_EMU_UART_BASE + DYNAPPS_EMU_UART_STATUS) &
+           DYNAPPS_EMU_UART_RXFIFO_CNT_MASK;
+}
+
+static inline uint8_t dynapps_emu_uart_getc(void)
+{
+    return (uint8_t)*(volatile uint32_t *)(uintptr_t)(DYNAPPS_EMU_UART_BASE + DYNAPPS_EMU_UART_FIFO);
+}
+
+/* One flash erase or write request; returns DYNAPPS_EMU_FLASH_* status. */
+static inline uint32_t dynapps_emu_flash(uint32_t command, uint32_t offset, const void *source, uint32_t size)
+{
+    DYNAPPS_EMU_REG(DYNAPPS_EMU_REG_FLASH_OFFSET) = offset;
+    DYNAPPS_EMU_REG(DYNAPPS_EMU_REG_FLASH_SRC) = (uint32_t)(uintptr_t)source;
+    DYNAPPS_EMU_REG(DYNAPPS_EMU_REG_FLASH_LEN) = size;
+    DYNAPPS_EMU_REG(DYNAPPS_EMU_REG_FLASH_CMD) = command;
+    return DYNAPPS_EMU_REG(DYNAPPS_EMU_REG_FLASH_STATUS);
 }
 
 static inline __attribute__((noreturn)) void dynapps_emu_exit(int code)

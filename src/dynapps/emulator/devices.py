@@ -1,6 +1,6 @@
-"""The emulator machine's devices: the UART, the MMU, the SHA-256 engine, the signature checker and
-the control block that exposes the last three (and exit, marks, the instruction counter) to the
-firmware.
+"""The emulator machine's devices: the UART, the MMU, the SHA-256 engine, the signature checker, the
+flash controller and the control block that exposes the last four (and exit, marks, the instruction
+counter) to the firmware.
 
 Register offsets mirror firmware/emulator/include/dynapps_emu.h (tests/test_emu_firmware_spec.py
 checks that the two agree). Each device is a small class the machine owns; the machine maps the
@@ -46,6 +46,11 @@ REG_SIG_KEY = 0x68  # address of the 65-byte public point
 REG_SIG_START = 0x6C  # write: check now
 REG_SIG_RESULT = 0x70  # read: 1 the signature verifies, 0 it does not
 REG_MMU_FLAGS = 0x74
+REG_FLASH_OFFSET = 0x78  # flash controller: offset of an erase / write request
+REG_FLASH_SRC = 0x7C
+REG_FLASH_LEN = 0x80
+REG_FLASH_CMD = 0x84
+REG_FLASH_STATUS = 0x88
 EMU_ID = 0x554D4544
 SHA_DIGEST_WORDS = 8
 
@@ -69,16 +74,29 @@ MMU_PADDR_OVERLAP = 8  # esp_mm ESP_ERR_INVALID_ARG: it overlaps a mapped block 
 MMU_NO_ROOM = 9  # esp_mm ESP_ERR_NOT_FOUND: no free linear range that large
 MMU_NO_MAP_VIRT = 10  # this ESP-IDF release has no mapping at a chosen address
 
+FLASH_ERASE = 1
+FLASH_WRITE = 2
+FLASH_SECTOR_SIZE = 4096
+FLASH_OK = 0
+FLASH_MISALIGNED = 1
+FLASH_BEYOND_FLASH = 2
+FLASH_BAD_SOURCE = 3
+FLASH_BAD_COMMAND = 4
+
 EXIT_TRAP_BASE = 0x80
 EXIT_PANIC = 0x7F
 EXIT_SIGNAL_BASE = 128  # picolibc raise() / abort(): 128 + signal number (abort: 134)
 
-UART_TX_FIFO = 0x00
+UART_TX_FIFO = 0x00  # UART_FIFO_REG: a write sends a byte, a read takes a received one
+UART_STATUS = 0x1C  # UART_STATUS_REG: bits 0..7 rxfifo_cnt (soc/<chip>/register/soc/uart_reg.h)
+UART_RX_FIFO_DEPTH = 127  # what rxfifo_cnt shows at most (the chips' RX FIFO holds 128 bytes)
+UART_IDLE_WAIT_S = 0.001  # a bridged UART's empty status read waits this long for input
 MMIO_SIZE = 0x1000
 
 # Registers that only hold what the firmware wrote (a request's arguments, the last MMU status).
 _PLAIN_REGISTERS = (REG_MMU_VADDR, REG_MMU_OFFSET, REG_MMU_SIZE, REG_MMU_FLAGS, REG_SYNC_ADDR, REG_SHA_SRC,
-                    REG_SHA_LEN, REG_SIG_HASH, REG_SIG_SIGNATURE, REG_SIG_KEY)
+                    REG_SHA_LEN, REG_SIG_HASH, REG_SIG_SIGNATURE, REG_SIG_KEY, REG_FLASH_OFFSET, REG_FLASH_SRC,
+                    REG_FLASH_LEN)
 
 
 def align_up(value: int, alignment: int) -> int:
@@ -86,30 +104,67 @@ def align_up(value: int, alignment: int) -> int:
 
 
 class Uart:
-    """UART0's TX FIFO register (offset 0, as on the chip): a write outputs one byte; reads
-    return 0 (nothing received)."""
+    """UART0 at the chip's register offsets: UART_FIFO_REG (offset 0) sends a byte when written
+    and takes a received one when read; UART_STATUS_REG (0x1C) counts the received bytes waiting
+    (rxfifo_cnt). Without a `link` nothing is ever received (reads return 0). With one (the pty
+    bridge, bridge.py) received bytes come from `link.receive(wait_s)`, and bytes sent go to
+    `link.send` when the firmware next reads the status (it does whenever it waits for input)
+    or when the run ends. A status read that finds nothing waits up to UART_IDLE_WAIT_S of wall time
+    for input, so an idle firmware polling it does not spin the host's CPU; when `link.closed`,
+    the read stops the machine (the host side went away)."""
 
-    def __init__(self, echo=None):
+    def __init__(self, echo=None, link=None):
         """`echo`: a binary stream that gets every byte as it is written (None: keep only)."""
         self.output = bytearray()
         self._echo = echo
+        self._link = link
+        self._received = b""  # what the link gave last; bytes before _taken have been read
+        self._taken = 0
+        self._unsent = bytearray()
+        self.stopped_by_link = False  # the run ended because the link closed
 
     @property
     def text(self) -> str:
         return self.output.decode("utf-8", errors="replace")
 
     def read(self, uc, offset, size, _):
+        if offset == UART_TX_FIFO:
+            if self._taken >= len(self._received):
+                return 0
+            self._taken += 1
+            return self._received[self._taken - 1]
+        if offset == UART_STATUS and self._link is not None:
+            self._exchange(uc)
+            return min(len(self._received) - self._taken, UART_RX_FIFO_DEPTH)
         return 0  # TX FIFO empty, nothing received
+
+    def _exchange(self, uc) -> None:
+        self._send_pending()
+        if self._taken >= len(self._received):
+            self._received = self._link.receive(UART_IDLE_WAIT_S)
+            self._taken = 0
+        if self._link.closed:
+            self.stopped_by_link = True
+            uc.emu_stop()
+
+    def _send_pending(self) -> None:
+        if self._unsent and self._link is not None:
+            self._link.send(bytes(self._unsent))
+            self._unsent.clear()
 
     def write(self, uc, offset, size, value, _):
         if offset == UART_TX_FIFO:
-            self.output.append(value & 0xFF)
+            byte = value & 0xFF
+            self.output.append(byte)
+            if self._link is not None:
+                self._unsent.append(byte)
             if self._echo is not None:
-                self._echo.write(bytes([value & 0xFF]))
-                if value & 0xFF == 0x0A:
+                self._echo.write(bytes([byte]))
+                if byte == 0x0A:
                     self._echo.flush()
 
     def flush(self) -> None:
+        self._send_pending()
         if self._echo is not None:
             self._echo.flush()
 
@@ -415,22 +470,67 @@ class SignatureChecker:
         self.log.append((digest, signature, point, valid))
 
 
+class FlashController:
+    """Erase and write of the emulated flash chip (the agent's XIP push), like esp_flash_erase_region
+    / esp_flash_write: erase sets whole 4 KiB sectors to 0xFF, write ANDs bytes in (NOR flash only
+    clears bits). The mappings share the flash buffer, so the data view shows the change at once;
+    translated code of every executable mapping of the range is dropped. Every request is logged
+    in `log` as (command, offset, length, status)."""
+
+    def __init__(self, machine: Machine, flash: ctypes.Array):
+        self._machine = machine
+        self._flash = flash
+        self.log: list[tuple[int, int, int, int]] = []
+
+    def command(self, uc, command: int, offset: int, source: int, size: int) -> int:
+        status = self._run(uc, command, offset, source, size)
+        self.log.append((command, offset, size, status))
+        if status == FLASH_OK:
+            for mapping in self._machine.mappings:
+                if mapping.flash_offset is not None and mapping.executable:
+                    start = mapping.start + max(offset - mapping.flash_offset, 0)
+                    end = min(mapping.end, mapping.start + offset + size - mapping.flash_offset)
+                    if start < end:
+                        uc.ctl_remove_cache(start, end)
+        return status
+
+    def _run(self, uc, command: int, offset: int, source: int, size: int) -> int:
+        if offset + size > self._machine.flash_size:
+            return FLASH_BEYOND_FLASH
+        if command == FLASH_ERASE:
+            if offset % FLASH_SECTOR_SIZE or size % FLASH_SECTOR_SIZE:
+                return FLASH_MISALIGNED
+            ctypes.memset(ctypes.addressof(self._flash) + offset, 0xFF, size)
+            return FLASH_OK
+        if command != FLASH_WRITE:
+            return FLASH_BAD_COMMAND
+        if self._machine.sha.refusal(source, size) is not None:  # what a data load could not read
+            return FLASH_BAD_SOURCE
+        data = bytes(uc.mem_read(source, size)) if size else b""
+        old = self._flash[offset:offset + size]
+        self._flash[offset:offset + size] = bytes(a & b for a, b in zip(old, data))
+        return FLASH_OK
+
+
 class ControlBlock:
     """The firmware's window on the machine: exit, benchmark marks, the instruction counter,
     MMU requests, code sync, the flash size and the SHA engine's and signature checker's registers."""
 
-    def __init__(self, machine: Machine, mmu: Mmu, sha: ShaEngine, signatures: SignatureChecker):
+    def __init__(self, machine: Machine, mmu: Mmu, sha: ShaEngine, signatures: SignatureChecker,
+                 flash: FlashController):
         self._machine = machine
         self._mmu = mmu
         self._sha = sha
         self._signatures = signatures
+        self._flash = flash
         self.exit_code: int | None = None
         self.exit_instructions: int | None = None
         self.marks: list[Mark] = []
         self._icount_hi_latch = 0
         self._registers = {REG_MMU_VADDR: 0, REG_MMU_OFFSET: 0, REG_MMU_SIZE: 0, REG_MMU_FLAGS: 0, REG_MMU_STATUS: 0,
                            REG_SYNC_ADDR: 0, REG_SHA_SRC: 0, REG_SHA_LEN: 0, REG_SIG_HASH: 0,
-                           REG_SIG_SIGNATURE: 0, REG_SIG_KEY: 0}
+                           REG_SIG_SIGNATURE: 0, REG_SIG_KEY: 0, REG_FLASH_OFFSET: 0,
+                           REG_FLASH_SRC: 0, REG_FLASH_LEN: 0, REG_FLASH_STATUS: 0}
 
     def read(self, uc, offset, size, _):
         if offset == REG_ICOUNT_LO:
@@ -464,6 +564,9 @@ class ControlBlock:
                 registers[REG_MMU_FLAGS])
         elif offset == REG_SYNC_SIZE:
             self._machine.sync_code(registers[REG_SYNC_ADDR], value)
+        elif offset == REG_FLASH_CMD:
+            registers[REG_FLASH_STATUS] = self._flash.command(uc, value, registers[REG_FLASH_OFFSET],
+                                                              registers[REG_FLASH_SRC], registers[REG_FLASH_LEN])
         elif offset == REG_SHA_START:
             self._sha.start(uc, registers[REG_SHA_SRC], registers[REG_SHA_LEN])
         elif offset == REG_SIG_START:

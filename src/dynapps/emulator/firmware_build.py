@@ -23,6 +23,9 @@ PORT_SOURCES = (COMPONENT / "port" / "emulator" / "dynapps_port_emulator.c",)
 PORT_CORE_SOURCES = (COMPONENT / "src" / "dynapps_window.c",)  # the core code the port itself calls
 MAIN_SOURCE = EMULATOR_FIRMWARE_DIR / "emu_main.c"
 INCLUDE_DIRS = (EMULATOR_FIRMWARE_DIR / "include", COMPONENT / "include")
+# The live agent (docs/live.md): its protocol core and the emulator's port of it; main serves it.
+AGENT_SOURCES = (COMPONENT / "agent" / "dynapps_agent.c", EMULATOR_FIRMWARE_DIR / "emu_agent.c")
+AGENT_INCLUDE_DIR = COMPONENT / "agent"
 COMPILER_PREFIX = "riscv64-unknown-elf"  # picolibc's GCC: the emulator firmware's C library
 LINKER_SCRIPT_TEMPLATE = "emulator_firmware.ld.j2"
 # Optimisation and warnings of the firmware's C files (not of its .S files).
@@ -93,6 +96,7 @@ class FirmwareBuildSpec:
     main_source: Path  # the firmware's main: calls the project's dynapps_emu_app_main
     project_sources: tuple[str, ...]  # the project's firmware.emulator_sources, project-relative
     project_include_dirs: tuple[str, ...]  # project-relative: generated files, then each source's folder
+    agent_sources: tuple[Path, ...] = ()  # the live agent, when built with it (main then serves it)
 
     @property
     def ccflags(self) -> tuple[str, ...]:
@@ -101,7 +105,8 @@ class FirmwareBuildSpec:
     @property
     def dynapps_sources(self) -> tuple[Path, ...]:
         """The checkout's part of the firmware, in link order; the project's sources follow."""
-        return self.platform_sources + self.port_sources + self.core_sources + (self.main_source,)
+        return (self.platform_sources + self.port_sources + self.core_sources + self.agent_sources
+                + (self.main_source,))
 
     def link_flags(self, linker_script_path) -> list[str]:
         return [*self.ldflags, f"-T{linker_script_path}"]
@@ -118,16 +123,18 @@ class FirmwareBuildSpec:
 def build_spec(profile: chips.ChipProfile, project_sources: Sequence[str] = (), generated_dir: str = "",
                stack_size: int = DEFAULT_STACK_SIZE, idf: idf_versions.IdfRelease | None = None,
                require_signed: bool = False,
-               table_offset: int = sdkconfig.DEFAULT_TABLE_OFFSET) -> FirmwareBuildSpec:
+               table_offset: int = sdkconfig.DEFAULT_TABLE_OFFSET, agent: bool = False) -> FirmwareBuildSpec:
     """The emulator firmware of `profile`; `project_sources` (firmware.emulator_sources) and
     `generated_dir` (wrappers, export table) are relative to the project's root; `table_offset`
-    is the project's partition table offset."""
+    is the project's partition table offset. With `agent`, its main serves the live agent on the
+    UART instead of running the demo (docs/live.md)."""
     defines = firmware_defines(profile, idf, require_signed, table_offset)
+    agent_flags = ("-DDYNAPPS_AGENT=1", f"-I{AGENT_INCLUDE_DIR}") if agent else ()
     arch = tuple(toolchain.debian_arch_flags(profile))
     picolibc = ("--specs=picolibc.specs",)
     cflags = (*arch, *picolibc, "-ffunction-sections", "-fdata-sections",
               *(f"-D{name}={value:#x}" for name, value in defines.items()),
-              *(f"-I{directory}" for directory in INCLUDE_DIRS))
+              *(f"-I{directory}" for directory in INCLUDE_DIRS), *agent_flags)
     source_dirs = sorted({Path(source).parent.as_posix() for source in project_sources})
     return FirmwareBuildSpec(
         chip=profile.name, compiler_prefix=COMPILER_PREFIX, defines=defines, cflags=cflags,
@@ -136,4 +143,5 @@ def build_spec(profile: chips.ChipProfile, project_sources: Sequence[str] = (), 
         platform_sources=PLATFORM_SOURCES, port_sources=PORT_SOURCES, port_core_sources=PORT_CORE_SOURCES,
         core_sources=core_sources(),
         main_source=MAIN_SOURCE, project_sources=tuple(project_sources),
-        project_include_dirs=tuple(([generated_dir] if generated_dir else []) + source_dirs))
+        project_include_dirs=tuple(([generated_dir] if generated_dir else []) + source_dirs),
+        agent_sources=AGENT_SOURCES if agent else ())

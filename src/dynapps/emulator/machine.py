@@ -37,7 +37,8 @@ Memory map
 * Devices (MMIO, 4 KiB each, devices.py): a UART at `EmulatorProfile.uart` and the control
   block at `EmulatorProfile.control` (registers in firmware/emulator/include/dynapps_emu.h,
   mirrored in devices.py as REG_*): exit, benchmark marks, instruction counter, MMU map/unmap,
-  code sync, flash size and a SHA-256 engine.
+  code sync, flash size, a SHA-256 engine and flash erase/write. The UART also receives (its
+  RX FIFO and status registers) when the machine is given a `uart_link` (bridge.py: a pty).
 * Anything else is unmapped: a fetch, load or store there stops the run with a fault.
 
 CPU
@@ -69,7 +70,7 @@ import ctypes
 import time
 
 from .. import chips, idf_versions
-from .devices import MMIO_SIZE, ControlBlock, Mmu, ShaEngine, SignatureChecker, Uart, align_up
+from .devices import MMIO_SIZE, ControlBlock, FlashController, Mmu, ShaEngine, SignatureChecker, Uart, align_up
 from .results import DataAccess, DataWatch, EmulatorError, ExecWatch, Fault, FlashReadWatch, Mapping, Mark, RunResult
 
 DEFAULT_FLASH_SIZE = 4 * 1024 * 1024
@@ -94,10 +95,11 @@ def _align_down(value: int, alignment: int) -> int:
 
 class Machine:
     def __init__(self, profile: chips.ChipProfile, flash_image: bytes = b"", *, flash_size: int | None = None,
-                 count_instructions: bool = False, echo=None, idf: str | None = None):
+                 count_instructions: bool = False, echo=None, idf: str | None = None, uart_link=None):
         """`echo`: a binary stream that gets every UART byte as it is written (None: keep only).
         `idf`: the ESP-IDF release whose flash mapping rules the MMU follows ("5.5"; None: the
-        newest released, idf_versions.DEFAULT)."""
+        newest released, idf_versions.DEFAULT). `uart_link`: where the UART receives from and sends
+        to (bridge.PtyLink), None: nowhere."""
         self._U, self._R = _unicorn()
         U = self._U
         self.profile = profile
@@ -117,12 +119,13 @@ class Machine:
         ctypes.memmove(self._flash, image, len(image))
 
         self.uc = U.Uc(U.UC_ARCH_RISCV, U.UC_MODE_RISCV32)
-        self.uart = Uart(echo)
+        self.uart = Uart(echo, uart_link)
         self.idf = idf_versions.release(idf)
         self.mmu = Mmu(self, self._flash, self.idf)
         self.sha = ShaEngine(self)
         self.signatures = SignatureChecker(self, self.sha)
-        self.control = ControlBlock(self, self.mmu, self.sha, self.signatures)
+        self.flash = FlashController(self, self._flash)
+        self.control = ControlBlock(self, self.mmu, self.sha, self.signatures, self.flash)
         self.faults: list[Fault] = []
         self.symbols: dict[str, int] = {}
         self.entry: int | None = None
@@ -307,6 +310,8 @@ class Machine:
             reason = "exit"
         elif self.faults:
             reason = "fault"
+        elif self.uart.stopped_by_link:
+            reason = "link_closed"
         elif self._limit_hit or (unicorn_count and seconds < timeout_s * 0.9):
             reason = "instruction_limit"
         else:

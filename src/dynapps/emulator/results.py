@@ -114,7 +114,7 @@ class RunResult:
     uart_text: str
     instructions: int | None  # None unless count_instructions
     faults: list[Fault]
-    reason: str  # exit, fault, timeout, instruction_limit
+    reason: str  # exit, fault, timeout, instruction_limit, link_closed (the UART link's host side stopped it)
     seconds: float
     marks: list[Mark]
     uart_bytes: bytes = b""

@@ -1,0 +1,190 @@
+/*
+ * The agent's ESP-IDF port (docs/live.md): a FreeRTOS task serving the protocol core
+ * (agent/dynapps_agent.c) over the transport Kconfig chooses, UART (CONFIG_DYNAPPS_AGENT_UART)
+ * or USB-Serial-JTAG (CONFIG_DYNAPPS_AGENT_USB_SERIAL_JTAG). Compiled only with
+ * CONFIG_DYNAPPS_AGENT (CMakeLists.txt). Every read blocks with a timeout, so the task yields
+ * and never starves the idle task's watchdog; a host that goes away mid-frame costs one
+ * DYNAPPS_AGENT_FRAME_TIMEOUT_MS.
+ */
+#include "sdkconfig.h"
+
+#if CONFIG_DYNAPPS_AGENT
+
+#include <string.h>
+
+#include "dynapps_agent.h"
+#include "dynapps_agent_port.h"
+#include "esp_heap_caps.h"
+#include "esp_log.h"
+#include "esp_partition.h"
+#include "esp_random.h"
+#include "freertos/FreeRTOS.h"
+#include "freertos/task.h"
+
+#if CONFIG_DYNAPPS_AGENT_UART
+#include "driver/uart.h"
+#else
+#include "driver/usb_serial_jtag.h"
+#endif
+
+static const char *TAG = "dynapps_agent";
+
+#define RX_BUFFER_SIZE 4096
+#define TX_BUFFER_SIZE 2048
+
+static TickType_t ticks(uint32_t ms)
+{
+    TickType_t t = pdMS_TO_TICKS(ms);
+    return t ? t : 1;
+}
+
+#if CONFIG_DYNAPPS_AGENT_UART
+
+static esp_err_t transport_start(void)
+{
+    const uart_port_t port = CONFIG_DYNAPPS_AGENT_UART_NUM;
+    if (uart_is_driver_installed(port)) {
+        return ESP_OK; /* the application's own configuration (baud rate, pins) stays */
+    }
+    const uart_config_t config = {
+        .baud_rate = CONFIG_DYNAPPS_AGENT_UART_BAUD,
+        .data_bits = UART_DATA_8_BITS,
+        .parity = UART_PARITY_DISABLE,
+        .stop_bits = UART_STOP_BITS_1,
+        .flow_ctrl = UART_HW_FLOWCTRL_DISABLE,
+        .source_clk = UART_SCLK_DEFAULT,
+    };
+    esp_err_t err = uart_param_config(port, &config);
+    if (err == ESP_OK) {
+        err = uart_driver_install(port, RX_BUFFER_SIZE, TX_BUFFER_SIZE, 0, NULL, 0);
+    }
+    return err;
+}
+
+static size_t transport_read(void *context, uint8_t *data, size_t size, uint32_t timeout_ms)
+{
+    (void)context;
+    int got = uart_read_bytes(CONFIG_DYNAPPS_AGENT_UART_NUM, data, (uint32_t)size, ticks(timeout_ms));
+    return got > 0 ? (size_t)got : 0;
+}
+
+static void transport_write(void *context, const uint8_t *data, size_t size)
+{
+    (void)context;
+    uart_write_bytes(CONFIG_DYNAPPS_AGENT_UART_NUM, data, size); /* one call: never split by logs */
+}
+
+#else /* USB-Serial-JTAG */
+
+static esp_err_t transport_start(void)
+{
+    usb_serial_jtag_driver_config_t config = {.tx_buffer_size = TX_BUFFER_SIZE, .rx_buffer_size = RX_BUFFER_SIZE};
+    esp_err_t err = usb_serial_jtag_driver_install(&config);
+    return err == ESP_ERR_INVALID_STATE ? ESP_OK : err; /* installed already (the console's) */
+}
+
+static size_t transport_read(void *context, uint8_t *data, size_t size, uint32_t timeout_ms)
+{
+    (void)context;
+    int got = usb_serial_jtag_read_bytes(data, (uint32_t)size, ticks(timeout_ms));
+    return got > 0 ? (size_t)got : 0;
+}
+
+static void transport_write(void *context, const uint8_t *data, size_t size)
+{
+    (void)context;
+    while (size > 0) {
+        int sent = usb_serial_jtag_write_bytes(data, size, ticks(DYNAPPS_AGENT_FRAME_TIMEOUT_MS));
+        if (sent <= 0) {
+            return; /* no host reading: drop the rest, the host times out and says so */
+        }
+        data += sent;
+        size -= (size_t)sent;
+    }
+}
+
+#endif
+
+/* ---------------------------------------------------------------- port hooks */
+
+void *dynapps_agent_port_alloc(size_t size)
+{
+    return heap_caps_malloc(size, MALLOC_CAP_INTERNAL | MALLOC_CAP_8BIT);
+}
+
+void dynapps_agent_port_free(void *ptr)
+{
+    heap_caps_free(ptr);
+}
+
+void dynapps_agent_port_heap(uint32_t free_bytes[DYNAPPS_AGENT_HEAP_KINDS])
+{
+    free_bytes[0] = (uint32_t)heap_caps_get_free_size(MALLOC_CAP_INTERNAL | MALLOC_CAP_8BIT);
+    free_bytes[1] = (uint32_t)heap_caps_get_free_size(MALLOC_CAP_EXEC);
+    free_bytes[2] = (uint32_t)heap_caps_get_free_size(MALLOC_CAP_SPIRAM);
+}
+
+uint32_t dynapps_agent_port_session_start(void)
+{
+    return esp_random();
+}
+
+static const esp_partition_t *slot_partition(const dynapps_slot_t *slot)
+{
+    char label[sizeof slot->label + 1];
+    memcpy(label, slot->label, sizeof slot->label);
+    label[sizeof slot->label] = '\0';
+    return esp_partition_find_first(ESP_PARTITION_TYPE_DATA, ESP_PARTITION_SUBTYPE_ANY, label);
+}
+
+int dynapps_agent_port_flash_erase(const dynapps_slot_t *slot, uint32_t offset, uint32_t size)
+{
+    const esp_partition_t *partition = slot_partition(slot);
+    return partition && esp_partition_erase_range(partition, offset, size) == ESP_OK ? 0 : -1;
+}
+
+int dynapps_agent_port_flash_write(const dynapps_slot_t *slot, uint32_t offset, const void *data, uint32_t size)
+{
+    const esp_partition_t *partition = slot_partition(slot);
+    return partition && esp_partition_write(partition, offset, data, size) == ESP_OK ? 0 : -1;
+}
+
+int dynapps_agent_port_flash_read(const dynapps_slot_t *slot, uint32_t offset, void *data, uint32_t size)
+{
+    const esp_partition_t *partition = slot_partition(slot);
+    return partition && esp_partition_read(partition, offset, data, size) == ESP_OK ? 0 : -1;
+}
+
+/* ---------------------------------------------------------------- the task */
+
+static void agent_task(void *argument)
+{
+    static const dynapps_agent_transport_t transport = {transport_read, transport_write, NULL};
+    (void)argument;
+    for (;;) {
+        dynapps_agent_poll(&transport, 1000);
+    }
+}
+
+int dynapps_agent_start(void)
+{
+    static TaskHandle_t task;
+    if (task) {
+        return 0;
+    }
+    esp_err_t err = transport_start();
+    if (err != ESP_OK) {
+        ESP_LOGE(TAG, "transport: %s", esp_err_to_name(err));
+        return -1;
+    }
+    if (xTaskCreate(agent_task, "dynapps_agent", CONFIG_DYNAPPS_AGENT_TASK_STACK, NULL,
+                    CONFIG_DYNAPPS_AGENT_TASK_PRIORITY, &task) != pdPASS) {
+        ESP_LOGE(TAG, "no memory for the agent task");
+        return -1;
+    }
+    ESP_LOGW(TAG, "live agent serving protocol %u: anyone on this port can run code (docs/live.md)",
+             DYNAPPS_AGENT_PROTOCOL_VERSION);
+    return 0;
+}
+
+#endif /* CONFIG_DYNAPPS_AGENT */
