@@ -169,10 +169,9 @@ class Device:
             names = chips.chip_names()
             raise DynappsError(f"{self.name}: {name} is built for {names.get(image_chip, image_chip)}, the device is "
                                f"{names.get(device_chip, device_chip)}")
-        if header["firmware_id"] != self.info.firmware_id:
-            raise DynappsError(f"{self.name}: {name} is built against firmware export table "
-                               f"{header['firmware_id']:#010x}, the device runs {self.info.firmware_id:#010x}: "
-                               "rebuild the apps against this firmware")
+        # Whether the device's export table starts with the prefix the image was built against
+        # (format 3: exports_id, exports_count) is the loader's check on the device: HELLO gives
+        # only the whole table's id, and the device refuses a mismatch as FIRMWARE_MISMATCH.
 
     def load(self, name: str) -> LoadedApp:
         """Load an app from its flash slot."""
@@ -242,7 +241,7 @@ def _image_header(data: bytes, source: str) -> dict:
     fields = image_format.HEADER.unpack_from(data)
     if fields[0] != image_format.MAGIC:
         raise DynappsError(f"not a dynapps image (magic {fields[0]:#010x})", source)
-    return {"chip_id": fields[3], "strategy": fields[4], "firmware_id": fields[17],
+    return {"chip_id": fields[3], "strategy": fields[4], "exports_id": fields[17],
             "name": fields[20].rstrip(b"\0").decode(errors="replace")}
 
 
