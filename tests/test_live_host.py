@@ -13,7 +13,8 @@ import subprocess
 
 import pytest
 
-from test_loader_host import CORE_SOURCES, COMPONENT, HOST_DEFINES, HOST_FLAGS, INCLUDES, RV32_COMPILER, RV32_FLAGS, ROOT
+from test_loader_host import (CORE_SOURCES, COMPONENT, HOST_DEFINES, HOST_FLAGS, HOST_LIBS, INCLUDES, RV32_COMPILER,
+                              RV32_FLAGS, ROOT)
 
 AGENT = COMPONENT / "agent" / "dynapps_agent.c"
 HARNESS = [ROOT / "tests/c/host_port.c", ROOT / "tests/c/check.c", ROOT / "tests/c/agent/test_agent_frames.c"]
@@ -23,7 +24,7 @@ HARNESS = [ROOT / "tests/c/host_port.c", ROOT / "tests/c/check.c", ROOT / "tests
 def test_agent_survives_every_kind_of_frame(tmp_path):
     binary = tmp_path / "test_agent_frames"
     build = subprocess.run(["gcc", *HOST_FLAGS, *HOST_DEFINES, *INCLUDES, f"-I{COMPONENT / 'agent'}",
-                            *map(str, [*CORE_SOURCES, AGENT, *HARNESS]), "-o", str(binary)],
+                            *map(str, [*CORE_SOURCES, AGENT, *HARNESS]), "-o", str(binary), *HOST_LIBS],
                            capture_output=True, text=True)
     assert build.returncode == 0, build.stderr
     env = {**os.environ, "ASAN_OPTIONS": "allocator_may_return_null=1"}  # a BUF_ALLOC of 4 GB is NO_MEM

@@ -15,7 +15,7 @@
 #include "dynapps_agent_port.h"
 #include "host_port.h"
 
-const dynapps_firmware_t dynapps_firmware = {0x1234u, 0, NULL};
+const dynapps_firmware_t dynapps_firmware = {0x1234u, 0, NULL, NULL, NULL};
 
 int dynapps_call_init(uintptr_t address)
 {
