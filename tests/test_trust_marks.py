@@ -29,12 +29,16 @@ APPS = [workload.AppSpec("xa", 4096, "xip", seed=1, ram_limit=1024),
 NAMES = [a.name for a in APPS]
 
 
-def _project(folder: Path, sdkconfig: str = "", marker: int = 0) -> Path:
+def _project(folder: Path, sdkconfig: str = "", marker: int = 0, signed: bool = False) -> Path:
     calibration = workload.calibrate(CHIP, folder / "calibration")
     root = workload.write_project(folder / "project", workload.ProjectSpec(APPS, chip=CHIP, firmware=True),
                                   calibration, marker)
     if sdkconfig:
         (root / "firmware" / "sdkconfig.defaults").write_text(sdkconfig)
+    if signed:  # every image signed, and the firmware refuses unsigned ones
+        project_file = root / "dynapps.yaml"
+        project_file.write_text(project_file.read_text() + "signing:\n  key: signing.key\n  require: true\n")
+        workload.scons(root, "keygen")
     workload.scons(root, "-j2", "apps", "flash-apps", loadcost.FIRMWARE)
     return root
 
@@ -199,3 +203,21 @@ def test_the_kconfig_option_turns_marks_off(tmp_path):
         size = len(_image(root, app))
         assert second.ok(app) and first.hashed(app) == second.hashed(app) == size - image.HASH_SIZE
     assert second.flash == first.flash == (root / loadcost.FLASH).read_bytes()  # nothing written
+
+
+def test_with_required_signing_every_load_hashes_and_checks_the_signature(tmp_path):
+    """Required signing turns the marks off (docs/design.md): the second boot hashes every image in
+    full again and checks each signature over that hash; nothing is written to the flash."""
+    root = _project(tmp_path, signed=True)
+    first = Boot(root, (root / loadcost.FLASH).read_bytes())
+    second = Boot(root, first.flash)
+    signed_hash = image.HASH_SIZE + image.SIGNATURE_SIZE  # the hash covers neither
+    for app in ("xa", "xb"):
+        size = len(_image(root, app))
+        assert first.ok(app) and second.ok(app)
+        assert first.hashed(app) == second.hashed(app) == size - signed_hash
+    assert second.flash == first.flash == (root / loadcost.FLASH).read_bytes()
+    # and the signature is checked on every load: a changed signature byte is refused after a boot
+    last = _slot_offset(root, "xa", first.flash) + len(_image(root, "xa")) - 1
+    forged = Boot(root, _patched(first.flash, last, bytes([first.flash[last] ^ 1])))
+    assert "BAD_SIGNATURE" in forged.status["xa"]["status"] and forged.ok("xb")
