@@ -56,7 +56,7 @@ def _wire(image_size: int, max_payload: int) -> tuple[int, int]:
 
 def projected(build_s: float, image_size: int, strategy: str, max_payload: int, bytes_per_s: float) -> float:
     wire, frames = _wire(image_size, max_payload)
-    erase = SECTOR_ERASE_S * -(-image_size // 4096) if strategy == "xip" else 0.0
+    erase = SECTOR_ERASE_S * (-(-image_size // 4096) + 1) if strategy == "xip" else 0.0  # + the trust mark's sector
     return build_s + wire / bytes_per_s + frames * FRAME_TURNAROUND_S + erase
 
 

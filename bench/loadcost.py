@@ -46,6 +46,9 @@ PORT_HEADER = workload.REPO / "firmware/components/dynapps/include/dynapps_port.
 CORE_UNIT = "dynapps_core.c"  # the compilation unit whose DWARF describes struct dynapps_app
 FIRMWARE = "build/emulator/firmware.elf"
 FLASH = "build/emulator/flash.bin"
+# The flash as the first boot left it: XIP slots carry the trust marks their first, full
+# verification wrote (docs/design.md, "Trust marks"). Counted loads boot from it.
+FLASH_AFTER_FIRST_BOOT = "build/emulator/flash-after-first-boot.bin"
 MARK_EMPTY = 0x0F00
 MARK_APP = 0x1000
 MARK_PHASE = 0x0E00  # + dynapps_phase_t (bench_main.c: BENCH_MARK_PHASE)
@@ -54,11 +57,13 @@ MARK_PHASE = 0x0E00  # + dynapps_phase_t (bench_main.c: BENCH_MARK_PHASE)
 PHASES = ("hashing", "copying", "fixing up", "binding", "verifying", "lookup", "bookkeeping", "placing", "init",
           "other")
 PHASE_MEANING = {
-    "hashing": "SHA-256 of the whole image (dynapps_verify.c -> dynapps_port_sha256: the SHA peripheral, emulated)",
+    "hashing": "SHA-256 of the whole image (dynapps_verify.c -> dynapps_port_sha256: the SHA peripheral, emulated); "
+               "for an XIP slot with a valid trust mark, the mark's check instead",
     "copying": "code/data copy and bss/padding zeroing; for XIP the slot's mapping and the data copy",
     "fixing up": "the fix-up loop: each fix-up checked and applied (dynapps_place.c)",
     "binding": "import binding: each import checked against the firmware table, its slot written",
-    "verifying": "header and identity checks; firmware id, import slots and export table after the hash",
+    "verifying": "header and identity checks; firmware id, import slots and export table after the hash; "
+                 "writing an XIP slot's trust mark after its first full verification",
     "lookup": "finding the slot: the partition-table scan (dynapps_port_find_slot), \"loaded already?\"",
     "bookkeeping": "a place in the table of loaded apps, the app record, and for IRAM the export table copy",
     "placing": "executable RAM allocation and alias check (IRAM) or data arena check (XIP), before the hash",
@@ -71,7 +76,7 @@ LOADER_PHASES = {
     "DYNAPPS_PHASE_LOOKUP": "lookup", "DYNAPPS_PHASE_HEADER": "verifying", "DYNAPPS_PHASE_BOOKKEEPING": "bookkeeping",
     "DYNAPPS_PHASE_RESERVE": "placing", "DYNAPPS_PHASE_HASH": "hashing", "DYNAPPS_PHASE_TABLES": "verifying",
     "DYNAPPS_PHASE_COPY": "copying", "DYNAPPS_PHASE_FIXUP": "fixing up", "DYNAPPS_PHASE_BIND": "binding",
-    "DYNAPPS_PHASE_EXPORTS": "bookkeeping", "DYNAPPS_PHASE_INIT": "init", "DYNAPPS_PHASE_DONE": "other",
+    "DYNAPPS_PHASE_EXPORTS": "bookkeeping", "DYNAPPS_PHASE_MARK": "verifying", "DYNAPPS_PHASE_INIT": "init", "DYNAPPS_PHASE_DONE": "other",
 }
 
 
@@ -133,11 +138,14 @@ def _load_traffic(machine, watch, marks: list[tuple[int, int]], index: int) -> d
     return {"flash_lines": len(lines), "sha_bytes": sha_bytes}
 
 
-def _run_group(root: str, chip: str, indices: list[int], count: bool = True) -> dict:
+def _run_group(root: str, chip: str, indices: list[int], count: bool = True, flash: str = FLASH_AFTER_FIRST_BOOT,
+               keep_flash: bool = False) -> dict:
+    """Boot the bench firmware on `flash` (relative to `root`) and load the apps `indices`;
+    `keep_flash`: write the flash as the run left it to FLASH_AFTER_FIRST_BOOT."""
     from dynapps import chips, emulator, timing
 
     root_path = Path(root)
-    machine = emulator.Machine(chips.profile(chip), (root_path / FLASH).read_bytes(), count_instructions=count)
+    machine = emulator.Machine(chips.profile(chip), (root_path / flash).read_bytes(), count_instructions=count)
     machine.load_firmware(str(root_path / FIRMWARE))
     watch = machine.watch_flash_reads(int(timing.timing(chip).cache_line_bytes.value)) if count else None
     mask = [0, 0]
@@ -145,6 +153,8 @@ def _run_group(root: str, chip: str, indices: list[int], count: bool = True) -> 
         mask[index // 32] |= 1 << (index % 32)
     machine.write(machine.symbol("bench_mask"), mask[0].to_bytes(4, "little") + mask[1].to_bytes(4, "little"))
     result = machine.run(timeout_s=3600)
+    if keep_flash:
+        (root_path / FLASH_AFTER_FIRST_BOOT).write_bytes(machine.flash_bytes())
     marks = [(mark.value, mark.instructions) for mark in result.marks]
     traffic = {index: _load_traffic(machine, watch, marks, index) for index in indices} if count else {}
     return {"uart": result.uart_text, "marks": marks, "traffic": traffic, "reason": result.reason,
@@ -209,8 +219,10 @@ def run(root: Path, chip: str, app_names: list[str], weights: list[int], jobs: i
 
     A first run at full emulator speed (no counting) finds which apps load at all (an IRAM app
     larger than the executable RAM fails with DYNAPPS_ERR_NO_MEM after hashing its whole image);
-    only those are then run counted, spread over `jobs` processes."""
-    survey = _run_group(str(root), chip, list(range(len(app_names))), count=False)
+    only those are then run counted, spread over `jobs` processes. The counted runs boot from the
+    flash the first run left: an XIP app's counted load is a later boot's, with the trust mark its
+    first load wrote (a first load hashes the whole image, as an IRAM load always does)."""
+    survey = _run_group(str(root), chip, list(range(len(app_names))), count=False, flash=FLASH, keep_flash=True)
     if survey["reason"] != "exit" or survey["faults"]:
         return {"apps": {}, "problems": [f"emulator stopped ({survey['reason']}): {'; '.join(survey['faults'])}\n"
                                          f"{survey['uart'][-2000:]}"], "warnings": [], "empty_mark_pair": None}

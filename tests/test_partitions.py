@@ -96,8 +96,23 @@ def test_app_larger_than_its_slot_says_what_it_needs(empty_project):
     source = "#include <stdint.h>\nconst uint8_t blob[70000] = {1};\nuint8_t get(uint32_t i) { return blob[i]; }\n"
     empty_project.write("apps/big/big.c", source)
     empty_project.write("apps/big/app.yaml", "exports:\n  - uint8_t get(uint32_t i)\n")
-    assert re.fullmatch(r"app big: image is \d+ bytes but its slot holds 65536; set limits\.flash: 128K in "
-                        r"apps/big/app\.yaml", _error(empty_project))
+    assert re.fullmatch(r"app big: image is \d+ bytes \(with the 4096-byte sector of its trust mark: \d+\) but its "
+                        r"slot holds 65536; set limits\.flash: 128K in apps/big/app\.yaml", _error(empty_project))
+
+
+def test_an_xip_image_leaves_its_trust_marks_sector_in_the_slot(empty_project):
+    """An XIP image that fits its slot but leaves no sector after it for the loader's trust mark
+    (docs/design.md, "Trust marks") is refused with the size it needs, and builds with the hint."""
+    source = "#include <stdint.h>\nconst uint8_t blob[63000] = {1};\nuint8_t get(uint32_t i) { return blob[i]; }\n"
+    empty_project.write("apps/big/big.c", source)
+    empty_project.write("apps/big/app.yaml", "strategy: xip\nexports:\n  - uint8_t get(uint32_t i)\n")
+    match = re.fullmatch(r"app big: image is (\d+) bytes \(with the 4096-byte sector of its trust mark: (\d+)\) but "
+                         r"its slot holds 65536; set limits\.flash: 128K in apps/big/app\.yaml", _error(empty_project))
+    assert match, _error(empty_project)
+    size, needed = int(match.group(1)), int(match.group(2))
+    assert size <= 65536 < needed == -(-size // 4096) * 4096 + 4096
+    empty_project.write("apps/big/app.yaml", "strategy: xip\nlimits:\n  flash: 128K\nexports:\n  - uint8_t get(uint32_t i)\n")
+    empty_project.scons("apps")
 
 
 def _many_apps(project, count: int) -> None:

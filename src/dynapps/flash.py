@@ -24,6 +24,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import trustmark
 from .chips import FLASH_SECTOR as SECTOR
 from .errors import DynappsError
 
@@ -54,9 +55,11 @@ def pad_to_sector(data: bytes) -> bytes:
 
 
 def regions(partition_table: bytes, table_offset: int, images: dict[str, tuple[int, bytes]]) -> list[Region]:
-    """The partition table (at CONFIG_PARTITION_TABLE_OFFSET) and every app image at its slot offset."""
+    """The partition table (at CONFIG_PARTITION_TABLE_OFFSET) and every app image at its slot offset;
+    an XIP image's region ends with its trust mark's sector, erased (trustmark.py)."""
     result = [Region("partition-table", table_offset, pad_to_sector(partition_table))]
-    result += [Region(name, offset, pad_to_sector(data)) for name, (offset, data) in sorted(images.items())]
+    result += [Region(name, offset, pad_to_sector(data) + trustmark.erased_sector(data))
+               for name, (offset, data) in sorted(images.items())]
     return result
 
 

@@ -14,7 +14,7 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import signing
+from . import signing, trustmark
 from .contracts import ImageSettings, LinkAnalysis
 from .elf32 import SHT_NOBITS, Elf32
 from .errors import DynappsError
@@ -434,10 +434,14 @@ def build(analysis: LinkAnalysis, elf_path: str, settings: ImageSettings) -> byt
     data = from_link(analysis, elf_path, settings.chip_id, settings.has_fpu, settings.export_prefix_ids,
                      settings.version).to_bytes(sign=signer(settings.signing_key))
     slot_size = analysis.slot.size
-    if len(data) > slot_size:
+    # An XIP image leaves the sector after it for the loader's trust mark (trustmark.py).
+    needed_bytes = trustmark.slot_bytes_needed(len(data)) if trustmark.is_xip(data) else len(data)
+    if needed_bytes > slot_size:
         granularity = settings.slot_alignment  # the slot is laid out in these: the hint must be one
-        needed = (len(data) + granularity - 1) // granularity * granularity // 1024
-        raise DynappsError(f"app {analysis.app}: image is {len(data)} bytes but its slot holds "
+        needed = (needed_bytes + granularity - 1) // granularity * granularity // 1024
+        mark = f" (with the {trustmark.SECTOR}-byte sector of its trust mark: {needed_bytes})" \
+            if needed_bytes != len(data) else ""
+        raise DynappsError(f"app {analysis.app}: image is {len(data)} bytes{mark} but its slot holds "
                            f"{slot_size}; set limits.flash: {needed}K in {settings.manifest}")
     return data
 

@@ -52,6 +52,12 @@ class Project:
     firmware_config: sdkconfig.FirmwareConfig | None = None  # the firmware's sdkconfig, when found
 
     @property
+    def trust_marks(self) -> bool:
+        """The loader trusts an XIP slot's mark after one full verification: CONFIG_DYNAPPS_TRUST_MARKS
+        of the firmware's sdkconfig (default on), never with required signing (docs/design.md)."""
+        return not self.require_signed and (self.firmware_config is None or self.firmware_config.trust_marks)
+
+    @property
     def profile(self) -> chips.ChipProfile:
         return chips.profile(self.chip)
 

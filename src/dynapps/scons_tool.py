@@ -539,7 +539,7 @@ def _emulator_firmware(env, proj, generated, idf: idf_versions.IdfRelease, agent
     from . import emulator
     spec = emulator.build_spec(proj.profile, proj.emulator_sources, GENERATED, idf=idf,
                                require_signed=proj.require_signed, table_offset=proj.partition_table_offset,
-                               agent=agent)
+                               agent=agent, trust_marks=proj.trust_marks)
     tools = toolchain.discover(spec.compiler_prefix)
     folder = LIVE_BUILD if agent else EMULATOR_BUILD
     script = env.DynappsLinkerScript(f"#{folder}/firmware.ld", env.Value(spec.linker_script))

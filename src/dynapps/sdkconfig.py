@@ -80,6 +80,13 @@ class FirmwareConfig:
             address = profile.default_data_arena(options).start
         return chips.MemoryRegion(address, address + self.arena_size)
 
+    @property
+    def trust_marks(self) -> bool:
+        """CONFIG_DYNAPPS_TRUST_MARKS (Kconfig default y; off with required signing)."""
+        if self.settings.get("DYNAPPS_REQUIRE_SIGNED_IMAGES", Setting(False, "", 0)).value is True:
+            return False
+        return self.settings.get("DYNAPPS_TRUST_MARKS", Setting(True, "", 0)).value is not False
+
     def where(self, option: str) -> str:
         """The file (and line) an option was read from, or the Kconfig default it fell back to."""
         setting = self.settings.get(option)

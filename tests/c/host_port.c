@@ -276,6 +276,21 @@ void dynapps_port_release_slot(dynapps_slot_t *slot)
     host.slots_live--;
 }
 
+/* The host's slots are RAM: the mark is written into the slot's bytes, erased sector first. */
+bool dynapps_port_write_trust_mark(const dynapps_slot_t *slot, uint32_t offset, const void *mark, size_t size)
+{
+    require_lock("write_trust_mark without lock");
+    host_slot_t *s = slot->port_handle;
+    if (offset + 4096u > s->size || size > 4096u) {
+        violation("write_trust_mark outside the slot");
+        return false;
+    }
+    memset((uint8_t *)s->bytes + offset, 0xFF, 4096u);
+    memcpy((uint8_t *)s->bytes + offset, mark, size);
+    host.marks_written++;
+    return true;
+}
+
 /* The mapping handle: any unique non-NULL pointer will do. */
 static char mapping_token;
 

@@ -41,6 +41,7 @@ typedef struct {
     size_t heap_bytes; /* live bytes: bookkeeping malloc + exec allocations (requested sizes) */
     long heap_blocks;
     long slots_live;
+    long marks_written; /* trust marks written (only a core built with DYNAPPS_TRUST_MARKS writes one) */
     long maps_live;
     long lock_depth; /* lock holders: 0 or 1 (changed only with the lock held) */
     long violations; /* port contract broken by the core: bad free, call without lock, ... */

@@ -40,15 +40,18 @@ def core_sources() -> tuple[Path, ...]:
 
 def firmware_defines(profile: chips.ChipProfile, idf: idf_versions.IdfRelease | None = None,
                      require_signed: bool = False,
-                     table_offset: int = sdkconfig.DEFAULT_TABLE_OFFSET) -> dict[str, int]:
+                     table_offset: int = sdkconfig.DEFAULT_TABLE_OFFSET, trust_marks: bool = True) -> dict[str, int]:
     """The -D values every firmware file gets (firmware/emulator/include/dynapps_emu.h lists them);
     `idf`: the ESP-IDF release the firmware stands for (None: idf_versions.DEFAULT);
     `require_signed`: the loader refuses unsigned images (dynapps.yaml signing.require);
-    `table_offset`: the project's CONFIG_PARTITION_TABLE_OFFSET, where flash-apps writes the table."""
+    `table_offset`: the project's CONFIG_PARTITION_TABLE_OFFSET, where flash-apps writes the table;
+    `trust_marks`: the loader trusts an XIP slot's mark after one full verification (docs/design.md)."""
     e, p = profile.emulator, profile
     idf = idf or idf_versions.release()
     return {
         "DYNAPPS_REQUIRE_SIGNED_IMAGES": int(require_signed),
+        # CONFIG_DYNAPPS_TRUST_MARKS (default y, off with required signing): XIP slots' trust marks
+        "DYNAPPS_TRUST_MARKS": int(trust_marks and not require_signed),
         "DYNAPPS_PARTITION_TABLE_OFFSET": table_offset,  # dynapps_partition.h's default otherwise
         "DYNAPPS_CHIP_ID": p.chip_id,  # the loader core checks images against it
         "DYNAPPS_EMU_UART_BASE": e.uart,
@@ -122,13 +125,14 @@ class FirmwareBuildSpec:
 
 def build_spec(profile: chips.ChipProfile, project_sources: Sequence[str] = (), generated_dir: str = "",
                stack_size: int = DEFAULT_STACK_SIZE, idf: idf_versions.IdfRelease | None = None,
-               require_signed: bool = False, table_offset: int = sdkconfig.DEFAULT_TABLE_OFFSET,
-               agent: bool = False) -> FirmwareBuildSpec:
+               require_signed: bool = False,
+               table_offset: int = sdkconfig.DEFAULT_TABLE_OFFSET, agent: bool = False,
+               trust_marks: bool = True) -> FirmwareBuildSpec:
     """The emulator firmware of `profile`; `project_sources` (firmware.emulator_sources) and
     `generated_dir` (wrappers, export table) are relative to the project's root; `table_offset`
     is the project's partition table offset. With `agent`, its main serves the live agent on the
     UART instead of running the demo (docs/live.md)."""
-    defines = firmware_defines(profile, idf, require_signed, table_offset)
+    defines = firmware_defines(profile, idf, require_signed, table_offset, trust_marks)
     agent_flags = ("-DDYNAPPS_AGENT=1", f"-I{AGENT_INCLUDE_DIR}") if agent else ()
     arch = tuple(toolchain.debian_arch_flags(profile))
     picolibc = ("--specs=picolibc.specs",)

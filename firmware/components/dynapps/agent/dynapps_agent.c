@@ -208,8 +208,10 @@ static dynapps_agent_err_t push_begin_xip(agent_push_t *push)
     if (dynapps_find_loaded(push->name, &old) == DYNAPPS_OK && (err = dynapps_unload(old)) != DYNAPPS_OK) {
         return loader_refused(err);
     }
+    /* The image's sectors and the one after them, where the loader keeps the slot's trust mark
+     * (dynapps_trust_mark.h): the new image must not inherit the old one's. */
     uint32_t erase = (push->size + DYNAPPS_AGENT_FLASH_SECTOR - 1) / DYNAPPS_AGENT_FLASH_SECTOR *
-                     DYNAPPS_AGENT_FLASH_SECTOR;
+                         DYNAPPS_AGENT_FLASH_SECTOR + DYNAPPS_AGENT_FLASH_SECTOR;
     if (erase > push->slot.size) {
         erase = push->slot.size;
     }

@@ -112,6 +112,17 @@ void dynapps_port_sha256(const void *data, size_t size, uint8_t digest[32]);
  */
 bool dynapps_port_verify_signature(const uint8_t hash[32], const uint8_t *signature, const uint8_t *public_key);
 
+/*
+ * Erase the 4 KiB flash sector at `offset` from the slot's start (a multiple of 4096, inside the
+ * slot) and write `size` bytes of `mark` at its start: the slot's trust mark
+ * (include/dynapps_trust_mark.h), written after an XIP image from this slot was verified in full.
+ * The slot's data view must show the new bytes afterwards. On failure the port logs one line
+ * (the slot, the cause, and that every load of it verifies the whole image) and returns false;
+ * the load goes on. ESP-IDF: esp_partition_erase_range + esp_partition_write; the emulator: its
+ * flash controller. Called with the loader lock held, at most once per load.
+ */
+bool dynapps_port_write_trust_mark(const dynapps_slot_t *slot, uint32_t offset, const void *mark, size_t size);
+
 /* The loader lock: a plain, non-recursive mutex is enough (a FreeRTOS mutex on ESP-IDF). The
  * core never takes it twice and never holds it while app code runs (init, deinit, calls). */
 void dynapps_port_lock(void);
@@ -140,12 +151,13 @@ void dynapps_trace_refusal(const char *check);
     X(DYNAPPS_PHASE_HEADER)      /* header and identity checks */                           \
     X(DYNAPPS_PHASE_BOOKKEEPING) /* a place in the table of loaded apps, the app record */   \
     X(DYNAPPS_PHASE_RESERVE)     /* executable RAM (IRAM, PSRAM) or the arena range (XIP) */ \
-    X(DYNAPPS_PHASE_HASH)        /* SHA-256 of the image */                                 \
+    X(DYNAPPS_PHASE_HASH)        /* SHA-256 of the image, or its trust mark */              \
     X(DYNAPPS_PHASE_TABLES)      /* firmware id, import slots, export table */              \
     X(DYNAPPS_PHASE_COPY)        /* code/data copy, zeroing; the XIP mapping */             \
     X(DYNAPPS_PHASE_FIXUP)       /* the fix-up loop (IRAM) */                               \
     X(DYNAPPS_PHASE_BIND)        /* import binding */                                       \
     X(DYNAPPS_PHASE_EXPORTS)     /* the export table copied into the allocation (IRAM) */   \
+    X(DYNAPPS_PHASE_MARK)        /* the trust mark written (XIP, after a full verification) */ \
     X(DYNAPPS_PHASE_INIT)        /* looking for and running init */                         \
     X(DYNAPPS_PHASE_DONE)
 

@@ -287,7 +287,7 @@ static void run_destructors(const dynapps_app_t *app)
  * so that a corrupted buffer says so rather than "unsupported". */
 static dynapps_err_t refuse_xip_buffer(image_t *img)
 {
-    dynapps_err_t err = dynapps_verify_contents(img);
+    dynapps_err_t err = dynapps_verify_contents(img, false);
     if (err == DYNAPPS_OK) {
         err = dynapps_verify_imports(img);
     }
@@ -332,11 +332,15 @@ static dynapps_err_t load_image(const uint8_t *bytes, size_t avail, const dynapp
     if ((err = dynapps_reserve(&img, app)) != DYNAPPS_OK) {
         goto out;
     }
-    if ((err = dynapps_verify_contents(&img)) != DYNAPPS_OK) {
+    bool trusted = dynapps_trust_mark_valid(&img, slot);
+    if ((err = dynapps_verify_contents(&img, trusted)) != DYNAPPS_OK) {
         goto out;
     }
     if ((err = dynapps_place(&img, slot, app)) != DYNAPPS_OK) {
         goto out;
+    }
+    if (!trusted) {
+        dynapps_trust_mark_write(&img, slot); /* verified in full and placed: trusted from now on */
     }
     register_app(app, index);
     *out = app;
@@ -442,7 +446,7 @@ static dynapps_err_t verify_image(const uint8_t *bytes, size_t size)
     image_t img;
     dynapps_err_t err = dynapps_verify_header(bytes, size, &img);
     if (err == DYNAPPS_OK) {
-        err = dynapps_verify_contents(&img);
+        err = dynapps_verify_contents(&img, false);
     }
     if (err == DYNAPPS_OK) {
         err = dynapps_verify_fixups(&img);

@@ -5,6 +5,7 @@
  *                      this chip, this slot and this firmware; every validation rule once
  *   dynapps_place.c    memory: executable RAM copy + fix-ups (IRAM) or the slot's mapping and
  *                      data copy (XIP), import binding, giving it all back
+ *   dynapps_trust.c    trust marks: an XIP image verified in full once is not rehashed later
  *   dynapps_core.c     lifecycle: the table of loaded apps, handles, load_image (the stages in
  *                      order, one cleanup point), init/deinit, the public API and wrapper calls
  *
@@ -260,8 +261,10 @@ dynapps_err_t dynapps_verify_header(const uint8_t *bytes, size_t avail, image_t 
 /* The image belongs in this slot: its name, and for XIP the address the port maps it at. */
 dynapps_err_t dynapps_verify_identity(const image_t *img, const dynapps_slot_t *slot);
 /* SHA-256, firmware id, import slots and export table; fix-ups and imports are checked where
- * they are used (place), this only orders the errors when an earlier table is bad. */
-dynapps_err_t dynapps_verify_contents(image_t *img);
+ * they are used (place), this only orders the errors when an earlier table is bad. With
+ * `body_trusted` (a valid trust mark) the SHA-256 the image carries stands for its hash: the
+ * body is not rehashed, the signature (if checked) is checked over that SHA-256. */
+dynapps_err_t dynapps_verify_contents(image_t *img, bool body_trusted);
 /* Every fix-up inside the loaded region (place checks each as it applies it; this is for a
  * verification without a load, dynapps_verify_image). */
 dynapps_err_t dynapps_verify_fixups(const image_t *img);
@@ -271,6 +274,14 @@ dynapps_err_t dynapps_verify_call_arrays(const dynapps_app_t *app);
 /* Every import: BAD_TABLE for a bad slot range or name (all of them first), then
  * UNRESOLVED_IMPORT for one the firmware does not offer under that index and name. */
 dynapps_err_t dynapps_verify_imports(const image_t *img);
+
+/* ---- trust marks (dynapps_trust.c) ------------------------------------------------------ */
+
+/* Whether the slot holds a valid trust mark for this XIP image (false when marks are off, for
+ * an image that is not XIP, and for a buffer). */
+bool dynapps_trust_mark_valid(const image_t *img, const dynapps_slot_t *slot);
+/* After a load that verified the image in full: write its mark (through the port). */
+void dynapps_trust_mark_write(const image_t *img, const dynapps_slot_t *slot);
 
 /* ---- place (dynapps_place.c) ------------------------------------------------------------ */
 

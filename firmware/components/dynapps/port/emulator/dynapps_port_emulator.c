@@ -30,6 +30,7 @@
 #include "dynapps_emu.h"
 #include "dynapps_partition.h"
 #include "dynapps_port.h"
+#include "dynapps_trust_mark.h"
 #include "../../src/dynapps_window.h" /* the loader core's apps window reservation */
 
 #if !defined(DYNAPPS_EMU_I_D_OFFSET) || !defined(DYNAPPS_EMU_PSRAM_SIZE)
@@ -619,6 +620,23 @@ bool dynapps_port_verify_signature(const uint8_t hash[32], const uint8_t *signat
  * The app build takes the same range from the chip profile (src/dynapps/firmware.py). */
 uint8_t dynapps_data_arena[DYNAPPS_EMU_DATA_ARENA_SIZE]
     __attribute__((section(".dynapps_data_arena"), aligned(16), used));
+
+/* The flash controller erases and writes the emulated flash; the window's data view reads the
+ * same bytes, so the mark shows at once. */
+bool dynapps_port_write_trust_mark(const dynapps_slot_t *slot, uint32_t offset, const void *mark, size_t size)
+{
+    uint32_t status = dynapps_emu_flash(DYNAPPS_EMU_FLASH_ERASE, slot->flash_offset + offset, NULL,
+                                        DYNAPPS_TRUST_MARK_SECTOR);
+    if (status == DYNAPPS_EMU_FLASH_OK) {
+        status = dynapps_emu_flash(DYNAPPS_EMU_FLASH_WRITE, slot->flash_offset + offset, mark, (uint32_t)size);
+    }
+    if (status != DYNAPPS_EMU_FLASH_OK) {
+        printf("dynapps: slot %.16s: trust mark not written at +0x%lx (flash status %lu): every load of it hashes "
+               "the whole image\n", slot->label, (unsigned long)offset, (unsigned long)status);
+        return false;
+    }
+    return true;
+}
 
 void dynapps_port_data_arena(uintptr_t *base, size_t *size)
 {

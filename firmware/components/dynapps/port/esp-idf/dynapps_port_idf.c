@@ -59,6 +59,7 @@
 
 #include "dynapps_partition.h"
 #include "dynapps_port.h"
+#include "dynapps_trust_mark.h" /* DYNAPPS_TRUST_MARK_SECTOR */
 #include "dynapps_sha256.h" /* the core's software SHA-256 (src/, PRIV_INCLUDE_DIRS) */
 
 #include "dynapps_idf_version.h" /* per-release behaviour: DYNAPPS_HAVE_MMU_MAP_VIRT, DYNAPPS_SHA_PSA */
@@ -493,6 +494,25 @@ void dynapps_port_release_slot(dynapps_slot_t *slot)
     heap_caps_free(lone);
     slot->port_handle = NULL;
     slot->bytes = NULL;
+}
+
+/* ---- trust marks (src/dynapps_trust.c) ---------------------------------------------------- */
+
+/* slot->id is the slot's esp_partition_t. esp_flash invalidates the cache over what it erases
+ * and writes, so the window's data view shows the mark at once. */
+bool dynapps_port_write_trust_mark(const dynapps_slot_t *slot, uint32_t offset, const void *mark, size_t size)
+{
+    const esp_partition_t *part = (const esp_partition_t *)slot->id;
+    esp_err_t err = esp_partition_erase_range(part, offset, DYNAPPS_TRUST_MARK_SECTOR);
+    if (err == ESP_OK) {
+        err = esp_partition_write(part, offset, mark, size);
+    }
+    if (err != ESP_OK) {
+        ESP_LOGW(TAG, "slot %s: trust mark not written at +0x%" PRIx32 " (%s): every load of it hashes the whole image",
+                 part->label, offset, esp_err_to_name(err));
+        return false;
+    }
+    return true;
 }
 
 /* ---- flash XIP (DESIGN constraints 1, 6) --------------------------------------------------- */

@@ -1,0 +1,99 @@
+/*
+ * Trust marks: an XIP image verified in full once is not rehashed on later loads from the same
+ * slot (include/dynapps_trust_mark.h; docs/design.md, "Trust marks", for what that trusts).
+ *
+ * A valid mark says: the image now in this slot, at this flash offset, with this size and this
+ * stored SHA-256, was hashed in full and matched. The header, identity, tables and (when the
+ * image is signed and the firmware holds a key) the signature over that stored SHA-256 are still
+ * checked on every load; only the body's hash is taken from the mark. With required signing the
+ * marks are off: every load hashes the whole image and checks the signature over that hash.
+ */
+#include "dynapps_stages.h"
+#include "dynapps_trust_mark.h"
+
+/* ESP-IDF: CONFIG_DYNAPPS_TRUST_MARKS; the emulator firmware: on unless signing is required. */
+#ifndef DYNAPPS_TRUST_MARKS
+#define DYNAPPS_TRUST_MARKS 0
+#endif
+#ifndef DYNAPPS_REQUIRE_SIGNED_IMAGES
+#define DYNAPPS_REQUIRE_SIGNED_IMAGES 0
+#endif
+#define MARKS_ON (DYNAPPS_TRUST_MARKS && !DYNAPPS_REQUIRE_SIGNED_IMAGES)
+
+#define MARK_CRC_BYTES (uint32_t)offsetof(dynapps_trust_mark_t, crc32)
+
+/* Bitwise CRC-32 (reflected 0xEDB88320): 48 bytes once per load, no table in RAM. */
+static uint32_t crc32_of(const uint8_t *bytes, uint32_t size)
+{
+    uint32_t crc = 0xFFFFFFFFu;
+    for (uint32_t i = 0; i < size; i++) {
+        crc ^= bytes[i];
+        for (int bit = 0; bit < 8; bit++) {
+            crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+        }
+    }
+    return ~crc;
+}
+
+/* The mark's offset in the slot: the sector after the image; 0 when the slot has no room for
+ * it there (an image the build did not make: it is verified in full every time). */
+static uint32_t mark_offset(const image_t *img, const dynapps_slot_t *slot)
+{
+    uint64_t at = ((uint64_t)img->h.image_size + DYNAPPS_TRUST_MARK_SECTOR - 1u) &
+                  ~(uint64_t)(DYNAPPS_TRUST_MARK_SECTOR - 1u);
+    return at + DYNAPPS_TRUST_MARK_SECTOR <= slot->size ? (uint32_t)at : 0u;
+}
+
+/* The mark this image in this slot would have. */
+static void expected_mark(const image_t *img, const dynapps_slot_t *slot, dynapps_trust_mark_t *mark)
+{
+    memset(mark, 0, sizeof *mark);
+    mark->magic = DYNAPPS_TRUST_MARK_MAGIC;
+    mark->flash_offset = slot->flash_offset;
+    mark->image_size = img->h.image_size;
+    for (uint32_t i = 0; i < DYNAPPS_IMAGE_HASH_SIZE; i += 4u) {
+        store_word(mark->image_hash + i, image_word(img, img->hash + i));
+    }
+    mark->crc32 = crc32_of((const uint8_t *)mark, MARK_CRC_BYTES);
+}
+
+static bool marks_apply(const image_t *img, const dynapps_slot_t *slot)
+{
+    return MARKS_ON && slot != NULL && img->h.strategy == DYNAPPS_STRATEGY_XIP && img->aligned;
+}
+
+bool dynapps_trust_mark_valid(const image_t *img, const dynapps_slot_t *slot)
+{
+    if (!marks_apply(img, slot)) {
+        return false;
+    }
+    uint32_t at = mark_offset(img, slot);
+    if (at == 0) {
+        return false;
+    }
+    dynapps_trust_mark_t expected;
+    expected_mark(img, slot, &expected);
+    const uint8_t *stored = slot->bytes + at; /* the slot view and the sector are 4-aligned */
+    uint32_t diff = 0;
+    for (uint32_t i = 0; i < sizeof expected; i += 4u) {
+        diff |= load_word(stored + i) ^ load_word((const uint8_t *)&expected + i);
+    }
+    return diff == 0;
+}
+
+void dynapps_trust_mark_write(const image_t *img, const dynapps_slot_t *slot)
+{
+    if (!marks_apply(img, slot)) {
+        return;
+    }
+    uint32_t at = mark_offset(img, slot);
+    if (at == 0) {
+        return;
+    }
+    PHASE(DYNAPPS_PHASE_MARK);
+    dynapps_trust_mark_t mark;
+    expected_mark(img, slot, &mark);
+    /* A mark that could not be written costs speed, never safety: the port says so, and the next
+     * load verifies in full again. */
+    (void)dynapps_port_write_trust_mark(slot, at, &mark, sizeof mark);
+}
