@@ -158,6 +158,9 @@ def compile_component(idf: Path, chip: str, header: Path, work: Path, libc_inclu
                           f"-I{COMPONENT / 'agent'}"]
     # Compile definitions ESP-IDF's soc component gives every user (soc/CMakeLists.txt).
     flags += ["-DSOC_MMU_PAGE_SIZE=CONFIG_MMU_PAGE_SIZE", "-DSOC_XTAL_FREQ_MHZ=CONFIG_XTAL_FREQ"]
+    # What the component's CMakeLists.txt defines from Kconfig besides the ids above.
+    flags += [f"-D{name}=1" for name in ("DYNAPPS_TRUST_MARKS", "DYNAPPS_REQUIRE_SIGNED_IMAGES")
+              if config_value(header, name)]
     # ESP-IDF's headers as system headers: -Werror is for the component's own code.
     revision = "hw_ver1" if config_value(header, "ESP32P4_SELECTS_REV_LESS_V3") else "hw_ver3"
     flags += [f"-isystem{path}" for path in include_dirs(idf, chip, revision)]

@@ -10,7 +10,8 @@
  *   DYNAPPS_EMU_FLASH_DBUS_SIZE, DYNAPPS_EMU_FLASH_DATA_VIEW_FROM, DYNAPPS_EMU_FLASH_SCRATCH_VADDR,
  *   DYNAPPS_EMU_MMU_PAGE_SIZE, DYNAPPS_EMU_DATA_ARENA_SIZE, DYNAPPS_EMU_PSRAM_BASE and
  *   DYNAPPS_EMU_PSRAM_SIZE (the board's PSRAM; size 0 on a chip without PSRAM); for the
- *   loader core DYNAPPS_CHIP_ID and DYNAPPS_REQUIRE_SIGNED_IMAGES (dynapps.yaml signing.require);
+ *   loader core DYNAPPS_CHIP_ID, DYNAPPS_REQUIRE_SIGNED_IMAGES (dynapps.yaml signing.require) and
+ *   DYNAPPS_TRUST_MARKS (the sdkconfig's CONFIG_DYNAPPS_TRUST_MARKS, default on);
  *   and DYNAPPS_PARTITION_TABLE_OFFSET (dynapps_partition.h), the project's
  *   CONFIG_PARTITION_TABLE_OFFSET.
  */

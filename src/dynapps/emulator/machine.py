@@ -333,6 +333,11 @@ class Machine:
 
     # ------------------------------------------------------------ memory access for tests
 
+    def flash_bytes(self) -> bytes:
+        """The whole flash chip as it is now (the firmware may have erased and written it): what a
+        later Machine boots from to model a reboot."""
+        return self._flash.raw
+
     def read(self, address: int, size: int) -> bytes:
         return bytes(self.uc.mem_read(address, size))
 
