@@ -29,7 +29,7 @@ if not shutil.which("riscv64-unknown-elf-gcc"):
 
 import yaml  # noqa: E402
 
-from dynapps import firmware  # noqa: E402
+from dynapps import chips, firmware  # noqa: E402
 from dynapps import liveproto as proto  # noqa: E402
 from dynapps import remote  # noqa: E402
 from dynapps.emulator import devices  # noqa: E402
@@ -52,10 +52,11 @@ void {name}_scale(int16_t *samples, uint32_t count, int16_t factor)
 }}
 """
 EDITED = {"live": "iram", "livex": "xip"}
+PSRAM_APP = {"livep": "psram"}  # built and pushed on a chip with PSRAM (esp32p4)
 
 
 def write_live_app(project: Project, name: str, step: int) -> None:
-    project.write(f"apps/{name}/app.yaml", LIVE_APP.format(name=name, strategy=EDITED[name]))
+    project.write(f"apps/{name}/app.yaml", LIVE_APP.format(name=name, strategy={**EDITED, **PSRAM_APP}[name]))
     project.write(f"apps/{name}/{name}.c", LIVE_SOURCE.format(name=name, step=step))
 
 
@@ -66,9 +67,10 @@ def make_project(root, chip: str) -> Project:
     shutil.copytree(REPO / "apps", root / "apps")
     project = Project(root)
     text = (REPO / "dynapps.yaml").read_text()
-    text = re.sub(r"order: \[([^\]]*)\]", r"order: [\1, live, livex]", text)
+    names = [*EDITED, *(PSRAM_APP if chips.profile(chip).has_psram else ())]
+    text = re.sub(r"order: \[([^\]]*)\]", rf"order: [\1, {', '.join(names)}]", text)
     project.write("dynapps.yaml", text.replace("chip: esp32c3", f"chip: {chip}"))
-    for name in EDITED:
+    for name in names:
         write_live_app(project, name, 1)
     project.scons("-j2", "apps", "flash-apps", "live-firmware")
     return project
@@ -119,10 +121,28 @@ def test_hello_describes_the_firmware(live, built):
 
 @pytest.mark.parametrize("app", ["live", "livex"])
 def test_push_call_edit_push_call_unload_heap_back(live, app):
+    push_call_edit_push_call_unload(live, app)
+
+
+@pytest.mark.parametrize("built", ["esp32p4"], indirect=True)
+def test_psram_push_runs_from_psram(live):
+    """A PSRAM image is pushed into a RAM buffer like an IRAM one; the loader places it in PSRAM
+    (the agent's hello counts PSRAM taken, and given back at unload)."""
+    project, _, device = live
+    psram_before = device.hello().psram_free
+    assert psram_before > 0
+    assert device.push(image(project, "livep")).strategy == "psram"
+    assert device.hello().psram_free < psram_before  # the app's copy is in PSRAM
+    device.unload("livep")
+    push_call_edit_push_call_unload(live, "livep")
+    assert device.hello().psram_free == psram_before
+
+
+def push_call_edit_push_call_unload(live, app):
     project, emulator, device = live
     heap_before = device.hello().heap_free
     loaded = device.push(image(project, app))
-    assert (loaded.name, loaded.strategy) == (app, EDITED[app])
+    assert (loaded.name, loaded.strategy) == (app, {**EDITED, **PSRAM_APP}[app])
     functions = getattr(device.apps, app)
     assert getattr(functions, f"{app}_value")(41) == 42
     assert f"{app} value of 41" in device.log  # what the app prints comes back as a log line

@@ -57,7 +57,7 @@ void dynapps_agent_port_heap(uint32_t free_bytes[DYNAPPS_AGENT_HEAP_KINDS])
     uint32_t heap = (uint32_t)dynapps_emu_heap_free(); /* one heap: data and executable RAM */
     free_bytes[0] = heap;
     free_bytes[1] = heap;
-    free_bytes[2] = 0; /* no PSRAM */
+    free_bytes[2] = (uint32_t)dynapps_emu_psram_free(); /* 0 on a chip without PSRAM */
 }
 
 /* The emulator has no entropy source: sessions are numbered, so an earlier session's frames are

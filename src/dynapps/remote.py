@@ -30,7 +30,7 @@ from .errors import DynappsError
 DEFAULT_BAUD = 115200
 DEFAULT_TIMEOUT_S = 5.0
 PUSH_TIMEOUT_S = 30.0  # erasing a flash slot takes a while on a board
-STRATEGY_NAMES = {1: "iram", 2: "xip"}
+STRATEGY_NAMES = {code: name for name, code in image_format.STRATEGIES.items()}
 
 try:  # numpy arrays in and out when numpy is installed; bytes and lists otherwise
     import numpy
