@@ -115,6 +115,13 @@ def test_numbers_are_recorded_and_consistent(quick_run):
         assert 0 < project["empty_cpu_median"] < project["cpu_median"]
     for edit in results["iteration"]["edits"]:
         assert edit["regions"] == [edit["app"]] and edit["result_changed"]
+    # figure 8: the live loop
+    live = results["live"]
+    assert len(live["pushes"]) == len(live["flashes"]) >= 1
+    for push in live["pushes"]:
+        assert push["result_changed"]  # the pushed code ran, without a reboot
+        assert push["seconds"] == pytest.approx(push["build_seconds"] + push["push_seconds"] + push["call_seconds"])
+    assert live["call"]["array_bytes"] == 1024
 
 
 def test_plot_series_can_be_told_apart(quick_run):
@@ -131,11 +138,3 @@ def test_plot_series_can_be_told_apart(quick_run):
         assert len(set(looks)) == len(looks), looks
         points = [tuple(zip(s.xs, s.ys)) for s in mine]
         assert len(set(points)) == len(points), [s.label for s in mine]
-
-    # figure 8: the live loop
-    live = results["live"]
-    assert len(live["pushes"]) == len(live["flashes"]) >= 1
-    for push in live["pushes"]:
-        assert push["result_changed"]  # the pushed code ran, without a reboot
-        assert push["seconds"] == pytest.approx(push["build_seconds"] + push["push_seconds"] + push["call_seconds"])
-    assert live["call"]["array_bytes"] == 1024
