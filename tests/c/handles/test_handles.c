@@ -140,6 +140,25 @@ static void test_unmatched_call_end(void)
     CHECK_ERR(dynapps_call_end(NULL), DYNAPPS_ERR_INVALID_ARG);
 }
 
+/* A call by export name (the live agent's) is counted like a wrapper's: unload is BUSY while it
+ * runs; an unknown name or an unloaded app is refused and counts nothing. */
+static void test_call_by_export_name(void)
+{
+    dynapps_app_t *handle = NULL;
+    void *fn = NULL;
+    CHECK_ERR(dynapps_load_handle("a", &handle), DYNAPPS_OK);
+    CHECK_ERR(dynapps_call_begin_export(handle, "no_such_export", &fn), DYNAPPS_ERR_NOT_FOUND);
+    CHECK(fn == NULL);
+    CHECK_ERR(dynapps_call_begin_export(handle, "tiny_run", &fn), DYNAPPS_OK);
+    CHECK(fn != NULL && tiny_tag((uintptr_t)fn) == 'a');
+    CHECK_ERR(dynapps_unload(handle), DYNAPPS_ERR_BUSY);
+    CHECK_ERR(dynapps_call_end(handle), DYNAPPS_OK);
+    dynapps_app_t *copy = handle;
+    CHECK_ERR(dynapps_unload_handle(&handle), DYNAPPS_OK);
+    CHECK_ERR(dynapps_call_begin_export(copy, "tiny_run", &fn), DYNAPPS_ERR_STALE_HANDLE);
+    CHECK(fn == NULL);
+}
+
 /* Handles that were never given out: an index past the table, an empty entry, the right index
  * with another sequence number. All refused, none read as a record. */
 static void test_made_up_handles(void)
@@ -281,6 +300,7 @@ int main(int argc, char **argv)
         TEST(test_unload_handle_after_unload),
         TEST(test_stale_handle_of_reused_record),
         TEST(test_unmatched_call_end),
+        TEST(test_call_by_export_name),
         TEST(test_made_up_handles),
         TEST(test_init_and_deinit_call_the_loader),
         TEST(test_app_invisible_during_init),

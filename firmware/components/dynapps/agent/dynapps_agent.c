@@ -442,12 +442,14 @@ static dynapps_agent_err_t do_call(const uint8_t *in, size_t in_size, uint8_t *o
     void *function = NULL;
     dynapps_err_t err = dynapps_find_loaded(app_name, &app);
     if (err == DYNAPPS_OK) {
-        err = dynapps_find_export(app, export_name, &function);
+        /* counted: another task's unload of the app is refused (BUSY) while the call runs */
+        err = dynapps_call_begin_export(app, export_name, &function);
     }
     if (err != DYNAPPS_OK) {
         return loader_refused(err);
     }
     uint64_t value = call_export(function, kind, x, f);
+    dynapps_call_end(app);
     put32(out, (uint32_t)value);
     put32(out + 4, (uint32_t)(value >> 32));
     *out_size = 8;

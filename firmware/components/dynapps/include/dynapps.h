@@ -159,7 +159,12 @@ dynapps_err_t dynapps_unload_handle(dynapps_app_t **handle);
 /* Start a call of export `index` (manifest order): loads the app first if *handle is NULL,
  * counts the call so that unload waits for it, and gives the export's address. */
 dynapps_err_t dynapps_call_begin(const char *name, dynapps_app_t **handle, uint32_t index, void **function);
-/* End a call begun with dynapps_call_begin: DYNAPPS_ERR_NO_CALL if none is running (the count
+/* Start a call of the export called `export_name` of a loaded app (a host's call by name, the
+ * live agent's): counts the call so that unload refuses with DYNAPPS_ERR_BUSY until
+ * dynapps_call_end; DYNAPPS_ERR_STALE_HANDLE for an unloaded app, DYNAPPS_ERR_NOT_FOUND for no such
+ * export. */
+dynapps_err_t dynapps_call_begin_export(dynapps_app_t *app, const char *export_name, void **function);
+/* End a call begun with dynapps_call_begin or _begin_export: DYNAPPS_ERR_NO_CALL if none is running (the count
  * stays 0), DYNAPPS_ERR_STALE_HANDLE for a stale handle. */
 dynapps_err_t dynapps_call_end(dynapps_app_t *app);
 /* Called by a wrapper whose call could not run; a weak default does nothing. */

@@ -716,6 +716,26 @@ dynapps_err_t dynapps_call_begin(const char *name, dynapps_app_t **handle, uint3
     return err == DYNAPPS_ERR_NOT_LOADED ? begin_first(name, handle, index, function) : err;
 }
 
+dynapps_err_t dynapps_call_begin_export(dynapps_app_t *handle, const char *export_name, void **function)
+{
+    if (handle == NULL || export_name == NULL || function == NULL) {
+        return DYNAPPS_ERR_INVALID_ARG;
+    }
+    dynapps_port_lock();
+    dynapps_err_t err = find_export(handle, export_name, function);
+    dynapps_app_t *app = live_app(handle);
+    if (err == DYNAPPS_OK && app->active_calls == UINT16_MAX) {
+        err = DYNAPPS_ERR_BUSY; /* the counter is full */
+    }
+    if (err == DYNAPPS_OK) {
+        app->active_calls++;
+    } else {
+        *function = NULL;
+    }
+    dynapps_port_unlock();
+    return err;
+}
+
 dynapps_err_t dynapps_call_end(dynapps_app_t *handle)
 {
     if (handle == NULL) {
