@@ -462,8 +462,8 @@ def test_agent_protocol_constants_agree():
     commands = dict(re.findall(r"X\(DYNAPPS_AGENT_(\w+), (0x[0-9A-F]+)\)", header))
     assert {name: int(value, 16) for name, value in commands.items()} == {
         name: getattr(proto, name) for name in commands}
-    assert proto.AGENT_ERRORS[0] == "DYNAPPS_AGENT_OK" and "DYNAPPS_AGENT_ERR_BAD_SEQUENCE" in proto.AGENT_ERRORS
-    assert proto.LOADER_ERRORS[6] == "DYNAPPS_ERR_BAD_MAGIC"
+    assert proto.agent_errors()[0] == "DYNAPPS_AGENT_OK" and "DYNAPPS_AGENT_ERR_BAD_SEQUENCE" in proto.agent_errors()
+    assert proto.loader_errors()[6] == "DYNAPPS_ERR_BAD_MAGIC"
     assert int(re.search(r"HEADER_SIZE (\d+)u", header).group(1)) == proto.HEADER.size
 
 

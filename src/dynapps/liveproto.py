@@ -8,6 +8,7 @@ remote.py owns the serial port.
 
 from __future__ import annotations
 
+import functools
 import re
 import struct
 import zlib
@@ -35,8 +36,10 @@ CALL_FIXED = struct.Struct("<16sBBBB")
 ERROR_PAYLOAD = struct.Struct("<Ii")
 
 
+@functools.cache
 def _error_names(header: str, macro: str) -> list[str]:
-    """The names of an X-macro list of error codes in a C header, in enum order."""
+    """The names of an X-macro list of error codes in a C header, in enum order (read when first
+    needed: importing this module reads no file)."""
     text = (native.COMPONENT / "include" / header).read_text()
     block = re.search(rf"#define {macro}\(X\)(.*?)\n\s*\n", text, re.S)
     if not block:
@@ -44,8 +47,12 @@ def _error_names(header: str, macro: str) -> list[str]:
     return re.findall(r"X\((\w+)\)", block.group(1))
 
 
-AGENT_ERRORS = _error_names("dynapps_agent.h", "DYNAPPS_AGENT_ERRORS")
-LOADER_ERRORS = _error_names("dynapps.h", "DYNAPPS_ERRORS")
+def agent_errors() -> list[str]:
+    return _error_names("dynapps_agent.h", "DYNAPPS_AGENT_ERRORS")
+
+
+def loader_errors() -> list[str]:
+    return _error_names("dynapps.h", "DYNAPPS_ERRORS")
 
 
 def error_name(names: list[str], code: int) -> str:
@@ -75,8 +82,8 @@ class Frame:
     def error(self) -> tuple[str, str | None]:
         """(agent error name, loader error name or None) of an error frame."""
         agent, loader = ERROR_PAYLOAD.unpack_from(self.payload)
-        agent_name = error_name(AGENT_ERRORS, agent)
-        return agent_name, error_name(LOADER_ERRORS, loader) if agent_name == "DYNAPPS_AGENT_ERR_LOADER" else None
+        agent_name = error_name(agent_errors(), agent)
+        return agent_name, error_name(loader_errors(), loader) if agent_name == "DYNAPPS_AGENT_ERR_LOADER" else None
 
 
 class FrameReader:
