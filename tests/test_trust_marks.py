@@ -8,6 +8,7 @@ reads the bytes the SHA engine hashed and the loader's instruction count (bench/
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -221,3 +222,12 @@ def test_with_required_signing_every_load_hashes_and_checks_the_signature(tmp_pa
     last = _slot_offset(root, "xa", first.flash) + len(_image(root, "xa")) - 1
     forged = Boot(root, _patched(first.flash, last, bytes([first.flash[last] ^ 1])))
     assert "BAD_SIGNATURE" in forged.status["xa"]["status"] and forged.ok("xb")
+
+
+def test_the_host_side_agrees_with_the_loaders_header():
+    header = (REPO / "firmware/components/dynapps/include/dynapps_trust_mark.h").read_text()
+    assert int(re.search(r"#define DYNAPPS_TRUST_MARK_MAGIC (0x[0-9A-F]+)u", header)[1], 16) == trustmark.MAGIC
+    assert int(re.search(r"#define DYNAPPS_TRUST_MARK_SECTOR (\d+)u", header)[1]) == trustmark.SECTOR
+    assert f"sizeof(dynapps_trust_mark_t) == {trustmark.MARK.size}" in header
+    assert trustmark.decode(trustmark.encode(0x210000, 4904, bytes(range(32))))["flash_offset"] == 0x210000
+    assert trustmark.decode(b"\xff" * trustmark.MARK.size) is None

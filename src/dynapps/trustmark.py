@@ -12,8 +12,9 @@ from __future__ import annotations
 import struct
 import zlib
 
+from .chips import FLASH_SECTOR as SECTOR  # the flash erase unit the mark owns (DYNAPPS_TRUST_MARK_SECTOR)
+
 MAGIC = 0x4D525444  # b"DTRM"
-SECTOR = 4096  # the flash erase unit the mark owns
 MARK = struct.Struct("<IIII32sI")
 STRATEGY_XIP = 2  # dynapps_image.h: only XIP images get a mark
 _STRATEGY_OFFSET = 10  # dynapps_image_header_t.strategy

@@ -287,7 +287,7 @@ static void run_destructors(const dynapps_app_t *app)
  * so that a corrupted buffer says so rather than "unsupported". */
 static dynapps_err_t refuse_xip_buffer(image_t *img)
 {
-    dynapps_err_t err = dynapps_verify_contents(img, false);
+    dynapps_err_t err = dynapps_verify_contents(img, NULL);
     if (err == DYNAPPS_OK) {
         err = dynapps_verify_imports(img);
     }
@@ -332,14 +332,13 @@ static dynapps_err_t load_image(const uint8_t *bytes, size_t avail, const dynapp
     if ((err = dynapps_reserve(&img, app)) != DYNAPPS_OK) {
         goto out;
     }
-    bool trusted = dynapps_trust_mark_valid(&img, slot);
-    if ((err = dynapps_verify_contents(&img, trusted)) != DYNAPPS_OK) {
+    if ((err = dynapps_verify_contents(&img, slot)) != DYNAPPS_OK) {
         goto out;
     }
     if ((err = dynapps_place(&img, slot, app)) != DYNAPPS_OK) {
         goto out;
     }
-    if (!trusted) {
+    if (!img.body_trusted) {
         dynapps_trust_mark_write(&img, slot); /* verified in full and placed: trusted from now on */
     }
     register_app(app, index);
@@ -446,7 +445,7 @@ static dynapps_err_t verify_image(const uint8_t *bytes, size_t size)
     image_t img;
     dynapps_err_t err = dynapps_verify_header(bytes, size, &img);
     if (err == DYNAPPS_OK) {
-        err = dynapps_verify_contents(&img, false);
+        err = dynapps_verify_contents(&img, NULL);
     }
     if (err == DYNAPPS_OK) {
         err = dynapps_verify_fixups(&img);

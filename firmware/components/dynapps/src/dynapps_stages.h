@@ -85,6 +85,7 @@ typedef struct {
     uint32_t names_end;
     bool aligned;            /* bytes is 4-aligned: every table can be read a word at a time */
     bool strtab_terminated;  /* after the hash: the string table's last byte is a NUL */
+    bool body_trusted;       /* after the hash: a trust mark stood for it (dynapps_trust.c) */
 } image_t;
 
 _Static_assert(DYNAPPS_NAME_MAX == DYNAPPS_IMAGE_NAME_SIZE, "the public name size is the header's");
@@ -261,10 +262,11 @@ dynapps_err_t dynapps_verify_header(const uint8_t *bytes, size_t avail, image_t 
 /* The image belongs in this slot: its name, and for XIP the address the port maps it at. */
 dynapps_err_t dynapps_verify_identity(const image_t *img, const dynapps_slot_t *slot);
 /* SHA-256, firmware id, import slots and export table; fix-ups and imports are checked where
- * they are used (place), this only orders the errors when an earlier table is bad. With
- * `body_trusted` (a valid trust mark) the SHA-256 the image carries stands for its hash: the
- * body is not rehashed, the signature (if checked) is checked over that SHA-256. */
-dynapps_err_t dynapps_verify_contents(image_t *img, bool body_trusted);
+ * they are used (place), this only orders the errors when an earlier table is bad. `slot`: where
+ * the image lies (NULL: a buffer). When it holds a valid trust mark for the image, body_trusted
+ * is set and the SHA-256 the image carries stands for its hash: the body is not rehashed, the
+ * signature (if checked) is checked over that SHA-256. */
+dynapps_err_t dynapps_verify_contents(image_t *img, const dynapps_slot_t *slot);
 /* Every fix-up inside the loaded region (place checks each as it applies it; this is for a
  * verification without a load, dynapps_verify_image). */
 dynapps_err_t dynapps_verify_fixups(const image_t *img);

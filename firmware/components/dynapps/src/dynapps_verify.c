@@ -162,6 +162,7 @@ dynapps_err_t dynapps_verify_header(const uint8_t *bytes, size_t avail, image_t 
     img->bytes = bytes;
     img->aligned = ((uintptr_t)bytes & 3u) == 0;
     img->strtab_terminated = false;
+    img->body_trusted = false;
     copy_header(img);
     if (img->h.magic != DYNAPPS_IMAGE_MAGIC) {
         return REFUSE(DYNAPPS_ERR_BAD_MAGIC, "header.magic");
@@ -387,11 +388,12 @@ dynapps_err_t dynapps_verify_imports(const image_t *img)
  * documented order of the errors (fix-ups, then tables, then imports) is kept by running the
  * fix-up check pass only when a table here is bad.
  */
-dynapps_err_t dynapps_verify_contents(image_t *img, bool body_trusted)
+dynapps_err_t dynapps_verify_contents(image_t *img, const dynapps_slot_t *slot)
 {
     PHASE(DYNAPPS_PHASE_HASH);
     uint32_t digest[DYNAPPS_IMAGE_HASH_SIZE / 4];
-    if (body_trusted) {
+    img->body_trusted = dynapps_trust_mark_valid(img, slot);
+    if (img->body_trusted) {
         stored_hash(img, digest);
     } else if (!hash_ok(img, digest)) {
         return REFUSE(DYNAPPS_ERR_HASH_MISMATCH, "contents.hash");
