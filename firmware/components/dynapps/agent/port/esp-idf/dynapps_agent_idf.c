@@ -25,6 +25,9 @@
 #if CONFIG_DYNAPPS_AGENT_UART
 #include "driver/uart.h"
 #elif CONFIG_DYNAPPS_AGENT_TINYUSB_CDC
+#if !__has_include("tinyusb_cdc_acm.h") || !__has_include("tinyusb_default_config.h")
+#error "the TinyUSB CDC transport needs espressif/esp_tinyusb >= 2.0 (idf.py add-dependency \"espressif/esp_tinyusb^2\")"
+#endif
 #include "freertos/semphr.h"
 #include "tinyusb.h"
 #include "tinyusb_cdc_acm.h"
