@@ -5,6 +5,7 @@ user needs: the loader, the build integration, README, LICENSE, metadata, the ex
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -53,3 +54,22 @@ def test_manifest_has_the_registry_fields():
     assert manifest["url"].startswith("https://") and manifest["repository"].startswith("https://")
     assert [example["path"] for example in manifest["examples"]] == ["../../../examples/hello_apps"]
     assert (COMPONENT / manifest["examples"][0]["path"] / "dynapps.yaml").is_file()
+
+
+def test_the_tinyusb_transport_pulls_esp_tinyusb_only_when_chosen():
+    """The TinyUSB CDC transport (docs/live.md) needs the esp_tinyusb managed component: offered in
+    Kconfig only on USB OTG chips once the project has that component's CDC class, required by
+    CMakeLists.txt only with that transport, and not a dependency of every esp32p4 project."""
+    kconfig = (COMPONENT / "Kconfig").read_text()
+    entry = kconfig[kconfig.index("config DYNAPPS_AGENT_TINYUSB_CDC\n"):]
+    entry = entry[:entry.index("help")]
+    assert re.search(r"^\s+depends on SOC_USB_OTG_SUPPORTED && TINYUSB_CDC_ENABLED$", entry, re.M), entry
+
+    cmake = (COMPONENT / "CMakeLists.txt").read_text()
+    guarded = re.findall(r"if\(CONFIG_DYNAPPS_AGENT_TINYUSB_CDC\)\n(.*?)endif\(\)", cmake, re.S)
+    assert guarded and "esp_tinyusb" in guarded[0], cmake
+    code = [line.split("#")[0] for line in cmake.splitlines()]
+    assert sum("esp_tinyusb" in line for line in code) == 1, "esp_tinyusb required outside the transport's if()"
+
+    manifest = yaml.safe_load((COMPONENT / "idf_component.yml").read_text())
+    assert not any("tinyusb" in name for name in manifest["dependencies"]), manifest["dependencies"]

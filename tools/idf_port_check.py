@@ -11,6 +11,11 @@ component's CMakeLists.txt requires (and theirs).
     python tools/idf_port_check.py --idf /path/to/esp-idf --chip esp32c3 [--kconfgen-python PY]
                                    [--defaults more.defaults ...]
 
+--agent tinyusb-cdc (esp32p4) also needs the managed components ESP-IDF does not ship:
+--esp-tinyusb DIR (device/esp_tinyusb of github.com/espressif/esp-usb, >= 2.0) and --tinyusb DIR
+(github.com/espressif/tinyusb); their Kconfig and public include folders are used as a project
+that adds espressif/esp_tinyusb would have them.
+
 --defaults adds sdkconfig lines after the firmware's (e.g. CONFIG_SPIRAM=y, to compile the PSRAM
 paths of the port, which the example firmware's defaults leave off).
 
@@ -47,7 +52,12 @@ COMPONENTS = ["esp_partition", "esp_mm", "heap", "esp_hw_support", "esp_system",
               "driver", "esp_driver_uart", "esp_driver_usb_serial_jtag", "esp_ringbuf", "vfs", "esp_hal_uart",
               "esp_hal_usb"]
 AGENT_TRANSPORTS = {"uart": "CONFIG_DYNAPPS_AGENT_UART=y\n",
-                    "usb-serial-jtag": "CONFIG_DYNAPPS_AGENT_USB_SERIAL_JTAG=y\n"}
+                    "usb-serial-jtag": "CONFIG_DYNAPPS_AGENT_USB_SERIAL_JTAG=y\n",
+                    # esp_tinyusb's own option first: the choice depends on it (Kconfig)
+                    "tinyusb-cdc": "CONFIG_TINYUSB_CDC_ENABLED=y\nCONFIG_DYNAPPS_AGENT_TINYUSB_CDC=y\n"}
+# Managed components a transport needs, not part of an ESP-IDF tree: --esp-tinyusb / --tinyusb give
+# their source folders (device/esp_tinyusb of espressif/esp-usb, espressif/tinyusb).
+TINYUSB_TRANSPORT = "tinyusb-cdc"
 
 # Folder names that hold headers inside a component; searched up to a few levels down.
 INCLUDE_DIR_NAMES = {"include", "platform_include", "register", "freertos"}
@@ -91,10 +101,11 @@ def idf_version(idf: Path) -> str:
 
 
 def sdkconfig_header(idf: Path, chip: str, python: str, work: Path, extra_defaults=(),
-                     agent: str | None = None) -> Path:
-    """sdkconfig.h from ESP-IDF's Kconfig tree, the dynapps Kconfig and the firmware's defaults
-    (with `agent`, plus CONFIG_DYNAPPS_AGENT on that transport)."""
-    kconfigs = sorted(idf.glob("components/*/Kconfig")) + [COMPONENT / "Kconfig"]
+                     agent: str | None = None, managed: tuple[Path, ...] = ()) -> Path:
+    """sdkconfig.h from ESP-IDF's Kconfig tree, the managed components' Kconfig, the dynapps Kconfig
+    and the firmware's defaults (with `agent`, plus CONFIG_DYNAPPS_AGENT on that transport)."""
+    kconfigs = (sorted(idf.glob("components/*/Kconfig")) + [p / "Kconfig" for p in managed if (p / "Kconfig").is_file()]
+                + [COMPONENT / "Kconfig"])
     projbuild = sorted(idf.glob("components/*/Kconfig.projbuild"))
     (work / "kconfigs.in").write_text("".join(f'source "{p}"\n' for p in kconfigs))
     (work / "kconfigs_projbuild.in").write_text("".join(f'source "{p}"\n' for p in projbuild))
@@ -124,6 +135,10 @@ def sdkconfig_header(idf: Path, chip: str, python: str, work: Path, extra_defaul
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0 or not header.exists():
         sys.exit(f"kconfgen failed for {chip}:\n{result.stdout}\n{result.stderr}")
+    if agent:
+        refused = [line for line in AGENT_TRANSPORTS[agent].split() if not config_value(header, line[7:-2])]
+        if refused:  # kconfgen drops a choice whose `depends on` fails: say so, compile nothing else
+            sys.exit(f"ESP-IDF {idf_version(idf)} {chip}: Kconfig refuses {', '.join(refused)} (--agent {agent})")
     return header
 
 
@@ -145,8 +160,15 @@ def arena_agreement(work: Path, header: Path) -> str:
     return f"data arena {arena.start:#x}+{arena.size} (the app build reads the same)"
 
 
+def managed_flags(chip: str, esp_tinyusb: Path, tinyusb: Path) -> list[str]:
+    """What a project with espressif/esp_tinyusb gives its components: esp_tinyusb's include folder
+    (tusb_config.h among them), TinyUSB's src/ and the MCU TinyUSB's CMakeLists.txt defines
+    publicly (OPT_MCU_ESP32P4 for esp32p4)."""
+    return [f"-isystem{esp_tinyusb / 'include'}", f"-isystem{tinyusb / 'src'}", f"-DCFG_TUSB_MCU=OPT_MCU_{chip.upper()}"]
+
+
 def compile_component(idf: Path, chip: str, header: Path, work: Path, libc_include: list[Path],
-                      agent: bool = False) -> list[str]:
+                      agent: bool = False, extra_flags: list[str] | None = None) -> list[str]:
     """Compile every component source; returns the failures (compiler output)."""
     chip_id = config_value(header, "IDF_FIRMWARE_CHIP_ID")
     fpu = "1" if config_value(header, "SOC_CPU_HAS_FPU") else "0"
@@ -163,7 +185,7 @@ def compile_component(idf: Path, chip: str, header: Path, work: Path, libc_inclu
               if config_value(header, name)]
     # ESP-IDF's headers as system headers: -Werror is for the component's own code.
     revision = "hw_ver1" if config_value(header, "ESP32P4_SELECTS_REV_LESS_V3") else "hw_ver3"
-    flags += [f"-isystem{path}" for path in include_dirs(idf, chip, revision)]
+    flags += [f"-isystem{path}" for path in include_dirs(idf, chip, revision)] + (extra_flags or [])
     # The C library behind ESP-IDF's platform_include: picolibc (ESP-IDF >= 6.0's default,
     # Debian's picolibc has it) or newlib as Espressif's toolchain builds it (retargetable locks).
     if config_value(header, "LIBC_PICOLIBC"):
@@ -197,7 +219,14 @@ def main() -> int:
                         help="a Python with esp-idf-kconfig installed (default: this one)")
     parser.add_argument("--agent", choices=sorted(AGENT_TRANSPORTS),
                         help="also compile the live agent, CONFIG_DYNAPPS_AGENT on this transport")
+    parser.add_argument("--esp-tinyusb", type=Path, help="esp_tinyusb's source folder (--agent tinyusb-cdc)")
+    parser.add_argument("--tinyusb", type=Path, help="TinyUSB's source folder, espressif/tinyusb (--agent tinyusb-cdc)")
     args = parser.parse_args()
+    managed: tuple[Path, ...] = ()
+    if args.agent == TINYUSB_TRANSPORT:
+        if not (args.esp_tinyusb and args.tinyusb):
+            parser.error("--agent tinyusb-cdc needs --esp-tinyusb DIR and --tinyusb DIR")
+        managed = (args.esp_tinyusb.resolve(), args.tinyusb.resolve())
     failed = False
     for chip in args.chip or chips.names():
         if not (args.idf / "components/soc" / chip).is_dir():
@@ -206,11 +235,12 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as temp:
             work = Path(temp)
             header = sdkconfig_header(args.idf.resolve(), chip, args.kconfgen_python, work,
-                                      [path.resolve() for path in args.defaults], args.agent)
+                                      [path.resolve() for path in args.defaults], args.agent, managed)
             print(f"ESP-IDF {idf_version(args.idf)} {chip}: sdkconfig.h generated; {arena_agreement(work, header)}; "
                   "compiling")
             failures = compile_component(args.idf.resolve(), chip, header, work,
-                                         args.libc_include or [Path("/usr/include/newlib")], bool(args.agent))
+                                         args.libc_include or [Path("/usr/include/newlib")], bool(args.agent),
+                                         managed_flags(chip, *managed) if managed else None)
             for text in failures:
                 print(text, file=sys.stderr)
             failed |= bool(failures)

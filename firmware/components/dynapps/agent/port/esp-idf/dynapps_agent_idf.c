@@ -1,7 +1,8 @@
 /*
  * The agent's ESP-IDF port (docs/live.md): a FreeRTOS task serving the protocol core
- * (agent/dynapps_agent.c) over the transport Kconfig chooses, UART (CONFIG_DYNAPPS_AGENT_UART)
- * or USB-Serial-JTAG (CONFIG_DYNAPPS_AGENT_USB_SERIAL_JTAG). Compiled only with
+ * (agent/dynapps_agent.c) over the transport Kconfig chooses, UART (CONFIG_DYNAPPS_AGENT_UART),
+ * USB-Serial-JTAG (CONFIG_DYNAPPS_AGENT_USB_SERIAL_JTAG) or TinyUSB CDC-ACM on the USB OTG port
+ * (CONFIG_DYNAPPS_AGENT_TINYUSB_CDC, the esp_tinyusb component >= 2.0). Compiled only with
  * CONFIG_DYNAPPS_AGENT (CMakeLists.txt). Every read blocks with a timeout, so the task yields
  * and never starves the idle task's watchdog; a host that goes away mid-frame costs one
  * DYNAPPS_AGENT_FRAME_TIMEOUT_MS.
@@ -23,6 +24,14 @@
 
 #if CONFIG_DYNAPPS_AGENT_UART
 #include "driver/uart.h"
+#elif CONFIG_DYNAPPS_AGENT_TINYUSB_CDC
+#if !__has_include("tinyusb_cdc_acm.h") || !__has_include("tinyusb_default_config.h")
+#error "the TinyUSB CDC transport needs espressif/esp_tinyusb >= 2.0 (idf.py add-dependency \"espressif/esp_tinyusb^2\")"
+#endif
+#include "freertos/semphr.h"
+#include "tinyusb.h"
+#include "tinyusb_cdc_acm.h"
+#include "tinyusb_default_config.h"
 #else
 #include "driver/usb_serial_jtag.h"
 #endif
@@ -72,6 +81,65 @@ static void transport_write(void *context, const uint8_t *data, size_t size)
 {
     (void)context;
     uart_write_bytes(CONFIG_DYNAPPS_AGENT_UART_NUM, data, size); /* one call: never split by logs */
+}
+
+#elif CONFIG_DYNAPPS_AGENT_TINYUSB_CDC
+
+/* esp_tinyusb's CDC read does not block: its receive callback (TinyUSB's task) wakes the agent's
+ * read through this semaphore, so a read waits for data with a timeout instead of polling. */
+static SemaphoreHandle_t cdc_received;
+
+static void cdc_on_receive(int itf, cdcacm_event_t *event)
+{
+    (void)itf;
+    (void)event;
+    xSemaphoreGive(cdc_received);
+}
+
+static esp_err_t transport_start(void)
+{
+    cdc_received = xSemaphoreCreateBinary();
+    if (!cdc_received) {
+        return ESP_ERR_NO_MEM;
+    }
+    const tinyusb_config_t usb = TINYUSB_DEFAULT_CONFIG();
+    esp_err_t err = tinyusb_driver_install(&usb);
+    if (err != ESP_OK && err != ESP_ERR_INVALID_STATE) { /* INVALID_STATE: the application's own */
+        return err;
+    }
+    const tinyusb_config_cdcacm_t cdc = {.cdc_port = TINYUSB_CDC_ACM_0, .callback_rx = cdc_on_receive};
+    return tinyusb_cdcacm_init(&cdc);
+}
+
+static size_t transport_read(void *context, uint8_t *data, size_t size, uint32_t timeout_ms)
+{
+    (void)context;
+    const TickType_t start = xTaskGetTickCount(), timeout = ticks(timeout_ms);
+    for (;;) {
+        size_t got = 0;
+        if (tinyusb_cdcacm_read(TINYUSB_CDC_ACM_0, data, size, &got) == ESP_OK && got > 0) {
+            return got;
+        }
+        /* A wake-up left from data read already makes one more empty pass, not an early return. */
+        const TickType_t waited = xTaskGetTickCount() - start;
+        if (waited >= timeout || xSemaphoreTake(cdc_received, timeout - waited) != pdTRUE) {
+            return 0;
+        }
+    }
+}
+
+static void transport_write(void *context, const uint8_t *data, size_t size)
+{
+    (void)context;
+    /* The queue takes what fits in esp_tinyusb's TX FIFO; each flush makes room for the rest. */
+    while (size > 0) {
+        size_t queued = tinyusb_cdcacm_write_queue(TINYUSB_CDC_ACM_0, data, size);
+        if (tinyusb_cdcacm_write_flush(TINYUSB_CDC_ACM_0, ticks(DYNAPPS_AGENT_FRAME_TIMEOUT_MS)) != ESP_OK) {
+            return; /* no host reading: drop the rest, the host times out and says so */
+        }
+        data += queued;
+        size -= queued;
+    }
 }
 
 #else /* USB-Serial-JTAG */
