@@ -13,8 +13,9 @@ import struct
 import pytest
 
 from conftest import REPO, Project
+from test_link_apps import run_in_emulator
 from test_link_errors import _error
-from dynapps import chips, emulator, image
+from dynapps import chips, image
 from dynapps.elf32 import Elf32
 from dynapps.errors import DynappsError
 
@@ -42,13 +43,6 @@ def make_project(root, chip: str, strategy: str | None = None, app: str = "cppde
     text = re.sub(r"(  emulator_sources:.*\n)(    - .*\n)+", rf"\1    - {FIRMWARE_DIR}/cpp_demo.c\n", text)
     (root / "dynapps.yaml").write_text(text)
     return Project(root)
-
-
-def run_in_emulator(project: Project, chip: str) -> emulator.RunResult:
-    project.scons("-j2", "apps", "flash-apps", "build/emulator/firmware.elf")
-    machine = emulator.Machine(chips.profile(chip), (project.root / "build/emulator/flash.bin").read_bytes())
-    machine.load_firmware(project.root / "build/emulator/firmware.elf")
-    return machine.run(timeout_s=60)
 
 
 # PSRAM (esp32p4 only): the IRAM layout copied into PSRAM, its arrays' entries fixed up the same way.

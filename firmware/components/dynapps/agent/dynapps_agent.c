@@ -18,13 +18,6 @@
 #ifndef DYNAPPS_CHIP_ID
 #error "DYNAPPS_CHIP_ID must be defined (the esp_chip_id_t of the target)"
 #endif
-#ifndef DYNAPPS_FPU_ABI
-#if defined(__riscv_float_abi_single) || defined(__riscv_float_abi_double)
-#define DYNAPPS_FPU_ABI 1
-#else
-#define DYNAPPS_FPU_ABI 0
-#endif
-#endif
 
 #define FRAME_BYTES (DYNAPPS_AGENT_HEADER_SIZE + DYNAPPS_AGENT_MAX_PAYLOAD + DYNAPPS_AGENT_CRC_SIZE)
 #define APP_RECORD_SIZE 28u  /* name 16, strategy 1, pad 1, version 3 x 2, ram_bytes 4 */

@@ -14,6 +14,16 @@
 
 #include <stdint.h>
 
+/* Whether the firmware uses a hard-float ABI (an image's ABI must match it). The compiler knows,
+ * so unless the build says (ESP-IDF: CMakeLists.txt, from CONFIG_SOC_CPU_HAS_FPU), ask it. */
+#ifndef DYNAPPS_FPU_ABI
+#if defined(__riscv_float_abi_single) || defined(__riscv_float_abi_double)
+#define DYNAPPS_FPU_ABI 1
+#else
+#define DYNAPPS_FPU_ABI 0
+#endif
+#endif
+
 #define DYNAPPS_IMAGE_MAGIC 0x50504144u /* "DAPP" read as a little-endian word */
 #define DYNAPPS_IMAGE_FORMAT_VERSION 3u
 #define DYNAPPS_IMAGE_HEADER_SIZE 104u

@@ -14,15 +14,6 @@
 #error "define DYNAPPS_CHIP_ID (esp_chip_id_t of the target chip) when compiling the dynapps core"
 #endif
 
-/* Whether the firmware uses a hard-float ABI. The compiler knows, so by default ask it. */
-#ifndef DYNAPPS_FPU_ABI
-#if defined(__riscv_float_abi_single) || defined(__riscv_float_abi_double)
-#define DYNAPPS_FPU_ABI 1
-#else
-#define DYNAPPS_FPU_ABI 0
-#endif
-#endif
-
 /* IRAM alignment bounds: fix-up words and import slots are 32-bit, so at least 4; more than
  * 4 KiB would only waste scarce executable RAM and hints at a corrupt header. */
 #define ALIGN_LOG2_MIN 2u
