@@ -23,6 +23,7 @@ from pathlib import Path
 from elftools.elf.elffile import ELFFile
 
 import workload
+from dynapps import trustmark
 from loadcost import parse_bench_lines
 
 SECTOR = 0x1000
@@ -71,11 +72,15 @@ def measure(root: Path, apps: list[str], jobs: int, repeats: int) -> dict:
         if not wrote or lines.get(app, {}).get("status") != "OK":
             raise RuntimeError(f"edit of {app}: no flash-apps line or the app did not run:\n{out[-3000:]}")
         new_result = lines[app]["result"]
-        image = (root / "build/apps" / f"{app}.dapp").stat().st_size
+        data = (root / "build/apps" / f"{app}.dapp").read_bytes()
+        image = len(data)
         edits.append({
             "app": app, "strategy": lines[app]["strategy"], "seconds": wall, "written": int(wrote.group(1)),
             "regions": [label.strip() for label in wrote.group(2).split(",")],
             "image": image, "image_sectors": _sectors(image),
+            # what flash-apps must write for it: its sectors, and for an XIP image the erased sector
+            # after it, which holds the slot's trust mark (flash.regions: a rewrite destroys the mark)
+            "image_region": _sectors(image) + len(trustmark.erased_sector(data)),
             "result_changed": new_result != results.get(app),
         })
         results[app] = new_result

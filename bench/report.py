@@ -200,11 +200,12 @@ def targets(results: dict) -> list[Target]:
     iteration = results.get("iteration")
     if iteration:
         edits = iteration["edits"]
-        worst = max(edits, key=lambda e: e["written"] / e["image_sectors"])
-        ratio = worst["written"] / worst["image_sectors"]
-        out.append(Target("edit one app → flash-apps writes ≤ its image rounded up to 4 KB",
+        worst = max(edits, key=lambda e: e["written"] / e["image_region"])
+        ratio = worst["written"] / worst["image_region"]
+        out.append(Target("edit one app → flash-apps writes ≤ its image rounded up to 4 KB (+ an XIP image's "
+                          "trust-mark sector)",
                           f"{worst['written']:,} B written for {worst['app']} ({worst['image']:,} B image, "
-                          f"{worst['image_sectors']:,} B in sectors)", "1.0×", ratio, ratio <= 1.0,
+                          f"{worst['image_region']:,} B in sectors with its mark's)", "1.0×", ratio, ratio <= 1.0,
                           f"a full reflash is {iteration['full_reflash']['total']:,} B"))
         median = iteration["median_seconds"]
         out.append(Target("edit → app running in the emulator ≤ 2 s", f"{median:.2f} s median of {len(edits)} edits",

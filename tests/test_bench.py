@@ -35,7 +35,7 @@ TARGETS = [
     "image ≤ 1.03× raw section bytes",
     "XIP app RAM = data + bss + import table, nothing for code",
     "loader bookkeeping ≤ 64 bytes per app",
-    "edit one app → flash-apps writes ≤ its image rounded up to 4 KB",
+    "edit one app → flash-apps writes ≤ its image rounded up to 4 KB (+ an XIP image's trust-mark sector)",
     "edit → app running in the emulator ≤ 2 s",
     "wrapped call ≤ 10 instructions over a raw indirect call (esp32c3)",
     "wrapped call ≤ 10 instructions over a raw indirect call (esp32c6)",
