@@ -174,11 +174,16 @@ def figure_load(work: Path, config: Config, calibration, chip: str, jobs: int) -
             "fixed": FIXED_PART}
 
 
-def figure_iteration(work: Path, config: Config, calibration, chip: str, jobs: int) -> dict:
+def _edit_project(folder: Path, config: Config, calibration, chip: str, first_seed: int):
+    """The project figures 6 and 8 edit: config.iteration_apps apps of strategy auto, the
+    iteration sizes in turn, with the bench firmware; (its apps, its root)."""
     apps = [workload.AppSpec(f"app{i:02d}", config.iteration_sizes[i % len(config.iteration_sizes)], "auto",
-                             seed=100 + i, ram_limit=KB) for i in range(config.iteration_apps)]
-    root = workload.write_project(work / "iteration" / "project",
-                                  workload.ProjectSpec(apps, chip=chip, firmware=True), calibration)
+                             seed=first_seed + i, ram_limit=KB) for i in range(config.iteration_apps)]
+    return apps, workload.write_project(folder, workload.ProjectSpec(apps, chip=chip, firmware=True), calibration)
+
+
+def figure_iteration(work: Path, config: Config, calibration, chip: str, jobs: int) -> dict:
+    apps, root = _edit_project(work / "iteration" / "project", config, calibration, chip, first_seed=100)
     log(f"figure 6: {len(apps)} apps, {config.iteration_repeats} edits, scons run after each")
     return iteration.measure(root, [a.name for a in apps], jobs, config.iteration_repeats)
 
@@ -190,10 +195,7 @@ def figure_call(work: Path, config: Config, calibration, chip: str, jobs: int) -
 
 
 def figure_live(work: Path, config: Config, calibration, chip: str, jobs: int) -> dict:
-    apps = [workload.AppSpec(f"app{i:02d}", config.iteration_sizes[i % len(config.iteration_sizes)], "auto",
-                             seed=200 + i, ram_limit=KB) for i in range(config.iteration_apps)]
-    root = workload.write_project(work / "live" / "project",
-                                  workload.ProjectSpec(apps, chip=chip, firmware=True), calibration)
+    apps, root = _edit_project(work / "live" / "project", config, calibration, chip, first_seed=200)
     log(f"figure 8: {len(apps)} apps, {config.iteration_repeats} edits by push and by flash-apps + reboot")
     return live.measure(work, root, [a.name for a in apps], jobs, config.iteration_repeats)
 
