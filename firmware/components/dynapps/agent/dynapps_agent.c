@@ -211,13 +211,8 @@ static dynapps_agent_err_t push_begin_xip(agent_push_t *push)
     return dynapps_agent_port_flash_erase(&push->slot, 0, erase) == 0 ? DYNAPPS_AGENT_OK : DYNAPPS_AGENT_ERR_FLASH;
 }
 
-/* An image the loader copies into RAM (IRAM or PSRAM): pushed into a RAM buffer, not a slot. */
-static bool copied_strategy(uint8_t strategy)
-{
-    return strategy == DYNAPPS_STRATEGY_IRAM || strategy == DYNAPPS_STRATEGY_PSRAM;
-}
-
-/* PUSH_BEGIN: u32 size, u32 crc32, u8 strategy, 3 reserved, name[16]. */
+/* PUSH_BEGIN: u32 size, u32 crc32, u8 strategy, 3 reserved, name[16]. An image the loader copies
+ * into RAM (IRAM or PSRAM) is pushed into a RAM buffer, an XIP image into its slot. */
 static dynapps_agent_err_t do_push_begin(const uint8_t *in, size_t in_size)
 {
     push_abort();
@@ -233,7 +228,7 @@ static dynapps_agent_err_t do_push_begin(const uint8_t *in, size_t in_size)
         return DYNAPPS_AGENT_ERR_BAD_PAYLOAD;
     }
     dynapps_agent_err_t result;
-    if (copied_strategy(push->strategy)) {
+    if (DYNAPPS_STRATEGY_IS_COPIED(push->strategy)) {
         push->image = dynapps_agent_port_alloc(push->size);
         result = push->image ? DYNAPPS_AGENT_OK : DYNAPPS_AGENT_ERR_NO_MEM;
     } else if (push->strategy == DYNAPPS_STRATEGY_XIP) {
@@ -278,7 +273,7 @@ static dynapps_agent_err_t do_push_data(const uint8_t *in, size_t in_size)
     if (offset != push->received || size > push->size - push->received) {
         return DYNAPPS_AGENT_ERR_PUSH_OFFSET;
     }
-    if (copied_strategy(push->strategy)) {
+    if (DYNAPPS_STRATEGY_IS_COPIED(push->strategy)) {
         memcpy(push->image + offset, in + 4, size);
     } else {
         dynapps_agent_err_t err = push_write_flash(push, offset, in + 4, size);
@@ -328,7 +323,7 @@ static dynapps_agent_err_t do_push_end(uint8_t *out, size_t *out_size)
         result = DYNAPPS_AGENT_ERR_PUSH_INCOMPLETE;
     } else if (push->running_crc != push->crc) {
         result = DYNAPPS_AGENT_ERR_PUSH_CRC;
-    } else if (copied_strategy(push->strategy)) {
+    } else if (DYNAPPS_STRATEGY_IS_COPIED(push->strategy)) {
         result = push_load_copied(push, &app);
     } else {
         dynapps_err_t err = dynapps_load(push->name, &app);
