@@ -30,6 +30,8 @@ from pathlib import Path
 
 import workload
 
+from dynapps import uptodate
+
 
 @dataclass
 class Command:
@@ -212,23 +214,42 @@ def _steps(stdout: str) -> list[tuple[str, str]]:
 
 def noop(root: Path, jobs: int, repeats: int) -> dict:
     """Median wall and CPU time of `scons apps` with nothing to do (after a first build, also timed),
-    each run next to one of SCons on an empty SConstruct (the baseline of the CPU-time target)."""
+    two ways in turn: with the record of the last complete build, whose SConstruct stops before
+    reading the project (uptodate.py), and without it, SCons reading the project and finding every
+    target up to date (what the first no-op after a racy edit costs, or a project whose SConstruct
+    does not call dynapps.up_to_date()); each next to a run of SCons on an empty SConstruct (the
+    baseline of the CPU-time target)."""
     cold, _ = workload.scons(root, f"-j{jobs}", "apps")  # builds, or finishes what a failed build left
     empty = root.parent / (root.name + "-empty")
     empty.mkdir(exist_ok=True)
     (empty / "SConstruct").write_text("")
-    times, cpu, empty_cpu = [], [], []
+    times, cpu, full_times, full_cpu, empty_cpu = [], [], [], [], []
     for _ in range(repeats):
-        seconds, result = workload.scons(root, f"-j{jobs}", "apps")
-        if "`apps' is up to date." not in result.stdout or _steps(result.stdout):
-            raise RuntimeError(f"no-op build of {root} did work:\n{result.stdout[-2000:]}")
+        (root / uptodate.RECORD).unlink(missing_ok=True)
+        seconds, result = _noop_run(root, jobs, shortcut=False)
+        full_times.append(seconds)
+        full_cpu.append(result.cpu_seconds)
+        seconds, result = _noop_run(root, jobs, shortcut=True)
         times.append(seconds)
         cpu.append(result.cpu_seconds)
         empty_cpu.append(workload.scons(empty, f"-j{jobs}", "-Q")[1].cpu_seconds)
-    cpu_median, empty_median = statistics.median(cpu), statistics.median(empty_cpu)
+    cpu_median, full_cpu_median, empty_median = (statistics.median(x) for x in (cpu, full_cpu, empty_cpu))
     return {"cold_seconds": cold, "seconds": times, "median": statistics.median(times),
             "cpu_seconds": cpu, "cpu_median": cpu_median, "empty_cpu_seconds": empty_cpu,
-            "empty_cpu_median": empty_median, "cpu_ratio": cpu_median / empty_median if empty_median else None}
+            "empty_cpu_median": empty_median, "cpu_ratio": cpu_median / empty_median if empty_median else None,
+            "full_seconds": full_times, "full_median": statistics.median(full_times), "full_cpu_seconds": full_cpu,
+            "full_cpu_median": full_cpu_median,
+            "full_cpu_ratio": full_cpu_median / empty_median if empty_median else None}
+
+
+def _noop_run(root: Path, jobs: int, shortcut: bool):
+    seconds, result = workload.scons(root, f"-j{jobs}", "apps")
+    if "`apps' is up to date." not in result.stdout or _steps(result.stdout):
+        raise RuntimeError(f"no-op build of {root} did work:\n{result.stdout[-2000:]}")
+    if (uptodate.SHORTCUT_MESSAGE in result.stdout) != shortcut:
+        raise RuntimeError(f"no-op build of {root} {'did not take' if shortcut else 'took'} the shortcut:\n"
+                           f"{result.stdout[-2000:]}")
+    return seconds, result
 
 
 def incremental(root: Path, apps: list[str], jobs: int, repeats: int) -> dict:

@@ -311,7 +311,11 @@ def scons_command(root: Path, *args: str) -> list[str]:
 
 
 def scons_env() -> dict:
+    """The environment of every scons the bench runs. Without PYTHONDONTWRITEBYTECODE: dynapps'
+    modules are then imported from their bytecode cache, as from an installed package (and as
+    SCons's own are), instead of being compiled again on every run."""
     env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPATH"] = str(TOOLS) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
 

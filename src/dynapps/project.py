@@ -50,6 +50,7 @@ class Project:
     require_signed: bool = False  # signing.require: the emulator firmware refuses unsigned images
     partition_table_offset: int = sdkconfig.DEFAULT_TABLE_OFFSET  # CONFIG_PARTITION_TABLE_OFFSET
     firmware_config: sdkconfig.FirmwareConfig | None = None  # the firmware's sdkconfig, when found
+    idf_project: str = "firmware"  # firmware.idf_project: the ESP-IDF project, relative to root
 
     @property
     def trust_marks(self) -> bool:
@@ -129,6 +130,7 @@ def load(root: Path, chip_override: str | None = None, toolchain_override: str |
         require_signed=signing.flag("require"),
         partition_table_offset=config.partition_table_offset if config else sdkconfig.DEFAULT_TABLE_OFFSET,
         firmware_config=config,
+        idf_project=idf_project,
     )
 
 

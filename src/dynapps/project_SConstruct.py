@@ -4,5 +4,7 @@ import os
 
 import dynapps
 
-env = Environment(tools=["default", "dynapps"], toolpath=[dynapps.TOOLPATH], ENV={"PATH": os.environ["PATH"]})
-env.DynappsApps()
+# A no-op `scons apps` stops here when nothing changed since the last complete one (docs/performance.md).
+if not dynapps.up_to_date():
+    env = Environment(tools=["default", "dynapps"], toolpath=[dynapps.TOOLPATH], ENV={"PATH": os.environ["PATH"]})
+    env.DynappsApps()

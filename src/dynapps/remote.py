@@ -32,10 +32,12 @@ DEFAULT_TIMEOUT_S = 5.0
 PUSH_TIMEOUT_S = 30.0  # erasing a flash slot takes a while on a board
 STRATEGY_NAMES = {code: name for name, code in image_format.STRATEGIES.items()}
 
-try:  # numpy arrays in and out when numpy is installed; bytes and lists otherwise
-    import numpy
-except ImportError:  # pragma: no cover - exercised where numpy is missing
-    numpy = None
+
+def _numpy():
+    """numpy when the caller has imported it, else None: a numpy array argument means numpy is
+    imported already, and a build that only reads this module's constants does not pay 70 ms
+    for importing it."""
+    return sys.modules.get("numpy")
 
 
 @dataclass(frozen=True)
@@ -351,6 +353,7 @@ def _array_bytes(value, element: proto.ValueType, what: str) -> bytes:
         return value.encode() + b"\0"
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
+    numpy = _numpy()
     if numpy is not None and isinstance(value, numpy.ndarray):
         want = numpy.dtype("<" + element.struct_code)
         if value.dtype.kind != want.kind or value.dtype.itemsize != want.itemsize:
@@ -377,6 +380,7 @@ class _ArgumentBuffer:
         if not self.writable or isinstance(self.value, (bytes, str, tuple, memoryview)):
             return
         data = device.read(self.address, self.size)
+        numpy = _numpy()
         if numpy is not None and isinstance(self.value, numpy.ndarray):  # any layout: copyto writes through
             numpy.copyto(self.value, numpy.frombuffer(data, dtype="<" + self.element.struct_code).reshape(self.value.shape))
         elif isinstance(self.value, bytearray):

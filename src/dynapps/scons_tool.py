@@ -24,8 +24,8 @@ import SCons.Script
 # The stages that only actions or some targets need (link, image, summary, flashing, signing, the
 # emulator with Unicorn, pyelftools) are imported where they are used: a no-op build does not pay
 # for importing them.
-from . import (chips, console, cxx, errors, idf_versions, native, project, remote, render, sdkconfig, size, stale,
-               toolchain, wrappers)
+from . import (chips, console, cxx, errors, idf_versions, native, project, remote, render, scons_uptodate, sdkconfig,
+               size, stale, toolchain, wrappers)
 from .contracts import (AppSlot, FlashOptions, ImageSettings, LinkAnalysis, LinkConfig, LinkOutputs, MemoryMap,
                         ProjectPlan)
 from .errors import DynappsError
@@ -634,6 +634,15 @@ def _define_targets(env):
     _define_run(env, plan, generated, flashed)
     _define_live(env, plan, generated, flashed, images)
     env.Help(_targets_help(), append=True)
+    scons_uptodate.record_when_complete(env, _inputs_outside_graph(env, plan))
+
+
+def _inputs_outside_graph(env, plan: ProjectPlan) -> list[str]:
+    """What reading the project may read besides the project folder's files: the sdkconfig
+    candidates of firmware.idf_project, SDKCONFIG=, the signing key (scons_uptodate.py)."""
+    files = sdkconfig.candidates(plan.project.root / plan.project.idf_project) + [_sdkconfig(env)] \
+        + [plan.project.signing_key_path(env.get("SIGNING_KEY", ""))]
+    return [str(path) for path in files if path is not None]
 
 
 def _sdkconfig(env) -> Path | None:

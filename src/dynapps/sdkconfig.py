@@ -102,6 +102,13 @@ def files(project_dir: Path) -> list[Path]:
     return []
 
 
+def candidates(project_dir: Path) -> list[Path]:
+    """Every file `load` may read in `project_dir`, whether it is there or not: one that appears
+    can change the configuration."""
+    names = [SDKCONFIG, SDKCONFIG_JSON, SDKCONFIG_DEFAULTS] + [f"{SDKCONFIG_DEFAULTS}.{chip}" for chip in chips.names()]
+    return [project_dir / name for name in names]
+
+
 def load(project_dir: Path, chip: str | None = None, display_root: Path | None = None) -> FirmwareConfig | None:
     """The configuration of the ESP-IDF project in `project_dir`, or None if it has none.
     From defaults, sdkconfig.defaults.<target> is read over sdkconfig.defaults, the target being

@@ -12,20 +12,28 @@ without silicon. One module per piece:
 Nothing here imports SCons.
 """
 
-from .demo_output import failure, where_apps_ran
-from .devices import (EMU_ID, EXIT_PANIC, EXIT_SIGNAL_BASE, EXIT_TRAP_BASE, MMIO_SIZE, MMU_BAD_COMMAND,
-                      MMU_BEYOND_FLASH, MMU_ESP_MAP, MMU_ESP_MAP_AT, MMU_MAP_DATA, MMU_MAP_EXEC, MMU_MISALIGNED,
-                      MMU_NO_MAP_VIRT, MMU_NO_ROOM, MMU_NOT_MAPPED, MMU_OK, MMU_OUT_OF_WINDOW, MMU_OVERLAP,
-                      MMU_PADDR_IN_USE, MMU_PADDR_OVERLAP, MMU_UNMAP, SHA_DIGEST_WORDS, EspMmBlock)
-from .firmware_build import FirmwareBuildSpec, build_spec, firmware_linker_script
-from .machine import Machine
-from .results import DataAccess, DataWatch, EmulatorError, ExecWatch, Fault, Mapping, Mark, RunResult
+import importlib
 
-__all__ = [
-    "DataAccess", "DataWatch", "EMU_ID", "EXIT_PANIC", "EXIT_SIGNAL_BASE", "EXIT_TRAP_BASE", "EmulatorError",
-    "EspMmBlock", "ExecWatch", "Fault", "FirmwareBuildSpec", "MMIO_SIZE", "MMU_BAD_COMMAND", "MMU_BEYOND_FLASH",
-    "MMU_ESP_MAP", "MMU_ESP_MAP_AT", "MMU_MAP_DATA", "MMU_MAP_EXEC", "MMU_MISALIGNED", "MMU_NO_MAP_VIRT",
-    "MMU_NO_ROOM", "MMU_NOT_MAPPED", "MMU_OK", "MMU_OUT_OF_WINDOW", "MMU_OVERLAP", "MMU_PADDR_IN_USE",
-    "MMU_PADDR_OVERLAP", "MMU_UNMAP", "Machine", "Mapping", "Mark", "RunResult", "SHA_DIGEST_WORDS", "build_spec",
-    "failure", "firmware_linker_script", "where_apps_ran",
-]
+# Each name from the module that defines it, imported on first use (PEP 562): the build only
+# needs firmware_build, and importing the machine (Unicorn, its devices) costs every `scons` run
+# about 30 ms.
+_MODULES = {
+    "demo_output": ("failure", "where_apps_ran"),
+    "devices": ("EMU_ID", "EXIT_PANIC", "EXIT_SIGNAL_BASE", "EXIT_TRAP_BASE", "MMIO_SIZE", "MMU_BAD_COMMAND",
+                "MMU_BEYOND_FLASH", "MMU_ESP_MAP", "MMU_ESP_MAP_AT", "MMU_MAP_DATA", "MMU_MAP_EXEC", "MMU_MISALIGNED",
+                "MMU_NO_MAP_VIRT", "MMU_NO_ROOM", "MMU_NOT_MAPPED", "MMU_OK", "MMU_OUT_OF_WINDOW", "MMU_OVERLAP",
+                "MMU_PADDR_IN_USE", "MMU_PADDR_OVERLAP", "MMU_UNMAP", "SHA_DIGEST_WORDS", "EspMmBlock"),
+    "firmware_build": ("FirmwareBuildSpec", "build_spec", "firmware_linker_script"),
+    "machine": ("Machine",),
+    "results": ("DataAccess", "DataWatch", "EmulatorError", "ExecWatch", "Fault", "Mapping", "Mark", "RunResult"),
+}
+_MODULE_OF = {name: module for module, names in _MODULES.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_MODULE_OF[name]}", __name__), name)
+    globals()[name] = value
+    return value
