@@ -1,7 +1,8 @@
 """Figure 8: the live loop (docs/live.md). Edit one app among several, then get it running:
 
-* by push: `scons apps` (rebuild what changed), then the host pushes the image into the agent of
-  the firmware already running in the emulator (its UART on a pty, the real dynapps.remote code
+* by push: scons builds the edited app's image (what `scons push APP=<app>` builds: not the
+  other apps, the wrappers or the summary, which a push can't change), then the host pushes the
+  image into the agent of the firmware already running in the emulator (its UART on a pty, the real dynapps.remote code
   through pyserial) and calls the edited export: no reset, no reboot;
 * by flash: `scons run` (rebuild, flash-apps into the emulator's flash image, boot the bench
   firmware, which loads and calls every app), as in figure 6.
@@ -65,7 +66,7 @@ def _push_edit(root: Path, device: remote.Device, app: str, marker: int, jobs: i
     before = export(1)
     workload.edit_app(root, app, marker)
     started = time.perf_counter()
-    build_s, _ = workload.scons(root, f"-j{jobs}", "apps")
+    build_s, _ = workload.scons(root, f"-j{jobs}", f"build/apps/{app}.dapp")  # what `scons push APP=` builds
     built = time.perf_counter()
     loaded = device.push(root / "build/apps" / f"{app}.dapp")
     pushed = time.perf_counter()

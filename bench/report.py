@@ -231,7 +231,7 @@ def targets(results: dict) -> list[Target]:
                           f"{median:.2f} s median of {len(live['pushes'])} pushes",
                           "1.0 s", median / 1.0, median <= 1.0,
                           f"by flash-apps + reboot in the same run: {live['flash_median_seconds']:.2f} s median; "
-                          f"of the push path, the build (scons apps) {live['build_median_seconds']:.2f} s, push + "
+                          f"of the push path, the build (the app's image, as `scons push` builds it) {live['build_median_seconds']:.2f} s, push + "
                           f"reload + call {live['push_only_median_seconds']:.3f} s"))
     return out
 
@@ -553,8 +553,8 @@ def _live_section(live: dict) -> list[str]:
                 "by flash-apps + reboot s", "projected, UART s", "projected, USB s", "new code ran"], rows),
         "",
         f"Medians: by push {live['push_median_seconds']:.2f} s, by flash-apps + reboot "
-        f"{live['flash_median_seconds']:.2f} s (the two alternate, same project, same run). By push: `scons apps`, "
-        "then the host pushes the image to the agent of the firmware already running in the emulator (pty, "
+        f"{live['flash_median_seconds']:.2f} s (the two alternate, same project, same run). By push: scons builds the "
+        "edited app's image (`scons build/apps/<app>.dapp`, what `scons push APP=<app>` builds), then the host pushes the image to the agent of the firmware already running in the emulator (pty, "
         "pyserial, dynapps.remote) and calls the edited export. By flash: `scons run` (build, flash-apps, boot, "
         f"every app loaded and called). Projected on a board: {live['assumptions']}; medians "
         f"{live['projected_uart_median_seconds']:.2f} s (UART), {live['projected_usb_median_seconds']:.2f} s (USB).",

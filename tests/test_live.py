@@ -378,13 +378,17 @@ def test_scons_push_builds_pushes_and_reloads_with_a_progress_line(built):
     chip, project = built
     with boot(project, chip) as emulator:
         write_live_app(project, "live", 77)
+        write_live_app(project, "livex", 78)  # another app edited: not built by pushing `live`
         result = project.scons("push", "APP=live", f"PORT={emulator.port}")
         assert re.search(r"PUSH live\.dapp (\d+)/\1 bytes 100%", result.stdout), result.stdout
+        assert re.findall(r"^(?:CC|LINK|IMAGE|SUMMARY|GEN)\b.*$", result.stdout, re.M) == \
+            ["CC apps/live/live.c", "LINK live", "IMAGE live.dapp"], result.stdout
         assert re.search(r"live 1\.0\.0 running \(iram, \d+ bytes of RAM\) on /dev/pts/\d+ after", result.stdout)
         with remote.connect(emulator.port, project=project.root, on_log=None) as device:
             assert device.apps.live.live_value(0) == 77
             device.unload("live")
         write_live_app(project, "live", 1)
+        write_live_app(project, "livex", 1)
         project.scons("apps")
     missing = project.scons("push", "APP=live", check=False)
     assert missing.returncode == 2 and "push needs PORT=" in missing.stderr

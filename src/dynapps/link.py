@@ -8,6 +8,7 @@ outputs are the six `LinkOutputs` files and a `LinkAnalysis`.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import subprocess
@@ -98,9 +99,14 @@ def check_object_relocations(config: LinkConfig, facts: ObjectFacts, strategy: s
 
 def libgcc_symbols(cc: str, arch_flags: list[str]) -> set[str]:
     """Global symbols libgcc defines, read from its archive symbol table."""
-    path = subprocess.run([cc, *arch_flags, "-print-libgcc-file-name"], capture_output=True,
+    return clib.archive_symbols(_libgcc_path(cc, tuple(arch_flags)))
+
+
+@functools.lru_cache(maxsize=None)
+def _libgcc_path(cc: str, arch_flags: tuple[str, ...]) -> str:
+    """Asked of the compiler driver once per build (the links of all apps run in one process)."""
+    return subprocess.run([cc, *arch_flags, "-print-libgcc-file-name"], capture_output=True,
                           text=True, check=True).stdout.strip()
-    return clib.archive_symbols(path)
 
 
 def c_library(config: LinkConfig) -> clib.Library:

@@ -6,5 +6,5 @@ import dynapps
 
 # A no-op `scons apps` stops here when nothing changed since the last complete one (docs/performance.md).
 if not dynapps.up_to_date():
-    env = Environment(tools=["default", "dynapps"], toolpath=[dynapps.TOOLPATH], ENV={"PATH": os.environ["PATH"]})
+    env = Environment(tools=["dynapps"], toolpath=[dynapps.TOOLPATH], ENV={"PATH": os.environ["PATH"]})
     env.DynappsApps()

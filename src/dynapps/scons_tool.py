@@ -18,14 +18,15 @@ from pathlib import Path
 
 import SCons.Action
 import SCons.Builder
+import SCons.Defaults
 import SCons.Errors
 import SCons.Script
 
 # The stages that only actions or some targets need (link, image, summary, flashing, signing, the
-# emulator with Unicorn, pyelftools) are imported where they are used: a no-op build does not pay
-# for importing them.
-from . import (chips, console, cxx, errors, idf_versions, native, project, remote, render, scons_uptodate, sdkconfig,
-               size, stale, toolchain, wrappers)
+# emulator, the live agent's host side) are imported where they are used: a build does not pay for
+# importing what it does not run.
+from . import (chips, console, cxx, errors, idf_versions, native, project, render, scons_uptodate, sdkconfig, size,
+               stale, toolchain, wrappers)
 from .contracts import (AppSlot, FlashOptions, ImageSettings, LinkAnalysis, LinkConfig, LinkOutputs, MemoryMap,
                         ProjectPlan)
 from .errors import DynappsError
@@ -83,9 +84,12 @@ TARGETS = {
     "keygen": "write a new image signing key (ECDSA P-256) to signing.key of dynapps.yaml (or SIGNING_KEY)",
     "live": "build the emulator firmware with the live agent; `dynapps live` (./dev live) also boots it, its "
             "UART on a pty (printed), until Ctrl-C",
-    "push": "build APP and push it into the running firmware's agent at PORT, reload it (no reset)",
+    "push": "build APP's image and push it into the running firmware's agent at PORT, reload it (no reset)",
 }
 KEY_PATH = "DYNAPPS_KEY_PATH"  # keygen: where the private key goes (a str)
+# SCons's generic tools for what the builders compile and link (the compilers themselves are the
+# toolchain's): not "default", which looks for every tool it knows and runs the host's gcc.
+SCONS_TOOLS = ("cc", "c++", "as", "link")
 
 
 # ---- actions: each reads its contract, calls its stage, writes its targets ---------------------
@@ -259,12 +263,14 @@ def _live_action(target, source, env):
     """`live`: what `dynapps live` boots (remote.LiveSetup: the chip, the agent firmware, source 0,
     and the flash image, source 1), written for it; the serving runs in `dynapps live`'s main
     thread, where Ctrl-C reaches it (an SCons action runs in a worker thread)."""
+    from . import remote
     firmware_elf, flash_image = (Path(str(node)).resolve() for node in source)
     remote.LiveSetup(_contract(env, RUN_CHIP, str), str(firmware_elf), str(flash_image)).write(Path(str(target[0])))
     return 0
 
 
 def _push_action(target, source, env):
+    from . import remote
     remote.push_app(_contract(env, PUSH_OPTIONS, remote.PushOptions))
     return 0
 
@@ -570,17 +576,21 @@ def _define_run(env, plan: ProjectPlan, generated: list, flashed) -> None:
     env.Alias("run", ["apps", ran])
 
 
-def _define_live(env, plan: ProjectPlan, generated: list, flashed, images) -> None:
-    """`live` (the emulator firmware with the agent, on a pty) and `push` (APP to the agent at PORT)."""
+def _define_live(env, plan: ProjectPlan, generated: list, flashed) -> None:
+    """`live`: the emulator firmware with the agent, booted on a pty by `dynapps live`."""
+    from . import remote
     live_elf = _emulator_firmware(env, plan.project, generated, _idf(env, plan.project), agent=True)
     env.Alias("live-firmware", live_elf)
     served = env.Command(f"#{remote.LIVE_SETUP}", [live_elf, flashed],
                          _step(_live_action, "$DYNAPPS_LIVECOMSTR", RUN_CHIP), **{RUN_CHIP: plan.project.chip})
     env.AlwaysBuild(served)
     env.Alias("live", ["apps", served])
+
+
+def _define_push(env, plan: ProjectPlan, images) -> None:
+    """`push`: APP's image built and pushed into the agent at PORT (a board's, or the emulator's pty)."""
+    from . import remote
     name = env.get("APP", "")
-    if "push" not in SCons.Script.COMMAND_LINE_TARGETS:
-        return
     by_name = {app.name: node for app, node in zip(plan.apps, images, strict=True)}
     if name not in by_name:
         raise DynappsError(f"push needs APP=<name> of an app of the project ({', '.join(sorted(by_name))})"
@@ -588,7 +598,9 @@ def _define_live(env, plan: ProjectPlan, generated: list, flashed, images) -> No
     if not env.get("PORT"):
         raise DynappsError("push needs PORT=<serial port of the agent> (a board's, or the pty `scons live` printed)")
     options = remote.PushOptions(env["PORT"], str(by_name[name]), str(plan.project.root), int(env["BAUD"]))
-    pushed = env.Alias("push", ["apps", by_name[name]], _step(_push_action, "$DYNAPPS_PUSHCOMSTR", PUSH_OPTIONS),
+    # Only the app's image: a push can't change the firmware, so its wrappers, the summary and the
+    # other apps are `scons apps`'s business, not the live loop's.
+    pushed = env.Alias("push", by_name[name], _step(_push_action, "$DYNAPPS_PUSHCOMSTR", PUSH_OPTIONS),
                        **{PUSH_OPTIONS: options})
     env.AlwaysBuild(pushed)
 
@@ -631,8 +643,13 @@ def _define_targets(env):
     env.Alias("apps", [report] + firmware_inputs)
     env.Default("apps")
     flashed = _define_flash_targets(env, plan, table_bin, images)
-    _define_run(env, plan, generated, flashed)
-    _define_live(env, plan, generated, flashed, images)
+    asked = SCons.Script.COMMAND_LINE_TARGETS
+    if _asks_for(asked, {"run"}, EMULATOR_BUILD):  # an emulator firmware's definition costs 0.05 s
+        _define_run(env, plan, generated, flashed)
+    if _asks_for(asked, {"live", "live-firmware"}, LIVE_BUILD):
+        _define_live(env, plan, generated, flashed)
+    if "push" in asked:
+        _define_push(env, plan, images)
     env.Help(_targets_help(), append=True)
     scons_uptodate.record_when_complete(env, _inputs_outside_graph(env, plan))
 
@@ -643,6 +660,17 @@ def _inputs_outside_graph(env, plan: ProjectPlan) -> list[str]:
     files = sdkconfig.candidates(plan.project.root / plan.project.idf_project) + [_sdkconfig(env)] \
         + [plan.project.signing_key_path(env.get("SIGNING_KEY", ""))]
     return [str(path) for path in files if path is not None]
+
+
+def _asks_for(asked: list[str], names: set[str], folder: str) -> bool:
+    """Whether the command line asks for one of the targets `names` or for a file in `folder`
+    (or a folder holding it: `scons build`, `scons .`)."""
+    for target in asked:
+        path = os.path.normpath(target.lstrip("#"))
+        if target in names or path == "." or path == folder or f"{path}/".startswith(f"{folder}/") \
+                or folder.startswith(f"{path}/"):
+            return True
+    return False
 
 
 def _sdkconfig(env) -> Path | None:
@@ -686,6 +714,13 @@ def _read_variables(env):
 
 
 def generate(env):
+    for tool in SCONS_TOOLS:
+        env.Tool(tool)
+    # SCons decides about source files through its default environment, which it otherwise makes
+    # on first use, in a build thread, with every tool it knows (racing other threads importing
+    # them): made here, without tools. Its decider stays SCons's default, by content: the
+    # `content-timestamp` one trusts whole-second timestamps, too coarse for an edit-build loop.
+    SCons.Defaults.DefaultEnvironment(tools=[])
     _default_jobs()
     variables = _read_variables(env)
     env["SPAWN"] = _reporting_spawn(env["SPAWN"])

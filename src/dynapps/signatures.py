@@ -57,13 +57,23 @@ def _is_mangled(die) -> bool:
     return "DW_AT_linkage_name" in die.attributes or "DW_AT_MIPS_linkage_name" in die.attributes
 
 
+def _file_scope(die):
+    """The DIEs declared at file scope (and in C++ namespaces), where an exported function and a
+    manifest's typedef are: not the functions' own parameters, locals and blocks, which are most
+    of the DIEs and which pyelftools skips through DW_AT_sibling without parsing."""
+    for child in die.iter_children():
+        yield child
+        if child.tag == "DW_TAG_namespace":
+            yield from _file_scope(child)
+
+
 class _Dwarf:
     """The DIEs of one ELF: subprograms by name, typedefs by name, and type resolution."""
 
     def __init__(self, elf: ELFFile):
         self.functions, self.typedefs = {}, {}
         for unit in elf.get_dwarf_info(relocate_dwarf_sections=False).iter_CUs():
-            for die in unit.iter_DIEs():
+            for die in _file_scope(unit.get_top_DIE()):
                 name = _text(_attr(die, "DW_AT_name"))
                 if die.tag == "DW_TAG_subprogram" and name and _attr(die, "DW_AT_external") and \
                         not _attr(die, "DW_AT_declaration") and not _is_mangled(die):
