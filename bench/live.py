@@ -8,7 +8,9 @@
   firmware, which loads and calls every app), as in figure 6.
 
 Both paths are measured alternately in the same run, on the same project and machine load, and
-reported side by side (medians). Also: the round trip of one host call with a 1 KB array (the
+reported side by side (medians). Then the same edits once more with `dynapps watch` (watch.py:
+one SCons process in interactive mode, the project read once, each edit built and pushed through
+the connection already open), timed from the file's writing to the edited export's new result. Also: the round trip of one host call with a 1 KB array (the
 example project's crc.crc32_compute: buffer alloc, write, call, free), and what a push would
 take on a board at the transport's speed, projected from the bytes that crossed the line
 (PROJECTION_ASSUMPTIONS says what is assumed, not measured).
@@ -19,6 +21,8 @@ from __future__ import annotations
 import re
 import shutil
 import statistics
+import sys
+import threading
 import time
 import zlib
 from pathlib import Path
@@ -26,7 +30,7 @@ from pathlib import Path
 import workload
 from loadcost import parse_bench_lines
 
-from dynapps import liveproto, remote
+from dynapps import liveproto, remote, watch
 from dynapps.emulator.bridge import LiveEmulator
 
 UART_BAUD = 460800  # CONFIG_DYNAPPS_AGENT_UART_BAUD's default
@@ -102,6 +106,7 @@ def measure_edits(root: Path, apps: list[str], jobs: int, repeats: int) -> dict:
                 flashes.append(_flash_edit(root, app, 3000 + 2 * i, jobs))
                 pushes.append(_push_edit(root, device, app, 3001 + 2 * i, jobs))
             max_payload = device.info.max_payload
+            watches = _watch_edits(root, device, apps, repeats)
     finally:
         live.stop()
     for push in pushes:
@@ -109,7 +114,8 @@ def measure_edits(root: Path, apps: list[str], jobs: int, repeats: int) -> dict:
                                                    max_payload, UART_BYTES_PER_S)
         push["projected_usb_seconds"] = projected(push["build_seconds"], push["image"], push["strategy"],
                                                   max_payload, USB_BYTES_PER_S)
-    return {"apps": len(apps), "pushes": pushes, "flashes": flashes,
+    return {"apps": len(apps), "pushes": pushes, "flashes": flashes, "watches": watches,
+            "watch_median_seconds": statistics.median(w["seconds"] for w in watches),
             "push_median_seconds": statistics.median(p["seconds"] for p in pushes),
             "push_only_median_seconds": statistics.median(p["push_seconds"] + p["call_seconds"] for p in pushes),
             "build_median_seconds": statistics.median(p["build_seconds"] for p in pushes),
@@ -117,6 +123,35 @@ def measure_edits(root: Path, apps: list[str], jobs: int, repeats: int) -> dict:
             "projected_uart_median_seconds": statistics.median(p["projected_uart_seconds"] for p in pushes),
             "projected_usb_median_seconds": statistics.median(p["projected_usb_seconds"] for p in pushes),
             "assumptions": PROJECTION_ASSUMPTIONS}
+
+
+def _watch_edits(root: Path, device: remote.Device, apps: list[str], repeats: int) -> list[dict]:
+    """Edit -> running with `dynapps watch` (watch.py) serving the same connection: the same
+    edits as the push path, each timed from the file's writing to the edited export's new result."""
+    pushed, stop = threading.Event(), threading.Event()
+    scons = watch.InteractiveScons(root, [], [sys.executable, "-m", "SCons"], env=workload.scons_env())
+    watcher = watch.Watcher(device, root, apps, scons, say=lambda line: None)
+    thread = threading.Thread(target=watch.watch, args=(watcher, stop), kwargs={"on_push": lambda _: pushed.set()})
+    thread.start()
+    edits = []
+    try:
+        while not watcher.images and thread.is_alive():  # begin(): the project read, the apps built
+            time.sleep(0.01)
+        for i in range(repeats):
+            app = apps[(3 * i + 1) % len(apps)]
+            export = getattr(getattr(device.apps, app), workload.export_name(app))
+            before = export(1)
+            pushed.clear()
+            started = time.perf_counter()
+            workload.edit_app(root, app, 5000 + i)
+            if not pushed.wait(60):
+                raise RuntimeError(f"dynapps watch did not push the edit of {app} within 60 s")
+            after = export(1)
+            edits.append({"app": app, "seconds": time.perf_counter() - started, "result_changed": after != before})
+    finally:
+        stop.set()
+        thread.join(60)
+    return edits
 
 
 def measure_call(work: Path, jobs: int) -> dict:

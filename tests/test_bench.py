@@ -39,7 +39,8 @@ TARGETS = [
     "edit → app running in the emulator ≤ 2 s",
     "wrapped call ≤ 10 instructions over a raw indirect call (esp32c3)",
     "wrapped call ≤ 10 instructions over a raw indirect call (esp32c6)",
-    "edit → running by push ≤ 1 s in the emulator",
+    "edit → running by push ≤ 1 s in the emulator, with `dynapps watch`",
+    "edit → running by push ≤ 1 s in the emulator, one `scons push` per edit",
 ]
 
 
@@ -123,6 +124,7 @@ def test_numbers_are_recorded_and_consistent(quick_run):
     for push in live["pushes"]:
         assert push["result_changed"]  # the pushed code ran, without a reboot
         assert push["seconds"] == pytest.approx(push["build_seconds"] + push["push_seconds"] + push["call_seconds"])
+    assert len(live["watches"]) == len(live["pushes"]) and all(w["result_changed"] for w in live["watches"])
     assert live["call"]["array_bytes"] == 1024
 
 

@@ -21,6 +21,7 @@ import zlib
 import pytest
 
 from conftest import PROJECT_FILES, REPO, Project
+from conftest import _env as conftest_env
 
 pytest.importorskip("unicorn")
 pytest.importorskip("serial")
@@ -500,3 +501,70 @@ def test_no_agent_on_the_port_times_out_with_one_line():
         os.close(master)
         os.close(slave)
 
+
+
+# ---------------------------------------------------------------- dynapps watch
+
+
+def _wait_for(event, what: str, seconds: float = 60):
+    assert event.wait(seconds), f"no {what} within {seconds} s"
+    event.clear()
+
+
+def test_watch_builds_and_pushes_each_edit_and_survives_a_broken_one(built):
+    import threading
+
+    from dynapps import watch
+
+    chip, project = built
+    root, lines, pushes = project.root, [], []
+    pushed = threading.Event()
+    with boot(project, chip) as emulator, remote.connect(emulator.port, project=root, on_log=None) as device:
+        scons = watch.InteractiveScons(root, [], [sys.executable, "-m", "SCons"], env=conftest_env())
+        watcher = watch.Watcher(device, root, ["live", "livex"], scons, say=lines.append)
+        stop = threading.Event()
+        thread = threading.Thread(target=watch.watch, args=(watcher, stop),
+                                  kwargs={"on_push": lambda done: (pushes.extend(done), pushed.set())})
+        thread.start()
+        try:
+            deadline = time.monotonic() + 60
+            while not any(line.startswith("watch: live, livex") for line in lines) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert any(line.startswith("watch: live, livex") for line in lines), lines
+            write_live_app(project, "live", 40)  # an IRAM app: its image goes straight into RAM
+            _wait_for(pushed, "push of live")
+            assert [p.app for p in pushes] == ["live"] and device.apps.live.live_value(2) == 42
+            write_live_app(project, "livex", 50)  # an XIP app: written into its slot
+            _wait_for(pushed, "push of livex")
+            assert pushes[-1].app == "livex" and pushes[-1].strategy == "xip" and device.apps.livex.livex_value(2) == 52
+            project.write("apps/live/live.c", "this is not C\n")  # built, refused by the compiler: nothing pushed
+            deadline = time.monotonic() + 60
+            while not any("live.c" in line and "error" in line for line in lines) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert len(pushes) == 2 and device.apps.live.live_value(2) == 42, lines
+            write_live_app(project, "live", 60)  # fixed: built and pushed again
+            _wait_for(pushed, "push of the fixed live")
+            assert device.apps.live.live_value(2) == 62
+        finally:
+            stop.set()
+            thread.join(timeout=60)
+        assert not thread.is_alive() and scons.process is None
+    write_live_app(project, "live", 1)
+    write_live_app(project, "livex", 1)
+    project.scons("apps")
+
+
+def test_dynapps_watch_pushes_an_edit_until_ctrl_c(built):
+    chip, project = built
+    with boot(project, chip) as emulator:
+        with dynapps_command("watch", emulator.port, "live", cwd=project.root) as process:
+            assert process.stdout.readline().startswith("watch: live in "), "no watch line"
+            write_live_app(project, "live", 70)
+            for line in process.stdout:
+                if line.startswith("live: pushed"):
+                    break
+            assert re.match(r"live: pushed \d+ bytes, running \(iram\) \d+\.\d\d s after the change was seen", line)
+        with remote.connect(emulator.port, project=project.root, on_log=None) as device:
+            assert device.apps.live.live_value(1) == 71
+    write_live_app(project, "live", 1)
+    project.scons("apps")

@@ -8,6 +8,8 @@
     dynapps live [ARGS...]     scons live ARGS, then boot the agent firmware in the emulator, its UART
                                on a pty, until Ctrl-C (docs/live.md); push with `dynapps push APP=...`
     dynapps monitor PORT [BAUD] the firmware's output on PORT, line by line, until Ctrl-C
+    dynapps watch PORT [APP...] build and push every edit of the apps to the agent at PORT,
+                               until Ctrl-C (docs/live.md, "Watching"); NAME=value: scons variables
     dynapps ARGS...            scons ARGS on the project in the current folder:
                                dynapps apps | flash-apps | flash-all | run | -c | -h, CHIP=..., PORT=...
 
@@ -60,6 +62,9 @@ def main(argv: list[str]) -> int:
         return _live(argv)
     if argv[:1] == ["monitor"]:
         return _monitor(argv[1:])
+    if argv[:1] == ["watch"]:
+        from . import watch
+        return watch.run(argv[1:], scons_command([], Path.cwd()))
     return subprocess.call(scons_command(argv, Path.cwd()), env=os.environ)
 
 
