@@ -5,11 +5,12 @@ Python modules of this package and import no SCons. This file is also the SCons 
 
     import dynapps
     if not dynapps.up_to_date():  # optional: a no-op `scons apps` stops here
-        env = Environment(tools=["default", "dynapps"], toolpath=[dynapps.TOOLPATH])
+        env = Environment(tools=["dynapps"], toolpath=[dynapps.TOOLPATH])
         env.DynappsApps()
 
 SCons finds the tool as this package (toolpath holds the folder the package is in); `generate`
-imports the SCons wiring (scons_tool.py) only when SCons asks for it.
+imports the SCons wiring (scons_tool.py) only when SCons asks for it, and loads the SCons tools
+it needs (cc, c++, as, link), so "default" is not needed beside it.
 """
 
 from pathlib import Path

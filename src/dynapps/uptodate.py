@@ -9,9 +9,9 @@ modification time of
 
 * every file of the build's dependency graph, its sources (headers the scanner found included)
   and its targets: an edited source or a deleted image means SCons runs;
-* every file and folder of the project outside its build folders (`project_files`): what reading
-  the project reads (dynapps.yaml, each app.yaml, the firmware's sdkconfig, its candidates) and
-  the folders whose listing it reads (a new app, a new source, an sdkconfig that appears);
+* every file of the project outside its build folders (`project_files`): what reading the
+  project reads (dynapps.yaml, each app.yaml, the firmware's sdkconfig); a file that is not in
+  the record (a new app, a new source, an sdkconfig that appears) means SCons runs too;
 * dynapps' own package files, the PATH folders and ESP-IDF's tools folder (which compiler the
   toolchain search finds), the SDKCONFIG= file and the signing key.
 
