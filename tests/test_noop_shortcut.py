@@ -55,6 +55,9 @@ def recorded(empty_project):
 def test_a_no_op_after_a_complete_build_takes_the_shortcut(recorded):
     result, steps = _build(recorded)
     assert SHORTCUT in result.stdout and "`apps' is up to date." in result.stdout and steps == []
+    recorded.write("apps/alpha/.alpha.c.swp", "an editor's swap file")  # no input: still nothing to do
+    recorded.write("apps/alpha/alpha.c~", "an editor's backup")
+    assert SHORTCUT in _build(recorded)[0].stdout
     result, _ = _build(recorded, "-j2", "-Q")  # options that change only the output or the jobs
     assert "`apps' is up to date." in result.stdout and SHORTCUT not in result.stdout  # -Q: quiet
     assert STEP.findall(result.stdout) == []

@@ -39,7 +39,6 @@ RACY_COARSE_S = 2.0  # FAT's 2 s timestamps
 # Folders of a project that are not its inputs: build outputs (ours, ESP-IDF's), fetched
 # components, caches. Hidden folders (.git, .venv) are skipped too.
 SKIPPED_FOLDERS = {"build", "managed_components", "__pycache__", "node_modules"}
-SKIPPED_FILES = {".sconsign.dblite"}
 # Environment variables a build reads (the toolchain search, ESPTOOL_* defaults, DYNAPPS_*
 # variables, compiler launchers' settings) besides PATH and PYTHONPATH.
 ENVIRONMENT_PREFIXES = ("DYNAPPS_", "ESPTOOL_", "IDF_", "CCACHE_", "DISTCC_", "ICECC_", "SCONS")
@@ -83,13 +82,15 @@ def file_state(path: str) -> list[int] | None:
 
 
 def project_files(root: Path) -> list[str]:
-    """Every file under `root`, build outputs, fetched components and hidden folders left out.
+    """Every file under `root`, build outputs, fetched components, hidden files and folders and
+    editors' backups left out (an editor's swap file, written while one types, is no input).
     Comparing this list with the record finds a file added anywhere (a new app, a new source, an
     sdkconfig that appears); comparing states finds one edited or removed."""
     found = []
     for folder, folders, files in os.walk(root):
         folders[:] = sorted(name for name in folders if name not in SKIPPED_FOLDERS and not name.startswith("."))
-        found += [os.path.join(folder, name) for name in sorted(files) if name not in SKIPPED_FILES]
+        found += [os.path.join(folder, name) for name in sorted(files)
+                  if not name.startswith(".") and not name.endswith("~")]
     return found
 
 
