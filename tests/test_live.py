@@ -545,6 +545,19 @@ def test_watch_builds_and_pushes_each_edit_and_survives_a_broken_one(built):
             write_live_app(project, "live", 60)  # fixed: built and pushed again
             _wait_for(pushed, "push of the fixed live")
             assert device.apps.live.live_value(2) == 62
+            project.write("apps/live/app.yaml", "exports: [\n")  # the project can't be read: nothing built
+            deadline = time.monotonic() + 60
+            while not any("apps/live/app.yaml" in line for line in lines) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert any("apps/live/app.yaml" in line for line in lines) and len(pushes) == 3, lines
+            errors = sum("apps/live/app.yaml" in line for line in lines)
+            project.write("apps/live/live.c", "int broken;\n")  # a source edit while the project can't be read
+            while sum("apps/live/app.yaml" in line for line in lines) == errors and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert thread.is_alive() and len(pushes) == 3, lines  # the error again, the watcher still there
+            write_live_app(project, "live", 80)  # read again, built, pushed
+            _wait_for(pushed, "push after the manifest was fixed")
+            assert device.apps.live.live_value(2) == 82
         finally:
             stop.set()
             thread.join(timeout=60)

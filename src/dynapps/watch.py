@@ -44,11 +44,15 @@ class InteractiveScons:
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                         env=self.env)
         self.start_output = self._until_prompt()
-        return self.process.poll() is None
+        return self.running
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     def build(self, targets: list[str]) -> tuple[bool, str]:
         """(built, what SCons printed) for `targets`."""
-        if self.process is None or self.process.poll() is not None:
+        if not self.running:
             raise DynappsError("the SCons process is not running")
         self.process.stdin.write(("build " + " ".join(targets) + "\n").encode())
         self.process.stdin.flush()
@@ -142,7 +146,7 @@ class Watcher:
         """Build what `paths` affect and push the images whose bytes changed."""
         seen = time.monotonic()
         apps = _apps_of(self.root, paths)
-        if apps is None:  # what the targets are may have changed: read the project again
+        if apps is None or not self.scons.running:  # the targets may have changed, or reading them failed
             if not self.scons.start():
                 self.say(self.scons.start_output.rstrip())
                 return []
