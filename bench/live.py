@@ -128,15 +128,16 @@ def measure_edits(root: Path, apps: list[str], jobs: int, repeats: int) -> dict:
 def _watch_edits(root: Path, device: remote.Device, apps: list[str], repeats: int) -> list[dict]:
     """Edit -> running with `dynapps watch` (watch.py) serving the same connection: the same
     edits as the push path, each timed from the file's writing to the edited export's new result."""
-    pushed, stop = threading.Event(), threading.Event()
+    pushed, stop, watching = threading.Event(), threading.Event(), threading.Event()
     scons = watch.InteractiveScons(root, [], [sys.executable, "-m", "SCons"], env=workload.scons_env())
-    watcher = watch.Watcher(device, root, apps, scons, say=lambda line: None)
+    watcher = watch.Watcher(device, root, apps, scons,
+                            say=lambda line: watching.set() if line.startswith("watch: ") else None)
     thread = threading.Thread(target=watch.watch, args=(watcher, stop), kwargs={"on_push": lambda _: pushed.set()})
     thread.start()
     edits = []
     try:
-        while not watcher.images and thread.is_alive():  # begin(): the project read, the apps built
-            time.sleep(0.01)
+        if not watching.wait(120):  # begin(): the project read, the apps built
+            raise RuntimeError("dynapps watch did not start within 120 s")
         for i in range(repeats):
             app = apps[(3 * i + 1) % len(apps)]
             export = getattr(getattr(device.apps, app), workload.export_name(app))

@@ -567,15 +567,32 @@ def test_watch_builds_and_pushes_each_edit_and_survives_a_broken_one(built):
     project.scons("apps")
 
 
+def _line_starting(process, prefix: str, seconds: float = 60) -> str:
+    """The first line of the process's output that starts with `prefix`, within `seconds` (read
+    from the pipe itself: a buffered reader would hide lines it read ahead from select)."""
+    deadline, pending = time.monotonic() + seconds, getattr(process, "pending", b"")
+    while True:
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            if line.decode().startswith(prefix):
+                process.pending = pending
+                return line.decode()
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([process.stdout], [], [], left)[0]:
+            return ""
+        piece = os.read(process.stdout.fileno(), 65536)
+        if not piece:
+            return ""
+        pending += piece
+
+
 def test_dynapps_watch_pushes_an_edit_until_ctrl_c(built):
     chip, project = built
     with boot(project, chip) as emulator:
         with dynapps_command("watch", emulator.port, "live", cwd=project.root) as process:
-            assert process.stdout.readline().startswith("watch: live in "), "no watch line"
+            assert _line_starting(process, "watch: live in "), "no watch line"
             write_live_app(project, "live", 70)
-            for line in process.stdout:
-                if line.startswith("live: pushed"):
-                    break
+            line = _line_starting(process, "live: pushed")
             assert re.match(r"live: pushed \d+ bytes, running \(iram\) \d+\.\d\d s after the change was seen", line)
         with remote.connect(emulator.port, project=project.root, on_log=None) as device:
             assert device.apps.live.live_value(1) == 71

@@ -112,11 +112,16 @@ def _apps_of(root: Path, paths: set[str]) -> set[str] | None:
     return apps
 
 
+def _print_now(text: str) -> None:
+    print(text, flush=True)  # each line as it happens, also into a pipe
+
+
 class Watcher:
     """Builds and pushes what changed in the apps `names` (every app of the project when empty)."""
 
-    def __init__(self, device, root: Path, names: list[str], scons: InteractiveScons, say=print):
-        self.device, self.root, self.names, self.scons, self.say = device, root, set(names), scons, say
+    def __init__(self, device, root: Path, names: list[str], scons: InteractiveScons, say=None):
+        self.device, self.root, self.names, self.scons = device, root, set(names), scons
+        self.say = say or _print_now
         self.images: dict[str, bytes] = {}
 
     def _watched(self) -> list[str]:
@@ -170,8 +175,8 @@ class Watcher:
 def watch(watcher: Watcher, stop: threading.Event | None = None, on_push=None) -> None:
     """Poll the project's files until `stop` is set (or Ctrl-C); each change is built and pushed."""
     stop = stop or threading.Event()
+    before = _snapshot(watcher.root)  # before the first build: an edit made meanwhile is seen
     watcher.begin()
-    before = _snapshot(watcher.root)
     try:
         while not stop.is_set():
             time.sleep(POLL_S)
