@@ -2,18 +2,19 @@
 
 * by push: scons builds the edited app's image (what `scons push APP=<app>` builds: not the
   other apps, the wrappers or the summary, which a push can't change), then the host pushes the
-  image into the agent of the firmware already running in the emulator (its UART on a pty, the real dynapps.remote code
-  through pyserial) and calls the edited export: no reset, no reboot;
+  image into the agent of the firmware already running in the emulator (its UART on a pty, the
+  real dynapps.remote code through pyserial) and calls the edited export: no reset, no reboot;
 * by flash: `scons run` (rebuild, flash-apps into the emulator's flash image, boot the bench
   firmware, which loads and calls every app), as in figure 6.
 
 Both paths are measured alternately in the same run, on the same project and machine load, and
 reported side by side (medians). Then the same edits once more with `dynapps watch` (watch.py:
 one SCons process in interactive mode, the project read once, each edit built and pushed through
-the connection already open), timed from the file's writing to the edited export's new result. Also: the round trip of one host call with a 1 KB array (the
-example project's crc.crc32_compute: buffer alloc, write, call, free), and what a push would
-take on a board at the transport's speed, projected from the bytes that crossed the line
-(PROJECTION_ASSUMPTIONS says what is assumed, not measured).
+the connection already open), timed from the file's writing to the edited export's new result.
+Also: the round trip of one host call with a 1 KB array (the example project's
+crc.crc32_compute: buffer alloc, write, call, free), and what a push would take on a board at the
+transport's speed, projected from the bytes that crossed the line (PROJECTION_ASSUMPTIONS says
+what is assumed, not measured).
 """
 
 from __future__ import annotations
