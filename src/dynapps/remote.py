@@ -235,6 +235,9 @@ _COMMAND_NAMES = {proto.HELLO: "hello", proto.PUSH_BEGIN: "push", proto.PUSH_DAT
 
 
 def _image_header(data: bytes, source: str) -> dict:
+    """What a push needs of an image (chip, strategy, name), and no more: not image.read's full
+    check, because the loader on the device verifies every image it is sent, and a corrupt or
+    tampered image must reach it to be refused there (tests/test_live.py, test_signing.py)."""
     if len(data) < image_format.HEADER_SIZE:
         raise DynappsError(f"truncated: {len(data)} bytes is less than an image header", source)
     fields = image_format.HEADER.unpack_from(data)
