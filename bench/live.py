@@ -31,7 +31,7 @@ from pathlib import Path
 import workload
 from loadcost import parse_bench_lines
 
-from dynapps import liveproto, remote, watch
+from dynapps import liveproto, remote, trustmark, watch
 from dynapps.emulator.bridge import LiveEmulator
 
 UART_BAUD = 460800  # CONFIG_DYNAPPS_AGENT_UART_BAUD's default
@@ -62,7 +62,8 @@ def _wire(image_size: int, max_payload: int) -> tuple[int, int]:
 
 def projected(build_s: float, image_size: int, strategy: str, max_payload: int, bytes_per_s: float) -> float:
     wire, frames = _wire(image_size, max_payload)
-    erase = SECTOR_ERASE_S * (-(-image_size // 4096) + 1) if strategy == "xip" else 0.0  # + the trust mark's sector
+    sectors = trustmark.slot_bytes_needed(image_size) // trustmark.SECTOR  # the image's and its trust mark's
+    erase = SECTOR_ERASE_S * sectors if strategy == "xip" else 0.0
     return build_s + wire / bytes_per_s + frames * FRAME_TURNAROUND_S + erase
 
 

@@ -435,7 +435,7 @@ def build(analysis: LinkAnalysis, elf_path: str, settings: ImageSettings) -> byt
                      settings.version).to_bytes(sign=signer(settings.signing_key))
     slot_size = analysis.slot.size
     # An XIP image leaves the sector after it for the loader's trust mark (trustmark.py).
-    needed_bytes = trustmark.slot_bytes_needed(len(data)) if trustmark.is_xip(data) else len(data)
+    needed_bytes = trustmark.slot_bytes_needed(len(data)) if analysis.strategy == "xip" else len(data)
     if needed_bytes > slot_size:
         granularity = settings.slot_alignment  # the slot is laid out in these: the hint must be one
         needed = (needed_bytes + granularity - 1) // granularity * granularity // 1024

@@ -66,7 +66,11 @@ class Manifest:
     def is_cxx(self) -> bool:
         """Some of its sources are C++: it is compiled with g++'s flags and linked with the
         C++ runtime support (docs/manifest.md, "C++ sources")."""
-        return any(source.endswith(CXX_SUFFIXES) for source in self.sources)
+        return has_cxx(self.sources)
+
+
+def has_cxx(sources) -> bool:
+    return any(source.endswith(CXX_SUFFIXES) for source in sources)
 
 
 def load(root: Path, app_dir: Path) -> Manifest:
@@ -92,7 +96,7 @@ def load(root: Path, app_dir: Path) -> Manifest:
     sources = _files(root, app_dir, top, "sources", suffixes=SOURCE_SUFFIXES,
                      default=sorted(p.name for p in app_dir.iterdir() if p.suffix in DEFAULT_SOURCE_SUFFIXES))
     cflags = top.strings("cflags", default=[])
-    if any(source.endswith(CXX_SUFFIXES) for source in sources):
+    if has_cxx(sources):
         _check_cxx_flags(cflags, path)
     return Manifest(
         name=name,

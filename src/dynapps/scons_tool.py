@@ -406,10 +406,9 @@ def _idf(env, proj) -> idf_versions.IdfRelease:
     """The ESP-IDF release the firmware is built with (idf_versions.firmware_release): its
     sdkconfig's, else IDF=."""
     config = proj.firmware_config
-    if config is None or config.idf_version is None:
-        return idf_versions.firmware_release(env.get("IDF") or None)
-    return idf_versions.firmware_release(env.get("IDF") or None, config.idf_version,
-                                         config.where(sdkconfig.IDF_VERSION))
+    configured = config.idf_version if config else None
+    return idf_versions.firmware_release(env.get("IDF") or None, configured,
+                                         config.where(sdkconfig.IDF_VERSION) if configured else "")
 
 
 def _cxx_runtime(env, overrides: dict, app: Manifest, out: str) -> list:

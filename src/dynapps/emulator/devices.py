@@ -14,7 +14,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .. import idf_versions, signing
+from .. import chips, idf_versions, signing
 
 from .results import Mapping, Mark
 
@@ -76,7 +76,7 @@ MMU_NO_MAP_VIRT = 10  # this ESP-IDF release has no mapping at a chosen address
 
 FLASH_ERASE = 1
 FLASH_WRITE = 2
-FLASH_SECTOR_SIZE = 4096
+FLASH_SECTOR_SIZE = chips.FLASH_SECTOR
 FLASH_OK = 0
 FLASH_MISALIGNED = 1
 FLASH_BEYOND_FLASH = 2

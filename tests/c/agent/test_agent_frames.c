@@ -13,6 +13,7 @@
 
 #include "dynapps_agent.h"
 #include "dynapps_agent_port.h"
+#include "dynapps_trust_mark.h" /* dynapps_crc32 */
 #include "host_port.h"
 
 const dynapps_firmware_t dynapps_firmware = {.id = 0x1234u, .count = 0, .symbols = NULL};
@@ -146,7 +147,7 @@ static size_t frame(uint8_t *at, uint8_t type, uint32_t sequence, const uint8_t 
     wr32(at + 4, sequence);
     wr32(at + 8, size);
     if (size) memcpy(at + 12, payload, size);
-    wr32(at + 12 + size, dynapps_agent_crc32(0, at + 2, 10 + size));
+    wr32(at + 12 + size, dynapps_crc32(0, at + 2, 10 + size));
     return 16 + size;
 }
 
@@ -183,7 +184,7 @@ static int serve(uint32_t *last_type, uint8_t *last_payload, uint32_t *last_size
         }
         uint32_t size = rd32(out + at + 8);
         if (size > DYNAPPS_AGENT_MAX_PAYLOAD || at + 16 + size > out_size ||
-            rd32(out + at + 12 + size) != dynapps_agent_crc32(0, out + at + 2, 10 + size)) {
+            rd32(out + at + 12 + size) != dynapps_crc32(0, out + at + 2, 10 + size)) {
             fprintf(stderr, "FAIL answer with a bad length or CRC\n");
             exit(1);
         }

@@ -14,6 +14,7 @@
 
 #include "dynapps_agent_port.h"
 #include "dynapps_image.h"
+#include "dynapps_trust_mark.h"
 
 #ifndef DYNAPPS_CHIP_ID
 #error "DYNAPPS_CHIP_ID must be defined (the esp_chip_id_t of the target)"
@@ -67,23 +68,6 @@ static void put32(uint8_t *p, uint32_t v)
 {
     put16(p, (uint16_t)v);
     put16(p + 2, (uint16_t)(v >> 16));
-}
-
-uint32_t dynapps_agent_crc32(uint32_t crc, const void *data, size_t size)
-{
-    /* Half-byte table: 64 bytes of rodata, two look-ups per byte. */
-    static const uint32_t table[16] = {
-        0x00000000u, 0x1DB71064u, 0x3B6E20C8u, 0x26D930ACu, 0x76DC4190u, 0x6B6B51F4u, 0x4DB26158u, 0x5005713Cu,
-        0xEDB88320u, 0xF00F9344u, 0xD6D6A3E8u, 0xCB61B38Cu, 0x9B64C2B0u, 0x86D3D2D4u, 0xA00AE278u, 0xBDBDF21Cu,
-    };
-    const uint8_t *p = data;
-    crc = ~crc;
-    for (size_t i = 0; i < size; i++) {
-        crc ^= p[i];
-        crc = (crc >> 4) ^ table[crc & 0xFu];
-        crc = (crc >> 4) ^ table[crc & 0xFu];
-    }
-    return ~crc;
 }
 
 /* A name field of 16 bytes, NUL-padded (or exactly 16 characters), as a C string. */
@@ -203,8 +187,8 @@ static dynapps_agent_err_t push_begin_xip(agent_push_t *push)
     }
     /* The image's sectors and the one after them, where the loader keeps the slot's trust mark
      * (dynapps_trust_mark.h): the new image must not inherit the old one's. */
-    uint32_t erase = (push->size + DYNAPPS_AGENT_FLASH_SECTOR - 1) / DYNAPPS_AGENT_FLASH_SECTOR *
-                         DYNAPPS_AGENT_FLASH_SECTOR + DYNAPPS_AGENT_FLASH_SECTOR;
+    uint32_t erase = (push->size + DYNAPPS_TRUST_MARK_SECTOR - 1) / DYNAPPS_TRUST_MARK_SECTOR *
+                         DYNAPPS_TRUST_MARK_SECTOR + DYNAPPS_TRUST_MARK_SECTOR;
     if (erase > push->slot.size) {
         erase = push->slot.size;
     }
@@ -282,7 +266,7 @@ static dynapps_agent_err_t do_push_data(const uint8_t *in, size_t in_size)
             return err;
         }
     }
-    push->running_crc = dynapps_agent_crc32(push->running_crc, in + 4, size);
+    push->running_crc = dynapps_crc32(push->running_crc, in + 4, size);
     push->received += size;
     return DYNAPPS_AGENT_OK;
 }
@@ -547,7 +531,7 @@ static void send_frame(const dynapps_agent_transport_t *t, uint8_t type, uint32_
     put32(frame + 4, sequence);
     put32(frame + 8, (uint32_t)size);
     size_t end = DYNAPPS_AGENT_HEADER_SIZE + size;
-    put32(frame + end, dynapps_agent_crc32(0, frame + 2, end - 2));
+    put32(frame + end, dynapps_crc32(0, frame + 2, end - 2));
     t->write(t->context, frame, end + DYNAPPS_AGENT_CRC_SIZE);
 }
 
@@ -655,7 +639,7 @@ bool dynapps_agent_poll(const dynapps_agent_transport_t *t, uint32_t idle_timeou
         send_error(t, sequence, DYNAPPS_AGENT_ERR_TRUNCATED);
         return true;
     }
-    if (get32(rest + size) != dynapps_agent_crc32(0, frame + 2, DYNAPPS_AGENT_HEADER_SIZE - 2 + size)) {
+    if (get32(rest + size) != dynapps_crc32(0, frame + 2, DYNAPPS_AGENT_HEADER_SIZE - 2 + size)) {
         send_error(t, sequence, DYNAPPS_AGENT_ERR_BAD_CRC);
         return true;
     }

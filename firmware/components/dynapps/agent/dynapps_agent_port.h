@@ -29,8 +29,7 @@ void dynapps_agent_port_heap(uint32_t free_bytes[DYNAPPS_AGENT_HEAP_KINDS]);
 uint32_t dynapps_agent_port_session_start(void);
 
 /* The flash of an app slot (an XIP push), `offset` from the slot's start. Erase takes whole
- * 4 KiB sectors. Each returns 0 on success. */
-#define DYNAPPS_AGENT_FLASH_SECTOR 4096u
+ * sectors (DYNAPPS_TRUST_MARK_SECTOR, 4 KiB). Each returns 0 on success. */
 int dynapps_agent_port_flash_erase(const dynapps_slot_t *slot, uint32_t offset, uint32_t size);
 int dynapps_agent_port_flash_write(const dynapps_slot_t *slot, uint32_t offset, const void *data, uint32_t size);
 int dynapps_agent_port_flash_read(const dynapps_slot_t *slot, uint32_t offset, void *data, uint32_t size);

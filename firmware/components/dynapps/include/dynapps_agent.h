@@ -119,8 +119,6 @@ void dynapps_agent_reset(void);
  * 0 on success (also when it runs already), -1 (logged) otherwise. */
 int dynapps_agent_start(void);
 
-/* CRC-32 (IEEE 802.3, reflected, the one zlib.crc32 computes), continuing from `crc` (0 first). */
-uint32_t dynapps_agent_crc32(uint32_t crc, const void *data, size_t size);
 
 #ifdef __cplusplus
 }

@@ -10,6 +10,7 @@
  */
 #pragma once
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "dynapps_image.h" /* DYNAPPS_IMAGE_HASH_SIZE */
@@ -28,3 +29,7 @@ typedef struct {
 } dynapps_trust_mark_t;
 
 _Static_assert(sizeof(dynapps_trust_mark_t) == 52, "trust mark layout");
+
+/* CRC-32 (IEEE, as zlib's) of `size` bytes, continuing `crc` (0 to start): the mark's check, and
+ * the live agent's frames and pushes (src/dynapps_trust.c). */
+uint32_t dynapps_crc32(uint32_t crc, const void *data, size_t size);

@@ -36,11 +36,7 @@ _Static_assert(DYNAPPS_MAX_LOADED_APPS >= 1 && DYNAPPS_MAX_LOADED_APPS <= 256, "
 #define NO_SLOT ((uintptr_t)0) /* dynapps_app.slot of an app loaded from a buffer */
 
 /* The few helpers of the call path and the fix-up loop, inlined even where they are used twice. */
-#if defined(__GNUC__)
-#define CALL_PATH static inline __attribute__((always_inline))
-#else
-#define CALL_PATH static inline
-#endif
+#define CALL_PATH DYNAPPS_INLINE
 
 /* memcpy through a pointer known to be 4-aligned: a single load or store on rv32, and free of
  * the aliasing questions a cast to uint32_t * would raise. */

@@ -24,16 +24,18 @@
 
 /* CRC-32 (IEEE, reflected 0xEDB88320, as zlib's) a nibble at a time: 48 bytes on every load
  * from a marked slot, so a 64-byte table (two cache lines) rather than a bit loop (about 3,300
- * instructions, most of an XIP load) or a 1 KB table (up to 32 lines to read from flash). */
+ * instructions, most of an XIP load) or a 1 KB table (up to 32 lines to read from flash). The
+ * live agent checks its frames with it too. */
 static const uint32_t crc_nibbles[16] = {
     0x00000000u, 0x1DB71064u, 0x3B6E20C8u, 0x26D930ACu, 0x76DC4190u, 0x6B6B51F4u, 0x4DB26158u, 0x5005713Cu,
     0xEDB88320u, 0xF00F9344u, 0xD6D6A3E8u, 0xCB61B38Cu, 0x9B64C2B0u, 0x86D3D2D4u, 0xA00AE278u, 0xBDBDF21Cu,
 };
 
-static uint32_t crc32_of(const uint8_t *bytes, uint32_t size)
+uint32_t dynapps_crc32(uint32_t crc, const void *data, size_t size)
 {
-    uint32_t crc = 0xFFFFFFFFu;
-    for (uint32_t i = 0; i < size; i++) {
+    const uint8_t *bytes = data;
+    crc = ~crc;
+    for (size_t i = 0; i < size; i++) {
         crc ^= bytes[i];
         crc = (crc >> 4) ^ crc_nibbles[crc & 15u];
         crc = (crc >> 4) ^ crc_nibbles[crc & 15u];
@@ -60,7 +62,7 @@ static void expected_mark(const image_t *img, const dynapps_slot_t *slot, dynapp
     for (uint32_t i = 0; i < DYNAPPS_IMAGE_HASH_SIZE; i += 4u) {
         store_word(mark->image_hash + i, image_word(img, img->hash + i));
     }
-    mark->crc32 = crc32_of((const uint8_t *)mark, MARK_CRC_BYTES);
+    mark->crc32 = dynapps_crc32(0, mark, MARK_CRC_BYTES);
 }
 
 static bool marks_apply(const image_t *img, const dynapps_slot_t *slot)

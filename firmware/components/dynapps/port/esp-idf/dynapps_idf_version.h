@@ -25,6 +25,23 @@
 #define DYNAPPS_SHA_PSA (ESP_IDF_VERSION >= ESP_IDF_VERSION_VAL(6, 0, 0))
 #endif
 
+/*
+ * Whether a heap region is the ROM's start-up stack: a field of soc_memory_region_t from v5.2 on
+ * (heap/include/soc_memory_layout.h), a field of its memory type (soc_memory_type_desc_t) before.
+ */
+#ifndef DYNAPPS_REGION_HAS_STARTUP_STACK
+#define DYNAPPS_REGION_HAS_STARTUP_STACK (ESP_IDF_VERSION >= ESP_IDF_VERSION_VAL(5, 2, 0))
+#endif
+
+/*
+ * PSRAM under the PMP on esp32p4 (esp_hw_support/port/esp32p4/cpu_region_protect.c): from v5.5.5,
+ * CONFIG_SPIRAM_PRE_CONFIGURE_MEMORY_PROTECTION alone makes the PSRAM heap non-executable; in
+ * 5.3 .. 5.5.4 only together with CONFIG_SPIRAM_XIP_FROM_PSRAM (dynapps_port_idf.c says more).
+ */
+#ifndef DYNAPPS_PSRAM_PMP_NEEDS_XIP_FROM_PSRAM
+#define DYNAPPS_PSRAM_PMP_NEEDS_XIP_FROM_PSRAM (ESP_IDF_VERSION < ESP_IDF_VERSION_VAL(5, 5, 5))
+#endif
+
 /* What the log says about how the window is mapped on this release. */
 #if DYNAPPS_HAVE_MMU_MAP_VIRT
 #define DYNAPPS_WINDOW_MECHANISM "esp_mmu_map_virt at its address (IDF>=6.1)"

@@ -62,7 +62,7 @@
 #include "dynapps_trust_mark.h" /* DYNAPPS_TRUST_MARK_SECTOR */
 #include "dynapps_sha256.h" /* the core's software SHA-256 (src/, PRIV_INCLUDE_DIRS) */
 
-#include "dynapps_idf_version.h" /* per-release behaviour: DYNAPPS_HAVE_MMU_MAP_VIRT, DYNAPPS_SHA_PSA */
+#include "dynapps_idf_version.h" /* per-release behaviour: DYNAPPS_HAVE_MMU_MAP_VIRT, DYNAPPS_SHA_PSA, ... */
 #include "dynapps_window.h"      /* the core's apps window reservation (src/, PRIV_INCLUDE_DIRS) */
 #include "esp_mmu_map.h"         /* esp_mm: esp_mmu_map, esp_mmu_unmap (esp_mmu_map_virt from 6.1) */
 
@@ -258,10 +258,10 @@ void dynapps_port_sync_code(uint8_t *data_view, uintptr_t exec_addr, size_t size
  * (machine mode may then fetch from it). esp_ptr_executable() does not know the PMP, so the
  * refusal is decided here, from the configuration, before anything is allocated.
  */
-#if ESP_IDF_VERSION >= ESP_IDF_VERSION_VAL(5, 5, 5)
-#define PSRAM_PMP_RW_ONLY CONFIG_SPIRAM_PRE_CONFIGURE_MEMORY_PROTECTION
-#else
+#if DYNAPPS_PSRAM_PMP_NEEDS_XIP_FROM_PSRAM
 #define PSRAM_PMP_RW_ONLY (CONFIG_SPIRAM_PRE_CONFIGURE_MEMORY_PROTECTION && CONFIG_SPIRAM_XIP_FROM_PSRAM)
+#else
+#define PSRAM_PMP_RW_ONLY CONFIG_SPIRAM_PRE_CONFIGURE_MEMORY_PROTECTION
 #endif
 
 #if CONFIG_SPIRAM && defined(MEMPROT_OPTION) && PSRAM_PMP_RW_ONLY
@@ -616,7 +616,7 @@ static bool arena_overlaps(intptr_t start, intptr_t end)
  * runs): a field of the region from ESP-IDF 5.2 on, of its memory type before. */
 static bool startup_stack_region(const soc_memory_region_t *r)
 {
-#if ESP_IDF_VERSION >= ESP_IDF_VERSION_VAL(5, 2, 0)
+#if DYNAPPS_REGION_HAS_STARTUP_STACK
     return r->startup_stack;
 #else
     return soc_memory_types[r->type].startup_stack;

@@ -197,12 +197,10 @@ uint32_t dynapps_agent_port_session_start(void)
     return esp_random();
 }
 
+/* slot->id is the slot's esp_partition_t, as the loader's port found it (dynapps_port_find_slot). */
 static const esp_partition_t *slot_partition(const dynapps_slot_t *slot)
 {
-    char label[sizeof slot->label + 1];
-    memcpy(label, slot->label, sizeof slot->label);
-    label[sizeof slot->label] = '\0';
-    return esp_partition_find_first(ESP_PARTITION_TYPE_DATA, ESP_PARTITION_SUBTYPE_ANY, label);
+    return (const esp_partition_t *)slot->id;
 }
 
 int dynapps_agent_port_flash_erase(const dynapps_slot_t *slot, uint32_t offset, uint32_t size)
