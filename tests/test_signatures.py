@@ -3,6 +3,8 @@ function and parameter (checked against the app's DWARF)."""
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 HEADER = "#pragma once\n#include <stdint.h>\nstruct point { int16_t x, y; };\nstruct pair { int32_t a, b; };\n"
@@ -77,3 +79,74 @@ def test_mismatch_is_one_line_error(empty_project, case, index, wrong, message):
     assert result.returncode != 0
     errors = [l[len("error: "):] for l in result.stderr.splitlines() if l.startswith("error: ")]
     assert errors == [f"apps/sig/app.yaml:{index + 3}: {message}"], result.stderr
+
+
+def _every_die_by_pyelftools(path):
+    """(offset, tag, name, DW_AT_type target, children's offsets) of every DIE, as pyelftools reads them."""
+    from elftools.elf.elffile import ELFFile
+
+    with open(path, "rb") as stream:
+        found = []
+        for unit in ELFFile(stream).get_dwarf_info(relocate_dwarf_sections=False).iter_CUs():
+            for die in unit.iter_DIEs():
+                if die.is_null():
+                    continue
+                name = die.attributes["DW_AT_name"].value if "DW_AT_name" in die.attributes else None
+                typed = die.get_DIE_from_attribute("DW_AT_type").offset if "DW_AT_type" in die.attributes else None
+                tag = die.tag if isinstance(die.tag, str) and die.tag[7:9] != "0x" else None
+                found.append((die.offset, tag, name.decode() if isinstance(name, bytes) else name, typed,
+                              [child.offset for child in die.iter_children()]))
+        return found
+
+
+def _every_die(path):
+    from dynapps import dwarf
+
+    info = dwarf.read(str(path))
+    with dwarf.reading(str(path)):
+        return [(die.offset, None if die.tag.startswith("DW_TAG_0x") else die.tag, die.name,
+                 die.type().offset if die.type() else None, [child.offset for child in die.children()])
+                for die in info.every_die()]
+
+
+@pytest.mark.parametrize("flags", [[], ["-gdwarf-4"], ["-gdwarf-2"], ["-gz=zlib"]], ids=["dwarf5", "dwarf4", "dwarf2", "zlib"])
+def test_dwarf_reader_reads_what_pyelftools_reads(empty_project, flags):
+    """dynapps' DWARF reader (dwarf.py) against pyelftools on the same compiler output: every DIE's
+    tag, name, type and children, for the linked app and for objects of each DWARF version."""
+    _write(empty_project, GOOD)
+    empty_project.scons("apps")
+    build = empty_project.root / "build/apps/sig"
+    compiled = build / "variant.o"
+    subprocess.run(["riscv64-unknown-elf-gcc", "-march=rv32imc", "-mabi=ilp32", "--specs=picolibc.specs",
+                    "-O2", "-g", *flags, "-c",
+                    str(empty_project.root / "apps/sig/sig.c"), "-I", str(empty_project.root / "apps/sig"),
+                    "-o", str(compiled)], check=True)
+    for path in (build / "sig.elf", compiled):
+        theirs = _every_die_by_pyelftools(path)
+        assert len(theirs) > 40 and _every_die(path) == theirs, path
+
+
+@pytest.mark.parametrize("damage, reason", [
+    ("abbreviation", "abbreviation 127 at 0xc is not in the unit's table"),
+    ("length", "the unit at 0x0 ends past the section"),
+], ids=["unknown abbreviation", "unit past the section"])
+def test_damaged_debug_information_is_one_error(empty_project, damage, reason):
+    from dynapps import signatures
+    from dynapps.elf32 import Elf32
+    from dynapps.errors import DynappsError
+
+    _write(empty_project, GOOD)
+    empty_project.scons("apps")
+    path = empty_project.root / "build/apps/sig/sig.elf"
+    data = bytearray(path.read_bytes())
+    info = Elf32(str(path)).section(".debug_info")
+    if damage == "abbreviation":
+        data[info.offset + 12] = 0x7F  # the first DIE's abbreviation code (a DWARF 5 unit header is 12 bytes)
+    else:
+        data[info.offset:info.offset + 4] = (info.size * 2).to_bytes(4, "little")
+    damaged = path.with_name("damaged.elf")
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(DynappsError) as raised:
+        signatures.check(str(damaged), "sig", "apps/sig/app.yaml", [], [])
+    assert str(raised.value) == (f"{damaged}: its debug information (DWARF) can't be read ({reason}): the file is "
+                                 "truncated or corrupt, or built with unusual -g options; delete it and build again")

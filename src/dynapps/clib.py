@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from . import dwarf
 from .elf32 import SHN_UNDEF, STT_OBJECT, Elf32
 
 _MATH = """acos asin atan atan2 cos sin tan cosh sinh tanh acosh asinh atanh exp exp2 exp10 expm1 log
@@ -253,19 +254,8 @@ def data_imports(imports: list[str], facts, library: Library, library_plan: Plan
 
 def _declared_variables(path: str, names: set[str]) -> set[str]:
     """Which of `names` the ELF's DWARF declares as variables (extern data the app uses)."""
-    from elftools.elf.elffile import ELFFile
-
-    with open(path, "rb") as stream:
-        elf = ELFFile(stream)
-        if not elf.has_dwarf_info():
-            return set()
-        found = set()
-        for unit in elf.get_dwarf_info(relocate_dwarf_sections=False).iter_CUs():
-            for die in unit.iter_DIEs():
-                if die.tag == "DW_TAG_variable" and "DW_AT_name" in die.attributes:
-                    name = die.attributes["DW_AT_name"].value
-                    name = name.decode() if isinstance(name, bytes) else name
-                    if name in names:
-                        found.add(name)
-        return found
-
+    info = dwarf.read(path)
+    if info is None:
+        return set()
+    with dwarf.reading(path):
+        return {die.name for die in info.every_die() if die.tag == "DW_TAG_variable" and die.name in names}

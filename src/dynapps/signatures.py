@@ -12,9 +12,7 @@ A shape is (kind, detail, detail, qualifiers), qualifiers in csig.QUALIFIERS ord
 
 from __future__ import annotations
 
-from elftools.elf.elffile import ELFFile
-
-from . import csig
+from . import csig, dwarf
 from .errors import DynappsError
 
 # ilp32 sizes of the C base types and stdint names: (kind, size, signed).
@@ -42,26 +40,17 @@ _DWARF_BASE_NAMES = {
 }
 
 
-def _attr(die, name):
-    attribute = die.attributes.get(name)
-    return attribute.value if attribute else None
-
-
-def _text(value) -> str | None:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _is_mangled(die) -> bool:
+def _is_mangled(die: dwarf.Die) -> bool:
     """A C++ function that is not extern "C" (a namespace's run(), an overload): its symbol is
     its linkage name, so it is not the export of that name."""
     return "DW_AT_linkage_name" in die.attributes or "DW_AT_MIPS_linkage_name" in die.attributes
 
 
-def _file_scope(die):
+def _file_scope(die: dwarf.Die):
     """The DIEs declared at file scope (and in C++ namespaces), where an exported function and a
     manifest's typedef are: not the functions' own parameters, locals and blocks, which are most
-    of the DIEs and which pyelftools skips through DW_AT_sibling without parsing."""
-    for child in die.iter_children():
+    of the DIEs and which the reader skips through DW_AT_sibling without decoding."""
+    for child in die.children():
         yield child
         if child.tag == "DW_TAG_namespace":
             yield from _file_scope(child)
@@ -70,47 +59,46 @@ def _file_scope(die):
 class _Dwarf:
     """The DIEs of one ELF: subprograms by name, typedefs by name, and type resolution."""
 
-    def __init__(self, elf: ELFFile):
+    def __init__(self, info: dwarf.DebugInfo):
         self.functions, self.typedefs = {}, {}
-        for unit in elf.get_dwarf_info(relocate_dwarf_sections=False).iter_CUs():
-            for die in _file_scope(unit.get_top_DIE()):
-                name = _text(_attr(die, "DW_AT_name"))
-                if die.tag == "DW_TAG_subprogram" and name and _attr(die, "DW_AT_external") and \
-                        not _attr(die, "DW_AT_declaration") and not _is_mangled(die):
+        for unit in info.units:
+            for die in _file_scope(unit.top()):
+                name, attributes = die.name, die.attributes
+                if die.tag == "DW_TAG_subprogram" and name and attributes.get("DW_AT_external") and \
+                        not attributes.get("DW_AT_declaration") and not _is_mangled(die):
                     self.functions[name] = die
                 elif die.tag == "DW_TAG_typedef" and name:
                     self.typedefs.setdefault(name, die)
 
-    def shape(self, die) -> tuple:
+    def shape(self, die: dwarf.Die | None) -> tuple:
         """ABI shape of the type a DIE's DW_AT_type names (void when absent)."""
-        if die is None or "DW_AT_type" not in die.attributes:
-            return ("void", 0, None, ())
-        return self._type(die.get_DIE_from_attribute("DW_AT_type"))
+        named = die.type() if die is not None else None
+        return ("void", 0, None, ()) if named is None else self._type(named)
 
-    def _type(self, die) -> tuple:
+    def _type(self, die: dwarf.Die) -> tuple:
         qualifiers = []
         while die.tag == "DW_TAG_typedef" or die.tag in _QUALIFIER_TAGS:
             qualifiers.append(_QUALIFIER_TAGS.get(die.tag))
-            if "DW_AT_type" not in die.attributes:
+            die = die.type()
+            if die is None:
                 return ("void", 0, None, csig.ordered_qualifiers(qualifiers))
-            die = die.get_DIE_from_attribute("DW_AT_type")
         qualifiers = csig.ordered_qualifiers(qualifiers)
         if die.tag == "DW_TAG_base_type":
-            name = _text(_attr(die, "DW_AT_name"))
+            name = die.name
             return _BASE.get(_DWARF_BASE_NAMES.get(name, name), ("base:" + name, 0, None)) + (qualifiers,)
         if die.tag == "DW_TAG_pointer_type":
             return ("pointer", self.shape(die), None, qualifiers)
         if die.tag in ("DW_TAG_structure_type", "DW_TAG_union_type", "DW_TAG_enumeration_type"):
             kind = {"DW_TAG_structure_type": "struct", "DW_TAG_union_type": "union"}.get(die.tag, "enum")
-            return (kind, _text(_attr(die, "DW_AT_name")) or "(anonymous)", None, qualifiers)
+            return (kind, die.name or "(anonymous)", None, qualifiers)
         if die.tag == "DW_TAG_subroutine_type":
-            params = tuple(_unqualified(self.shape(child)) for child in die.iter_children()
+            params = tuple(_unqualified(self.shape(child)) for child in die.children()
                            if child.tag == "DW_TAG_formal_parameter")
             return ("function", self.shape(die), params, qualifiers)
         return ("unknown:" + die.tag, 0, None, qualifiers)
 
     def parameters(self, function) -> list:
-        return [child for child in function.iter_children() if child.tag == "DW_TAG_formal_parameter"]
+        return [child for child in function.children() if child.tag == "DW_TAG_formal_parameter"]
 
 
 def manifest_shape(ctype: csig.CType, dwarf: _Dwarf) -> tuple:
@@ -170,15 +158,15 @@ LIFECYCLE = {"init": ("int {}(void)", ("int", 4, True, ())), "deinit": ("void {}
 def check(elf_path: str, app: str, manifest_path: str, exports: list, lifecycle: list = ()) -> None:
     """`exports`: the manifest's Export objects; `lifecycle`: (key, function name, manifest line)
     of init and deinit. Raises DynappsError at the first difference."""
-    with open(elf_path, "rb") as stream:
-        elf = ELFFile(stream)
-        if not elf.has_dwarf_info():
-            raise DynappsError(f"app {app}: no debug information to check signatures against (keep -g)")
-        dwarf = _Dwarf(elf)
+    info = dwarf.read(elf_path)
+    if info is None:
+        raise DynappsError(f"app {app}: no debug information to check signatures against (keep -g)")
+    with dwarf.reading(elf_path):
+        declared = _Dwarf(info)
         for export in exports:
-            _check_export(dwarf, app, manifest_path, export)
+            _check_export(declared, app, manifest_path, export)
         for key, name, line in lifecycle:
-            _check_lifecycle(dwarf, app, manifest_path, key, name, line)
+            _check_lifecycle(declared, app, manifest_path, key, name, line)
 
 
 def _fail(app: str, label: str, manifest_path: str, line: int):
@@ -192,7 +180,7 @@ def _definition(dwarf: _Dwarf, name: str, fail):
     function = dwarf.functions.get(name)
     if function is None:
         raise fail("the code defines no such external function")
-    if any(child.tag == "DW_TAG_unspecified_parameters" for child in function.iter_children()):
+    if any(child.tag == "DW_TAG_unspecified_parameters" for child in function.children()):
         raise fail("the code defines it variadic (...), which a typed call can't pass: give it a fixed "
                    "parameter list")
     return function
