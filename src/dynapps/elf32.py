@@ -1,7 +1,7 @@
 """A minimal ELF32 little-endian reader for the hot paths of the link stage: section headers,
 symbols and RELA records, unpacked in bulk with struct. pyelftools reads each symbol through a
 construct parser, which dominated the build time (tens of thousands of `.L` labels per app);
-DWARF and anything else still goes through pyelftools."""
+dwarf.py reads DWARF the same way; the debugger support still uses pyelftools."""
 
 from __future__ import annotations
 
@@ -113,13 +113,6 @@ class Elf32:
     def _symtab(self) -> Section | None:
         return self.section(".symtab")
 
-    def raw_symbols(self):
-        """(name index, value, size, info, other, shndx) per symbol, without names decoded."""
-        symtab = self._symtab
-        if symtab is None:
-            return iter(())
-        return _SYMBOL.iter_unpack(self.data[symtab.offset:symtab.offset + symtab.size])
-
     def symbol(self, index: int) -> Symbol:
         symtab = self._symtab
         name, value, size, info, _other, shndx = _SYMBOL.unpack_from(self.data, symtab.offset + index * _SYMBOL.size)
@@ -130,10 +123,15 @@ class Elf32:
         return _SYMBOL.unpack_from(self.data, self._symtab.offset + index * _SYMBOL.size)[5]
 
     def global_symbols(self) -> list[Symbol]:
-        """Every non-local named symbol (locals, e.g. `.L` labels, are skipped undecoded)."""
-        strtab = self.sections[self._symtab.link].offset if self._symtab else 0
+        """Every non-local named symbol. The ELF format puts the locals (an app's thousands of `.L`
+        labels) first and the symbol table's sh_info says where they end: they are not read."""
+        symtab = self._symtab
+        if symtab is None:
+            return []
+        strtab = self.sections[symtab.link].offset
+        start = symtab.offset + min(symtab.info * _SYMBOL.size, symtab.size)
         return [Symbol(self._string(strtab, name), value, size, info >> 4, info & 0xF, shndx)
-                for name, value, size, info, _other, shndx in self.raw_symbols()
+                for name, value, size, info, _other, shndx in _SYMBOL.iter_unpack(self.data[start:symtab.offset + symtab.size])
                 if info >> 4 != STB_LOCAL and name]
 
     def relocations(self, section: Section):
