@@ -179,6 +179,19 @@ def test_verbose_prints_full_commands(empty_project):
     assert re.search(r"gcc .*-T \S*adder\.ld -Wl,--no-relax", result.stdout), result.stdout
 
 
+def test_the_apps_with_the_most_source_compile_first(empty_project):
+    """SCons builds in the order it is given: the largest app's compile starts first, so a long
+    compile does not start last while the other CPUs idle (docs/performance.md, figure 1)."""
+    sizes = {"alpha": 1, "beta": 40, "gamma": 8}  # functions per app; alphabetical order is not size order
+    for name, count in sizes.items():
+        body = "".join(f"int32_t {name}_{i}(int32_t x) {{ return x * {i + 3} + {i}; }}\n" for i in range(count))
+        empty_project.write(f"apps/{name}/{name}.c", "#include <stdint.h>\n" + body)
+        empty_project.write(f"apps/{name}/app.yaml", f"exports:\n  - int32_t {name}_0(int32_t x)\n")
+    result = empty_project.scons("-j1", "apps")
+    compiled = re.findall(r"^CC apps/(\w+)/", result.stdout, re.M)
+    assert compiled == ["beta", "gamma", "alpha"], result.stdout
+
+
 def test_help_lists_the_variables(empty_project):
     result = empty_project.scons("-h")
     for variable in ("CHIP", "TOOLCHAIN", "PORT", "BAUD", "VERBOSE"):
