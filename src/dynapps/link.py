@@ -12,6 +12,7 @@ import functools
 import json
 import re
 import subprocess
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -113,6 +114,25 @@ def c_library(config: LinkConfig) -> clib.Library:
     return clib.Library(clib.library_paths(config.cc, [*config.arch_flags, *config.libc_flags]))
 
 
+_PREPARED: set[tuple] = set()
+_PREPARING = threading.Lock()
+
+
+def prepare(cc: str, arch_flags: tuple[str, ...], libc_flags: tuple[str, ...]) -> None:
+    """What every link of a build needs once: libgcc's and the C library's symbol tables (two
+    questions to the compiler driver) and the compiled templates. Each link calls it first; the
+    SCons tool also starts it in a thread while the first apps compile, so that the first links
+    find it done instead of each doing it."""
+    key = (cc, arch_flags, libc_flags)
+    with _PREPARING:
+        if key in _PREPARED:
+            return
+        libgcc_symbols(cc, list(arch_flags))
+        clib.Library(clib.library_paths(cc, [*arch_flags, *libc_flags]))
+        render.prepare("imports.S.j2", "copy.ld.j2", "xip.ld.j2")
+        _PREPARED.add(key)
+
+
 def plan_imports(config: LinkConfig, facts: ObjectFacts, libgcc: set[str], library: clib.Library) -> clib.Plan:
     """Where each missing symbol comes from (docs/manifest.md, "What an app may call"): the
     firmware's export table, libgcc, or a pure function of the C library. Anything else is an
@@ -196,6 +216,7 @@ def _first_error(stderr: str) -> str:
 def link(config: LinkConfig, objects: list[str], outputs: LinkOutputs, log=None) -> LinkAnalysis:
     """Link `objects` into outputs.elf and write the analysis to outputs.analysis. Objects listed
     in config.cxx_runtime are linked only when the app's own objects need them."""
+    prepare(config.cc, config.arch_flags, config.libc_flags)
     objects = [path for path in objects if path not in config.cxx_runtime]
     facts = object_facts(objects)
     check_object_sections(config, facts)

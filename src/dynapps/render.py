@@ -30,5 +30,11 @@ def render(template: str, **context) -> str:
     return _environment().get_template(template).render(**context)
 
 
+def prepare(*templates: str) -> None:
+    """Load these templates (from the bytecode cache, or compiled) ahead of their first render."""
+    for template in templates:
+        _environment().get_template(template)
+
+
 def template_path(template: str) -> Path:
     return TEMPLATES / template

@@ -14,6 +14,7 @@ import os
 import shlex
 import shutil
 import sys
+import threading
 from pathlib import Path
 
 import SCons.Action
@@ -117,6 +118,26 @@ def _reporting_spawn(spawn):
             output = words[words.index("-o") + 1] if "-o" in words[:-1] else "build"
             console.error(f"error: {output}: {errors.exit_status(words[0], status)}")
         return status
+    return run
+
+
+def _preparing_links(spawn, toolchain_flags: tuple):
+    """The first command SCons runs (an app's compile) also starts link.prepare in a thread: the
+    links' one-time work is then done while the compilers run, and the first links, which would
+    each wait for it, find it done. A failure there is left for the link to report."""
+    started = threading.Lock()
+
+    def prepare() -> None:
+        from . import link
+        try:
+            link.prepare(*toolchain_flags)
+        except Exception:  # noqa: BLE001 - each link calls prepare again and reports what fails
+            pass
+
+    def run(shell, escape, command, arguments, env):
+        if started.acquire(blocking=False):
+            threading.Thread(target=prepare, name="dynapps link preparation", daemon=True).start()
+        return spawn(shell, escape, command, arguments, env)
     return run
 
 
@@ -443,6 +464,10 @@ def _define_app(env, plan: ProjectPlan, app: Manifest):
 def _define_apps(env, plan: ProjectPlan) -> tuple[list, object]:
     """Every app's image and the summary table printed after them; returns (images, summary)."""
     pairs = {app.name: _define_app(env, plan, app) for app in plan.apps}
+    if plan.apps:
+        profile, tools = plan.project.profile, plan.tools
+        env["SPAWN"] = _preparing_links(env["SPAWN"], (tools.cc, tuple(tools.arch_flags(profile)),
+                                                       tuple(tools.libc_flags())))
     rows = {name: (str(analysis), str(built)) for name, (analysis, built) in pairs.items()}
     longest_first = sorted(plan.apps, key=lambda app: -_source_bytes(plan.project.root, app))
     report = env.DynappsSummary([f"#{APPS_BUILD}/summary.txt", f"#{size.SIZE_JSON}", f"#{size.LAYOUT_SVG}"],
