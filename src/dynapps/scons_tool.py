@@ -8,6 +8,8 @@ the contract's fields rebuilds the target, and no action reads a value from a so
 
 from __future__ import annotations
 
+import atexit
+import gc
 import hashlib
 import json
 import os
@@ -753,6 +755,11 @@ def generate(env):
     # them): made here, without tools. Its decider stays SCons's default, by content: the
     # `content-timestamp` one trusts whole-second timestamps, too coarse for an edit-build loop.
     SCons.Defaults.DefaultEnvironment(tools=[])
+    # Python's last garbage collection, at exit, walks every object of the build graph: 20 of the
+    # 28 ms a cold build of 6 apps spent exiting. Frozen, they are left to the OS. Registered
+    # here, it runs after the exit handlers registered later (the no-op record's); every file the
+    # build writes is closed by then.
+    atexit.register(gc.freeze)
     _default_jobs()
     variables = _read_variables(env)
     env["SPAWN"] = _reporting_spawn(env["SPAWN"])
