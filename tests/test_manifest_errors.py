@@ -90,3 +90,31 @@ def test_slots_that_do_not_fit_the_region(empty_project):
     empty_project.write("apps/adder/app.yaml", GOOD_MANIFEST + "limits:\n  flash: 2M\n")
     error = single_error_line(empty_project.scons("apps", check=False))
     assert re.search(r"apps\.region_size: the app slots need 0x200000 bytes .* raise apps\.region_size", error), error
+
+
+def _with_lines(node):
+    """A loaded document with the line of every key and item, for comparing two loaders."""
+    from dynapps.yamlfile import Mapping, Sequence
+
+    if isinstance(node, Mapping):
+        return ("map", node.line, [(key, node.line_of(key), _with_lines(value)) for key, value in node.items()])
+    if isinstance(node, Sequence):
+        return ("seq", node.line, [(node.line_of(i), _with_lines(value)) for i, value in enumerate(node)])
+    return node
+
+
+def test_libyaml_reads_every_yaml_file_as_pyyaml_does():
+    """yamlfile parses with libyaml when PyYAML has it (7x faster) and PyYAML's own parser is the
+    reference: every YAML file of the repository gives the same values on the same lines."""
+    from pathlib import Path
+
+    from dynapps import yamlfile
+
+    assert yamlfile._FastLoader is not None, "PyYAML without libyaml: requirements.txt's wheel has it"
+    root = Path(__file__).resolve().parent.parent
+    files = sorted(p for p in root.rglob("*.yaml") if ".venv" not in p.parts and "build" not in p.parts)
+    assert len(files) > 15
+    for path in files:
+        text = path.read_text()
+        fast, reference = (yamlfile._parse(loader, text, str(path)) for loader in (yamlfile._FastLoader, yamlfile._Loader))
+        assert _with_lines(fast) == _with_lines(reference), path
