@@ -263,19 +263,29 @@ def _link_for_strategy(config: LinkConfig, facts: ObjectFacts, objects: list[str
     if fixed:
         analysis = _link_as(config, facts, objects, outputs, resolved, "xip", extra, log)
         return analysis.because(f"auto: C library code for fixed addresses ({', '.join(fixed)})")
-    first = config.auto_copy if setting == "auto" else setting
-    analysis = _link_as(config, facts, objects, outputs, resolved, first, extra, log)
     if setting != "auto":
+        analysis = _link_as(config, facts, objects, outputs, resolved, setting, extra, log)
         return analysis.because(f"manifest: strategy: {setting}")
-    size = analysis.loaded_bytes
+    first = config.auto_copy
+    addresses = _link(config, facts, objects, outputs, resolved, first, extra, log)
+    size = _loaded_bytes(outputs.elf, addresses)  # at or over the threshold it is linked again: analysed once, as kept
     if size >= threshold:
         analysis = _link_as(config, facts, objects, outputs, resolved, "xip", extra, log)
+    else:
+        analysis = analyse(config, outputs.elf, first, addresses, resolved.imports)
     return analysis.because(_auto_reason(size, threshold, analysis.strategy))
 
 
 def _link_as(config: LinkConfig, facts: ObjectFacts, objects: list[str], outputs: LinkOutputs,
              resolved: clib.Plan, strategy: str, extra: dict, log) -> LinkAnalysis:
-    """`extra`: what the linker script needs besides the addresses (the __cxa_atexit table's size)."""
+    addresses = _link(config, facts, objects, outputs, resolved, strategy, extra, log)
+    return analyse(config, outputs.elf, strategy, addresses, resolved.imports)
+
+
+def _link(config: LinkConfig, facts: ObjectFacts, objects: list[str], outputs: LinkOutputs,
+          resolved: clib.Plan, strategy: str, extra: dict, log) -> dict:
+    """Link outputs.elf for `strategy`; returns its layout addresses. `extra`: what the linker
+    script needs besides the addresses (the __cxa_atexit table's size)."""
     imports = resolved.imports
     check_object_relocations(config, facts, strategy)
     cc, arch = config.cc, list(config.arch_flags)
@@ -292,7 +302,7 @@ def _link_as(config: LinkConfig, facts: ObjectFacts, objects: list[str], outputs
                "-o", outputs.elf, *objects, outputs.stubs_obj, *_library_arguments(resolved), "-lgcc"]
     _run(command, log, config.app, "link")
     _check_library_members(config.app, outputs.map, resolved)
-    return analyse(config, outputs.elf, strategy, addresses, imports)
+    return addresses
 
 
 def _library_archives(resolved: clib.Plan) -> list[str]:
@@ -323,15 +333,39 @@ def _check_library_members(app: str, map_path: str, resolved: clib.Plan) -> None
                            f"dynapps did not plan (see {map_path})")
 
 
+@dataclass(frozen=True)
+class _Segments:
+    """Where the linker script put code, data and bss (its __dynapps_* symbols)."""
+    code_vaddr: int
+    code_size: int
+    data_vaddr: int
+    data_size: int
+    bss_size: int
+
+    @classmethod
+    def of(cls, symbols: dict, addresses: dict) -> _Segments:
+        code_vaddr, code_end = addresses["code_vaddr"], symbols["__dynapps_code_end"].value
+        data_end, bss_end = symbols["__dynapps_data_end"].value, symbols["__dynapps_bss_end"].value
+        data_vaddr = addresses["data_vaddr"] or code_end - code_vaddr
+        return cls(code_vaddr, code_end - code_vaddr, data_vaddr, data_end - data_vaddr, bss_end - data_end)
+
+
+def _symbols(elf: Elf32) -> dict:
+    return {symbol.name: symbol for symbol in elf.global_symbols()}
+
+
+def _loaded_bytes(elf_path: str, addresses: dict) -> int:
+    """LinkAnalysis.loaded_bytes of a linked ELF, read from its symbols alone."""
+    segments = _Segments.of(_symbols(Elf32(elf_path)), addresses)
+    return segments.code_size + segments.data_size
+
+
 def analyse(config: LinkConfig, elf_path: str, strategy: str, addresses: dict, imports: list[str]) -> LinkAnalysis:
     elf = Elf32(elf_path)
-    symbols = {symbol.name: symbol for symbol in elf.global_symbols()}
+    symbols = _symbols(elf)
     _check_sections(config, elf)
-    code_vaddr = addresses["code_vaddr"]
-    code_end = symbols["__dynapps_code_end"].value
-    data_end, bss_end = symbols["__dynapps_data_end"].value, symbols["__dynapps_bss_end"].value
-    code_size = code_end - code_vaddr
-    data_vaddr = addresses["data_vaddr"] or code_end - code_vaddr
+    segments = _Segments.of(symbols, addresses)
+    code_vaddr, code_size, data_vaddr = segments.code_vaddr, segments.code_size, segments.data_vaddr
     sizes = SectionSizes(*(_section_size(elf, name) for name in CODE_SECTIONS + DATA_SECTIONS + BSS_SECTIONS))
     analysis = LinkAnalysis(
         app=config.app,
@@ -340,8 +374,8 @@ def analyse(config: LinkConfig, elf_path: str, strategy: str, addresses: dict, i
         code_vaddr=code_vaddr,
         data_vaddr=data_vaddr,
         code_size=code_size,
-        data_size=data_end - data_vaddr,
-        bss_size=bss_end - data_end,
+        data_size=segments.data_size,
+        bss_size=segments.bss_size,
         import_slots_vaddr=symbols["__dynapps_imports"].value,
         **_call_arrays(symbols),
         imports=tuple(Import(name, config.firmware.index(name)) for name in imports),
