@@ -89,7 +89,7 @@ def test_every_change_makes_a_full_run(recorded, change, rebuilt):
     elif change == "add a source to an app":
         recorded.write("apps/alpha/alpha_more.c", "int alpha_more(void) { return 4; }\n")
     elif change == "add an sdkconfig":
-        recorded.write("firmware/sdkconfig.defaults", "CONFIG_ESPTOOLPY_FLASHSIZE_4MB=y\nCONFIG_PARTITION_TABLE_OFFSET=0x10000\n")
+        recorded.write("firmware/sdkconfig.defaults", "CONFIG_ESPTOOLPY_FLASHSIZE_4MB=y\n")
     elif change == "another CHIP":
         args = ["CHIP=esp32c6"]
     result, steps = _build(recorded, *args)

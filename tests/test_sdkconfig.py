@@ -10,6 +10,7 @@ import shutil
 import pytest
 
 from conftest import REPO, Project
+from test_manifest_errors import single_error_line
 from dynapps import chips, emulator, image, sdkconfig
 from dynapps.errors import DynappsError
 
@@ -199,6 +200,31 @@ def test_partition_table_offset_from_the_sdkconfig(empty_project):
     machine.load_firmware(project.root / FIRMWARE)
     result = machine.run(timeout_s=60)
     assert "ONE 1 DYNAPPS_OK" in result.uart_text, result.uart_text
+
+
+def test_a_partition_below_a_moved_table_is_refused(empty_project):
+    """With the table moved to 0x10000, 0x9000 is the bootloader's: ESP-IDF's gen_esp32part.py
+    refuses a partition there, and so does dynapps, naming the first free offset."""
+    project = empty_project
+    project.write("firmware/partitions-base.csv", "nvs, data, nvs, 0x9000, 0x6000,\n"
+                                                  "factory, app, factory, 0x20000, 0x1E0000,\n")
+    project.write("firmware/sdkconfig", real_sdkconfig(PARTITION_TABLE_OFFSET="0x10000"))
+    error = single_error_line(project.scons("generate", check=False))
+    assert error == ("partition 'nvs' (firmware/partitions-base.csv:1) at 0x9000 overlaps the bootloader or the "
+                     "partition table (partitions start at 0x11000)"), error
+
+
+def test_the_layout_picture_shows_a_moved_table(empty_project):
+    project = empty_project
+    project.write("firmware/partitions-base.csv", "nvs, data, nvs, 0x11000, 0x6000,\n"
+                                                  "factory, app, factory, 0x20000, 0x1E0000,\n")
+    project.write("firmware/sdkconfig", real_sdkconfig(PARTITION_TABLE_OFFSET="0x10000"))
+    project.write("apps/one/one.c", "int one(void) { return 1; }\n")
+    project.write("apps/one/app.yaml", "exports:\n  - int one(void)\n")
+    project.scons("apps")
+    picture = (project.root / "build/layout.svg").read_text()
+    assert "0x10000, 4 KB" in picture and "0x0, 64 KB" in picture, picture  # the table and the bootloader before it
+    assert "0x8000, 4 KB" not in picture, picture
 
 
 ONE_DEMO = """#include <stdio.h>

@@ -42,7 +42,7 @@ class ProjectPlan:
         plan = layout.plan(proj, apps, firmware.data_arena(proj))
         base = partitions.read_csv(root / proj.base_partitions, proj.base_partitions, proj.profile.bootloader_offset,
                                    proj.partition_table_offset)
-        table = partitions.build(base, plan, proj.flash_size)
+        table = partitions.build(base, plan, proj.flash_size, proj.partition_table_offset)
         return cls(proj, tuple(apps), exports, plan, table, toolchain.discover(proj.toolchain))
 
 
@@ -67,9 +67,9 @@ class MemoryMap:
 
     @classmethod
     def of(cls, plan: ProjectPlan) -> MemoryMap:
-        bootloader = plan.project.profile.bootloader_offset
-        fixed = (MemoryPartition("bootloader", bootloader, partitions.TABLE_OFFSET - bootloader),
-                 MemoryPartition("partition table", partitions.TABLE_OFFSET, partitions.TABLE_SECTOR))
+        bootloader, table_offset = plan.project.profile.bootloader_offset, plan.partitions.table_offset
+        fixed = (MemoryPartition("bootloader", bootloader, table_offset - bootloader),
+                 MemoryPartition("partition table", table_offset, partitions.TABLE_SECTOR))
         table = tuple(MemoryPartition(p.name, p.offset, p.size) for p in plan.partitions.partitions)
         arena = plan.layout.arena
         return cls(plan.project.chip, plan.project.flash_size, fixed + table, plan.layout.region_offset,

@@ -25,7 +25,6 @@ from .layout import Layout
 TABLE_OFFSET = sdkconfig.DEFAULT_TABLE_OFFSET
 TABLE_SECTOR = 0x1000  # the table owns its whole flash sector
 TABLE_MAX_SIZE = 0xC00
-FIRST_PARTITION = TABLE_OFFSET + TABLE_SECTOR
 ENTRY = struct.Struct("<2sBBII16sI")
 # ESP-IDF's gen_esp32part.py refuses a table whose entries plus the MD5 entry reach 0xC00 bytes:
 # the bootloader reads up to an end marker (32 bytes of 0xFF), which must fit too. So 94 entries.
@@ -98,6 +97,12 @@ class Partition:
 class Table:
     partitions: tuple[Partition, ...]
     flash_size: int
+    table_offset: int = TABLE_OFFSET  # CONFIG_PARTITION_TABLE_OFFSET: the bootloader's flash ends there
+
+    @property
+    def first_partition(self) -> int:
+        """Where partitions may start: after the table's sector (ESP-IDF's gen_esp32part.py rule)."""
+        return self.table_offset + TABLE_SECTOR
 
     def find(self, name: str) -> Partition | None:
         return next((p for p in self.partitions if p.name == name), None)
@@ -253,7 +258,7 @@ def _align(value: int, alignment: int) -> int:
     return (value + alignment - 1) // alignment * alignment
 
 
-def build(base: list[Partition], layout: Layout, flash_size: int) -> Table:
+def build(base: list[Partition], layout: Layout, flash_size: int, table_offset: int = TABLE_OFFSET) -> Table:
     """The firmware's partitions followed by one slot partition per app, checked."""
     slots = [Partition(s.app, TYPES["data"], APP_SLOT_SUBTYPE, s.flash_offset, s.size, 0, f"app {s.app}")
              for s in layout.slots]
@@ -262,7 +267,7 @@ def build(base: list[Partition], layout: Layout, flash_size: int) -> Table:
                            f"partition table entries; ESP-IDF's table holds at most {MAX_ENTRIES} "
                            f"({TABLE_MAX_SIZE:#x} bytes: the entries, the MD5 entry and the end marker), so at most "
                            f"{MAX_ENTRIES - len(base)} apps fit with this firmware")
-    table = Table(tuple(base) + tuple(slots), flash_size)
+    table = Table(tuple(base) + tuple(slots), flash_size, table_offset)
     check(table)
     return table
 
@@ -270,7 +275,7 @@ def build(base: list[Partition], layout: Layout, flash_size: int) -> Table:
 def check(table: Table) -> None:
     seen: dict[str, Partition] = {}
     for partition in table.partitions:
-        _check_one(partition, table.flash_size)
+        _check_one(partition, table)
         if partition.name in seen:
             raise DynappsError(f"partition '{partition.name}' ({partition.source}) has the same name as "
                                f"{seen[partition.name].source}")
@@ -295,7 +300,7 @@ def _check_otadata(otadata: list[Partition]) -> None:
                            f"(the first is '{first.name}', {first.source}); ESP-IDF allows one")
 
 
-def _check_one(partition: Partition, flash_size: int) -> None:
+def _check_one(partition: Partition, table: Table) -> None:
     label = f"partition '{partition.name}' ({partition.source})"
     if len(partition.name.encode()) > LABEL_MAX:
         raise DynappsError(f"{label}: names hold at most {LABEL_MAX} characters")
@@ -303,16 +308,17 @@ def _check_one(partition: Partition, flash_size: int) -> None:
     if partition.offset % alignment:
         raise DynappsError(f"{label} at {partition.offset:#x} is not aligned to {alignment:#x} "
                            f"({partition.type_name()} partitions)")
-    if partition.offset < FIRST_PARTITION and not partition.placed_by_chip:
+    if partition.offset < table.first_partition and not partition.placed_by_chip:
         raise DynappsError(f"{label} at {partition.offset:#x} overlaps the bootloader or the partition table "
-                           f"(partitions start at {FIRST_PARTITION:#x})")
+                           f"(partitions start at {table.first_partition:#x})")
     if partition.size <= 0:
         raise DynappsError(f"{label}: size {partition.size:#x} is not positive")
     if partition.type == TYPES["app"] and partition.size % APP_SIZE_ALIGNMENT:
         raise DynappsError(f"{label}: an app partition's size must be a multiple of {APP_SIZE_ALIGNMENT:#x}, "
                            f"not {partition.size:#x}")
-    if partition.end > flash_size:
-        raise DynappsError(f"{label} ends at {partition.end:#x}, past the end of the {flash_size // 0x100000} MB flash")
+    if partition.end > table.flash_size:
+        raise DynappsError(f"{label} ends at {partition.end:#x}, past the end of the "
+                           f"{table.flash_size // 0x100000} MB flash")
     _check_read_only(partition, label)
 
 
