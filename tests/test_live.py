@@ -120,6 +120,15 @@ def test_hello_describes_the_firmware(live, built):
     assert info.heap_free > 100_000 and info.apps == ()
 
 
+def test_the_agent_firmware_depends_on_the_agent_port_header(built):
+    """emu_agent.c includes dynapps_agent_port.h from the agent's folder: SCons must know it, so
+    that an edit of the header rebuilds the agent firmware."""
+    _chip, project = built
+    agent_object = next((project.root / "build/emulator/live/obj").rglob("emu_agent.o"))
+    tree = project.scons("-Q", "--tree=prune", str(agent_object.relative_to(project.root))).stdout
+    assert "agent/dynapps_agent_port.h" in tree, tree
+
+
 @pytest.mark.parametrize("app", ["live", "livex"])
 def test_push_call_edit_push_call_unload_heap_back(live, app):
     push_call_edit_push_call_unload(live, app)
