@@ -123,6 +123,12 @@ def _reporting_spawn(spawn):
     return run
 
 
+def _prepare_links_early(env, plan: ProjectPlan) -> None:
+    profile, tools = plan.project.profile, plan.tools
+    env["SPAWN"] = _preparing_links(env["SPAWN"], (tools.cc, tuple(tools.arch_flags(profile)),
+                                                   tuple(tools.libc_flags())))
+
+
 def _preparing_links(spawn, toolchain_flags: tuple):
     """The first command SCons runs (an app's compile) also starts link.prepare in a thread: the
     links' one-time work is then done while the compilers run, and the first links, which would
@@ -466,10 +472,6 @@ def _define_app(env, plan: ProjectPlan, app: Manifest):
 def _define_apps(env, plan: ProjectPlan) -> tuple[list, object]:
     """Every app's image and the summary table printed after them; returns (images, summary)."""
     pairs = {app.name: _define_app(env, plan, app) for app in plan.apps}
-    if plan.apps:
-        profile, tools = plan.project.profile, plan.tools
-        env["SPAWN"] = _preparing_links(env["SPAWN"], (tools.cc, tuple(tools.arch_flags(profile)),
-                                                       tuple(tools.libc_flags())))
     rows = {name: (str(analysis), str(built)) for name, (analysis, built) in pairs.items()}
     longest_first = sorted(plan.apps, key=lambda app: -_source_bytes(plan.project.root, app))
     report = env.DynappsSummary([f"#{APPS_BUILD}/summary.txt", f"#{size.SIZE_JSON}", f"#{size.LAYOUT_SVG}"],
@@ -669,6 +671,8 @@ def _define_targets(env):
     plan = ProjectPlan.load(root, env.get("CHIP") or None, env.get("TOOLCHAIN") or None,
                             _sdkconfig(env))
     images, report = _define_apps(env, plan)
+    if plan.apps:
+        _prepare_links_early(env, plan)
     generated = _define_generated(env, plan)
     csv_node, table_bin = _define_partitions(env, plan)
     firmware_inputs = [csv_node, table_bin, _define_idf_apps(env, plan, generated, csv_node)] + generated \
