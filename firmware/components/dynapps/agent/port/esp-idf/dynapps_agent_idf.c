@@ -98,7 +98,11 @@ static void cdc_on_receive(int itf, cdcacm_event_t *event)
 
 static esp_err_t transport_start(void)
 {
-    cdc_received = xSemaphoreCreateBinary();
+    /* Made once: a start that failed further on (no USB driver, no task) keeps it for the next
+     * dynapps_agent_start instead of leaking one semaphore per attempt. */
+    if (!cdc_received) {
+        cdc_received = xSemaphoreCreateBinary();
+    }
     if (!cdc_received) {
         return ESP_ERR_NO_MEM;
     }
