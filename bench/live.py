@@ -19,7 +19,6 @@ what is assumed, not measured).
 
 from __future__ import annotations
 
-import re
 import shutil
 import statistics
 import sys
@@ -31,7 +30,7 @@ from pathlib import Path
 import workload
 from loadcost import parse_bench_lines
 
-from dynapps import liveproto, remote, trustmark, watch
+from dynapps import liveproto, project, remote, trustmark, watch
 from dynapps.emulator.bridge import LiveEmulator
 
 UART_BAUD = 460800  # CONFIG_DYNAPPS_AGENT_UART_BAUD's default
@@ -48,7 +47,8 @@ FRAME_OVERHEAD = liveproto.HEADER.size + liveproto.CRC.size
 
 
 def project_chip(root: Path) -> str:
-    return re.search(r"^chip: *(\w+)", (root / "dynapps.yaml").read_text(), re.M).group(1)
+    """The chip the project builds for, read as the build reads it (dynapps.yaml, the sdkconfig)."""
+    return project.load(root, None, None).chip
 
 
 def _wire(image_size: int, max_payload: int) -> tuple[int, int]:
