@@ -74,11 +74,11 @@ def _push_edit(root: Path, device: remote.Device, app: str, marker: int, jobs: i
     started = time.perf_counter()
     build_s, _ = workload.scons(root, f"-j{jobs}", f"build/apps/{app}.dapp")  # what `scons push APP=` builds
     built = time.perf_counter()
-    loaded = device.push(root / "build/apps" / f"{app}.dapp")
+    loaded = device.push(watch.image_path(root, app))
     pushed = time.perf_counter()
     after = export(1)
     done = time.perf_counter()
-    image = (root / "build/apps" / f"{app}.dapp").stat().st_size
+    image = watch.image_path(root, app).stat().st_size
     return {"app": app, "strategy": loaded.strategy, "seconds": done - started, "build_seconds": built - started,
             "push_seconds": pushed - built, "call_seconds": done - pushed, "image": image,
             "result_changed": after != before}
@@ -101,7 +101,7 @@ def measure_edits(root: Path, apps: list[str], jobs: int, repeats: int) -> dict:
     try:
         with remote.connect(live.port, project=root, on_log=None) as device:
             for app in apps:
-                device.push(root / "build/apps" / f"{app}.dapp")
+                device.push(watch.image_path(root, app))
             pushes, flashes = [], []
             for i in range(repeats):
                 app = apps[(3 * i + 1) % len(apps)]
@@ -175,7 +175,7 @@ def measure_call(work: Path, jobs: int) -> dict:
                         (root / "build/emulator/flash.bin").read_bytes()).start()
     try:
         with remote.connect(live.port, project=root, on_log=None) as device:
-            device.push(root / "build/apps/crc.dapp")
+            device.push(watch.image_path(root, "crc"))
             crc = device.apps.crc
             array_s, plain_s = [], []
             for _ in range(CALL_REPEATS):

@@ -180,13 +180,18 @@ def test_xip_apps_stay_valid_when_the_firmware_ram_changes(example_project):
 # --- (c) the partition table offset comes from the sdkconfig ---------------------------------------
 
 
-def test_partition_table_offset_from_the_sdkconfig(empty_project):
-    project = empty_project
-    project.write("firmware/partitions-base.csv", "nvs, data, nvs, 0x11000, 0x6000,\n"
+def _table_at_0x10000(project: Project, nvs_offset: str = "0x11000") -> None:
+    """The firmware's sdkconfig moves the partition table to 0x10000; nvs at `nvs_offset`; an app `one`."""
+    project.write("firmware/partitions-base.csv", f"nvs, data, nvs, {nvs_offset}, 0x6000,\n"
                                                   "factory, app, factory, 0x20000, 0x1E0000,\n")
     project.write("firmware/sdkconfig", real_sdkconfig(PARTITION_TABLE_OFFSET="0x10000"))
     project.write("apps/one/one.c", "int one(void) { return 1; }\n")
     project.write("apps/one/app.yaml", "exports:\n  - int one(void)\n")
+
+
+def test_partition_table_offset_from_the_sdkconfig(empty_project):
+    project = empty_project
+    _table_at_0x10000(project)
     project.write("firmware/main/one_demo.c", ONE_DEMO)
     text = (project.root / "dynapps.yaml").read_text()
     project.write("dynapps.yaml", re.sub(r"  emulator_sources:.*\n(    - .*\n)+", "  emulator_sources: [firmware/main/one_demo.c]\n", text))
@@ -206,9 +211,7 @@ def test_a_partition_below_a_moved_table_is_refused(empty_project):
     """With the table moved to 0x10000, 0x9000 is the bootloader's: ESP-IDF's gen_esp32part.py
     refuses a partition there, and so does dynapps, naming the first free offset."""
     project = empty_project
-    project.write("firmware/partitions-base.csv", "nvs, data, nvs, 0x9000, 0x6000,\n"
-                                                  "factory, app, factory, 0x20000, 0x1E0000,\n")
-    project.write("firmware/sdkconfig", real_sdkconfig(PARTITION_TABLE_OFFSET="0x10000"))
+    _table_at_0x10000(project, nvs_offset="0x9000")
     error = single_error_line(project.scons("generate", check=False))
     assert error == ("partition 'nvs' (firmware/partitions-base.csv:1) at 0x9000 overlaps the bootloader or the "
                      "partition table (partitions start at 0x11000)"), error
@@ -216,11 +219,7 @@ def test_a_partition_below_a_moved_table_is_refused(empty_project):
 
 def test_the_layout_picture_shows_a_moved_table(empty_project):
     project = empty_project
-    project.write("firmware/partitions-base.csv", "nvs, data, nvs, 0x11000, 0x6000,\n"
-                                                  "factory, app, factory, 0x20000, 0x1E0000,\n")
-    project.write("firmware/sdkconfig", real_sdkconfig(PARTITION_TABLE_OFFSET="0x10000"))
-    project.write("apps/one/one.c", "int one(void) { return 1; }\n")
-    project.write("apps/one/app.yaml", "exports:\n  - int one(void)\n")
+    _table_at_0x10000(project)
     project.scons("apps")
     picture = (project.root / "build/layout.svg").read_text()
     assert "0x10000, 4 KB" in picture and "0x0, 64 KB" in picture, picture  # the table and the bootloader before it

@@ -110,27 +110,19 @@ def _libgcc_path(cc: str, arch_flags: tuple[str, ...]) -> str:
                           text=True, check=True).stdout.strip()
 
 
-def c_library(config: LinkConfig) -> clib.Library:
-    return clib.Library(clib.library_paths(config.cc, [*config.arch_flags, *config.libc_flags]))
-
-
-_PREPARED: set[tuple] = set()
 _PREPARING = threading.Lock()
 
 
-def prepare(cc: str, arch_flags: tuple[str, ...], libc_flags: tuple[str, ...]) -> None:
-    """What every link of a build needs once: libgcc's and the C library's symbol tables (two
-    questions to the compiler driver) and the compiled templates. Each link calls it first; the
-    SCons tool also starts it in a thread while the first apps compile, so that the first links
-    find it done instead of each doing it."""
-    key = (cc, arch_flags, libc_flags)
+def prepare(cc: str, arch_flags: tuple[str, ...], libc_flags: tuple[str, ...]) -> tuple[set[str], clib.Library]:
+    """What every link of a build needs, made once (each piece is cached): libgcc's symbols and
+    the C library (two questions to the compiler driver, then their symbol tables) and the
+    compiled templates. Each link calls it; the SCons tool also starts it in a thread while the
+    first apps compile, so that the first links find it done instead of each doing it."""
     with _PREPARING:
-        if key in _PREPARED:
-            return
-        libgcc_symbols(cc, list(arch_flags))
-        clib.Library(clib.library_paths(cc, [*arch_flags, *libc_flags]))
+        libgcc = libgcc_symbols(cc, list(arch_flags))
+        library = clib.Library(clib.library_paths(cc, [*arch_flags, *libc_flags]))
         render.prepare("imports.S.j2", "copy.ld.j2", "xip.ld.j2")
-        _PREPARED.add(key)
+        return libgcc, library
 
 
 def plan_imports(config: LinkConfig, facts: ObjectFacts, libgcc: set[str], library: clib.Library) -> clib.Plan:
@@ -216,7 +208,7 @@ def _first_error(stderr: str) -> str:
 def link(config: LinkConfig, objects: list[str], outputs: LinkOutputs, log=None) -> LinkAnalysis:
     """Link `objects` into outputs.elf and write the analysis to outputs.analysis. Objects listed
     in config.cxx_runtime are linked only when the app's own objects need them."""
-    prepare(config.cc, config.arch_flags, config.libc_flags)
+    libgcc, library = prepare(config.cc, config.arch_flags, config.libc_flags)
     objects = [path for path in objects if path not in config.cxx_runtime]
     facts = object_facts(objects)
     check_object_sections(config, facts)
@@ -229,7 +221,6 @@ def link(config: LinkConfig, objects: list[str], outputs: LinkOutputs, log=None)
         facts = object_facts(objects)
         for name in cxx.LINKER_SCRIPT_SYMBOLS:
             facts.undefined.pop(name, None)
-    libgcc, library = libgcc_symbols(config.cc, list(config.arch_flags)), c_library(config)
     check_export_names(config, libgcc, library)
     resolved = plan_imports(config, facts, libgcc, library)
     extra = {"atexit_slots": cxx.atexit_slots(atexit_calls, runtime)}

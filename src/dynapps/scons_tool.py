@@ -449,6 +449,10 @@ def _cxx_runtime(env, overrides: dict, app: Manifest, out: str) -> list:
             for source in cxx.RUNTIME_SOURCES]
 
 
+def _image_path(app: str) -> str:
+    return f"{APPS_BUILD}/{app}.dapp"
+
+
 def _define_app(env, plan: ProjectPlan, app: Manifest):
     """An app's objects, its link and its image; returns (link analysis node, image node)."""
     proj, profile, tools = plan.project, plan.project.profile, plan.tools
@@ -463,7 +467,7 @@ def _define_app(env, plan: ProjectPlan, app: Manifest):
     key = proj.signing_key_path(env.get("SIGNING_KEY", ""))
     settings = ImageSettings(profile.chip_id, profile.has_fpu, plan.firmware.prefix_ids, app.path, app.version,
                              profile.slot_alignment(slot.xip_capable), str(key) if key else "")
-    built = env.DynappsImage(f"#{APPS_BUILD}/{app.name}.dapp", linked[0], **{IMAGE_SETTINGS: settings})
+    built = env.DynappsImage(f"#{_image_path(app.name)}", linked[0], **{IMAGE_SETTINGS: settings})
     env.Depends(built, [_stage_version(env, tuple(STAGE_MODULES + [str(TOOL_DIR / "signing.py")]))]
                 + ([env.File(str(key))] if key else []))
     return linked[1], built[0]
@@ -521,7 +525,7 @@ def _define_partitions(env, plan: ProjectPlan) -> tuple:
 def _define_idf_apps(env, plan: ProjectPlan, generated: list, csv_node):
     """build/idf-apps.cmake: the generated sources and the app slots, for the ESP-IDF build."""
     slots = [{"name": app.name, "offset": plan.layout.slot(app.name).flash_offset,
-              "image": f"{APPS_BUILD}/{app.name}.dapp"} for app in plan.apps]
+              "image": _image_path(app.name)} for app in plan.apps]
     sources = sorted(f"{GENERATED}/{node.name}" for node in generated if node.name.endswith(".c"))
     inputs = [plan.project.path, plan.project.exports_file, plan.project.base_partitions]
     context = {"project_file": plan.project.path, "generated_dir": GENERATED, "sources": sources,

@@ -187,12 +187,12 @@ static dynapps_agent_err_t push_begin_xip(agent_push_t *push)
     }
     /* The image's sectors and the one after them, where the loader keeps the slot's trust mark
      * (dynapps_trust_mark.h): the new image must not inherit the old one's. */
-    uint32_t erase = (push->size + DYNAPPS_TRUST_MARK_SECTOR - 1) / DYNAPPS_TRUST_MARK_SECTOR *
-                         DYNAPPS_TRUST_MARK_SECTOR + DYNAPPS_TRUST_MARK_SECTOR;
+    uint64_t erase = dynapps_trust_mark_at(push->size) + DYNAPPS_TRUST_MARK_SECTOR;
     if (erase > push->slot.size) {
         erase = push->slot.size;
     }
-    return dynapps_agent_port_flash_erase(&push->slot, 0, erase) == 0 ? DYNAPPS_AGENT_OK : DYNAPPS_AGENT_ERR_FLASH;
+    return dynapps_agent_port_flash_erase(&push->slot, 0, (uint32_t)erase) == 0 ? DYNAPPS_AGENT_OK
+                                                                                 : DYNAPPS_AGENT_ERR_FLASH;
 }
 
 /* PUSH_BEGIN: u32 size, u32 crc32, u8 strategy, 3 reserved, name[16]. An image the loader copies

@@ -30,6 +30,13 @@ typedef struct {
 
 _Static_assert(sizeof(dynapps_trust_mark_t) == 52, "trust mark layout");
 
+/* Where the mark of an image of `image_size` bytes lies in its slot: the start of the sector
+ * after the image (64-bit: a header's size is not trusted yet when the loader asks). */
+static inline uint64_t dynapps_trust_mark_at(uint32_t image_size)
+{
+    return ((uint64_t)image_size + DYNAPPS_TRUST_MARK_SECTOR - 1u) & ~(uint64_t)(DYNAPPS_TRUST_MARK_SECTOR - 1u);
+}
+
 /* CRC-32 (IEEE, as zlib's) of `size` bytes, continuing `crc` (0 to start): the mark's check, and
  * the live agent's frames and pushes (src/dynapps_trust.c). */
 uint32_t dynapps_crc32(uint32_t crc, const void *data, size_t size);

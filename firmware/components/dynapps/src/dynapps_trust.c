@@ -47,8 +47,7 @@ uint32_t dynapps_crc32(uint32_t crc, const void *data, size_t size)
  * it there (an image the build did not make: it is verified in full every time). */
 static uint32_t mark_offset(const image_t *img, const dynapps_slot_t *slot)
 {
-    uint64_t at = ((uint64_t)img->h.image_size + DYNAPPS_TRUST_MARK_SECTOR - 1u) &
-                  ~(uint64_t)(DYNAPPS_TRUST_MARK_SECTOR - 1u);
+    uint64_t at = dynapps_trust_mark_at(img->h.image_size);
     return at + DYNAPPS_TRUST_MARK_SECTOR <= slot->size ? (uint32_t)at : 0u;
 }
 
